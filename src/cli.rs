@@ -1,0 +1,194 @@
+//! The command line: `run`, `check`, `import-nginx`, `--version`.
+//! The only place that uses `anyhow`; everything below returns typed errors.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use pingora::server::RunArgs;
+
+use crate::config::{self, snapshot::Action, snapshot::LogFormat, Snapshot};
+
+#[derive(Parser, Debug)]
+#[command(name = "rampart", version, about = "An edge gateway: TLS, rate limits, WebSockets and upstream pools from one TOML file")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Serve with the configuration file.
+    Run {
+        #[arg(short, long, default_value = "conf/rampart.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration file and print a summary (like `nginx -t`).
+    Check {
+        #[arg(short, long, default_value = "conf/rampart.toml")]
+        config: PathBuf,
+    },
+    /// Translate an nginx.conf into rampart TOML on stdout.
+    ImportNginx { file: PathBuf },
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Check { config } => check(&config),
+        Cmd::Run { config } => match run(&config) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("rampart: {e:#}");
+                1
+            }
+        },
+        Cmd::ImportNginx { file } => {
+            eprintln!(
+                "rampart: import-nginx is not available in this version yet; translate {} by hand with conf/examples/ as a guide",
+                file.display()
+            );
+            2
+        }
+    }
+}
+
+fn check(path: &Path) -> i32 {
+    match config::load(path) {
+        Ok((cfg, warnings)) => {
+            for w in &warnings {
+                eprintln!("{}: warning: {w}", path.display());
+            }
+            print!("{}", summary(&cfg));
+            println!("{}: configuration is valid", path.display());
+            0
+        }
+        Err(d) => {
+            eprintln!("{d}");
+            eprintln!("{}: {} error(s)", path.display(), d.items.len());
+            1
+        }
+    }
+}
+
+/// A one-screen overview of what the file configures.
+pub fn summary(cfg: &Snapshot) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "listeners:");
+    for l in &cfg.listeners {
+        let names: Vec<&str> = cfg
+            .servers
+            .iter()
+            .filter(|srv| srv.listen.contains(&l.addr))
+            .map(|srv| srv.name.as_str())
+            .collect();
+        let proto = match (l.tls, l.http2) {
+            (true, true) => "https (h2, http/1.1)",
+            (true, false) => "https",
+            _ => "http",
+        };
+        let _ = writeln!(s, "  {:<22} {:<20} servers: {}", l.addr, proto, names.join(", "));
+    }
+    let _ = writeln!(s, "servers:");
+    for srv in &cfg.servers {
+        let extra = if srv.https_redirect { " (redirects to https)" } else { "" };
+        let _ = writeln!(s, "  {}{extra}: {} route(s)", srv.name, srv.routes.len());
+        for r in srv.routes.routes() {
+            let action = match &r.action {
+                Action::Upstream(u) => format!("-> upstream {}", cfg.upstreams[*u].name),
+                Action::Static(st) => format!("-> static {}", st.root.display()),
+                Action::Respond { status, .. } => format!("-> respond {status}"),
+                Action::Redirect { status, .. } => format!("-> redirect {status}"),
+            };
+            let zones: Vec<&str> = r.rate_limits.iter().map(|z| cfg.zones[z.zone].name.as_str()).collect();
+            let zones = if zones.is_empty() {
+                String::new()
+            } else {
+                format!("  [rate_limit: {}]", zones.join(", "))
+            };
+            let _ = writeln!(s, "    {:<32} {action}{zones}", r.name);
+        }
+    }
+    let _ = writeln!(s, "upstreams:");
+    for u in &cfg.upstreams {
+        let servers: Vec<String> = u
+            .servers
+            .iter()
+            .map(|x| {
+                let mut t = x.addr.clone();
+                if x.weight != 1 {
+                    t.push_str(&format!(" weight={}", x.weight));
+                }
+                if x.backup {
+                    t.push_str(" backup");
+                }
+                t
+            })
+            .collect();
+        let _ = writeln!(s, "  {:<20} {:?}: {}", u.name, u.balance, servers.join(", "));
+    }
+    let _ = writeln!(s, "rate-limit zones:");
+    for z in &cfg.zones {
+        let _ = writeln!(s, "  {:<20} {} by {:?} (max {} keys)", z.name, z.rate, z.key, z.max_keys);
+    }
+    if let Some(a) = cfg.admin {
+        let _ = writeln!(s, "admin: http://{a}/metrics");
+    }
+    s
+}
+
+fn init_logging(cfg: &Snapshot) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn run(path: &Path) -> anyhow::Result<()> {
+    let early_hup = crate::lifecycle::guard_sighup_early();
+    let (cfg, warnings) = match config::load(path) {
+        Ok(ok) => ok,
+        Err(d) => {
+            eprintln!("{d}");
+            anyhow::bail!("{} error(s) in {}", d.items.len(), path.display());
+        }
+    };
+    init_logging(&cfg);
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    crate::access_log::configure(&cfg.log.access_log)
+        .map_err(|e| anyhow::anyhow!("cannot open access log {:?}: {e}", cfg.log.access_log))?;
+    let pid_file = cfg.global.pid_file.clone();
+    let listeners: Vec<(String, bool)> = cfg.listeners.iter().map(|l| (l.addr.to_string(), l.tls)).collect();
+    let admin = cfg.admin;
+    let state = crate::state::State::new(cfg);
+    let (server, stores) = crate::server::build(state.clone())?;
+    if let Some(p) = &pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| anyhow::anyhow!("cannot write pid_file {}: {e}", p.display()))?;
+    }
+    for (addr, tls) in &listeners {
+        let scheme = if *tls { "https" } else { "http" };
+        tracing::info!(addr = %addr, tls = *tls, "listening on {scheme}://{addr}");
+    }
+    if let Some(a) = admin {
+        tracing::info!(addr = %a, "admin listening on http://{a}/metrics");
+    }
+    let signals = crate::lifecycle::Signals {
+        state,
+        path: path.to_path_buf(),
+        stores,
+        pid_file: pid_file.clone(),
+        early_hup,
+    };
+    server.run(RunArgs {
+        shutdown_signal: Box::new(signals),
+    });
+    crate::lifecycle::exit(0, pid_file.as_deref())
+}

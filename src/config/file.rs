@@ -1,0 +1,681 @@
+//! The file format: plain structs mirroring the TOML, each value with its
+//! span, read by [`read`]. Nothing here is used on the request path; the
+//! compiled form lives in [`super::snapshot`].
+//!
+//! Every key's meaning is documented once, on its field here, and in the
+//! same words in `conf/rampart.toml`.
+
+use std::time::Duration;
+
+use toml_edit::ImDocument;
+
+use super::reader::{Obj, Reader, Sp};
+use super::values::Rate;
+
+#[derive(Debug, Default)]
+pub struct File {
+    pub global: Global,
+    pub log: Log,
+    pub admin: Option<Sp<String>>,
+    pub rate_limits: Vec<Zone>,
+    pub cors: Vec<Cors>,
+    pub upstreams: Vec<Upstream>,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Default)]
+pub struct Global {
+    /// Worker threads; default: number of CPU cores.
+    pub threads: Option<u64>,
+    /// Drain time on shutdown.
+    pub grace_period: Option<Duration>,
+    /// `false`: no `Server` header at all, neither ours nor the upstream's.
+    pub server_header: Option<bool>,
+    /// Peers whose `X-Forwarded-For` is believed (CIDRs or addresses).
+    pub trusted_proxies: Vec<Sp<String>>,
+    pub pid_file: Option<Sp<String>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Log {
+    /// A `tracing` filter such as `"info,rampart=debug"`.
+    pub level: Option<Sp<String>>,
+    /// `"json"` or `"text"` for the diagnostic log.
+    pub format: Option<Sp<String>>,
+    /// `"stdout"`, `"off"` or a file path.
+    pub access_log: Option<Sp<String>>,
+}
+
+#[derive(Debug)]
+pub struct Zone {
+    pub name: Sp<String>,
+    /// `"<N>r/s"` or `"<N>r/m"`.
+    pub rate: Option<Rate>,
+    /// `"client_ip"`, `"host"` or `"header:<Name>"`.
+    pub key: Option<Sp<String>>,
+    /// Bound on tracked keys; least recently seen evicted first.
+    pub max_keys: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct Cors {
+    pub name: Sp<String>,
+    pub allow_origins: Vec<Sp<String>>,
+    pub allow_origins_span: Option<Sp<()>>,
+    pub allow_methods: Option<Vec<Sp<String>>>,
+    pub allow_headers: Option<Vec<Sp<String>>>,
+    pub expose_headers: Option<Vec<Sp<String>>>,
+    pub allow_credentials: Option<Sp<bool>>,
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct UpstreamServer {
+    /// `host:port`.
+    pub addr: Sp<String>,
+    pub weight: Option<Sp<u64>>,
+    /// Used only while every non-backup server is down.
+    pub backup: bool,
+}
+
+#[derive(Debug)]
+pub struct HealthCheck {
+    pub path: Option<Sp<String>>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub healthy_threshold: Option<u64>,
+    pub unhealthy_threshold: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: Sp<String>,
+    pub servers: Vec<UpstreamServer>,
+    pub servers_span: Sp<bool>,
+    /// `"least_conn"` (default) or `"round_robin"`.
+    pub balance: Option<Sp<String>>,
+    pub max_fails: Option<u64>,
+    pub fail_timeout: Option<Duration>,
+    /// Idle upstream connections kept open for reuse.
+    pub keepalive: Option<u64>,
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    /// Attempts across servers.
+    pub tries: Option<Sp<u64>>,
+    pub tls: bool,
+    pub tls_verify: Option<bool>,
+    pub tls_ca: Option<Sp<String>>,
+    pub tls_server_name: Option<Sp<String>>,
+    pub health_check: Option<HealthCheck>,
+}
+
+#[derive(Debug)]
+pub struct Tls {
+    pub span: Sp<()>,
+    pub cert: Option<Sp<String>>,
+    pub key: Option<Sp<String>>,
+    pub protocols: Option<Vec<Sp<String>>>,
+}
+
+#[derive(Debug)]
+pub struct Compression {
+    pub min_length: Option<u64>,
+    pub types: Option<Vec<Sp<String>>>,
+}
+
+#[derive(Debug)]
+pub struct Server {
+    pub span: Sp<()>,
+    pub name: Option<Sp<String>>,
+    pub listen: Vec<Sp<String>>,
+    /// Host / SNI names; absent: any.
+    pub hosts: Option<Vec<Sp<String>>>,
+    pub https_redirect: bool,
+    pub http2: Option<Sp<bool>>,
+    pub max_body_size: Option<u64>,
+    pub client_header_timeout: Option<Duration>,
+    pub client_body_timeout: Option<Duration>,
+    pub keepalive_timeout: Option<Duration>,
+    pub security_headers: Option<bool>,
+    pub cors: Option<Sp<String>>,
+    pub tls: Option<Tls>,
+    pub response_headers: Vec<(Sp<String>, Sp<String>)>,
+    pub compression: Option<Compression>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug)]
+pub enum Matcher {
+    Exact(Sp<String>),
+    Prefix(Sp<String>),
+    Regex(Sp<String>),
+}
+
+#[derive(Debug)]
+pub struct RateLimitRef {
+    pub zone: Option<Sp<String>>,
+    pub burst: Option<u64>,
+    pub nodelay: Option<bool>,
+    pub delay: Option<u64>,
+    pub status: Option<Sp<u64>>,
+    pub span: Sp<()>,
+}
+
+#[derive(Debug)]
+pub struct Static {
+    pub root: Option<Sp<String>>,
+    pub expires: Option<Duration>,
+    pub immutable: Option<bool>,
+    pub index: Option<Sp<String>>,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Upstream(Sp<String>),
+    Static(Static, Sp<()>),
+    Respond {
+        status: Option<Sp<u64>>,
+        body: Option<Sp<String>>,
+        content_type: Option<Sp<String>>,
+    },
+    Redirect {
+        to: Option<Sp<String>>,
+        status: Option<Sp<u64>>,
+    },
+}
+
+/// A route's `cors`: a policy name, or `false` to opt out of the server's.
+#[derive(Debug)]
+pub enum CorsRef {
+    Policy(Sp<String>),
+    Off,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub span: Sp<()>,
+    pub name: Option<Sp<String>>,
+    pub matcher: Option<Matcher>,
+    pub action: Option<Action>,
+    pub rate_limit: Vec<RateLimitRef>,
+    pub cors: Option<CorsRef>,
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    pub buffering: Option<bool>,
+    pub request_headers: Vec<(Sp<String>, Sp<String>)>,
+    pub response_headers: Vec<(Sp<String>, Sp<String>)>,
+}
+
+/// Parses `src` and reads every section, recording every problem in `r`.
+/// Returns `None` only when the TOML itself does not parse.
+pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
+    let doc = match ImDocument::parse(src) {
+        Ok(d) => d,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().to_string();
+            r.diag.error(&span, format!("invalid TOML: {msg}"));
+            return None;
+        }
+    };
+    let mut top = Obj::new(doc.as_table(), 0..0, String::new());
+    let mut file = File::default();
+
+    if let Some(f) = top.get("global") {
+        if let Some(mut o) = r.table(&f) {
+            file.global = read_global(r, &mut o);
+            o.finish(r);
+        }
+    }
+    if let Some(f) = top.get("log") {
+        if let Some(mut o) = r.table(&f) {
+            file.log = Log {
+                level: o.get("level").and_then(|f| r.string(&f)),
+                format: o.get("format").and_then(|f| r.string(&f)),
+                access_log: o.get("access_log").and_then(|f| r.string(&f)),
+            };
+            o.finish(r);
+        }
+    }
+    if let Some(f) = top.get("admin") {
+        if let Some(mut o) = r.table(&f) {
+            file.admin = match o.get("listen") {
+                Some(f) => r.string(&f),
+                None => {
+                    r.missing(&o, "listen");
+                    None
+                }
+            };
+            o.finish(r);
+        }
+    }
+    for (name, mut o) in named_tables(r, &mut top, "rate_limits") {
+        file.rate_limits.push(Zone {
+            name,
+            rate: match o.get("rate") {
+                Some(f) => r.rate(&f),
+                None => {
+                    r.missing(&o, "rate");
+                    None
+                }
+            },
+            key: o.get("key").and_then(|f| r.string(&f)),
+            max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
+        });
+        o.finish(r);
+    }
+    for (name, mut o) in named_tables(r, &mut top, "cors") {
+        let origins = o.get("allow_origins");
+        let allow_origins_span = origins.as_ref().map(|f| Sp::new((), f.span.clone()));
+        let allow_origins = match origins {
+            Some(f) => r.strings(&f).unwrap_or_default(),
+            None => {
+                r.missing(&o, "allow_origins");
+                Vec::new()
+            }
+        };
+        file.cors.push(Cors {
+            name,
+            allow_origins,
+            allow_origins_span,
+            allow_methods: o.get("allow_methods").and_then(|f| r.strings(&f)),
+            allow_headers: o.get("allow_headers").and_then(|f| r.strings(&f)),
+            expose_headers: o.get("expose_headers").and_then(|f| r.strings(&f)),
+            allow_credentials: o
+                .get("allow_credentials")
+                .and_then(|f| r.bool(&f).map(|b| Sp::new(b, f.span.clone()))),
+            max_age: o.get("max_age").and_then(|f| r.duration(&f)),
+        });
+        o.finish(r);
+    }
+    for (name, mut o) in named_tables(r, &mut top, "upstreams") {
+        let up = read_upstream(r, &mut o, name);
+        file.upstreams.push(up);
+        o.finish(r);
+    }
+    if let Some(f) = top.get("servers") {
+        for mut o in r.tables(&f) {
+            let s = read_server(r, &mut o);
+            file.servers.push(s);
+            o.finish(r);
+        }
+    }
+    top.finish(r);
+    Some(file)
+}
+
+/// `[section.NAME]` tables, each with its name and span.
+fn named_tables<'d>(
+    r: &mut Reader<'_>,
+    top: &mut Obj<'d>,
+    section: &'static str,
+) -> Vec<(Sp<String>, Obj<'d>)> {
+    let Some(f) = top.get(section) else {
+        return Vec::new();
+    };
+    let Some(o) = r.table(&f) else {
+        return Vec::new();
+    };
+    let tbl = o.tbl_ref();
+    let mut out = Vec::new();
+    for (name, item) in tbl.iter() {
+        let key_span = tbl
+            .get_key_value(name)
+            .and_then(|(k, _)| k.span())
+            .unwrap_or_else(|| f.span.clone());
+        let field = super::reader::Field {
+            item,
+            key_span: key_span.clone(),
+            span: key_span.clone(),
+            path: format!("{section}.{name}"),
+        };
+        if let Some(child) = r.table(&field) {
+            out.push((Sp::new(name.to_string(), key_span), child));
+        }
+    }
+    out
+}
+
+fn read_global(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Global {
+    Global {
+        threads: o.get("threads").and_then(|f| r.uint(&f, 1024)),
+        grace_period: o.get("grace_period").and_then(|f| r.duration(&f)),
+        server_header: o.get("server_header").and_then(|f| r.bool(&f)),
+        trusted_proxies: o
+            .get("trusted_proxies")
+            .and_then(|f| r.strings(&f))
+            .unwrap_or_default(),
+        pid_file: o.get("pid_file").and_then(|f| r.string(&f)),
+    }
+}
+
+fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstream {
+    let mut servers = Vec::new();
+    let servers_span = match o.get("servers") {
+        Some(f) => {
+            for mut s in r.tables(&f) {
+                let addr = match s.get("addr") {
+                    Some(f) => r.string(&f),
+                    None => {
+                        r.missing(&s, "addr");
+                        None
+                    }
+                };
+                let weight = s
+                    .get("weight")
+                    .and_then(|f| r.uint(&f, 1000).map(|w| Sp::new(w, f.span.clone())));
+                let backup = s.get("backup").and_then(|f| r.bool(&f)).unwrap_or(false);
+                if let Some(addr) = addr {
+                    servers.push(UpstreamServer {
+                        addr,
+                        weight,
+                        backup,
+                    });
+                }
+                s.finish(r);
+            }
+            Sp::new(true, f.span.clone())
+        }
+        None => {
+            r.missing(o, "servers");
+            Sp::new(false, o.span.clone())
+        }
+    };
+    let health_check = o.get("health_check").and_then(|f| r.table(&f)).map(|mut h| {
+        let hc = HealthCheck {
+            path: h.get("path").and_then(|f| r.string(&f)),
+            interval: h.get("interval").and_then(|f| r.duration(&f)),
+            timeout: h.get("timeout").and_then(|f| r.duration(&f)),
+            healthy_threshold: h.get("healthy_threshold").and_then(|f| r.uint(&f, 100)),
+            unhealthy_threshold: h.get("unhealthy_threshold").and_then(|f| r.uint(&f, 100)),
+        };
+        h.finish(r);
+        hc
+    });
+    Upstream {
+        name,
+        servers,
+        servers_span,
+        balance: o.get("balance").and_then(|f| r.string(&f)),
+        max_fails: o.get("max_fails").and_then(|f| r.uint(&f, 1000)),
+        fail_timeout: o.get("fail_timeout").and_then(|f| r.duration(&f)),
+        keepalive: o.get("keepalive").and_then(|f| r.uint(&f, 65536)),
+        connect_timeout: o.get("connect_timeout").and_then(|f| r.duration(&f)),
+        read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
+        write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
+        tries: o
+            .get("tries")
+            .and_then(|f| r.uint(&f, 100).map(|t| Sp::new(t, f.span.clone()))),
+        tls: o.get("tls").and_then(|f| r.bool(&f)).unwrap_or(false),
+        tls_verify: o.get("tls_verify").and_then(|f| r.bool(&f)),
+        tls_ca: o.get("tls_ca").and_then(|f| r.string(&f)),
+        tls_server_name: o.get("tls_server_name").and_then(|f| r.string(&f)),
+        health_check,
+    }
+}
+
+fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
+    let listen = match o.get("listen") {
+        Some(f) => r.strings(&f).unwrap_or_default(),
+        None => {
+            r.missing(o, "listen");
+            Vec::new()
+        }
+    };
+    let tls = o.get("tls").and_then(|f| r.table(&f)).map(|mut t| {
+        let tls = Tls {
+            span: Sp::new((), t.span.clone()),
+            cert: match t.get("cert") {
+                Some(f) => r.string(&f),
+                None => {
+                    r.missing(&t, "cert");
+                    None
+                }
+            },
+            key: match t.get("key") {
+                Some(f) => r.string(&f),
+                None => {
+                    r.missing(&t, "key");
+                    None
+                }
+            },
+            protocols: t.get("protocols").and_then(|f| r.strings(&f)),
+        };
+        t.finish(r);
+        tls
+    });
+    let compression = o.get("compression").and_then(|f| r.table(&f)).map(|mut c| {
+        let comp = Compression {
+            min_length: c.get("min_length").and_then(|f| r.size(&f)),
+            types: c.get("types").and_then(|f| r.strings(&f)),
+        };
+        c.finish(r);
+        comp
+    });
+    let mut routes = Vec::new();
+    if let Some(f) = o.get("routes") {
+        for mut ro in r.tables(&f) {
+            routes.push(read_route(r, &mut ro));
+            ro.finish(r);
+        }
+    }
+    Server {
+        span: Sp::new((), o.span.clone()),
+        name: o.get("name").and_then(|f| r.string(&f)),
+        listen,
+        hosts: o.get("hosts").and_then(|f| r.strings(&f)),
+        https_redirect: o
+            .get("https_redirect")
+            .and_then(|f| r.bool(&f))
+            .unwrap_or(false),
+        http2: o
+            .get("http2")
+            .and_then(|f| r.bool(&f).map(|b| Sp::new(b, f.span.clone()))),
+        max_body_size: o.get("max_body_size").and_then(|f| r.size(&f)),
+        client_header_timeout: o.get("client_header_timeout").and_then(|f| r.duration(&f)),
+        client_body_timeout: o.get("client_body_timeout").and_then(|f| r.duration(&f)),
+        keepalive_timeout: o.get("keepalive_timeout").and_then(|f| r.duration(&f)),
+        security_headers: o.get("security_headers").and_then(|f| r.bool(&f)),
+        cors: o.get("cors").and_then(|f| r.string(&f)),
+        tls,
+        response_headers: o
+            .get("response_headers")
+            .map(|f| r.string_map(&f))
+            .unwrap_or_default(),
+        compression,
+        routes,
+    }
+}
+
+fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
+    let span = Sp::new((), o.span.clone());
+    // Exactly one matcher.
+    let mut matchers = Vec::new();
+    for key in ["exact", "prefix", "regex"] {
+        if let Some(f) = o.get(key) {
+            if let Some(s) = r.string(&f) {
+                matchers.push(match key {
+                    "exact" => Matcher::Exact(s),
+                    "prefix" => Matcher::Prefix(s),
+                    _ => Matcher::Regex(s),
+                });
+            }
+        }
+    }
+    let present: Vec<&str> = ["exact", "prefix", "regex"]
+        .into_iter()
+        .filter(|k| o.has(k))
+        .collect();
+    if present.len() > 1 {
+        r.diag.error(
+            &o.span,
+            format!(
+                "route in `{}` has {} matchers ({}): a route needs exactly one of exact, prefix, regex",
+                o.path,
+                present.len(),
+                present.join(", ")
+            ),
+        );
+    } else if present.is_empty() {
+        r.diag.error(
+            &o.span,
+            format!(
+                "route in `{}` has no matcher: it needs exactly one of exact, prefix, regex",
+                o.path
+            ),
+        );
+    }
+    let matcher = if matchers.len() == 1 {
+        matchers.pop()
+    } else {
+        None
+    };
+
+    // Exactly one action.
+    let actions: Vec<&str> = ["upstream", "static", "respond", "redirect"]
+        .into_iter()
+        .filter(|k| o.has(k))
+        .collect();
+    if actions.len() > 1 {
+        r.diag.error(
+            &o.span,
+            format!(
+                "route in `{}` has {} actions ({}): a route has exactly one of upstream, static, respond, redirect",
+                o.path,
+                actions.len(),
+                actions.join(", ")
+            ),
+        );
+    } else if actions.is_empty() {
+        r.diag.error(
+            &o.span,
+            format!(
+                "route in `{}` has no action: it needs one of upstream, static, respond, redirect",
+                o.path
+            ),
+        );
+    }
+    let mut action = None;
+    if let Some(f) = o.get("upstream") {
+        action = r.string(&f).map(Action::Upstream);
+    }
+    if let Some(f) = o.get("static") {
+        if let Some(mut s) = r.table(&f) {
+            let st = Static {
+                root: match s.get("root") {
+                    Some(f) => r.string(&f),
+                    None => {
+                        r.missing(&s, "root");
+                        None
+                    }
+                },
+                expires: s.get("expires").and_then(|f| r.duration(&f)),
+                immutable: s.get("immutable").and_then(|f| r.bool(&f)),
+                index: s.get("index").and_then(|f| r.string(&f)),
+            };
+            s.finish(r);
+            action = Some(Action::Static(st, Sp::new((), f.span.clone())));
+        }
+    }
+    if let Some(f) = o.get("respond") {
+        if let Some(mut s) = r.table(&f) {
+            let a = Action::Respond {
+                status: s
+                    .get("status")
+                    .and_then(|f| r.uint(&f, 999).map(|v| Sp::new(v, f.span.clone()))),
+                body: s.get("body").and_then(|f| r.string(&f)),
+                content_type: s.get("content_type").and_then(|f| r.string(&f)),
+            };
+            s.finish(r);
+            action = Some(a);
+        }
+    }
+    if let Some(f) = o.get("redirect") {
+        if let Some(mut s) = r.table(&f) {
+            let to = match s.get("to") {
+                Some(f) => r.string(&f),
+                None => {
+                    r.missing(&s, "to");
+                    None
+                }
+            };
+            let a = Action::Redirect {
+                to,
+                status: s
+                    .get("status")
+                    .and_then(|f| r.uint(&f, 999).map(|v| Sp::new(v, f.span.clone()))),
+            };
+            s.finish(r);
+            action = Some(a);
+        }
+    }
+    if actions.len() != 1 {
+        action = None;
+    }
+
+    let mut rate_limit = Vec::new();
+    if let Some(f) = o.get("rate_limit") {
+        let tables = if f.item.is_array() {
+            r.tables(&f)
+        } else {
+            r.table(&f).into_iter().collect()
+        };
+        for mut t in tables {
+            rate_limit.push(RateLimitRef {
+                span: Sp::new((), t.span.clone()),
+                zone: match t.get("zone") {
+                    Some(f) => r.string(&f),
+                    None => {
+                        r.missing(&t, "zone");
+                        None
+                    }
+                },
+                burst: t.get("burst").and_then(|f| r.uint(&f, 1_000_000)),
+                nodelay: t.get("nodelay").and_then(|f| r.bool(&f)),
+                delay: t.get("delay").and_then(|f| r.uint(&f, 1_000_000)),
+                status: t
+                    .get("status")
+                    .and_then(|f| r.uint(&f, 999).map(|v| Sp::new(v, f.span.clone()))),
+            });
+            t.finish(r);
+        }
+    }
+    let cors = o.get("cors").and_then(|f| {
+        if f.item.is_bool() {
+            match f.item.as_bool() {
+                Some(false) => Some(CorsRef::Off),
+                _ => {
+                    r.diag.error(
+                        &f.span,
+                        format!("`{}` must be a CORS policy name or false", f.path),
+                    );
+                    None
+                }
+            }
+        } else {
+            r.string(&f).map(CorsRef::Policy)
+        }
+    });
+    Route {
+        span,
+        name: o.get("name").and_then(|f| r.string(&f)),
+        matcher,
+        action,
+        rate_limit,
+        cors,
+        connect_timeout: o.get("connect_timeout").and_then(|f| r.duration(&f)),
+        read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
+        write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
+        buffering: o.get("buffering").and_then(|f| r.bool(&f)),
+        request_headers: o
+            .get("request_headers")
+            .map(|f| r.string_map(&f))
+            .unwrap_or_default(),
+        response_headers: o
+            .get("response_headers")
+            .map(|f| r.string_map(&f))
+            .unwrap_or_default(),
+    }
+}

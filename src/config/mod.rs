@@ -1,0 +1,56 @@
+//! Configuration: file → validated, compiled [`Snapshot`].
+//!
+//! Three stages, each in its own module, as river separates its file format
+//! from its internal config:
+//! [`file`] reads the TOML into span-carrying structs (unknown keys, types,
+//! value syntax), [`compile`] checks cross-references and files and builds
+//! the immutable [`Snapshot`] the proxy reads. `rampart check`, `run` and
+//! SIGHUP all go through [`load`], so a file that passes `check` reloads.
+
+pub mod compile;
+pub mod diag;
+pub mod file;
+pub mod reader;
+pub mod snapshot;
+pub mod values;
+
+use std::path::Path;
+
+pub use compile::Warnings;
+pub use diag::Diagnostics;
+pub use snapshot::Snapshot;
+
+/// Loads `path`, reading `${VAR}`s from the process environment.
+pub fn load(path: &Path) -> Result<(Snapshot, Warnings), Diagnostics> {
+    let text = std::fs::read_to_string(path).map_err(|e| Diagnostics {
+        file: path.display().to_string(),
+        items: vec![diag::Diagnostic {
+            line: 1,
+            col: 1,
+            message: format!("cannot read config file: {e}"),
+        }],
+    })?;
+    load_str(path, &text, |k| std::env::var(k).ok())
+}
+
+/// Loads config text as if read from `path` (relative paths resolve
+/// against its directory).
+pub fn load_str(
+    path: &Path,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Snapshot, Warnings), Diagnostics> {
+    let mut r = reader::Reader::new(text, env);
+    let shown = path.display().to_string();
+    let compiled = file::read(text, &mut r).and_then(|f| {
+        let src = compile::Source { path, text };
+        compile::compile(&src, f, &mut r)
+    });
+    match compiled {
+        Some(ok) if r.diag.is_empty() => Ok(ok),
+        _ => Err(r.diag.into_diagnostics(&shown)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,286 @@
+//! The compiled configuration: immutable, validated, with every name
+//! resolved to an index and every regex compiled. If a value of these types
+//! exists it is usable as is — the request path never re-checks, parses or
+//! looks anything up by name. Never (de)serialized: the file format lives in
+//! [`super::file`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+use ipnet::IpNet;
+use rustls::sign::CertifiedKey;
+
+use super::values::Rate;
+use crate::routing::{HostTable, RouteTable};
+
+/// One whole configuration, swapped atomically on reload.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The file this came from, as given on the command line.
+    pub source: PathBuf,
+    /// SHA-256 of the file's bytes (hex, first 16 chars), for `rampart_config_info`.
+    pub hash: String,
+    pub global: Global,
+    pub log: Log,
+    pub admin: Option<SocketAddr>,
+    pub zones: Vec<Zone>,
+    pub cors: Vec<CorsPolicy>,
+    pub upstreams: Vec<Upstream>,
+    pub servers: Vec<Server>,
+    pub listeners: Vec<Listener>,
+}
+
+#[derive(Debug)]
+pub struct Global {
+    pub threads: usize,
+    pub grace_period: Duration,
+    pub server_header: bool,
+    pub trusted_proxies: Vec<IpNet>,
+    pub pid_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
+#[derive(Debug)]
+pub struct Log {
+    pub level: String,
+    pub format: LogFormat,
+    pub access_log: AccessLog,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneKey {
+    ClientIp,
+    Host,
+    Header(HeaderName),
+}
+
+#[derive(Debug)]
+pub struct Zone {
+    pub name: String,
+    pub rate: Rate,
+    pub key: ZoneKey,
+    pub max_keys: usize,
+}
+
+/// An allowed origin: exact (`https://app.example.com`) or one wildcard
+/// label (`https://*.example.com`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginPattern {
+    Exact(String),
+    Wildcard { scheme_and_prefix: String, suffix: String },
+}
+
+#[derive(Debug)]
+pub struct CorsPolicy {
+    pub name: String,
+    pub any_origin: bool,
+    pub origins: Vec<OriginPattern>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    LeastConn,
+    RoundRobin,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamServer {
+    /// As written (`127.0.0.1:8000`, `api:8000`): the metrics label.
+    pub addr: String,
+    /// Resolved at load; `None` if the name did not resolve (every attempt
+    /// is then a connect error, logged at load).
+    pub socket: Option<SocketAddr>,
+    /// Host part, for TLS SNI.
+    pub host: String,
+    pub weight: u32,
+    pub backup: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    pub verify: bool,
+    pub ca: Option<PathBuf>,
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+}
+
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    pub servers: Vec<UpstreamServer>,
+    pub balance: Balance,
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub keepalive: usize,
+    pub timeouts: Timeouts,
+    pub tries: usize,
+    pub tls: Option<UpstreamTls>,
+    pub health_check: Option<HealthCheck>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub read: Duration,
+    pub write: Duration,
+}
+
+/// A listen address and the servers that share it (the first is the default).
+#[derive(Debug)]
+pub struct Listener {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub http2: bool,
+    pub hosts: HostTable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    V1_2,
+    V1_3,
+}
+
+#[derive(Debug)]
+pub struct ServerTls {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub protocols: Vec<TlsVersion>,
+    pub key: Arc<CertifiedKey>,
+}
+
+#[derive(Debug)]
+pub struct Compression {
+    pub min_length: u64,
+    pub types: Vec<String>,
+}
+
+/// A header to set, already validated as a legal name and value.
+pub type Header = (HeaderName, HeaderValue);
+
+#[derive(Debug)]
+pub struct Server {
+    pub name: String,
+    pub listen: Vec<SocketAddr>,
+    /// Host / SNI patterns as written (lowercase); `None` = any.
+    pub hosts: Option<Vec<String>>,
+    pub https_redirect: bool,
+    pub http2: bool,
+    /// `None` = unlimited.
+    pub max_body_size: Option<u64>,
+    pub client_header_timeout: Duration,
+    pub client_body_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub security_headers: bool,
+    pub cors: Option<usize>,
+    pub tls: Option<ServerTls>,
+    pub response_headers: Vec<Header>,
+    pub compression: Option<Compression>,
+    pub routes: RouteTable,
+    /// Metrics of requests no route matched (route label "").
+    pub unrouted: crate::metrics::RouteMetrics,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    pub zone: usize,
+    pub burst: u32,
+    pub nodelay: bool,
+    pub delay: u32,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct Static {
+    pub root: PathBuf,
+    pub expires: Option<Duration>,
+    pub immutable: bool,
+    pub index: String,
+}
+
+/// One piece of a redirect target template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Lit(String),
+    Host,
+    Uri,
+    Path,
+    Query,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Upstream(usize),
+    Static(Static),
+    Respond {
+        status: u16,
+        body: Bytes,
+        content_type: HeaderValue,
+    },
+    Redirect { to: Vec<Piece>, status: u16 },
+}
+
+/// A route's CORS policy after inheritance from its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorsChoice {
+    None,
+    Policy(usize),
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub action: Action,
+    pub rate_limits: Vec<RateLimit>,
+    pub cors: CorsChoice,
+    /// Upstream timeouts with route overrides applied (for upstream actions).
+    pub timeouts: Option<Timeouts>,
+    pub buffering: bool,
+    pub request_headers: Vec<Header>,
+    pub response_headers: Vec<Header>,
+    pub metrics: crate::metrics::RouteMetrics,
+}
+
+impl Snapshot {
+    /// The listener a connection arrived on, by its local address.
+    /// `0.0.0.0:P` / `[::]:P` listeners match any local IP on port P.
+    pub fn listener_for(&self, local: Option<SocketAddr>) -> Option<&Listener> {
+        let local = local?;
+        self.listeners
+            .iter()
+            .find(|l| l.addr == local)
+            .or_else(|| {
+                self.listeners
+                    .iter()
+                    .find(|l| l.addr.ip().is_unspecified() && l.addr.port() == local.port())
+            })
+    }
+}

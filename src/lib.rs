@@ -1,0 +1,28 @@
+//! rampart: an edge gateway on pingora.
+//!
+//! The configuration is parsed once into an immutable, compiled
+//! [`config::Snapshot`] published through an `ArcSwap` ([`state`]); the one
+//! `ProxyHttp` implementation ([`proxy`]) reads the current snapshot per
+//! request and calls into the module that owns each concern: [`routing`]
+//! picks the server and route, [`upstream`] the server to proxy to,
+//! [`headers`] shapes what goes up and comes back, [`respond`] writes
+//! rampart's own answers, [`metrics`] and [`access_log`] observe.
+//! State that must survive a reload lives in [`state`], keyed by name.
+
+#![forbid(unsafe_code)]
+
+pub mod access_log;
+pub mod admin;
+pub mod cli;
+pub mod client_ip;
+pub mod config;
+pub mod headers;
+pub mod lifecycle;
+pub mod metrics;
+pub mod proxy;
+pub mod respond;
+pub mod routing;
+pub mod server;
+pub mod state;
+pub mod tls;
+pub mod upstream;

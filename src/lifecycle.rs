@@ -1,0 +1,146 @@
+//! Signals and the process lifecycle.
+//!
+//! pingora handles only SIGQUIT/SIGTERM/SIGINT, and on SIGTERM sleeps its
+//! whole grace period even when idle (pingora #719). rampart installs its
+//! own watcher: SIGHUP reloads (and never kills the process — its default
+//! action would); SIGTERM, SIGINT and SIGQUIT stop accepting, then a drain
+//! thread exits 0 as soon as no request is in flight, or when
+//! `grace_period` runs out.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config;
+use crate::metrics::CONFIG_RELOADS;
+use crate::server::{sni_maps, CertStores};
+use crate::state::State;
+
+/// Ignores SIGHUP until the reload handler is installed, closing the
+/// window in which a `kill -HUP` would terminate a starting process.
+pub fn guard_sighup_early() -> Option<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, flag.clone()).ok()?;
+    Some(flag)
+}
+
+pub struct Signals {
+    pub state: Arc<State>,
+    pub path: PathBuf,
+    pub stores: CertStores,
+    pub pid_file: Option<PathBuf>,
+    /// Set when a SIGHUP arrived before the watcher ran.
+    pub early_hup: Option<Arc<AtomicBool>>,
+}
+
+impl Signals {
+    /// Re-reads the file; swaps it in when valid, keeps the old one when not.
+    pub fn reload(&self) {
+        match config::load(&self.path) {
+            Ok((cfg, warnings)) => {
+                for w in &warnings {
+                    tracing::warn!("{w}");
+                }
+                let old = self.state.current();
+                let old_addrs: Vec<_> = old.cfg.listeners.iter().map(|l| (l.addr, l.tls)).collect();
+                let new_addrs: Vec<_> = cfg.listeners.iter().map(|l| (l.addr, l.tls)).collect();
+                if old_addrs != new_addrs {
+                    tracing::warn!(
+                        old = ?old_addrs, new = ?new_addrs,
+                        "listen addresses changed: they take effect after a restart; the rest of the new configuration is applied now"
+                    );
+                }
+                let mut maps = sni_maps(&cfg);
+                for (addr, store) in &self.stores {
+                    if let Some(m) = maps.remove(addr) {
+                        store.store(m);
+                    }
+                }
+                if let Err(e) = crate::access_log::configure(&cfg.log.access_log) {
+                    tracing::error!("cannot open access log: {e}; keeping the previous one");
+                }
+                let hash = cfg.hash.clone();
+                self.state.swap(cfg);
+                CONFIG_RELOADS.with_label_values(&["ok"]).inc();
+                tracing::info!(hash = %hash, "configuration reloaded");
+            }
+            Err(diags) => {
+                CONFIG_RELOADS.with_label_values(&["error"]).inc();
+                for line in diags.to_string().lines() {
+                    tracing::error!("{line}");
+                }
+                tracing::error!("reload failed: keeping the previous configuration");
+            }
+        }
+    }
+
+    fn start_drain(&self) {
+        let state = self.state.clone();
+        let grace = state.current().cfg.global.grace_period;
+        let pid_file = self.pid_file.clone();
+        tracing::info!(grace = ?grace, in_flight = state.requests_in_flight(), "shutting down: draining in-flight requests");
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + grace;
+            // Let the listeners close before judging "idle".
+            std::thread::sleep(Duration::from_millis(50));
+            while state.requests_in_flight() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let left = state.requests_in_flight();
+            if left > 0 {
+                tracing::warn!(in_flight = left, "grace period over with requests still in flight");
+            } else {
+                tracing::info!("drained; exiting");
+            }
+            exit(0, pid_file.as_deref());
+        });
+    }
+}
+
+/// Flushes logs, removes the pid file, exits.
+pub fn exit(code: i32, pid_file: Option<&Path>) -> ! {
+    if let Some(p) = pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    crate::access_log::flush();
+    std::process::exit(code)
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        let (mut hup, mut term, mut int, mut quit) = match (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::quit()),
+        ) {
+            (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+            _ => {
+                tracing::error!("cannot install signal handlers; stopping");
+                return ShutdownSignal::FastShutdown;
+            }
+        };
+        if self.early_hup.as_ref().is_some_and(|f| f.swap(false, Ordering::AcqRel)) {
+            self.reload();
+        }
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading {}", self.path.display());
+                    self.reload();
+                }
+                _ = term.recv() => { tracing::info!("SIGTERM"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT"); break; }
+                _ = quit.recv() => { tracing::info!("SIGQUIT"); break; }
+            }
+        }
+        self.start_drain();
+        ShutdownSignal::GracefulTerminate
+    }
+}

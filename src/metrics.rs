@@ -1,0 +1,170 @@
+//! Prometheus metrics. Handles for the hot path are created once per route
+//! when a snapshot is compiled, so counting a request is an atomic add, not
+//! a label hash and a lock.
+
+use std::sync::{LazyLock, OnceLock};
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// rampart's own registry (not the process-global default one, so tests
+/// and the admin endpoint see exactly our metrics).
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_requests_total",
+        "Requests answered, by server, route and status.",
+        &["server", "route", "status"],
+    )
+});
+
+pub static DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let h = HistogramVec::new(
+        HistogramOpts::new(
+            "rampart_request_duration_seconds",
+            "Time from request head to the end of the response.",
+        )
+        .buckets(vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            60.0,
+        ]),
+        &["server", "route"],
+    )
+    .expect("static metric definition");
+    REGISTRY
+        .register(Box::new(h.clone()))
+        .expect("metric registered once");
+    h
+});
+
+pub static UPSTREAM_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_upstream_requests_total",
+        "Attempts to upstream servers, by outcome: ok, connect_error, timeout, error.",
+        &["upstream", "addr", "outcome"],
+    )
+});
+
+pub static UPSTREAM_IN_FLIGHT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "rampart_upstream_in_flight",
+        "Requests (and upgraded connections) in flight to each upstream server.",
+        &["upstream", "addr"],
+    )
+});
+
+pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_config_reloads_total",
+        "Configuration reloads by result (ok, error).",
+        &["result"],
+    )
+});
+
+pub static CONFIG_LAST_RELOAD_SUCCESS: LazyLock<IntGauge> = LazyLock::new(|| {
+    let g = IntGauge::new(
+        "rampart_config_last_reload_success_timestamp_seconds",
+        "Unix time of the last successful configuration load.",
+    )
+    .expect("static metric definition");
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+});
+
+pub static CONFIG_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "rampart_config_info",
+        "1 for the configuration in use, labelled with its hash.",
+        &["hash"],
+    )
+});
+
+pub static WEBSOCKETS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "rampart_websocket_connections",
+        "Upgraded (WebSocket) connections currently open.",
+        &["server", "route"],
+    )
+});
+
+/// Per-route handles, made at compile time.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    server: String,
+    route: String,
+    duration: Histogram,
+    websockets: IntGauge,
+    /// Indexed by status - 100; filled on first use of each status.
+    by_status: Box<[OnceLock<IntCounter>]>,
+}
+
+impl RouteMetrics {
+    pub fn new(server: &str, route: &str) -> Self {
+        RouteMetrics {
+            server: server.to_string(),
+            route: route.to_string(),
+            duration: DURATION.with_label_values(&[server, route]),
+            websockets: WEBSOCKETS.with_label_values(&[server, route]),
+            by_status: (100..600).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    pub fn observe(&self, status: u16, seconds: f64) {
+        self.duration.observe(seconds);
+        let i = usize::from(status.clamp(100, 599) - 100);
+        self.by_status[i]
+            .get_or_init(|| {
+                REQUESTS.with_label_values(&[
+                    self.server.as_str(),
+                    self.route.as_str(),
+                    status.to_string().as_str(),
+                ])
+            })
+            .inc();
+    }
+
+    pub fn websockets(&self) -> &IntGauge {
+        &self.websockets
+    }
+}
+
+/// The Prometheus text exposition of every rampart metric.
+pub fn render() -> Vec<u8> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let families = REGISTRY.gather();
+    // Encoding into a Vec cannot fail for well-formed families.
+    let _ = TextEncoder::new().encode(&families, &mut buf);
+    buf
+}
+
+/// Marks `hash` as the configuration in use.
+pub fn set_config(hash: &str) {
+    CONFIG_INFO.reset();
+    CONFIG_INFO.with_label_values(&[hash]).set(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    CONFIG_LAST_RELOAD_SUCCESS.set(now);
+}

@@ -1,0 +1,492 @@
+//! The one `ProxyHttp` implementation. Each hook is a phase of a request's
+//! life and only orchestrates: the module that owns a concern does the work.
+//!
+//! Phases, in order (see pingora's `proxy_trait.rs`):
+//! `request_filter` (pick server and route, answer locally or go on) →
+//! `upstream_peer` (pick an upstream server; again on each retry) →
+//! `upstream_request_filter` (forwarding headers) → `request_body_filter`
+//! (body limit) → `upstream_response_filter` / `response_filter` (headers
+//! back) → `logging` (metrics, access log). Failures go through
+//! `fail_to_connect` (retry?) and `fail_to_proxy` (which status?).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::ErrorType;
+
+use crate::access_log;
+use crate::client_ip;
+use crate::config::snapshot::{Action, Piece, Route, Server};
+use crate::headers;
+use crate::respond;
+use crate::routing::{self, PathError};
+use crate::state::{Live, RequestGuard, State};
+use crate::upstream::{peer, InFlight, Outcome};
+
+pub struct Gateway {
+    state: Arc<State>,
+}
+
+impl Gateway {
+    pub fn new(state: Arc<State>) -> Self {
+        Gateway { state }
+    }
+}
+
+/// Per-request context. Dropping it releases the in-flight slots, on
+/// every path.
+pub struct Ctx {
+    start: Instant,
+    live: Option<Arc<Live>>,
+    server: usize,
+    route: Option<usize>,
+    request_id: String,
+    client_ip: Option<IpAddr>,
+    tls: bool,
+    /// Upstream of the route, when it proxies.
+    upstream: Option<usize>,
+    /// Servers of the pool already tried (bit set) and attempt count.
+    tried: u64,
+    attempts: usize,
+    /// Index in the pool of the current attempt's server.
+    current: Option<usize>,
+    in_flight: Option<InFlight>,
+    upstream_status: Option<u16>,
+    body_limit: Option<u64>,
+    body_seen: u64,
+    /// Status of a response rampart wrote itself (for logs and metrics).
+    local_status: Option<u16>,
+    websocket: bool,
+    _request: Option<RequestGuard>,
+}
+
+impl Ctx {
+    fn live(&self) -> Option<&Live> {
+        self.live.as_deref()
+    }
+}
+
+fn is_timeout(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout | ErrorType::TLSHandshakeTimedout
+    )
+}
+
+/// The request's host without port: `Host`, or the h2 `:authority`.
+fn request_host(session: &Session) -> Option<&str> {
+    let req = session.req_header();
+    req.headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+}
+
+fn render_redirect(to: &[Piece], host: &str, path: &str, query: Option<&str>) -> String {
+    let mut out = String::with_capacity(64);
+    for p in to {
+        match p {
+            Piece::Lit(s) => out.push_str(s),
+            Piece::Host => out.push_str(host),
+            Piece::Path => out.push_str(path),
+            Piece::Query => out.push_str(query.unwrap_or("")),
+            Piece::Uri => {
+                out.push_str(path);
+                if let Some(q) = query {
+                    out.push('?');
+                    out.push_str(q);
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Gateway {
+    /// Writes one of rampart's own responses with every configured header.
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        status: u16,
+        content_type: &HeaderValue,
+        body: Bytes,
+        extra: &[(header::HeaderName, HeaderValue)],
+    ) -> Result<()> {
+        let mut resp = respond::head(status, content_type, body.len())?;
+        for (n, v) in extra {
+            resp.insert_header(n.clone(), v.clone())?;
+        }
+        self.decorate(&mut resp, ctx);
+        ctx.local_status = Some(status);
+        respond::write(session, resp, body).await
+    }
+
+    /// Writes an error answer (text or JSON as the client prefers).
+    async fn answer_error(&self, session: &mut Session, ctx: &mut Ctx, status: u16) -> Result<()> {
+        let json = respond::prefers_json(session.req_header().headers.get(header::ACCEPT));
+        let (body, ct) = respond::error_body(status, &ctx.request_id, json);
+        self.answer(session, ctx, status, &HeaderValue::from_static(ct), body, &[]).await
+    }
+
+    /// Response headers of the server/route the request belongs to.
+    fn decorate(&self, resp: &mut ResponseHeader, ctx: &Ctx) {
+        let Some(live) = ctx.live() else { return };
+        let Some(server) = live.cfg.servers.get(ctx.server) else { return };
+        let route = ctx.route.map(|r| server.routes.get(r));
+        headers::client_response(resp, server, route, &ctx.request_id, ctx.tls, live.cfg.global.server_header);
+    }
+
+    fn server_route<'a>(live: &'a Live, ctx: &Ctx) -> (&'a Server, Option<&'a Route>) {
+        let server = &live.cfg.servers[ctx.server];
+        (server, ctx.route.map(|r| server.routes.get(r)))
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            live: None,
+            server: 0,
+            route: None,
+            request_id: String::new(),
+            client_ip: None,
+            tls: false,
+            upstream: None,
+            tried: 0,
+            attempts: 0,
+            current: None,
+            in_flight: None,
+            upstream_status: None,
+            body_limit: None,
+            body_seen: 0,
+            local_status: None,
+            websocket: false,
+            _request: Some(self.state.request_started()),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let live = self.state.current();
+        ctx.request_id = headers::request_id(session.req_header().headers.get(&headers::X_REQUEST_ID));
+        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+
+        let local = session.server_addr().and_then(|a| a.as_inet()).copied();
+        let Some(listener) = live.cfg.listener_for(local) else {
+            // A socket from a listener that a reload removed: serve with
+            // the first server rather than drop the request.
+            ctx.live = Some(live);
+            return self.answer_error(session, ctx, 421).await.map(|_| true);
+        };
+        let host = request_host(session).map(routing::strip_port).unwrap_or("");
+        ctx.server = listener.hosts.select(host);
+        let server = &live.cfg.servers[ctx.server];
+
+        session.set_keepalive(Some(server.keepalive_timeout.as_secs()));
+        session.set_read_timeout(Some(server.client_body_timeout));
+
+        let peer_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        ctx.client_ip = peer_ip.map(|ip| {
+            client_ip::resolve(
+                ip,
+                session.req_header().headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes()),
+                &live.cfg.global.trusted_proxies,
+            )
+        });
+        ctx.body_limit = server.max_body_size;
+        ctx.live = Some(live.clone());
+
+        if server.https_redirect {
+            let req = session.req_header();
+            let host = request_host(session).map(routing::strip_port).unwrap_or("");
+            let port = live
+                .cfg
+                .listeners
+                .iter()
+                .find(|l| l.tls && l.hosts.select(host) != usize::MAX)
+                .map(|l| l.addr.port())
+                .filter(|p| *p != 443);
+            let mut to = format!("https://{host}");
+            if let Some(p) = port {
+                to.push_str(&format!(":{p}"));
+            }
+            to.push_str(req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+            let loc = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/"));
+            let (body, ct) = respond::error_body(301, &ctx.request_id, false);
+            self.answer(session, ctx, 301, &HeaderValue::from_static(ct), body, &[(header::LOCATION, loc)])
+                .await?;
+            return Ok(true);
+        }
+
+        let raw_path = session.req_header().uri.path().to_string();
+        let path = match routing::normalize_path(&raw_path) {
+            Ok(p) => p,
+            Err(PathError::NotAbsolute | PathError::EscapesRoot | PathError::BadEncoding) => {
+                self.answer_error(session, ctx, 400).await?;
+                return Ok(true);
+            }
+        };
+        ctx.route = server.routes.select(&path);
+        let Some(route_idx) = ctx.route else {
+            self.answer_error(session, ctx, 404).await?;
+            return Ok(true);
+        };
+        let route = server.routes.get(route_idx);
+
+        if let (Some(limit), Some(len)) = (
+            server.max_body_size,
+            session
+                .req_header()
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok()),
+        ) {
+            if len > limit {
+                // The body stays unread: close rather than drain it.
+                session.set_keepalive(None);
+                self.answer_error(session, ctx, 413).await?;
+                return Ok(true);
+            }
+        }
+
+        match &route.action {
+            Action::Upstream(u) => {
+                ctx.upstream = Some(*u);
+                if let Some(t) = &route.timeouts {
+                    // Upgraded connections (WebSocket) idle out on the route's read timeout.
+                    if session.is_upgrade_req() {
+                        session.set_read_timeout(Some(t.read));
+                    }
+                }
+                Ok(false)
+            }
+            Action::Respond { status, body, content_type } => {
+                let (status, body, ct) = (*status, body.clone(), content_type.clone());
+                self.answer(session, ctx, status, &ct, body, &[]).await?;
+                Ok(true)
+            }
+            Action::Redirect { to, status } => {
+                let req = session.req_header();
+                let host = request_host(session).map(routing::strip_port).unwrap_or("");
+                let target = render_redirect(to, host, req.uri.path(), req.uri.query());
+                let loc = HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("/"));
+                let status = *status;
+                let (body, ct) = respond::error_body(status, &ctx.request_id, false);
+                self.answer(session, ctx, status, &HeaderValue::from_static(ct), body, &[(header::LOCATION, loc)])
+                    .await?;
+                Ok(true)
+            }
+            Action::Static(_) => {
+                // Static file serving is not built yet (issue #7).
+                self.answer_error(session, ctx, 501).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        // A retry releases the previous attempt's slot first.
+        ctx.in_flight = None;
+        let (Some(live), Some(u)) = (ctx.live.clone(), ctx.upstream) else {
+            return Error::e_explain(ErrorType::InternalError, "no upstream for this route");
+        };
+        let up = &live.cfg.upstreams[u];
+        let pool = &live.pools[u];
+        let Some(i) = pool.balancer.pick(&up.servers, ctx.tried) else {
+            return Error::e_explain(ErrorType::HTTPStatus(502), "upstream has no servers");
+        };
+        ctx.tried |= 1u64 << (i % 64);
+        ctx.attempts += 1;
+        ctx.current = Some(i);
+        ctx.in_flight = Some(InFlight::acquire(&pool.backends[i]));
+        let server = &up.servers[i];
+        let Some(socket) = pool.sockets[i] else {
+            pool.backends[i].record(Outcome::ConnectError);
+            let mut e = Error::explain(ErrorType::ConnectNoRoute, format!("upstream server {} did not resolve", server.addr));
+            e.set_retry(ctx.attempts < up.tries);
+            return Err(e);
+        };
+        let (_, route) = Self::server_route(&live, ctx);
+        let timeouts = route.and_then(|r| r.timeouts).unwrap_or(up.timeouts);
+        Ok(Box::new(peer::build(up, server, socket, &timeouts)))
+    }
+
+    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
+        let outcome = if is_timeout(&e) { Outcome::Timeout } else { Outcome::ConnectError };
+        if let Some(f) = &ctx.in_flight {
+            f.backend().record(outcome);
+        }
+        let tries = ctx
+            .live()
+            .and_then(|l| ctx.upstream.map(|u| l.cfg.upstreams[u].tries))
+            .unwrap_or(1);
+        if ctx.attempts < tries {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(&self, peer: &HttpPeer, session: &mut Session, e: Box<Error>, ctx: &mut Ctx, client_reused: bool) -> Box<Error> {
+        if e.esource() == &pingora::ErrorSource::Upstream {
+            if let Some(f) = &ctx.in_flight {
+                f.backend().record(if is_timeout(&e) { Outcome::Timeout } else { Outcome::Error });
+            }
+        }
+        // pingora's policy: never retry a non-idempotent request or one
+        // whose body can no longer be replayed.
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(&self, session: &mut Session, req: &mut pingora::http::RequestHeader, ctx: &mut Ctx) -> Result<()> {
+        let Some(live) = ctx.live.clone() else { return Ok(()) };
+        let (_, route) = Self::server_route(&live, ctx);
+        let peer_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let host = request_host(session).map(str::to_string);
+        let f = headers::Forwarded {
+            client_ip: ctx.client_ip.or(peer_ip).unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            peer_ip,
+            tls: ctx.tls,
+            host: host.as_deref(),
+            request_id: &ctx.request_id,
+        };
+        headers::upstream_request(req, &f, route.map(|r| r.request_headers.as_slice()).unwrap_or(&[]));
+        Ok(())
+    }
+
+    async fn request_body_filter(&self, _session: &mut Session, body: &mut Option<Bytes>, eos: bool, ctx: &mut Ctx) -> Result<()> {
+        if let Some(b) = body.as_ref() {
+            ctx.body_seen += b.len() as u64;
+            if ctx.body_limit.is_some_and(|l| ctx.body_seen > l) {
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body over max_body_size");
+            }
+            // pingora #935: an empty final chunk from an h2 client would be
+            // written upstream as a second chunked terminator.
+            if eos && b.is_empty() {
+                *body = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+        ctx.upstream_status = Some(resp.status.as_u16());
+        if let Some(f) = &ctx.in_flight {
+            f.backend().record(Outcome::Ok);
+        }
+        headers::strip_response_hop_by_hop(resp);
+        Ok(())
+    }
+
+    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+        self.decorate(resp, ctx);
+        if resp.status.as_u16() == 101 {
+            if let Some(live) = ctx.live() {
+                let (server, route) = Self::server_route(live, ctx);
+                route.map(|r| &r.metrics).unwrap_or(&server.unrouted).websockets().inc();
+                ctx.websocket = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(c) => *c,
+            _ if is_timeout(e) && e.esource() != &pingora::ErrorSource::Downstream => 504,
+            ErrorType::ReadTimedout => 408,
+            _ => match e.esource() {
+                pingora::ErrorSource::Upstream => 502,
+                pingora::ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                _ if ctx.upstream.is_some() && ctx.attempts > 0 => 502,
+                _ => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            session.set_keepalive(None);
+            if ctx.live.is_none() {
+                ctx.live = Some(self.state.current());
+            }
+            if let Err(err) = self.answer_error(session, ctx, code).await {
+                tracing::debug!("cannot send error response: {err}");
+            }
+        }
+        ctx.local_status = Some(code);
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, e: &Error) -> bool {
+        // 413 and client hang-ups are expected, not errors of the gateway.
+        matches!(e.etype(), ErrorType::HTTPStatus(_))
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let Some(live) = ctx.live.clone() else { return };
+        let elapsed = ctx.start.elapsed();
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.local_status)
+            .unwrap_or(0);
+        let (server, route) = Self::server_route(&live, ctx);
+        let metrics = route.map(|r| &r.metrics).unwrap_or(&server.unrouted);
+        metrics.observe(status, elapsed.as_secs_f64());
+        if ctx.websocket {
+            metrics.websockets().dec();
+        }
+        if !access_log::enabled() {
+            return;
+        }
+        let req = session.req_header();
+        let hdr = |n: header::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
+        let up = ctx.upstream.map(|u| &live.cfg.upstreams[u]);
+        let upstream_addr = match (up, ctx.current) {
+            (Some(u), Some(i)) => u.servers.get(i).map(|s| s.addr.as_str()),
+            _ => None,
+        };
+        let entry = access_log::Entry {
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            client_ip: ctx.client_ip.map(|ip| ip.to_string()),
+            method: req.method.as_str(),
+            host: request_host(session),
+            path: req.uri.path(),
+            query: req.uri.query(),
+            status,
+            bytes_sent: session.body_bytes_sent() as u64,
+            duration_ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+            route: route.map(|r| r.name.as_str()),
+            upstream: up.map(|u| u.name.as_str()),
+            upstream_addr,
+            upstream_status: ctx.upstream_status,
+            request_id: &ctx.request_id,
+            user_agent: hdr(header::USER_AGENT),
+            referer: hdr(header::REFERER),
+        };
+        access_log::write(&entry);
+        let _ = Duration::ZERO;
+    }
+}

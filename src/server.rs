@@ -1,0 +1,92 @@
+//! Assembles the pingora server from a snapshot: one proxy service holding
+//! every listener (threads are per service in pingora, so one service keeps
+//! `global.threads` meaning what it says) and the admin service.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pingora::listeners::tls::TlsSettings;
+use pingora::prelude::*;
+use pingora::server::configuration::ServerConf;
+
+use crate::config::Snapshot;
+use crate::proxy::Gateway;
+use crate::state::State;
+use crate::tls::{CertStore, SniMap};
+
+/// Certificate stores of the TLS listeners, by address; refreshed on reload.
+pub type CertStores = HashMap<SocketAddr, Arc<CertStore>>;
+
+/// Builds each TLS listener's SNI map from a snapshot.
+pub fn sni_maps(cfg: &Snapshot) -> HashMap<SocketAddr, SniMap> {
+    let mut out = HashMap::new();
+    for l in cfg.listeners.iter().filter(|l| l.tls) {
+        let servers = cfg.servers.iter().filter(|s| s.listen.contains(&l.addr));
+        let map = SniMap::new(servers.filter_map(|s| {
+            let tls = s.tls.as_ref()?;
+            Some((s.hosts.as_deref(), tls.key.clone()))
+        }));
+        out.insert(l.addr, map);
+    }
+    out
+}
+
+pub fn conf(cfg: &Snapshot) -> ServerConf {
+    let keepalive: usize = cfg.upstreams.iter().map(|u| u.keepalive).sum();
+    ServerConf {
+        threads: cfg.global.threads,
+        // rampart drives the drain itself (lifecycle.rs) and exits as soon
+        // as in-flight requests are done; pingora's own wait is the backstop.
+        grace_period_seconds: Some(cfg.global.grace_period.as_secs() + 1),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upstream_keepalive_pool_size: keepalive.max(1),
+        pid_file: std::env::temp_dir()
+            .join(format!("rampart-{}.pid", std::process::id()))
+            .display()
+            .to_string(),
+        upgrade_sock: std::env::temp_dir()
+            .join(format!("rampart-{}.sock", std::process::id()))
+            .display()
+            .to_string(),
+        ..ServerConf::default()
+    }
+}
+
+/// The pingora server with rampart's services added.
+pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
+    let live = state.current();
+    let cfg = &live.cfg;
+    let mut server = Server::new_with_opt_and_conf(None, conf(cfg));
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(state.clone()), "rampart");
+    let mut stores = CertStores::new();
+    let mut maps = sni_maps(cfg);
+    for l in &cfg.listeners {
+        let addr = l.addr.to_string();
+        if l.tls {
+            let store = Arc::new(CertStore::default());
+            store.store(maps.remove(&l.addr).unwrap_or_default());
+            let mut tls = TlsSettings::with_callbacks(Box::new(NoCallbacks))?;
+            tls.set_cert_resolver(store.clone());
+            if l.http2 {
+                tls.enable_h2();
+            }
+            proxy.add_tls_with_settings(&addr, None, tls);
+            stores.insert(l.addr, store);
+        } else {
+            proxy.add_tcp(&addr);
+        }
+    }
+    server.add_service(proxy);
+    if let Some(admin) = cfg.admin {
+        server.add_service(crate::admin::service(admin, state.clone()));
+    }
+    Ok((server, stores))
+}
+
+struct NoCallbacks;
+
+#[async_trait::async_trait]
+impl pingora::listeners::TlsAccept for NoCallbacks {}

@@ -1,0 +1,147 @@
+//! Certificates and keys: loaded and checked at config load, so that a bad
+//! file is a config error naming the file — never a panic inside pingora's
+//! `TlsSettings::build` (pingora #927).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TlsError {
+    #[error("cannot read certificate file {path}: {err}")]
+    ReadCert { path: String, err: std::io::Error },
+    #[error("cannot read key file {path}: {err}")]
+    ReadKey { path: String, err: std::io::Error },
+    #[error("certificate file {0} contains no PEM certificate")]
+    NoCert(String),
+    #[error("key file {0} contains no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
+    NoKey(String),
+    #[error("invalid PEM in {path}: {err}")]
+    Pem { path: String, err: std::io::Error },
+    #[error("key {key} does not fit certificate {cert}: {err}")]
+    Mismatch {
+        cert: String,
+        key: String,
+        err: rustls::Error,
+    },
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let shown = path.display().to_string();
+    let data = std::fs::read(path).map_err(|err| TlsError::ReadCert {
+        path: shown.clone(),
+        err,
+    })?;
+    let certs = rustls_pemfile::certs(&mut data.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| TlsError::Pem {
+            path: shown.clone(),
+            err,
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCert(shown));
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let shown = path.display().to_string();
+    let data = std::fs::read(path).map_err(|err| TlsError::ReadKey {
+        path: shown.clone(),
+        err,
+    })?;
+    rustls_pemfile::private_key(&mut data.as_slice())
+        .map_err(|err| TlsError::Pem {
+            path: shown.clone(),
+            err,
+        })?
+        .ok_or(TlsError::NoKey(shown))
+}
+
+/// The ring provider, as pingora-rustls installs it.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// Reads a PEM chain and key and checks that they belong together.
+pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+    let chain = read_certs(cert)?;
+    let key_der = read_key(key)?;
+    CertifiedKey::from_der(chain, key_der, &provider())
+        .map(Arc::new)
+        .map_err(|err| TlsError::Mismatch {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+            err,
+        })
+}
+
+/// Per-listener certificate choice by SNI, swappable as a whole so a
+/// reload (certbot's `kill -HUP`) changes certificates for new handshakes
+/// while existing connections keep theirs.
+#[derive(Debug, Default)]
+pub struct CertStore {
+    by_sni: arc_swap::ArcSwap<SniMap>,
+}
+
+#[derive(Debug, Default)]
+pub struct SniMap {
+    exact: std::collections::HashMap<String, Arc<CertifiedKey>>,
+    /// (".example.org", key) for `*.example.org`.
+    wildcard: Vec<(String, Arc<CertifiedKey>)>,
+    default: Option<Arc<CertifiedKey>>,
+}
+
+impl SniMap {
+    /// `servers`: each server's host patterns (`None` = any) and key, in
+    /// file order; the first is the address's default.
+    pub fn new<'a>(servers: impl IntoIterator<Item = (Option<&'a [String]>, Arc<CertifiedKey>)>) -> Self {
+        let mut m = SniMap::default();
+        for (hosts, key) in servers {
+            m.default.get_or_insert_with(|| key.clone());
+            for h in hosts.unwrap_or(&[]) {
+                let h = h.to_ascii_lowercase();
+                match h.strip_prefix('*') {
+                    Some(suffix) => m.wildcard.push((suffix.to_string(), key.clone())),
+                    None => {
+                        m.exact.entry(h).or_insert_with(|| key.clone());
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    pub fn resolve(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        if let Some(name) = sni.map(|s| s.to_ascii_lowercase()) {
+            if let Some(k) = self.exact.get(&name) {
+                return Some(k.clone());
+            }
+            for (suffix, k) in &self.wildcard {
+                if let Some(label) = name.strip_suffix(suffix.as_str()) {
+                    if !label.is_empty() && !label.contains('.') {
+                        return Some(k.clone());
+                    }
+                }
+            }
+        }
+        self.default.clone()
+    }
+}
+
+impl CertStore {
+    pub fn store(&self, map: SniMap) {
+        self.by_sni.store(Arc::new(map));
+    }
+}
+
+impl rustls::server::ResolvesServerCert for CertStore {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.by_sni.load().resolve(hello.server_name())
+    }
+}
