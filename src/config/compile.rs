@@ -305,9 +305,20 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
         let Some(server) = compile_server(&mut cx, s, si, &refs) else {
             continue;
         };
-        let name_span = s.name.as_ref().map(|n| n.span.clone()).unwrap_or_else(|| s.span.span.clone());
-        if let Some(_prev) = server_names.insert(server.name.clone(), name_span.clone()) {
-            cx.err(&name_span, format!("duplicate server name \"{}\"", server.name));
+        let mut server = server;
+        match &s.name {
+            Some(n) => {
+                if server_names.insert(server.name.clone(), n.span.clone()).is_some() {
+                    cx.err(&n.span, format!("duplicate server name \"{}\"", server.name));
+                }
+            }
+            // A derived name must still be unique: it labels metrics.
+            None => {
+                if server_names.contains_key(&server.name) {
+                    server.name = format!("{}#{si}", server.name);
+                }
+                server_names.insert(server.name.clone(), s.span.span.clone());
+            }
         }
         let idx = servers.len();
         let hosts = s.hosts.as_ref().map(|h| h.iter().map(|x| x.v.to_ascii_lowercase()).collect::<Vec<_>>());
@@ -704,7 +715,8 @@ fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<
         };
         let rname = ro.name.as_ref().map(|n| n.v.clone()).unwrap_or_else(|| matcher.default_name());
         let nspan = ro.name.as_ref().map(|n| n.span.clone()).unwrap_or_else(|| ro.span.span.clone());
-        if names.insert(rname.clone(), nspan.clone()).is_some() {
+        // Default names repeat only when matchers do, which is reported above.
+        if names.insert(rname.clone(), nspan.clone()).is_some() && ro.name.is_some() {
             cx.err(&nspan, format!("duplicate route name \"{rname}\" in server \"{name}\""));
         }
         if let Some(route) = compile_route(cx, ro, &rname, &name, cors, refs) {

@@ -17,24 +17,21 @@ impl RoundRobin {
     /// `tried` is a bit set of server indices (pools have at most 64 servers
     /// per attempt history; larger pools simply wrap).
     pub fn pick(&self, servers: &[UpstreamServer], tried: u64) -> Option<usize> {
-        let n = servers.len();
-        if n == 0 {
-            return None;
-        }
-        let bit = |i: usize| 1u64 << (i % 64);
+        let untried = |i: usize| tried & (1u64 << (i % 64)) == 0;
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for backup in [false, true] {
-            for k in 0..n {
-                let i = (start + k) % n;
-                if servers[i].backup == backup && tried & bit(i) == 0 {
-                    return Some(i);
-                }
+            let group: Vec<usize> = (0..servers.len()).filter(|&i| servers[i].backup == backup).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let off = start % group.len();
+            if let Some(i) = (0..group.len()).map(|k| group[(off + k) % group.len()]).find(|&i| untried(i)) {
+                return Some(i);
             }
         }
         // Everything was tried: go round again among primaries.
-        (0..n)
-            .map(|k| (start + k) % n)
-            .find(|&i| !servers[i].backup)
+        let primaries: Vec<usize> = (0..servers.len()).filter(|&i| !servers[i].backup).collect();
+        (!primaries.is_empty()).then(|| primaries[start % primaries.len()])
     }
 }
 
