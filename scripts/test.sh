@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, integration tests (the real binary
+# against loopback origins), and `rampart check` on every shipped config.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-build-deps.sh
+export PATH="$HOME/.local/bin:$PATH"
+cargo test --all-targets -- --test-threads=2
+for f in conf/rampart.toml conf/examples/*.toml; do
+  [ -f "$f" ] || continue
+  target/debug/rampart check -c "$f" > /dev/null
+done
+echo "all tests passed"

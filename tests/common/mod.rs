@@ -1,0 +1,280 @@
+//! Test harness: real loopback origins and the real `rampart` binary.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// What an origin saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body_len: usize,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// A real HTTP/1.1 origin on loopback. Paths:
+/// `/slow/<ms>` answers after a delay; `/status/<code>` answers that status;
+/// `/headers` answers with upstream headers (Server, Keep-Alive, X-Frame-Options);
+/// anything else answers 200 "origin <name>".
+pub struct Origin {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Origin {
+    pub async fn start(name: &'static str) -> Origin {
+        Self::start_on(name, "127.0.0.1:0").await
+    }
+
+    pub async fn start_on(name: &'static str, addr: &str) -> Origin {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (h, s) = (hits.clone(), seen.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (h, s) = (h.clone(), s.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let (h, s) = (h.clone(), s.clone());
+                        async move { Ok::<_, Infallible>(handle(name, req, h, s).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        Origin { addr, hits, seen, task }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen.lock().unwrap().last().cloned().expect("origin saw no request")
+    }
+}
+
+async fn handle(
+    name: &'static str,
+    req: Request<Incoming>,
+    hits: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    hits.fetch_add(1, Ordering::SeqCst);
+    seen.lock().unwrap().push(Seen {
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body_len: body.len(),
+    });
+    let path = parts.uri.path().to_string();
+    if let Some(ms) = path.strip_prefix("/slow/") {
+        let ms: u64 = ms.parse().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut resp = Response::new(Full::new(Bytes::from(format!("origin {name}"))));
+    if let Some(code) = path.strip_prefix("/status/") {
+        *resp.status_mut() = hyper::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap();
+    }
+    if path == "/headers" {
+        let h = resp.headers_mut();
+        h.insert("server", "gunicorn".parse().unwrap());
+        h.insert("x-frame-options", "SAMEORIGIN".parse().unwrap());
+        h.insert("cache-control", "private".parse().unwrap());
+    }
+    resp
+}
+
+/// A running `rampart run` process with its config file and stdout (the
+/// access log) captured.
+pub struct Gateway {
+    pub child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub admin: u16,
+    pub config: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rampart")
+}
+
+impl Gateway {
+    /// Starts rampart with `toml`, where `{PORT}` and `{ADMIN}` are
+    /// replaced by free ports. Waits until the main port accepts.
+    pub fn start(toml: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let admin = free_port();
+        let config = dir.path().join("rampart.toml");
+        let text = toml.replace("{PORT}", &port.to_string()).replace("{ADMIN}", &admin.to_string());
+        std::fs::File::create(&config).unwrap().write_all(text.as_bytes()).unwrap();
+        let stdout = dir.path().join("stdout.log");
+        let stderr = dir.path().join("stderr.log");
+        let child = Command::new(bin())
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
+            .spawn()
+            .expect("spawn rampart");
+        let g = Gateway { child: Some(child), dir, port, admin, config, stdout, stderr };
+        g.wait_port(port);
+        g
+    }
+
+    pub fn wait_port(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("rampart did not listen on {port}; stderr:\n{}", self.stderr_text());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args(["-s", sig, &self.pid().to_string()]).status().unwrap();
+        assert!(ok.success());
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Access-log lines (JSON), waiting up to 3 s for at least `n`.
+    pub fn access_log(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let lines: Vec<serde_json::Value> = std::fs::read_to_string(&self.stdout)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if lines.len() >= n || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn metrics(&self) -> String {
+        client().get(format!("http://127.0.0.1:{}/metrics", self.admin)).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// Waits for the process to exit (bounded) and returns its status code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().unwrap();
+        while Instant::now() < deadline {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Headers as a lowercase map (last value wins) for assertions.
+pub fn header_map(r: &reqwest::Response) -> HashMap<String, String> {
+    r.headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+pub const SECURITY: [(&str, &str); 4] = [
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("x-xss-protection", "0"),
+];
+
+#[track_caller]
+pub fn assert_security_headers(h: &HashMap<String, String>) {
+    for (n, v) in SECURITY {
+        assert_eq!(h.get(n).map(String::as_str), Some(v), "{n} in {h:#?}");
+    }
+    assert!(!h.contains_key("strict-transport-security"), "no HSTS on plain HTTP");
+    assert!(!h.contains_key("server"), "no Server header by default: {h:#?}");
+    assert!(h.contains_key("x-request-id"));
+}

@@ -1,0 +1,483 @@
+//! The gateway end to end: the real binary, real loopback origins, real clients.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn base(origin: SocketAddr, global: &str, routes: &str) -> String {
+    format!(
+        r#"
+[global]
+grace_period = "5s"
+{global}
+
+[log]
+level = "warn"
+
+[admin]
+listen = "127.0.0.1:{{ADMIN}}"
+
+[upstreams.app]
+servers = [{{ addr = "{origin}" }}]
+read_timeout = "5s"
+
+[[servers]]
+name = "main"
+listen = ["127.0.0.1:{{PORT}}"]
+max_body_size = "1k"
+[servers.response_headers]
+"X-Server-Wide" = "yes"
+
+{routes}
+"#
+    )
+}
+
+const PROXY_ALL: &str = r#"
+[[servers.routes]]
+prefix = "/"
+upstream = "app"
+"#;
+
+/// A raw HTTP/1.1 exchange, for requests reqwest would normalise.
+fn raw(port: u16, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&out).contains("\r\n\r\n") && request.contains("Connection: close") {
+                    continue;
+                }
+                if out.windows(4).any(|w| w == b"\r\n\r\n") && !request.contains("Connection: close") {
+                    break;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_precedence_exact_then_regex_in_file_order_then_longest_prefix() {
+    let origin = Origin::start("o").await;
+    let routes = r#"
+[[servers.routes]]
+prefix = "/"
+respond = { body = "prefix /" }
+[[servers.routes]]
+prefix = "/api/"
+respond = { body = "prefix /api/" }
+[[servers.routes]]
+prefix = "/api/optimize"
+respond = { body = "prefix /api/optimize" }
+[[servers.routes]]
+regex = "^/api/(auth|login)"
+respond = { body = "regex auth" }
+[[servers.routes]]
+regex = "^/api/a"
+respond = { body = "regex a" }
+[[servers.routes]]
+exact = "/api/auth"
+respond = { body = "exact auth" }
+"#;
+    let g = Gateway::start(&base(origin.addr, "", routes));
+    let c = client();
+    for (path, want) in [
+        ("/api/auth", "exact auth"),
+        ("/api/authx", "regex auth"),
+        ("/api/abc", "regex a"),
+        ("/api/optimize/run", "prefix /api/optimize"),
+        ("/api/x", "prefix /api/"),
+        ("/x", "prefix /"),
+        ("/x/../api/auth", "exact auth"),
+        ("/%61pi/auth", "exact auth"),
+    ] {
+        let r = c.get(g.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.text().await.unwrap(), want, "{path}");
+    }
+    // Dot segments are resolved before matching; escaping the root is a 400.
+    let resp = raw(g.port, "GET /a/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    let resp = raw(g.port, "GET /api/%2e%2e/auth HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert_eq!(origin.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmatched_path_is_404_with_all_headers_and_json_when_preferred() {
+    let origin = Origin::start("o").await;
+    let routes = "[[servers.routes]]\nprefix = \"/api/\"\nupstream = \"app\"\n";
+    let g = Gateway::start(&base(origin.addr, "", routes));
+    let r = client().get(g.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let h = header_map(&r);
+    assert_security_headers(&h);
+    assert_eq!(h["x-server-wide"], "yes");
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(r.text().await.unwrap(), "404 Not Found\n");
+    let r = client().get(g.url("/nope")).header("accept", "application/json").header("x-request-id", "abc123").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-request-id"], "abc123");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v, serde_json::json!({"status": 404, "error": "Not Found", "request_id": "abc123"}));
+    assert_eq!(origin.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn respond_and_redirect_actions() {
+    let origin = Origin::start("o").await;
+    let routes = r#"
+[[servers.routes]]
+exact = "/teapot"
+respond = { status = 418, body = "short and stout", content_type = "text/x-tea" }
+[[servers.routes]]
+prefix = "/old/"
+redirect = { to = "https://{host}/new{uri}", status = 301 }
+[[servers.routes]]
+prefix = "/parts/"
+redirect = { to = "/p?path={path}&q={query}", status = 307 }
+"#;
+    let g = Gateway::start(&base(origin.addr, "", routes));
+    let c = client();
+    let r = c.get(g.url("/teapot")).send().await.unwrap();
+    assert_eq!(r.status(), 418);
+    assert_eq!(r.headers()["content-type"], "text/x-tea");
+    assert_security_headers(&header_map(&r));
+    assert_eq!(r.text().await.unwrap(), "short and stout");
+
+    let r = c.get(g.url("/old/a/b?x=1&y=2")).header("host", "example.com:8080").send().await.unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(r.headers()["location"], "https://example.com/new/old/a/b?x=1&y=2");
+    assert_security_headers(&header_map(&r));
+
+    let r = c.get(g.url("/parts/z?k=v")).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/p?path=/parts/z&q=k=v");
+    // HEAD gets the head only.
+    let r = c.head(g.url("/teapot")).send().await.unwrap();
+    assert_eq!(r.status(), 418);
+    assert_eq!(r.headers()["content-length"], "15");
+    assert_eq!(origin.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_redirect_server_keeps_path_and_query() {
+    let origin = Origin::start("o").await;
+    let toml = format!(
+        "{}\n[[servers]]\nname = \"redirect\"\nlisten = [\"127.0.0.1:{{PORT2}}\"]\nhttps_redirect = true\n",
+        base(origin.addr, "", PROXY_ALL)
+    );
+    let port2 = free_port();
+    let g = Gateway::start(&toml.replace("{PORT2}", &port2.to_string()));
+    let r = client()
+        .get(format!("http://127.0.0.1:{port2}/login?next=/home"))
+        .header("host", "shop.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(r.headers()["location"], "https://shop.example.com/login?next=/home");
+    assert_security_headers(&header_map(&r));
+    drop(g);
+    assert_eq!(origin.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_headers_to_the_upstream() {
+    let origin = Origin::start("o").await;
+    let routes = "[[servers.routes]]\nprefix = \"/\"\nupstream = \"app\"\nrequest_headers = { \"X-Env\" = \"test\" }\n";
+    let g = Gateway::start(&base(origin.addr, "", routes));
+    // A raw request so hop-by-hop headers are sent exactly as written.
+    let resp = raw(
+        g.port,
+        "GET /p?q=1 HTTP/1.1\r\nHost: api.example.com\r\nX-Forwarded-For: 9.9.9.9\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nX-Custom: kept\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let seen = origin.last();
+    assert_eq!(seen.uri, "/p?q=1");
+    assert_eq!(seen.header("host"), Some("api.example.com"), "Host preserved");
+    assert_eq!(seen.header("x-real-ip"), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-for"), Some("9.9.9.9, 127.0.0.1"), "appended");
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(seen.header("x-forwarded-host"), Some("api.example.com"));
+    assert_eq!(seen.header("x-env"), Some("test"));
+    assert_eq!(seen.header("x-custom"), Some("kept"));
+    for hop in ["x-secret", "keep-alive", "proxy-connection", "te"] {
+        assert_eq!(seen.header(hop), None, "{hop} must not be forwarded: {seen:#?}");
+    }
+    let id = seen.header("x-request-id").expect("request id sent upstream").to_string();
+    assert_eq!(id.len(), 32);
+    assert!(resp.to_ascii_lowercase().contains(&format!("x-request-id: {id}")), "same id returned: {resp}");
+
+    // A client's request id is kept and returned.
+    let r = client().get(g.url("/x")).header("x-request-id", "client-id-1").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "client-id-1");
+    assert_eq!(origin.last().header("x-request-id"), Some("client-id-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ip_behind_trusted_proxies() {
+    let origin = Origin::start("o").await;
+    // Trusted: the right-most untrusted XFF entry is the client.
+    let g = Gateway::start(&base(origin.addr, "trusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]", PROXY_ALL));
+    client().get(g.url("/a")).header("x-forwarded-for", "6.6.6.6, 2.2.2.2, 10.1.2.3").send().await.unwrap();
+    let seen = origin.last();
+    assert_eq!(seen.header("x-real-ip"), Some("2.2.2.2"));
+    assert_eq!(seen.header("x-forwarded-for"), Some("6.6.6.6, 2.2.2.2, 10.1.2.3, 127.0.0.1"));
+    let log = g.access_log(1);
+    assert_eq!(log.last().unwrap()["client_ip"], "2.2.2.2");
+    drop(g);
+
+    // Not trusted: the TCP peer is the client, whatever XFF says.
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    client().get(g.url("/a")).header("x-forwarded-for", "6.6.6.6").send().await.unwrap();
+    assert_eq!(origin.last().header("x-real-ip"), Some("127.0.0.1"));
+    assert_eq!(g.access_log(1).last().unwrap()["client_ip"], "127.0.0.1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_headers_security_defaults_and_server_header() {
+    let origin = Origin::start("o").await;
+    let routes = "[[servers.routes]]\nprefix = \"/\"\nupstream = \"app\"\nresponse_headers = { \"Cache-Control\" = \"no-store\" }\n";
+    let g = Gateway::start(&base(origin.addr, "", routes));
+    let r = client().get(g.url("/headers")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = header_map(&r);
+    assert_eq!(h["x-frame-options"], "SAMEORIGIN", "defaults only where the upstream sent nothing");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cache-control"], "no-store", "response_headers replace the upstream's");
+    assert_eq!(r.headers().get_all("cache-control").iter().count(), 1);
+    assert_eq!(h["x-server-wide"], "yes");
+    assert!(!h.contains_key("server"), "upstream Server header removed: {h:#?}");
+    drop(g);
+
+    // server_header = true: rampart names itself; security_headers = false: none added.
+    let toml = base(origin.addr, "server_header = true", PROXY_ALL).replace("max_body_size", "security_headers = false\nmax_body_size");
+    let g = Gateway::start(&toml);
+    let r = client().get(g.url("/x")).send().await.unwrap();
+    let h = header_map(&r);
+    assert_eq!(h["server"], "rampart");
+    assert!(!h.contains_key("x-frame-options"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_over_max_body_size_is_413_by_length_and_chunked() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    let c = client();
+    let r = c.post(g.url("/upload")).body(vec![b'x'; 2048]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_security_headers(&header_map(&r));
+    assert_eq!(r.headers()["x-server-wide"], "yes");
+    assert_eq!(origin.hits(), 0, "rejected before contacting the upstream");
+
+    // Within the limit: passes.
+    let r = c.post(g.url("/upload")).body(vec![b'x'; 1000]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(origin.last().body_len, 1000);
+
+    // Chunked (no Content-Length) over the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..8).map(|_| Ok(vec![b'y'; 512])).collect();
+    let body = reqwest::Body::wrap_stream(futures_stream(chunks));
+    let r = c.post(g.url("/upload")).body(body).send().await;
+    match r {
+        Ok(r) => {
+            assert_eq!(r.status(), 413);
+            assert_security_headers(&header_map(&r));
+        }
+        Err(e) => panic!("expected a 413 response, got {e}"),
+    }
+    let seen = origin.seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|s| s.body_len <= 1024), "no oversized body reached the origin");
+}
+
+fn futures_stream(items: Vec<Result<Vec<u8>, std::io::Error>>) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    struct It(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>);
+    impl futures_core::Stream for It {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    It(items.into_iter())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_upstream_is_502_and_slow_upstream_is_504() {
+    let origin = Origin::start("o").await;
+    let dead = free_port();
+    let toml = format!(
+        "{}\n[upstreams.dead]\nservers = [{{ addr = \"127.0.0.1:{dead}\" }}]\n[upstreams.slow]\nservers = [{{ addr = \"{}\" }}]\nread_timeout = \"300ms\"\n",
+        base(origin.addr, "", "[[servers.routes]]\nprefix = \"/dead/\"\nupstream = \"dead\"\n[[servers.routes]]\nprefix = \"/slow/\"\nupstream = \"slow\"\n"),
+        origin.addr
+    );
+    let g = Gateway::start(&toml);
+    let c = client();
+    let r = c.get(g.url("/dead/x")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let h = header_map(&r);
+    assert_security_headers(&h);
+    assert_eq!(h["x-server-wide"], "yes");
+    assert_eq!(r.text().await.unwrap(), "502 Bad Gateway\n");
+
+    let t = Instant::now();
+    let r = c.get(g.url("/slow/3000")).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    assert!(t.elapsed() < Duration::from_millis(2500), "timed out at read_timeout, took {:?}", t.elapsed());
+    assert_security_headers(&header_map(&r));
+
+    let m = g.metrics().await;
+    assert!(m.contains(&format!("rampart_upstream_requests_total{{addr=\"127.0.0.1:{dead}\",outcome=\"connect_error\",upstream=\"dead\"}} 3")), "3 tries: {m}");
+    assert!(m.contains("outcome=\"timeout\",upstream=\"slow\"} 1"), "{m}");
+    assert!(m.contains("rampart_requests_total{route=\"prefix:/dead/\",server=\"main\",status=\"502\"} 1"), "{m}");
+    assert!(m.contains("rampart_requests_total{route=\"prefix:/slow/\",server=\"main\",status=\"504\"} 1"), "{m}");
+    // In-flight counts return to zero after failures.
+    for line in m.lines().filter(|l| l.starts_with("rampart_upstream_in_flight{")) {
+        assert!(line.ends_with(" 0"), "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_spreads_over_the_pool() {
+    let a = Origin::start("a").await;
+    let b = Origin::start("b").await;
+    let toml = base(a.addr, "", PROXY_ALL).replace(
+        &format!("servers = [{{ addr = \"{}\" }}]", a.addr),
+        &format!("servers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]", a.addr, b.addr),
+    );
+    let g = Gateway::start(&toml);
+    let c = client();
+    for _ in 0..10 {
+        assert_eq!(c.get(g.url("/")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!((a.hits(), b.hits()), (5, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_has_every_field_with_its_type() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    let r = client()
+        .get(g.url("/logged?a=b"))
+        .header("user-agent", "ua/1")
+        .header("referer", "https://ref.example/")
+        .header("x-request-id", "log-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    let log = g.access_log(1);
+    let e = log.iter().find(|e| e["request_id"] == "log-1").expect("line for the request");
+    assert!(e["time"].as_str().unwrap().ends_with('Z'));
+    assert!(humantime::parse_rfc3339(e["time"].as_str().unwrap()).is_ok(), "RFC 3339: {e}");
+    assert_eq!(e["client_ip"], "127.0.0.1");
+    assert_eq!(e["method"], "GET");
+    assert_eq!(e["host"], format!("127.0.0.1:{}", g.port));
+    assert_eq!(e["path"], "/logged");
+    assert_eq!(e["query"], "a=b");
+    assert_eq!(e["status"], 200);
+    assert_eq!(e["bytes_sent"], body.len() as u64);
+    assert!(e["duration_ms"].is_number());
+    assert_eq!(e["route"], "prefix:/");
+    assert_eq!(e["upstream"], "app");
+    assert_eq!(e["upstream_addr"], origin.addr.to_string());
+    assert_eq!(e["upstream_status"], 200);
+    assert_eq!(e["user_agent"], "ua/1");
+    assert_eq!(e["referer"], "https://ref.example/");
+    // A local answer: nulls where there is no value.
+    client().get(g.url("/x")).header("x-request-id", "log-2").header("host", "h").send().await.unwrap();
+    let log = g.access_log(2);
+    let e = log.iter().find(|e| e["request_id"] == "log-2").expect("second line");
+    assert_eq!(e["query"], serde_json::Value::Null);
+    assert_eq!(e["referer"], serde_json::Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_healthz_on_the_admin_listener() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    client().get(g.url("/m")).send().await.unwrap();
+    let h = client().get(format!("http://127.0.0.1:{}/healthz", g.admin)).send().await.unwrap();
+    assert_eq!(h.status(), 200);
+    let m = g.metrics().await;
+    for name in [
+        "rampart_requests_total{route=\"prefix:/\",server=\"main\",status=\"200\"} 1",
+        "rampart_request_duration_seconds_bucket{route=\"prefix:/\",server=\"main\"",
+        "rampart_request_duration_seconds_count{route=\"prefix:/\",server=\"main\"} 1",
+        "rampart_upstream_requests_total{addr=",
+        "rampart_upstream_in_flight{addr=",
+        "rampart_config_info{hash=",
+        "rampart_config_last_reload_success_timestamp_seconds",
+    ] {
+        assert!(m.contains(name), "{name} missing in:\n{m}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
+    let origin = Origin::start("o").await;
+    let mut g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    let url = g.url("/slow/1500");
+    let inflight = tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let t = Instant::now();
+    g.signal("TERM");
+    let status = inflight.await.unwrap().expect("in-flight request completed");
+    assert_eq!(status, 200);
+    let code = g.wait_exit(Duration::from_secs(6));
+    assert_eq!(code, Some(0), "exit 0 after the drain; stderr:\n{}", g.stderr_text());
+    assert!(t.elapsed() < Duration::from_secs(4), "exits once drained, not after the whole grace period: {:?}", t.elapsed());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", g.port)).is_err(), "no longer accepting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_valid_config_and_keeps_old_on_error() {
+    let origin = Origin::start("o").await;
+    let v1 = base(origin.addr, "", "[[servers.routes]]\nexact = \"/v\"\nrespond = { body = \"one\" }\n");
+    let g = Gateway::start(&v1);
+    let c = client();
+    assert_eq!(c.get(g.url("/v")).send().await.unwrap().text().await.unwrap(), "one");
+    let fill = |s: &str| s.replace("{PORT}", &g.port.to_string()).replace("{ADMIN}", &g.admin.to_string());
+    // Valid: a changed route and a new one.
+    let v2 = fill(&base(origin.addr, "", "[[servers.routes]]\nexact = \"/v\"\nrespond = { body = \"two\" }\n[[servers.routes]]\nprefix = \"/new/\"\nupstream = \"app\"\n"));
+    std::fs::write(&g.config, v2).unwrap();
+    g.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let body = c.get(g.url("/v")).send().await.unwrap().text().await.unwrap();
+        if body == "two" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.get(g.url("/new/x")).send().await.unwrap().status(), 200);
+    // Invalid: old configuration keeps serving, the error is counted.
+    std::fs::write(&g.config, "[[servers]]\nlisten = [\"127.0.0.1:1\"]\nbogus = 1\n").unwrap();
+    g.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let m = g.metrics().await;
+        if m.contains("rampart_config_reloads_total{result=\"error\"} 1") {
+            assert!(m.contains("rampart_config_reloads_total{result=\"ok\"} 1"), "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "error reload not counted:\n{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.get(g.url("/v")).send().await.unwrap().text().await.unwrap(), "two");
+    assert!(g.stderr_text().contains("unknown key `bogus`"), "{}", g.stderr_text());
+}
