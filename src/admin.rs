@@ -27,7 +27,12 @@ impl ServeHttp for Admin {
             "/config" => (
                 200,
                 "text/plain",
-                format!("hash {}\nrequests_in_flight {}\n", self.state.current().cfg.hash, self.state.requests_in_flight()).into_bytes(),
+                format!(
+                    "hash {}\nrequests_in_flight {}\n",
+                    self.state.current().cfg.hash,
+                    self.state.requests_in_flight()
+                )
+                .into_bytes(),
             ),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
@@ -41,7 +46,10 @@ impl ServeHttp for Admin {
 }
 
 pub fn service(addr: SocketAddr, state: Arc<State>) -> Service<HttpServer<Admin>> {
-    let mut svc = Service::new("rampart admin".to_string(), HttpServer::new_app(Admin { state }));
+    let mut svc = Service::new(
+        "rampart admin".to_string(),
+        HttpServer::new_app(Admin { state }),
+    );
     svc.add_tcp(&addr.to_string());
     svc
 }

@@ -9,7 +9,11 @@ use pingora::server::RunArgs;
 use crate::config::{self, snapshot::Action, snapshot::LogFormat, Snapshot};
 
 #[derive(Parser, Debug)]
-#[command(name = "rampart", version, about = "An edge gateway: TLS, rate limits, WebSockets and upstream pools from one TOML file")]
+#[command(
+    name = "rampart",
+    version,
+    about = "An edge gateway: TLS, rate limits, WebSockets and upstream pools from one TOML file"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -87,11 +91,21 @@ pub fn summary(cfg: &Snapshot) -> String {
             (true, false) => "https",
             _ => "http",
         };
-        let _ = writeln!(s, "  {:<22} {:<20} servers: {}", l.addr, proto, names.join(", "));
+        let _ = writeln!(
+            s,
+            "  {:<22} {:<20} servers: {}",
+            l.addr,
+            proto,
+            names.join(", ")
+        );
     }
     let _ = writeln!(s, "servers:");
     for srv in &cfg.servers {
-        let extra = if srv.https_redirect { " (redirects to https)" } else { "" };
+        let extra = if srv.https_redirect {
+            " (redirects to https)"
+        } else {
+            ""
+        };
         let _ = writeln!(s, "  {}{extra}: {} route(s)", srv.name, srv.routes.len());
         for r in srv.routes.routes() {
             let action = match &r.action {
@@ -100,7 +114,11 @@ pub fn summary(cfg: &Snapshot) -> String {
                 Action::Respond { status, .. } => format!("-> respond {status}"),
                 Action::Redirect { status, .. } => format!("-> redirect {status}"),
             };
-            let zones: Vec<&str> = r.rate_limits.iter().map(|z| cfg.zones[z.zone].name.as_str()).collect();
+            let zones: Vec<&str> = r
+                .rate_limits
+                .iter()
+                .map(|z| cfg.zones[z.zone].name.as_str())
+                .collect();
             let zones = if zones.is_empty() {
                 String::new()
             } else {
@@ -125,11 +143,21 @@ pub fn summary(cfg: &Snapshot) -> String {
                 t
             })
             .collect();
-        let _ = writeln!(s, "  {:<20} {:?}: {}", u.name, u.balance, servers.join(", "));
+        let _ = writeln!(
+            s,
+            "  {:<20} {:?}: {}",
+            u.name,
+            u.balance,
+            servers.join(", ")
+        );
     }
     let _ = writeln!(s, "rate-limit zones:");
     for z in &cfg.zones {
-        let _ = writeln!(s, "  {:<20} {} by {:?} (max {} keys)", z.name, z.rate, z.key, z.max_keys);
+        let _ = writeln!(
+            s,
+            "  {:<20} {} by {:?} (max {} keys)",
+            z.name, z.rate, z.key, z.max_keys
+        );
     }
     if let Some(a) = cfg.admin {
         let _ = writeln!(s, "admin: http://{a}/metrics");
@@ -165,7 +193,11 @@ fn run(path: &Path) -> anyhow::Result<()> {
     crate::access_log::configure(&cfg.log.access_log)
         .map_err(|e| anyhow::anyhow!("cannot open access log {:?}: {e}", cfg.log.access_log))?;
     let pid_file = cfg.global.pid_file.clone();
-    let listeners: Vec<(String, bool)> = cfg.listeners.iter().map(|l| (l.addr.to_string(), l.tls)).collect();
+    let listeners: Vec<(String, bool)> = cfg
+        .listeners
+        .iter()
+        .map(|l| (l.addr.to_string(), l.tls))
+        .collect();
     let admin = cfg.admin;
     let state = crate::state::State::new(cfg);
     let (server, stores) = crate::server::build(state.clone())?;

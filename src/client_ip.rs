@@ -24,7 +24,11 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 /// Resolves the client IP from the TCP peer and the `X-Forwarded-For`
 /// header values (in order of appearance).
-pub fn resolve<'a>(peer: IpAddr, xff: impl DoubleEndedIterator<Item = &'a [u8]>, trusted: &[IpNet]) -> IpAddr {
+pub fn resolve<'a>(
+    peer: IpAddr,
+    xff: impl DoubleEndedIterator<Item = &'a [u8]>,
+    trusted: &[IpNet],
+) -> IpAddr {
     let peer = canonical(peer);
     if trusted.is_empty() || !is_trusted(peer, trusted) {
         return peer;
@@ -104,8 +108,14 @@ mod tests {
     fn garbage_stops_the_walk_and_mapped_v4_matches() {
         let t = nets(&["10.0.0.0/8"]);
         let xff: Vec<&[u8]> = vec![b"1.1.1.1, nonsense"];
-        assert_eq!(resolve(ip("::ffff:10.0.0.1"), xff.into_iter(), &t), ip("10.0.0.1"));
+        assert_eq!(
+            resolve(ip("::ffff:10.0.0.1"), xff.into_iter(), &t),
+            ip("10.0.0.1")
+        );
         let xff: Vec<&[u8]> = vec![b"[2001:db8::1]:443"];
-        assert_eq!(resolve(ip("10.0.0.1"), xff.into_iter(), &t), ip("2001:db8::1"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), xff.into_iter(), &t),
+            ip("2001:db8::1")
+        );
     }
 }

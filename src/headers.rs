@@ -22,7 +22,11 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 
 /// `security_headers = true`: (name, value, TLS servers only).
 const SECURITY: [(&str, &str, bool); 5] = [
-    ("strict-transport-security", "max-age=31536000; includeSubDomains", true),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+        true,
+    ),
     ("x-frame-options", "DENY", false),
     ("x-content-type-options", "nosniff", false),
     ("referrer-policy", "strict-origin-when-cross-origin", false),

@@ -93,7 +93,10 @@ impl Signals {
             }
             let left = state.requests_in_flight();
             if left > 0 {
-                tracing::warn!(in_flight = left, "grace period over with requests still in flight");
+                tracing::warn!(
+                    in_flight = left,
+                    "grace period over with requests still in flight"
+                );
             } else {
                 tracing::info!("drained; exiting");
             }
@@ -126,7 +129,11 @@ impl ShutdownSignalWatch for Signals {
                 return ShutdownSignal::FastShutdown;
             }
         };
-        if self.early_hup.as_ref().is_some_and(|f| f.swap(false, Ordering::AcqRel)) {
+        if self
+            .early_hup
+            .as_ref()
+            .is_some_and(|f| f.swap(false, Ordering::AcqRel))
+        {
             self.reload();
         }
         loop {

@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -77,7 +77,10 @@ impl Ctx {
 fn is_timeout(e: &Error) -> bool {
     matches!(
         e.etype(),
-        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout | ErrorType::TLSHandshakeTimedout
+        ErrorType::ConnectTimedout
+            | ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout
+            | ErrorType::TLSHandshakeTimedout
     )
 }
 
@@ -134,15 +137,32 @@ impl Gateway {
     async fn answer_error(&self, session: &mut Session, ctx: &mut Ctx, status: u16) -> Result<()> {
         let json = respond::prefers_json(session.req_header().headers.get(header::ACCEPT));
         let (body, ct) = respond::error_body(status, &ctx.request_id, json);
-        self.answer(session, ctx, status, &HeaderValue::from_static(ct), body, &[]).await
+        self.answer(
+            session,
+            ctx,
+            status,
+            &HeaderValue::from_static(ct),
+            body,
+            &[],
+        )
+        .await
     }
 
     /// Response headers of the server/route the request belongs to.
     fn decorate(&self, resp: &mut ResponseHeader, ctx: &Ctx) {
         let Some(live) = ctx.live() else { return };
-        let Some(server) = live.cfg.servers.get(ctx.server) else { return };
+        let Some(server) = live.cfg.servers.get(ctx.server) else {
+            return;
+        };
         let route = ctx.route.map(|r| server.routes.get(r));
-        headers::client_response(resp, server, route, &ctx.request_id, ctx.tls, live.cfg.global.server_header);
+        headers::client_response(
+            resp,
+            server,
+            route,
+            &ctx.request_id,
+            ctx.tls,
+            live.cfg.global.server_header,
+        );
     }
 
     fn server_route<'a>(live: &'a Live, ctx: &Ctx) -> (&'a Server, Option<&'a Route>) {
@@ -180,7 +200,8 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let live = self.state.current();
-        ctx.request_id = headers::request_id(session.req_header().headers.get(&headers::X_REQUEST_ID));
+        ctx.request_id =
+            headers::request_id(session.req_header().headers.get(&headers::X_REQUEST_ID));
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
 
         let local = session.server_addr().and_then(|a| a.as_inet()).copied();
@@ -197,11 +218,19 @@ impl ProxyHttp for Gateway {
         session.set_keepalive(Some(server.keepalive_timeout.as_secs()));
         session.set_read_timeout(Some(server.client_body_timeout));
 
-        let peer_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let peer_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
         ctx.client_ip = peer_ip.map(|ip| {
             client_ip::resolve(
                 ip,
-                session.req_header().headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes()),
+                session
+                    .req_header()
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .map(|v| v.as_bytes()),
                 &live.cfg.global.trusted_proxies,
             )
         });
@@ -211,11 +240,12 @@ impl ProxyHttp for Gateway {
         if server.https_redirect {
             let req = session.req_header();
             let host = request_host(session).map(routing::strip_port).unwrap_or("");
+            // The port of the TLS listener, when it is not the default one.
             let port = live
                 .cfg
                 .listeners
                 .iter()
-                .find(|l| l.tls && l.hosts.select(host) != usize::MAX)
+                .find(|l| l.tls)
                 .map(|l| l.addr.port())
                 .filter(|p| *p != 443);
             let mut to = format!("https://{host}");
@@ -225,8 +255,15 @@ impl ProxyHttp for Gateway {
             to.push_str(req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
             let loc = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/"));
             let (body, ct) = respond::error_body(301, &ctx.request_id, false);
-            self.answer(session, ctx, 301, &HeaderValue::from_static(ct), body, &[(header::LOCATION, loc)])
-                .await?;
+            self.answer(
+                session,
+                ctx,
+                301,
+                &HeaderValue::from_static(ct),
+                body,
+                &[(header::LOCATION, loc)],
+            )
+            .await?;
             return Ok(true);
         }
 
@@ -273,7 +310,11 @@ impl ProxyHttp for Gateway {
                 }
                 Ok(false)
             }
-            Action::Respond { status, body, content_type } => {
+            Action::Respond {
+                status,
+                body,
+                content_type,
+            } => {
                 let (status, body, ct) = (*status, body.clone(), content_type.clone());
                 self.answer(session, ctx, status, &ct, body, &[]).await?;
                 Ok(true)
@@ -285,8 +326,15 @@ impl ProxyHttp for Gateway {
                 let loc = HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("/"));
                 let status = *status;
                 let (body, ct) = respond::error_body(status, &ctx.request_id, false);
-                self.answer(session, ctx, status, &HeaderValue::from_static(ct), body, &[(header::LOCATION, loc)])
-                    .await?;
+                self.answer(
+                    session,
+                    ctx,
+                    status,
+                    &HeaderValue::from_static(ct),
+                    body,
+                    &[(header::LOCATION, loc)],
+                )
+                .await?;
                 Ok(true)
             }
             Action::Static(_) => {
@@ -315,7 +363,10 @@ impl ProxyHttp for Gateway {
         let server = &up.servers[i];
         let Some(socket) = pool.sockets[i] else {
             pool.backends[i].record(Outcome::ConnectError);
-            let mut e = Error::explain(ErrorType::ConnectNoRoute, format!("upstream server {} did not resolve", server.addr));
+            let mut e = Error::explain(
+                ErrorType::ConnectNoRoute,
+                format!("upstream server {} did not resolve", server.addr),
+            );
             e.set_retry(ctx.attempts < up.tries);
             return Err(e);
         };
@@ -324,8 +375,18 @@ impl ProxyHttp for Gateway {
         Ok(Box::new(peer::build(up, server, socket, &timeouts)))
     }
 
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
-        let outcome = if is_timeout(&e) { Outcome::Timeout } else { Outcome::ConnectError };
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let outcome = if is_timeout(&e) {
+            Outcome::Timeout
+        } else {
+            Outcome::ConnectError
+        };
         if let Some(f) = &ctx.in_flight {
             f.backend().record(outcome);
         }
@@ -339,16 +400,28 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    fn error_while_proxy(&self, peer: &HttpPeer, session: &mut Session, e: Box<Error>, ctx: &mut Ctx, client_reused: bool) -> Box<Error> {
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
         if e.esource() == &pingora::ErrorSource::Upstream {
             if let Some(f) = &ctx.in_flight {
-                f.backend().record(if is_timeout(&e) { Outcome::Timeout } else { Outcome::Error });
+                f.backend().record(if is_timeout(&e) {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Error
+                });
             }
         }
         // pingora's policy: never retry a non-idempotent request or one
         // whose body can no longer be replayed.
         let mut e = e.more_context(format!("Peer: {peer}"));
-        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
             e.set_retry(false);
         } else {
             e.retry.decide_reuse(client_reused);
@@ -356,27 +429,53 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    async fn upstream_request_filter(&self, session: &mut Session, req: &mut pingora::http::RequestHeader, ctx: &mut Ctx) -> Result<()> {
-        let Some(live) = ctx.live.clone() else { return Ok(()) };
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut pingora::http::RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let Some(live) = ctx.live.clone() else {
+            return Ok(());
+        };
         let (_, route) = Self::server_route(&live, ctx);
-        let peer_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let peer_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
         let host = request_host(session).map(str::to_string);
         let f = headers::Forwarded {
-            client_ip: ctx.client_ip.or(peer_ip).unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            client_ip: ctx
+                .client_ip
+                .or(peer_ip)
+                .unwrap_or(IpAddr::from([0, 0, 0, 0])),
             peer_ip,
             tls: ctx.tls,
             host: host.as_deref(),
             request_id: &ctx.request_id,
         };
-        headers::upstream_request(req, &f, route.map(|r| r.request_headers.as_slice()).unwrap_or(&[]));
+        headers::upstream_request(
+            req,
+            &f,
+            route.map(|r| r.request_headers.as_slice()).unwrap_or(&[]),
+        );
         Ok(())
     }
 
-    async fn request_body_filter(&self, _session: &mut Session, body: &mut Option<Bytes>, eos: bool, ctx: &mut Ctx) -> Result<()> {
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        eos: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
         if let Some(b) = body.as_ref() {
             ctx.body_seen += b.len() as u64;
             if ctx.body_limit.is_some_and(|l| ctx.body_seen > l) {
-                return Error::e_explain(ErrorType::HTTPStatus(413), "request body over max_body_size");
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(413),
+                    "request body over max_body_size",
+                );
             }
             // pingora #935: an empty final chunk from an h2 client would be
             // written upstream as a second chunked terminator.
@@ -387,7 +486,12 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn upstream_response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
         if let Some(f) = &ctx.in_flight {
             f.backend().record(Outcome::Ok);
@@ -396,12 +500,21 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
         self.decorate(resp, ctx);
         if resp.status.as_u16() == 101 {
             if let Some(live) = ctx.live() {
                 let (server, route) = Self::server_route(live, ctx);
-                route.map(|r| &r.metrics).unwrap_or(&server.unrouted).websockets().inc();
+                route
+                    .map(|r| &r.metrics)
+                    .unwrap_or(&server.unrouted)
+                    .websockets()
+                    .inc();
                 ctx.websocket = true;
             }
         }
@@ -487,6 +600,5 @@ impl ProxyHttp for Gateway {
             referer: hdr(header::REFERER),
         };
         access_log::write(&entry);
-        let _ = Duration::ZERO;
     }
 }

@@ -86,9 +86,13 @@ mod tests {
         let h = |s: &'static str| HeaderValue::from_static(s);
         assert!(prefers_json(Some(&h("application/json"))));
         assert!(prefers_json(Some(&h("application/json, text/plain;q=0.5"))));
-        assert!(!prefers_json(Some(&h("text/plain, application/json;q=0.5"))));
+        assert!(!prefers_json(Some(&h(
+            "text/plain, application/json;q=0.5"
+        ))));
         assert!(!prefers_json(Some(&h("*/*"))));
-        assert!(!prefers_json(Some(&h("text/html,application/xhtml+xml,*/*;q=0.8"))));
+        assert!(!prefers_json(Some(&h(
+            "text/html,application/xhtml+xml,*/*;q=0.8"
+        ))));
         assert!(prefers_json(Some(&h("application/json, */*;q=0.1"))));
         assert!(!prefers_json(None));
     }

@@ -226,7 +226,10 @@ mod tests {
 
     #[test]
     fn normalisation() {
-        assert!(matches!(normalize_path("/api/x"), Ok(Cow::Borrowed("/api/x"))));
+        assert!(matches!(
+            normalize_path("/api/x"),
+            Ok(Cow::Borrowed("/api/x"))
+        ));
         assert_eq!(normalize_path("/a/./b").unwrap(), "/a/b");
         assert_eq!(normalize_path("/a/../b").unwrap(), "/b");
         assert_eq!(normalize_path("/a//b/").unwrap(), "/a/b/");
@@ -270,9 +273,19 @@ mod tests {
         ]);
         let name = |p: &str| t.select(p).map(|i| t.get(i).clone());
         assert_eq!(name("/api/auth").as_deref(), Some("exact:/api/auth"));
-        assert_eq!(name("/api/authx").as_deref(), Some("regex:^/api/(auth|login)"));
-        assert_eq!(name("/api/abc").as_deref(), Some("regex:^/api/a"), "first regex in file order");
-        assert_eq!(name("/api/optimize/1").as_deref(), Some("prefix:/api/optimize"));
+        assert_eq!(
+            name("/api/authx").as_deref(),
+            Some("regex:^/api/(auth|login)")
+        );
+        assert_eq!(
+            name("/api/abc").as_deref(),
+            Some("regex:^/api/a"),
+            "first regex in file order"
+        );
+        assert_eq!(
+            name("/api/optimize/1").as_deref(),
+            Some("prefix:/api/optimize")
+        );
         assert_eq!(name("/api/x").as_deref(), Some("prefix:/api/"));
         assert_eq!(name("/x").as_deref(), Some("prefix:/"));
         let t = table(&[("prefix", "/api/")]);
@@ -284,7 +297,10 @@ mod tests {
     fn hosts() {
         let t = HostTable::new(&[
             (0, Some(vec!["example.com".into()])),
-            (1, Some(vec!["*.example.org".into(), "www.example.com".into()])),
+            (
+                1,
+                Some(vec!["*.example.org".into(), "www.example.com".into()]),
+            ),
             (2, None),
             (3, None),
         ]);
@@ -296,7 +312,11 @@ mod tests {
         assert_eq!(t.select("example.org"), 2);
         assert_eq!(t.select("other"), 2);
         let t = HostTable::new(&[(5, Some(vec!["a".into()])), (6, Some(vec!["b".into()]))]);
-        assert_eq!(t.select("zzz"), 5, "first server of the address is the default");
+        assert_eq!(
+            t.select("zzz"),
+            5,
+            "first server of the address is the default"
+        );
     }
 
     #[test]

@@ -60,7 +60,11 @@ pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
     let mut server = Server::new_with_opt_and_conf(None, conf(cfg));
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(state.clone()), "rampart");
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(state.clone()),
+        "rampart",
+    );
     let mut stores = CertStores::new();
     let mut maps = sni_maps(cfg);
     for l in &cfg.listeners {

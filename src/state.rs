@@ -43,7 +43,11 @@ impl State {
     }
 
     fn make_live(cfg: Snapshot, backends: &Registry) -> Live {
-        let pools = cfg.upstreams.iter().map(|u| Pool::new(u, backends)).collect();
+        let pools = cfg
+            .upstreams
+            .iter()
+            .map(|u| Pool::new(u, backends))
+            .collect();
         Live { cfg, pools }
     }
 

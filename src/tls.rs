@@ -100,7 +100,9 @@ pub struct SniMap {
 impl SniMap {
     /// `servers`: each server's host patterns (`None` = any) and key, in
     /// file order; the first is the address's default.
-    pub fn new<'a>(servers: impl IntoIterator<Item = (Option<&'a [String]>, Arc<CertifiedKey>)>) -> Self {
+    pub fn new<'a>(
+        servers: impl IntoIterator<Item = (Option<&'a [String]>, Arc<CertifiedKey>)>,
+    ) -> Self {
         let mut m = SniMap::default();
         for (hosts, key) in servers {
             m.default.get_or_insert_with(|| key.clone());

@@ -56,10 +56,14 @@ fn raw(port: u16, request: &str) -> String {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 out.extend_from_slice(&buf[..n]);
-                if String::from_utf8_lossy(&out).contains("\r\n\r\n") && request.contains("Connection: close") {
+                if String::from_utf8_lossy(&out).contains("\r\n\r\n")
+                    && request.contains("Connection: close")
+                {
                     continue;
                 }
-                if out.windows(4).any(|w| w == b"\r\n\r\n") && !request.contains("Connection: close") {
+                if out.windows(4).any(|w| w == b"\r\n\r\n")
+                    && !request.contains("Connection: close")
+                {
                     break;
                 }
             }
@@ -108,7 +112,10 @@ respond = { body = "exact auth" }
         assert_eq!(r.text().await.unwrap(), want, "{path}");
     }
     // Dot segments are resolved before matching; escaping the root is a 400.
-    let resp = raw(g.port, "GET /a/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n");
+    let resp = raw(
+        g.port,
+        "GET /a/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     let resp = raw(g.port, "GET /api/%2e%2e/auth HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
@@ -127,11 +134,20 @@ async fn unmatched_path_is_404_with_all_headers_and_json_when_preferred() {
     assert_eq!(h["x-server-wide"], "yes");
     assert_eq!(h["content-type"], "text/plain; charset=utf-8");
     assert_eq!(r.text().await.unwrap(), "404 Not Found\n");
-    let r = client().get(g.url("/nope")).header("accept", "application/json").header("x-request-id", "abc123").send().await.unwrap();
+    let r = client()
+        .get(g.url("/nope"))
+        .header("accept", "application/json")
+        .header("x-request-id", "abc123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-request-id"], "abc123");
     let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v, serde_json::json!({"status": 404, "error": "Not Found", "request_id": "abc123"}));
+    assert_eq!(
+        v,
+        serde_json::json!({"status": 404, "error": "Not Found", "request_id": "abc123"})
+    );
     assert_eq!(origin.hits(), 0);
 }
 
@@ -157,9 +173,17 @@ redirect = { to = "/p?path={path}&q={query}", status = 307 }
     assert_security_headers(&header_map(&r));
     assert_eq!(r.text().await.unwrap(), "short and stout");
 
-    let r = c.get(g.url("/old/a/b?x=1&y=2")).header("host", "example.com:8080").send().await.unwrap();
+    let r = c
+        .get(g.url("/old/a/b?x=1&y=2"))
+        .header("host", "example.com:8080")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 301);
-    assert_eq!(r.headers()["location"], "https://example.com/new/old/a/b?x=1&y=2");
+    assert_eq!(
+        r.headers()["location"],
+        "https://example.com/new/old/a/b?x=1&y=2"
+    );
     assert_security_headers(&header_map(&r));
 
     let r = c.get(g.url("/parts/z?k=v")).send().await.unwrap();
@@ -188,7 +212,10 @@ async fn https_redirect_server_keeps_path_and_query() {
         .await
         .unwrap();
     assert_eq!(r.status(), 301);
-    assert_eq!(r.headers()["location"], "https://shop.example.com/login?next=/home");
+    assert_eq!(
+        r.headers()["location"],
+        "https://shop.example.com/login?next=/home"
+    );
     assert_security_headers(&header_map(&r));
     drop(g);
     assert_eq!(origin.hits(), 0);
@@ -207,22 +234,46 @@ async fn proxy_headers_to_the_upstream() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     let seen = origin.last();
     assert_eq!(seen.uri, "/p?q=1");
-    assert_eq!(seen.header("host"), Some("api.example.com"), "Host preserved");
+    assert_eq!(
+        seen.header("host"),
+        Some("api.example.com"),
+        "Host preserved"
+    );
     assert_eq!(seen.header("x-real-ip"), Some("127.0.0.1"));
-    assert_eq!(seen.header("x-forwarded-for"), Some("9.9.9.9, 127.0.0.1"), "appended");
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("9.9.9.9, 127.0.0.1"),
+        "appended"
+    );
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
     assert_eq!(seen.header("x-forwarded-host"), Some("api.example.com"));
     assert_eq!(seen.header("x-env"), Some("test"));
     assert_eq!(seen.header("x-custom"), Some("kept"));
     for hop in ["x-secret", "keep-alive", "proxy-connection", "te"] {
-        assert_eq!(seen.header(hop), None, "{hop} must not be forwarded: {seen:#?}");
+        assert_eq!(
+            seen.header(hop),
+            None,
+            "{hop} must not be forwarded: {seen:#?}"
+        );
     }
-    let id = seen.header("x-request-id").expect("request id sent upstream").to_string();
+    let id = seen
+        .header("x-request-id")
+        .expect("request id sent upstream")
+        .to_string();
     assert_eq!(id.len(), 32);
-    assert!(resp.to_ascii_lowercase().contains(&format!("x-request-id: {id}")), "same id returned: {resp}");
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains(&format!("x-request-id: {id}")),
+        "same id returned: {resp}"
+    );
 
     // A client's request id is kept and returned.
-    let r = client().get(g.url("/x")).header("x-request-id", "client-id-1").send().await.unwrap();
+    let r = client()
+        .get(g.url("/x"))
+        .header("x-request-id", "client-id-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "client-id-1");
     assert_eq!(origin.last().header("x-request-id"), Some("client-id-1"));
 }
@@ -231,18 +282,35 @@ async fn proxy_headers_to_the_upstream() {
 async fn client_ip_behind_trusted_proxies() {
     let origin = Origin::start("o").await;
     // Trusted: the right-most untrusted XFF entry is the client.
-    let g = Gateway::start(&base(origin.addr, "trusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]", PROXY_ALL));
-    client().get(g.url("/a")).header("x-forwarded-for", "6.6.6.6, 2.2.2.2, 10.1.2.3").send().await.unwrap();
+    let g = Gateway::start(&base(
+        origin.addr,
+        "trusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]",
+        PROXY_ALL,
+    ));
+    client()
+        .get(g.url("/a"))
+        .header("x-forwarded-for", "6.6.6.6, 2.2.2.2, 10.1.2.3")
+        .send()
+        .await
+        .unwrap();
     let seen = origin.last();
     assert_eq!(seen.header("x-real-ip"), Some("2.2.2.2"));
-    assert_eq!(seen.header("x-forwarded-for"), Some("6.6.6.6, 2.2.2.2, 10.1.2.3, 127.0.0.1"));
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("6.6.6.6, 2.2.2.2, 10.1.2.3, 127.0.0.1")
+    );
     let log = g.access_log(1);
     assert_eq!(log.last().unwrap()["client_ip"], "2.2.2.2");
     drop(g);
 
     // Not trusted: the TCP peer is the client, whatever XFF says.
     let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
-    client().get(g.url("/a")).header("x-forwarded-for", "6.6.6.6").send().await.unwrap();
+    client()
+        .get(g.url("/a"))
+        .header("x-forwarded-for", "6.6.6.6")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(origin.last().header("x-real-ip"), Some("127.0.0.1"));
     assert_eq!(g.access_log(1).last().unwrap()["client_ip"], "127.0.0.1");
 }
@@ -255,16 +323,26 @@ async fn response_headers_security_defaults_and_server_header() {
     let r = client().get(g.url("/headers")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let h = header_map(&r);
-    assert_eq!(h["x-frame-options"], "SAMEORIGIN", "defaults only where the upstream sent nothing");
+    assert_eq!(
+        h["x-frame-options"], "SAMEORIGIN",
+        "defaults only where the upstream sent nothing"
+    );
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert_eq!(h["cache-control"], "no-store", "response_headers replace the upstream's");
+    assert_eq!(
+        h["cache-control"], "no-store",
+        "response_headers replace the upstream's"
+    );
     assert_eq!(r.headers().get_all("cache-control").iter().count(), 1);
     assert_eq!(h["x-server-wide"], "yes");
-    assert!(!h.contains_key("server"), "upstream Server header removed: {h:#?}");
+    assert!(
+        !h.contains_key("server"),
+        "upstream Server header removed: {h:#?}"
+    );
     drop(g);
 
     // server_header = true: rampart names itself; security_headers = false: none added.
-    let toml = base(origin.addr, "server_header = true", PROXY_ALL).replace("max_body_size", "security_headers = false\nmax_body_size");
+    let toml = base(origin.addr, "server_header = true", PROXY_ALL)
+        .replace("max_body_size", "security_headers = false\nmax_body_size");
     let g = Gateway::start(&toml);
     let r = client().get(g.url("/x")).send().await.unwrap();
     let h = header_map(&r);
@@ -277,19 +355,30 @@ async fn body_over_max_body_size_is_413_by_length_and_chunked() {
     let origin = Origin::start("o").await;
     let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
     let c = client();
-    let r = c.post(g.url("/upload")).body(vec![b'x'; 2048]).send().await.unwrap();
+    let r = c
+        .post(g.url("/upload"))
+        .body(vec![b'x'; 2048])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert_security_headers(&header_map(&r));
     assert_eq!(r.headers()["x-server-wide"], "yes");
     assert_eq!(origin.hits(), 0, "rejected before contacting the upstream");
 
     // Within the limit: passes.
-    let r = c.post(g.url("/upload")).body(vec![b'x'; 1000]).send().await.unwrap();
+    let r = c
+        .post(g.url("/upload"))
+        .body(vec![b'x'; 1000])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(origin.last().body_len, 1000);
 
     // Chunked (no Content-Length) over the limit.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..8).map(|_| Ok(vec![b'y'; 512])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b'y'; 512])).collect();
     let body = reqwest::Body::wrap_stream(futures_stream(chunks));
     let r = c.post(g.url("/upload")).body(body).send().await;
     match r {
@@ -300,14 +389,22 @@ async fn body_over_max_body_size_is_413_by_length_and_chunked() {
         Err(e) => panic!("expected a 413 response, got {e}"),
     }
     let seen = origin.seen.lock().unwrap().clone();
-    assert!(seen.iter().all(|s| s.body_len <= 1024), "no oversized body reached the origin");
+    assert!(
+        seen.iter().all(|s| s.body_len <= 1024),
+        "no oversized body reached the origin"
+    );
 }
 
-fn futures_stream(items: Vec<Result<Vec<u8>, std::io::Error>>) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+fn futures_stream(
+    items: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     struct It(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>);
     impl futures_core::Stream for It {
         type Item = Result<Vec<u8>, std::io::Error>;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
             std::task::Poll::Ready(self.0.next())
         }
     }
@@ -335,16 +432,36 @@ async fn dead_upstream_is_502_and_slow_upstream_is_504() {
     let t = Instant::now();
     let r = c.get(g.url("/slow/3000")).send().await.unwrap();
     assert_eq!(r.status(), 504);
-    assert!(t.elapsed() < Duration::from_millis(2500), "timed out at read_timeout, took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "timed out at read_timeout, took {:?}",
+        t.elapsed()
+    );
     assert_security_headers(&header_map(&r));
 
     let m = g.metrics().await;
     assert!(m.contains(&format!("rampart_upstream_requests_total{{addr=\"127.0.0.1:{dead}\",outcome=\"connect_error\",upstream=\"dead\"}} 3")), "3 tries: {m}");
-    assert!(m.contains("outcome=\"timeout\",upstream=\"slow\"} 1"), "{m}");
-    assert!(m.contains("rampart_requests_total{route=\"prefix:/dead/\",server=\"main\",status=\"502\"} 1"), "{m}");
-    assert!(m.contains("rampart_requests_total{route=\"prefix:/slow/\",server=\"main\",status=\"504\"} 1"), "{m}");
+    assert!(
+        m.contains("outcome=\"timeout\",upstream=\"slow\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "rampart_requests_total{route=\"prefix:/dead/\",server=\"main\",status=\"502\"} 1"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "rampart_requests_total{route=\"prefix:/slow/\",server=\"main\",status=\"504\"} 1"
+        ),
+        "{m}"
+    );
     // In-flight counts return to zero after failures.
-    for line in m.lines().filter(|l| l.starts_with("rampart_upstream_in_flight{")) {
+    for line in m
+        .lines()
+        .filter(|l| l.starts_with("rampart_upstream_in_flight{"))
+    {
         assert!(line.ends_with(" 0"), "{line}");
     }
 }
@@ -355,7 +472,10 @@ async fn round_robin_spreads_over_the_pool() {
     let b = Origin::start("b").await;
     let toml = base(a.addr, "", PROXY_ALL).replace(
         &format!("servers = [{{ addr = \"{}\" }}]", a.addr),
-        &format!("servers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]", a.addr, b.addr),
+        &format!(
+            "servers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]",
+            a.addr, b.addr
+        ),
     );
     let g = Gateway::start(&toml);
     let c = client();
@@ -380,9 +500,15 @@ async fn access_log_has_every_field_with_its_type() {
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
     let log = g.access_log(1);
-    let e = log.iter().find(|e| e["request_id"] == "log-1").expect("line for the request");
+    let e = log
+        .iter()
+        .find(|e| e["request_id"] == "log-1")
+        .expect("line for the request");
     assert!(e["time"].as_str().unwrap().ends_with('Z'));
-    assert!(humantime::parse_rfc3339(e["time"].as_str().unwrap()).is_ok(), "RFC 3339: {e}");
+    assert!(
+        humantime::parse_rfc3339(e["time"].as_str().unwrap()).is_ok(),
+        "RFC 3339: {e}"
+    );
     assert_eq!(e["client_ip"], "127.0.0.1");
     assert_eq!(e["method"], "GET");
     assert_eq!(e["host"], format!("127.0.0.1:{}", g.port));
@@ -398,9 +524,18 @@ async fn access_log_has_every_field_with_its_type() {
     assert_eq!(e["user_agent"], "ua/1");
     assert_eq!(e["referer"], "https://ref.example/");
     // A local answer: nulls where there is no value.
-    client().get(g.url("/x")).header("x-request-id", "log-2").header("host", "h").send().await.unwrap();
+    client()
+        .get(g.url("/x"))
+        .header("x-request-id", "log-2")
+        .header("host", "h")
+        .send()
+        .await
+        .unwrap();
     let log = g.access_log(2);
-    let e = log.iter().find(|e| e["request_id"] == "log-2").expect("second line");
+    let e = log
+        .iter()
+        .find(|e| e["request_id"] == "log-2")
+        .expect("second line");
     assert_eq!(e["query"], serde_json::Value::Null);
     assert_eq!(e["referer"], serde_json::Value::Null);
 }
@@ -410,7 +545,11 @@ async fn metrics_and_healthz_on_the_admin_listener() {
     let origin = Origin::start("o").await;
     let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
     client().get(g.url("/m")).send().await.unwrap();
-    let h = client().get(format!("http://127.0.0.1:{}/healthz", g.admin)).send().await.unwrap();
+    let h = client()
+        .get(format!("http://127.0.0.1:{}/healthz", g.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.status(), 200);
     let m = g.metrics().await;
     for name in [
@@ -431,33 +570,72 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     let origin = Origin::start("o").await;
     let mut g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
     let url = g.url("/slow/1500");
-    let inflight = tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });
+    let inflight =
+        tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });
     tokio::time::sleep(Duration::from_millis(400)).await;
     let t = Instant::now();
     g.signal("TERM");
-    let status = inflight.await.unwrap().expect("in-flight request completed");
+    let status = inflight
+        .await
+        .unwrap()
+        .expect("in-flight request completed");
     assert_eq!(status, 200);
     let code = g.wait_exit(Duration::from_secs(6));
-    assert_eq!(code, Some(0), "exit 0 after the drain; stderr:\n{}", g.stderr_text());
-    assert!(t.elapsed() < Duration::from_secs(4), "exits once drained, not after the whole grace period: {:?}", t.elapsed());
-    assert!(std::net::TcpStream::connect(("127.0.0.1", g.port)).is_err(), "no longer accepting");
+    assert_eq!(
+        code,
+        Some(0),
+        "exit 0 after the drain; stderr:\n{}",
+        g.stderr_text()
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "exits once drained, not after the whole grace period: {:?}",
+        t.elapsed()
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", g.port)).is_err(),
+        "no longer accepting"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_valid_config_and_keeps_old_on_error() {
     let origin = Origin::start("o").await;
-    let v1 = base(origin.addr, "", "[[servers.routes]]\nexact = \"/v\"\nrespond = { body = \"one\" }\n");
+    let v1 = base(
+        origin.addr,
+        "",
+        "[[servers.routes]]\nexact = \"/v\"\nrespond = { body = \"one\" }\n",
+    );
     let g = Gateway::start(&v1);
     let c = client();
-    assert_eq!(c.get(g.url("/v")).send().await.unwrap().text().await.unwrap(), "one");
-    let fill = |s: &str| s.replace("{PORT}", &g.port.to_string()).replace("{ADMIN}", &g.admin.to_string());
+    assert_eq!(
+        c.get(g.url("/v"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "one"
+    );
+    let fill = |s: &str| {
+        s.replace("{PORT}", &g.port.to_string())
+            .replace("{ADMIN}", &g.admin.to_string())
+    };
     // Valid: a changed route and a new one.
     let v2 = fill(&base(origin.addr, "", "[[servers.routes]]\nexact = \"/v\"\nrespond = { body = \"two\" }\n[[servers.routes]]\nprefix = \"/new/\"\nupstream = \"app\"\n"));
     std::fs::write(&g.config, v2).unwrap();
     g.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let body = c.get(g.url("/v")).send().await.unwrap().text().await.unwrap();
+        let body = c
+            .get(g.url("/v"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if body == "two" {
             break;
         }
@@ -466,18 +644,38 @@ async fn sighup_reloads_valid_config_and_keeps_old_on_error() {
     }
     assert_eq!(c.get(g.url("/new/x")).send().await.unwrap().status(), 200);
     // Invalid: old configuration keeps serving, the error is counted.
-    std::fs::write(&g.config, "[[servers]]\nlisten = [\"127.0.0.1:1\"]\nbogus = 1\n").unwrap();
+    std::fs::write(
+        &g.config,
+        "[[servers]]\nlisten = [\"127.0.0.1:1\"]\nbogus = 1\n",
+    )
+    .unwrap();
     g.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let m = g.metrics().await;
         if m.contains("rampart_config_reloads_total{result=\"error\"} 1") {
-            assert!(m.contains("rampart_config_reloads_total{result=\"ok\"} 1"), "{m}");
+            assert!(
+                m.contains("rampart_config_reloads_total{result=\"ok\"} 1"),
+                "{m}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "error reload not counted:\n{m}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(c.get(g.url("/v")).send().await.unwrap().text().await.unwrap(), "two");
-    assert!(g.stderr_text().contains("unknown key `bogus`"), "{}", g.stderr_text());
+    assert_eq!(
+        c.get(g.url("/v"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "two"
+    );
+    assert!(
+        g.stderr_text().contains("unknown key `bogus`"),
+        "{}",
+        g.stderr_text()
+    );
 }

@@ -65,7 +65,10 @@ impl Cx<'_, '_> {
             Err(_) => {
                 self.err(
                     &value.span,
-                    format!("invalid value for header \"{}\": control characters are not allowed", name.v),
+                    format!(
+                        "invalid value for header \"{}\": control characters are not allowed",
+                        name.v
+                    ),
                 );
                 None
             }
@@ -92,9 +95,11 @@ fn valid_host_pattern(h: &str) -> bool {
     let h = h.strip_prefix("*.").unwrap_or(h);
     !h.is_empty()
         && h.len() <= 253
-        && h
-            .split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// Parses a redirect template's `{host}`, `{uri}`, `{path}`, `{query}`.
@@ -133,12 +138,16 @@ fn parse_origin(s: &str) -> Result<OriginPattern, String> {
         .split_once("://")
         .ok_or_else(|| format!("origin \"{s}\" must look like https://host[:port]"))?;
     if scheme.is_empty() || host.is_empty() || host.contains('/') {
-        return Err(format!("origin \"{s}\" must look like https://host[:port] (no path)"));
+        return Err(format!(
+            "origin \"{s}\" must look like https://host[:port] (no path)"
+        ));
     }
     match host.strip_prefix("*.") {
         Some(suffix) => {
             if suffix.contains('*') {
-                return Err(format!("origin \"{s}\": only one leading `*.` label is allowed"));
+                return Err(format!(
+                    "origin \"{s}\": only one leading `*.` label is allowed"
+                ));
             }
             Ok(OriginPattern::Wildcard {
                 scheme_and_prefix: format!("{}://", scheme.to_ascii_lowercase()),
@@ -171,7 +180,10 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
     let admin = f.admin.as_ref().and_then(|a| {
         let parsed = parse_listen(&a.v);
         if parsed.is_none() {
-            cx.err(&a.span, format!("admin listen address \"{}\": expected IP:PORT", a.v));
+            cx.err(
+                &a.span,
+                format!("admin listen address \"{}\": expected IP:PORT", a.v),
+            );
         }
         parsed
     });
@@ -205,7 +217,10 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
         };
         let max_keys = z.max_keys.unwrap_or(100_000);
         if max_keys == 0 {
-            cx.err(&z.name.span, format!("rate_limits.{}.max_keys must be at least 1", z.name.v));
+            cx.err(
+                &z.name.span,
+                format!("rate_limits.{}.max_keys must be at least 1", z.name.v),
+            );
         }
         if let (Some(rate), Some(key)) = (z.rate, key) {
             zone_idx.insert(z.name.v.clone(), zones.len());
@@ -236,7 +251,13 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
         }
         if c.allow_origins.is_empty() {
             if let Some(s) = &c.allow_origins_span {
-                cx.err(&s.span, format!("cors.{}.allow_origins is empty: no origin would be allowed", c.name.v));
+                cx.err(
+                    &s.span,
+                    format!(
+                        "cors.{}.allow_origins is empty: no origin would be allowed",
+                        c.name.v
+                    ),
+                );
             }
         }
         let credentials = c.allow_credentials.as_ref().map(|b| b.v).unwrap_or(false);
@@ -256,7 +277,10 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
         }
         let methods: Vec<String> = match &c.allow_methods {
             Some(m) => m.iter().map(|s| s.v.to_ascii_uppercase()).collect(),
-            None => ["GET", "HEAD", "POST"].iter().map(|s| s.to_string()).collect(),
+            None => ["GET", "HEAD", "POST"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         };
         let lower = |l: &Option<Vec<Sp<String>>>| -> Vec<String> {
             l.as_ref()
@@ -300,7 +324,7 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
     let mut servers = Vec::new();
     let mut server_names: HashMap<String, Span> = HashMap::new();
     // per listen address: (tls?, http2?, span of first, [(server idx, hosts)])
-    let mut by_addr: Vec<(SocketAddr, bool, bool, Span, Vec<(usize, Option<Vec<String>>)>)> = Vec::new();
+    let mut by_addr: Vec<AddrGroup> = Vec::new();
     for (si, s) in f.servers.iter().enumerate() {
         let Some(server) = compile_server(&mut cx, s, si, &refs) else {
             continue;
@@ -308,8 +332,14 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
         let mut server = server;
         match &s.name {
             Some(n) => {
-                if server_names.insert(server.name.clone(), n.span.clone()).is_some() {
-                    cx.err(&n.span, format!("duplicate server name \"{}\"", server.name));
+                if server_names
+                    .insert(server.name.clone(), n.span.clone())
+                    .is_some()
+                {
+                    cx.err(
+                        &n.span,
+                        format!("duplicate server name \"{}\"", server.name),
+                    );
                 }
             }
             // A derived name must still be unique: it labels metrics.
@@ -321,13 +351,25 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
             }
         }
         let idx = servers.len();
-        let hosts = s.hosts.as_ref().map(|h| h.iter().map(|x| x.v.to_ascii_lowercase()).collect::<Vec<_>>());
+        let hosts = s.hosts.as_ref().map(|h| {
+            h.iter()
+                .map(|x| x.v.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        });
         for (li, addr) in server.listen.iter().enumerate() {
-            let span = s.listen.get(li).map(|l| l.span.clone()).unwrap_or_else(|| s.span.span.clone());
+            let span = s
+                .listen
+                .get(li)
+                .map(|l| l.span.clone())
+                .unwrap_or_else(|| s.span.span.clone());
             match by_addr.iter_mut().find(|e| e.0 == *addr) {
                 Some(entry) => {
                     if entry.1 != server.tls.is_some() {
-                        let (tls_one, plain_one) = if entry.1 { ("an earlier", "this") } else { ("this", "an earlier") };
+                        let (tls_one, plain_one) = if entry.1 {
+                            ("an earlier", "this")
+                        } else {
+                            ("this", "an earlier")
+                        };
                         cx.err(
                             &span,
                             format!(
@@ -342,7 +384,10 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                     }
                     if let (Some(new), true) = (&hosts, true) {
                         for h in new {
-                            let clash = entry.4.iter().any(|(_, hs)| hs.as_ref().is_some_and(|hs| hs.contains(h)));
+                            let clash = entry
+                                .4
+                                .iter()
+                                .any(|(_, hs)| hs.as_ref().is_some_and(|hs| hs.contains(h)));
                             if clash {
                                 let hspan = s
                                     .hosts
@@ -356,25 +401,47 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                     }
                     entry.4.push((idx, hosts.clone()));
                 }
-                None => by_addr.push((*addr, server.tls.is_some(), server.http2, span, vec![(idx, hosts.clone())])),
+                None => by_addr.push((
+                    *addr,
+                    server.tls.is_some(),
+                    server.http2,
+                    span,
+                    vec![(idx, hosts.clone())],
+                )),
             }
         }
         servers.push(server);
     }
     if f.servers.is_empty() {
-        cx.err(&(0..0), "no [[servers]] defined: rampart would not listen anywhere");
+        cx.err(
+            &(0..0),
+            "no [[servers]] defined: rampart would not listen anywhere",
+        );
     }
     // Two addresses that overlap (0.0.0.0:80 and 127.0.0.1:80) cannot both be bound.
     for (i, a) in by_addr.iter().enumerate() {
         for b in by_addr.iter().take(i) {
-            if a.0.port() == b.0.port() && a.0 != b.0 && (a.0.ip().is_unspecified() || b.0.ip().is_unspecified()) && a.0.is_ipv4() == b.0.is_ipv4() {
+            if a.0.port() == b.0.port()
+                && a.0 != b.0
+                && (a.0.ip().is_unspecified() || b.0.ip().is_unspecified())
+                && a.0.is_ipv4() == b.0.is_ipv4()
+            {
                 cx.err(&a.3, format!("listen address {} overlaps {}: use one of them for every server on that port", a.0, b.0));
             }
         }
     }
     if let Some(a) = admin {
-        if let Some(entry) = by_addr.iter().find(|e| e.0.port() == a.port() && (e.0.ip() == a.ip() || e.0.ip().is_unspecified() || a.ip().is_unspecified())) {
-            cx.err(&entry.3, format!("listen address {} collides with the admin listener {a}", entry.0));
+        if let Some(entry) = by_addr.iter().find(|e| {
+            e.0.port() == a.port()
+                && (e.0.ip() == a.ip() || e.0.ip().is_unspecified() || a.ip().is_unspecified())
+        }) {
+            cx.err(
+                &entry.3,
+                format!(
+                    "listen address {} collides with the admin listener {a}",
+                    entry.0
+                ),
+            );
         }
     }
     let listeners = by_addr
@@ -412,6 +479,10 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
     ))
 }
 
+/// Servers sharing one listen address while checking: (address, TLS?,
+/// http2?, span of its first mention, [(server index, host patterns)]).
+type AddrGroup = (SocketAddr, bool, bool, Span, Vec<(usize, Option<Vec<String>>)>);
+
 struct Refs<'a> {
     zones: &'a HashMap<String, usize>,
     cors: &'a HashMap<String, usize>,
@@ -422,29 +493,34 @@ struct Refs<'a> {
 fn compile_global(cx: &mut Cx<'_, '_>, g: &file::Global) -> Global {
     let mut trusted = Vec::new();
     for p in &g.trusted_proxies {
-        let parsed = p
-            .v
-            .parse::<IpNet>()
-            .or_else(|_| p.v.parse::<IpAddr>().map(IpNet::from));
+        let parsed =
+            p.v.parse::<IpNet>()
+                .or_else(|_| p.v.parse::<IpAddr>().map(IpNet::from));
         match parsed {
             Ok(n) => trusted.push(n),
             Err(_) => cx.err(
                 &p.span,
-                format!("trusted proxy \"{}\": expected an address or CIDR such as \"10.0.0.0/8\"", p.v),
+                format!(
+                    "trusted proxy \"{}\": expected an address or CIDR such as \"10.0.0.0/8\"",
+                    p.v
+                ),
             ),
         }
     }
     let threads = match g.threads {
         Some(0) => {
-            cx.warnings.push("global.threads = 0: using the number of CPU cores".into());
+            cx.warnings
+                .push("global.threads = 0: using the number of CPU cores".into());
             None
         }
         t => t,
     };
     Global {
-        threads: threads
-            .map(|t| t as usize)
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        threads: threads.map(|t| t as usize).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
         grace_period: g.grace_period.unwrap_or(Duration::from_secs(30)),
         server_header: g.server_header.unwrap_or(false),
         trusted_proxies: trusted,
@@ -466,7 +542,10 @@ fn compile_log(cx: &mut Cx<'_, '_>, l: &file::Log) -> Log {
         None | Some(("text", _)) => LogFormat::Text,
         Some(("json", _)) => LogFormat::Json,
         Some((other, span)) => {
-            cx.err(span, format!("log format \"{other}\": expected \"json\" or \"text\""));
+            cx.err(
+                span,
+                format!("log format \"{other}\": expected \"json\" or \"text\""),
+            );
             LogFormat::Text
         }
     };
@@ -487,15 +566,30 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
     let mut seen = HashSet::new();
     for s in &u.servers {
         let Some((host, port)) = s.addr.v.rsplit_once(':') else {
-            cx.err(&s.addr.span, format!("upstream server \"{}\": expected host:port", s.addr.v));
+            cx.err(
+                &s.addr.span,
+                format!("upstream server \"{}\": expected host:port", s.addr.v),
+            );
             continue;
         };
         if port.parse::<u16>().is_err() || host.is_empty() {
-            cx.err(&s.addr.span, format!("upstream server \"{}\": expected host:port with a numeric port", s.addr.v));
+            cx.err(
+                &s.addr.span,
+                format!(
+                    "upstream server \"{}\": expected host:port with a numeric port",
+                    s.addr.v
+                ),
+            );
             continue;
         }
         if !seen.insert(s.addr.v.clone()) {
-            cx.err(&s.addr.span, format!("upstream server \"{}\" is listed twice in upstreams.{}", s.addr.v, u.name.v));
+            cx.err(
+                &s.addr.span,
+                format!(
+                    "upstream server \"{}\" is listed twice in upstreams.{}",
+                    s.addr.v, u.name.v
+                ),
+            );
             continue;
         }
         let socket = match s.addr.v.parse::<SocketAddr>() {
@@ -523,16 +617,28 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
         servers.push(UpstreamServer {
             addr: s.addr.v.clone(),
             socket,
-            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             weight,
             backup: s.backup,
         });
     }
     if u.servers_span.v && u.servers.is_empty() {
-        cx.err(&u.servers_span.span, format!("upstreams.{} has no servers", u.name.v));
+        cx.err(
+            &u.servers_span.span,
+            format!("upstreams.{} has no servers", u.name.v),
+        );
     }
     if !servers.is_empty() && servers.iter().all(|s| s.backup) {
-        cx.err(&u.servers_span.span, format!("upstreams.{}: every server is a backup; at least one must not be", u.name.v));
+        cx.err(
+            &u.servers_span.span,
+            format!(
+                "upstreams.{}: every server is a backup; at least one must not be",
+                u.name.v
+            ),
+        );
     }
     let balance = match u.balance.as_ref() {
         None => Balance::LeastConn,
@@ -540,7 +646,10 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
             "least_conn" => Balance::LeastConn,
             "round_robin" => Balance::RoundRobin,
             other => {
-                cx.err(&b.span, format!("balance \"{other}\": expected \"least_conn\" or \"round_robin\""));
+                cx.err(
+                    &b.span,
+                    format!("balance \"{other}\": expected \"least_conn\" or \"round_robin\""),
+                );
                 Balance::LeastConn
             }
         },
@@ -567,9 +676,15 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
             server_name: u.tls_server_name.as_ref().map(|s| s.v.clone()),
         })
     } else {
-        for (key, present) in [("tls_ca", u.tls_ca.is_some()), ("tls_server_name", u.tls_server_name.is_some())] {
+        for (key, present) in [
+            ("tls_ca", u.tls_ca.is_some()),
+            ("tls_server_name", u.tls_server_name.is_some()),
+        ] {
             if present {
-                cx.err(&u.name.span, format!("upstreams.{}.{key} is set but tls is not true", u.name.v));
+                cx.err(
+                    &u.name.span,
+                    format!("upstreams.{}.{key} is set but tls is not true", u.name.v),
+                );
             }
         }
         None
@@ -577,7 +692,10 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
     let health_check = u.health_check.as_ref().map(|h| {
         let path = match &h.path {
             Some(p) if !p.v.starts_with('/') => {
-                cx.err(&p.span, format!("health check path \"{}\" must start with /", p.v));
+                cx.err(
+                    &p.span,
+                    format!("health check path \"{}\" must start with /", p.v),
+                );
                 p.v.clone()
             }
             Some(p) => p.v.clone(),
@@ -610,13 +728,24 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
     })
 }
 
-fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<'_>) -> Option<Server> {
+fn compile_server(
+    cx: &mut Cx<'_, '_>,
+    s: &file::Server,
+    si: usize,
+    refs: &Refs<'_>,
+) -> Option<Server> {
     let mut listen = Vec::new();
     for l in &s.listen {
         match parse_listen(&l.v) {
             Some(a) if !listen.contains(&a) => listen.push(a),
             Some(a) => cx.err(&l.span, format!("listen address {a} is listed twice")),
-            None => cx.err(&l.span, format!("listen address \"{}\": expected IP:PORT, [IPv6]:PORT or PORT", l.v)),
+            None => cx.err(
+                &l.span,
+                format!(
+                    "listen address \"{}\": expected IP:PORT, [IPv6]:PORT or PORT",
+                    l.v
+                ),
+            ),
         }
     }
     if s.listen.is_empty() && !cx.r.diag.is_empty() {
@@ -627,7 +756,13 @@ fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<
     if let Some(hosts) = &s.hosts {
         for h in hosts {
             if !valid_host_pattern(&h.v) {
-                cx.err(&h.span, format!("host \"{}\": expected a host name or \"*.\" followed by a domain", h.v));
+                cx.err(
+                    &h.span,
+                    format!(
+                        "host \"{}\": expected a host name or \"*.\" followed by a domain",
+                        h.v
+                    ),
+                );
             }
         }
     }
@@ -635,7 +770,12 @@ fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<
         .name
         .as_ref()
         .map(|n| n.v.clone())
-        .or_else(|| s.hosts.as_ref().and_then(|h| h.first()).map(|h| h.v.clone()))
+        .or_else(|| {
+            s.hosts
+                .as_ref()
+                .and_then(|h| h.first())
+                .map(|h| h.v.clone())
+        })
         .or_else(|| s.listen.first().map(|l| l.v.clone()))
         .unwrap_or_else(|| format!("server{si}"));
 
@@ -686,7 +826,13 @@ fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<
     let cors = s.cors.as_ref().and_then(|c| match refs.cors.get(&c.v) {
         Some(i) => Some(*i),
         None => {
-            cx.err(&c.span, format!("undefined CORS policy \"{}\" (define it as [cors.{}])", c.v, c.v));
+            cx.err(
+                &c.span,
+                format!(
+                    "undefined CORS policy \"{}\" (define it as [cors.{}])",
+                    c.v, c.v
+                ),
+            );
             None
         }
     });
@@ -697,10 +843,18 @@ fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<
             .as_ref()
             .map(|t| t.iter().map(|s| s.v.to_ascii_lowercase()).collect())
             .unwrap_or_else(|| {
-                ["text/html", "text/plain", "text/css", "application/json", "application/javascript", "text/xml", "application/xml"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
+                [
+                    "text/html",
+                    "text/plain",
+                    "text/css",
+                    "application/json",
+                    "application/javascript",
+                    "text/xml",
+                    "application/xml",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
             }),
     });
     let response_headers = cx.headers(&s.response_headers);
@@ -713,11 +867,22 @@ fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<
         let Some(matcher) = compile_matcher(cx, ro, &mut plain_paths) else {
             continue;
         };
-        let rname = ro.name.as_ref().map(|n| n.v.clone()).unwrap_or_else(|| matcher.default_name());
-        let nspan = ro.name.as_ref().map(|n| n.span.clone()).unwrap_or_else(|| ro.span.span.clone());
+        let rname = ro
+            .name
+            .as_ref()
+            .map(|n| n.v.clone())
+            .unwrap_or_else(|| matcher.default_name());
+        let nspan = ro
+            .name
+            .as_ref()
+            .map(|n| n.span.clone())
+            .unwrap_or_else(|| ro.span.span.clone());
         // Default names repeat only when matchers do, which is reported above.
         if names.insert(rname.clone(), nspan.clone()).is_some() && ro.name.is_some() {
-            cx.err(&nspan, format!("duplicate route name \"{rname}\" in server \"{name}\""));
+            cx.err(
+                &nspan,
+                format!("duplicate route name \"{rname}\" in server \"{name}\""),
+            );
         }
         if let Some(route) = compile_route(cx, ro, &rname, &name, cors, refs) {
             entries.push((matcher, route));
@@ -727,7 +892,10 @@ fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<
         unrouted: RouteMetrics::new(&name, ""),
         name,
         listen,
-        hosts: s.hosts.as_ref().map(|h| h.iter().map(|x| x.v.to_ascii_lowercase()).collect()),
+        hosts: s
+            .hosts
+            .as_ref()
+            .map(|h| h.iter().map(|x| x.v.to_ascii_lowercase()).collect()),
         https_redirect: s.https_redirect,
         http2,
         max_body_size: match s.max_body_size {
@@ -747,7 +915,11 @@ fn compile_server(cx: &mut Cx<'_, '_>, s: &file::Server, si: usize, refs: &Refs<
     })
 }
 
-fn compile_matcher(cx: &mut Cx<'_, '_>, ro: &file::Route, seen: &mut HashSet<(bool, String)>) -> Option<Matcher> {
+fn compile_matcher(
+    cx: &mut Cx<'_, '_>,
+    ro: &file::Route,
+    seen: &mut HashSet<(bool, String)>,
+) -> Option<Matcher> {
     match ro.matcher.as_ref()? {
         file::Matcher::Exact(p) | file::Matcher::Prefix(p) => {
             let exact = matches!(ro.matcher, Some(file::Matcher::Exact(_)));
@@ -759,12 +931,22 @@ fn compile_matcher(cx: &mut Cx<'_, '_>, ro: &file::Route, seen: &mut HashSet<(bo
                 let kind = if exact { "exact" } else { "prefix" };
                 cx.err(&p.span, format!("duplicate {kind} route \"{}\" in this server: the second could never match", p.v));
             }
-            Some(if exact { Matcher::Exact(p.v.clone()) } else { Matcher::Prefix(p.v.clone()) })
+            Some(if exact {
+                Matcher::Exact(p.v.clone())
+            } else {
+                Matcher::Prefix(p.v.clone())
+            })
         }
         file::Matcher::Regex(p) => match Regex::new(&p.v) {
             Ok(re) => Some(Matcher::Regex(re)),
             Err(e) => {
-                let msg = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                let msg = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 cx.err(&p.span, format!("invalid regex \"{}\": {msg}", p.v));
                 None
             }
@@ -784,7 +966,13 @@ fn compile_route(
         file::Action::Upstream(u) => match refs.upstreams.get(&u.v) {
             Some(i) => Action::Upstream(*i),
             None => {
-                cx.err(&u.span, format!("undefined upstream \"{}\" (define it as [upstreams.{}])", u.v, u.v));
+                cx.err(
+                    &u.span,
+                    format!(
+                        "undefined upstream \"{}\" (define it as [upstreams.{}])",
+                        u.v, u.v
+                    ),
+                );
                 return None;
             }
         },
@@ -796,7 +984,11 @@ fn compile_route(
                     root.display()
                 ));
             }
-            let index = s.index.as_ref().map(|i| i.v.clone()).unwrap_or_else(|| "index.html".into());
+            let index = s
+                .index
+                .as_ref()
+                .map(|i| i.v.clone())
+                .unwrap_or_else(|| "index.html".into());
             if index.contains('/') {
                 cx.err(&span.span, "static.index must be a file name, not a path");
             }
@@ -841,14 +1033,23 @@ fn compile_route(
             let to = to.as_ref()?;
             let code = match status {
                 Some(s) if ![301, 302, 303, 307, 308].contains(&s.v) => {
-                    cx.err(&s.span, format!("redirect status {}: expected 301, 302, 303, 307 or 308", s.v));
+                    cx.err(
+                        &s.span,
+                        format!(
+                            "redirect status {}: expected 301, 302, 303, 307 or 308",
+                            s.v
+                        ),
+                    );
                     302
                 }
                 Some(s) => s.v as u16,
                 None => 302,
             };
             match parse_template(&to.v) {
-                Ok(pieces) => Action::Redirect { to: pieces, status: code },
+                Ok(pieces) => Action::Redirect {
+                    to: pieces,
+                    status: code,
+                },
                 Err(e) => {
                     cx.err(&to.span, e);
                     return None;
@@ -859,19 +1060,33 @@ fn compile_route(
     let is_upstream = matches!(action, Action::Upstream(_));
     let mut rate_limits = Vec::new();
     for rl in &ro.rate_limit {
-        let Some(zone) = rl.zone.as_ref() else { continue };
+        let Some(zone) = rl.zone.as_ref() else {
+            continue;
+        };
         let Some(zi) = refs.zones.get(&zone.v) else {
-            cx.err(&zone.span, format!("undefined rate-limit zone \"{}\" (define it as [rate_limits.{}])", zone.v, zone.v));
+            cx.err(
+                &zone.span,
+                format!(
+                    "undefined rate-limit zone \"{}\" (define it as [rate_limits.{}])",
+                    zone.v, zone.v
+                ),
+            );
             continue;
         };
         let burst = rl.burst.unwrap_or(0) as u32;
         let delay = rl.delay.unwrap_or(0) as u32;
         if rl.delay.is_some() && rl.nodelay == Some(true) {
-            cx.err(&rl.span.span, "rate_limit: `delay` and `nodelay = true` contradict each other; use one");
+            cx.err(
+                &rl.span.span,
+                "rate_limit: `delay` and `nodelay = true` contradict each other; use one",
+            );
         }
         let status = match &rl.status {
             Some(s) if !(400..=599).contains(&s.v) => {
-                cx.err(&s.span, format!("rate_limit status {}: expected 400-599", s.v));
+                cx.err(
+                    &s.span,
+                    format!("rate_limit status {}: expected 400-599", s.v),
+                );
                 429
             }
             Some(s) => s.v as u16,
@@ -886,12 +1101,20 @@ fn compile_route(
         });
     }
     let cors = match &ro.cors {
-        None => server_cors.map(CorsChoice::Policy).unwrap_or(CorsChoice::None),
+        None => server_cors
+            .map(CorsChoice::Policy)
+            .unwrap_or(CorsChoice::None),
         Some(file::CorsRef::Off) => CorsChoice::None,
         Some(file::CorsRef::Policy(p)) => match refs.cors.get(&p.v) {
             Some(i) => CorsChoice::Policy(*i),
             None => {
-                cx.err(&p.span, format!("undefined CORS policy \"{}\" (define it as [cors.{}])", p.v, p.v));
+                cx.err(
+                    &p.span,
+                    format!(
+                        "undefined CORS policy \"{}\" (define it as [cors.{}])",
+                        p.v, p.v
+                    ),
+                );
                 CorsChoice::None
             }
         },
@@ -906,10 +1129,16 @@ fn compile_route(
         _ => None,
     };
     if !is_upstream && overrides.iter().any(Option::is_some) {
-        cx.err(&ro.span.span, format!("route \"{rname}\": connect/read/write_timeout apply only to upstream routes"));
+        cx.err(
+            &ro.span.span,
+            format!("route \"{rname}\": connect/read/write_timeout apply only to upstream routes"),
+        );
     }
     if !is_upstream && !ro.request_headers.is_empty() {
-        cx.err(&ro.span.span, format!("route \"{rname}\": request_headers apply only to upstream routes"));
+        cx.err(
+            &ro.span.span,
+            format!("route \"{rname}\": request_headers apply only to upstream routes"),
+        );
     }
     Some(Route {
         name: rname.to_string(),

@@ -33,7 +33,11 @@ impl fmt::Display for Diagnostics {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}:{}:{}: error: {}", self.file, d.line, d.col, d.message)?;
+            write!(
+                f,
+                "{}:{}:{}: error: {}",
+                self.file, d.line, d.col, d.message
+            )?;
         }
         Ok(())
     }

@@ -383,17 +383,20 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstr
             Sp::new(false, o.span.clone())
         }
     };
-    let health_check = o.get("health_check").and_then(|f| r.table(&f)).map(|mut h| {
-        let hc = HealthCheck {
-            path: h.get("path").and_then(|f| r.string(&f)),
-            interval: h.get("interval").and_then(|f| r.duration(&f)),
-            timeout: h.get("timeout").and_then(|f| r.duration(&f)),
-            healthy_threshold: h.get("healthy_threshold").and_then(|f| r.uint(&f, 100)),
-            unhealthy_threshold: h.get("unhealthy_threshold").and_then(|f| r.uint(&f, 100)),
-        };
-        h.finish(r);
-        hc
-    });
+    let health_check = o
+        .get("health_check")
+        .and_then(|f| r.table(&f))
+        .map(|mut h| {
+            let hc = HealthCheck {
+                path: h.get("path").and_then(|f| r.string(&f)),
+                interval: h.get("interval").and_then(|f| r.duration(&f)),
+                timeout: h.get("timeout").and_then(|f| r.duration(&f)),
+                healthy_threshold: h.get("healthy_threshold").and_then(|f| r.uint(&f, 100)),
+                unhealthy_threshold: h.get("unhealthy_threshold").and_then(|f| r.uint(&f, 100)),
+            };
+            h.finish(r);
+            hc
+        });
     Upstream {
         name,
         servers,

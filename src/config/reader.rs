@@ -25,10 +25,13 @@ impl<T> Sp<T> {
     }
 }
 
+/// Looks up an environment variable for `${VAR}` interpolation.
+pub type EnvLookup<'s> = Box<dyn Fn(&str) -> Option<String> + 's>;
+
 /// The reading context: source diagnostics and environment lookup.
 pub struct Reader<'s> {
     pub diag: Collector<'s>,
-    env: Box<dyn Fn(&str) -> Option<String> + 's>,
+    env: EnvLookup<'s>,
 }
 
 /// A TOML table being read: records which keys were asked for, so the
@@ -166,9 +169,7 @@ impl<'s> Reader<'s> {
     pub fn table<'d>(&mut self, f: &Field<'d>) -> Option<Obj<'d>> {
         match f.item {
             Item::Table(t) => Some(Obj::new(t, f.span.clone(), f.path.clone())),
-            Item::Value(Value::InlineTable(t)) => {
-                Some(Obj::new(t, f.span.clone(), f.path.clone()))
-            }
+            Item::Value(Value::InlineTable(t)) => Some(Obj::new(t, f.span.clone(), f.path.clone())),
             _ => {
                 self.wrong_type(f, "a table");
                 None
@@ -195,10 +196,9 @@ impl<'s> Reader<'s> {
                         Value::InlineTable(t) => {
                             out.push(Obj::new(t, span, format!("{}[{i}]", f.path)))
                         }
-                        _ => self.diag.error(
-                            &span,
-                            format!("`{}[{i}]` must be a table", f.path),
-                        ),
+                        _ => self
+                            .diag
+                            .error(&span, format!("`{}[{i}]` must be a table", f.path)),
                     }
                 }
                 out

@@ -83,7 +83,10 @@ pub struct Zone {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OriginPattern {
     Exact(String),
-    Wildcard { scheme_and_prefix: String, suffix: String },
+    Wildcard {
+        scheme_and_prefix: String,
+        suffix: String,
+    },
 }
 
 #[derive(Debug)]
@@ -245,7 +248,10 @@ pub enum Action {
         body: Bytes,
         content_type: HeaderValue,
     },
-    Redirect { to: Vec<Piece>, status: u16 },
+    Redirect {
+        to: Vec<Piece>,
+        status: u16,
+    },
 }
 
 /// A route's CORS policy after inheritance from its server.
@@ -274,13 +280,10 @@ impl Snapshot {
     /// `0.0.0.0:P` / `[::]:P` listeners match any local IP on port P.
     pub fn listener_for(&self, local: Option<SocketAddr>) -> Option<&Listener> {
         let local = local?;
-        self.listeners
-            .iter()
-            .find(|l| l.addr == local)
-            .or_else(|| {
-                self.listeners
-                    .iter()
-                    .find(|l| l.addr.ip().is_unspecified() && l.addr.port() == local.port())
-            })
+        self.listeners.iter().find(|l| l.addr == local).or_else(|| {
+            self.listeners
+                .iter()
+                .find(|l| l.addr.ip().is_unspecified() && l.addr.port() == local.port())
+        })
     }
 }

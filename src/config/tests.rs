@@ -48,8 +48,18 @@ fn base_is_valid() {
 
 #[test]
 fn file_format_is_file_line_col_error() {
-    let err = load_str(Path::new("conf/x.toml"), &format!("[global]\nthreads = \"two\"\n{BASE}"), env).unwrap_err();
-    assert!(err.to_string().starts_with("conf/x.toml:2:11: error: `global.threads` must be an integer, found a string"), "{err}");
+    let err = load_str(
+        Path::new("conf/x.toml"),
+        &format!("[global]\nthreads = \"two\"\n{BASE}"),
+        env,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "conf/x.toml:2:11: error: `global.threads` must be an integer, found a string"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -62,23 +72,57 @@ fn unknown_keys_everywhere_all_reported() {
     let src = format!("{BASE}\n[global]\ntreads = 2\n[[servers.routes]]\nprefix = \"/x\"\nupstream = \"app\"\nrate_limit = {{ zone = \"z\", brust = 1 }}\n[rate_limits.z]\nrate = \"1r/s\"\n");
     let e = errors(&src);
     assert_eq!(e.len(), 2, "{e:#?}");
-    assert!(e.iter().any(|m| m.starts_with("12:1: unknown key `treads` in `global` (did you mean `threads`?)")), "{e:#?}");
-    assert!(e.iter().any(|m| m.contains("unknown key `brust` in `servers[0].routes[1].rate_limit` (did you mean `burst`?)")), "{e:#?}");
-    one(&format!("bogus = 1\n{BASE}"), "1:1", "unknown key `bogus` at the top level");
+    assert!(
+        e.iter()
+            .any(|m| m
+                .starts_with("12:1: unknown key `treads` in `global` (did you mean `threads`?)")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|m| m.contains(
+            "unknown key `brust` in `servers[0].routes[1].rate_limit` (did you mean `burst`?)"
+        )),
+        "{e:#?}"
+    );
+    one(
+        &format!("bogus = 1\n{BASE}"),
+        "1:1",
+        "unknown key `bogus` at the top level",
+    );
 }
 
 #[test]
 fn wrong_types() {
-    one(&format!("[global]\nserver_header = \"no\"\n{BASE}"), "2:17", "`global.server_header` must be true or false, found a string");
-    one(&format!("[global]\ntrusted_proxies = 5\n{BASE}"), "2:19", "must be a list of strings");
+    one(
+        &format!("[global]\nserver_header = \"no\"\n{BASE}"),
+        "2:17",
+        "`global.server_header` must be true or false, found a string",
+    );
+    one(
+        &format!("[global]\ntrusted_proxies = 5\n{BASE}"),
+        "2:19",
+        "must be a list of strings",
+    );
 }
 
 #[test]
 fn bad_durations_sizes_rates() {
     one(&format!("[global]\ngrace_period = \"10x\"\n{BASE}"), "2:16", "`global.grace_period`: duration \"10x\": expected a number followed by ms, s, m, h, d, w or y");
-    one(&BASE.replace("listen = [", "max_body_size = \"ten\"\nlisten = ["), "6:17", "size \"ten\"");
-    one(&format!("[rate_limits.a]\nrate = \"10/s\"\n{BASE}"), "2:8", "rate \"10/s\": expected \"<N>r/s\" or \"<N>r/m\"");
-    one(&format!("[rate_limits.a]\nkey = \"client_ip\"\n{BASE}"), "1:14", "missing required key `rate` in `rate_limits.a`");
+    one(
+        &BASE.replace("listen = [", "max_body_size = \"ten\"\nlisten = ["),
+        "6:17",
+        "size \"ten\"",
+    );
+    one(
+        &format!("[rate_limits.a]\nrate = \"10/s\"\n{BASE}"),
+        "2:8",
+        "rate \"10/s\": expected \"<N>r/s\" or \"<N>r/m\"",
+    );
+    one(
+        &format!("[rate_limits.a]\nkey = \"client_ip\"\n{BASE}"),
+        "1:14",
+        "missing required key `rate` in `rate_limits.a`",
+    );
 }
 
 #[test]
@@ -89,37 +133,102 @@ fn env_interpolation() {
     let src = BASE.replace("127.0.0.1:8080", "127.0.0.1:${NOPE:-9001}");
     let (cfg, _) = load_str(Path::new("t.toml"), &src, env).unwrap();
     assert_eq!(cfg.listeners[0].addr.port(), 9001);
-    one(&BASE.replace("127.0.0.1:8080", "${NOPE}"), "6:11", "environment variable `NOPE` is not set");
+    one(
+        &BASE.replace("127.0.0.1:8080", "${NOPE}"),
+        "6:11",
+        "environment variable `NOPE` is not set",
+    );
 }
 
 #[test]
 fn undefined_references() {
-    one(&BASE.replace("upstream = \"app\"", "upstream = \"ap\""), "9:12", "undefined upstream \"ap\" (define it as [upstreams.ap])");
-    one(&format!("{BASE}rate_limit = {{ zone = \"nope\" }}\n"), "10:23", "undefined rate-limit zone \"nope\"");
-    one(&format!("{BASE}cors = \"nope\"\n"), "10:8", "undefined CORS policy \"nope\"");
-    one(&BASE.replace("listen = [", "cors = \"web\"\nlisten = ["), "6:8", "undefined CORS policy \"web\"");
+    one(
+        &BASE.replace("upstream = \"app\"", "upstream = \"ap\""),
+        "9:12",
+        "undefined upstream \"ap\" (define it as [upstreams.ap])",
+    );
+    one(
+        &format!("{BASE}rate_limit = {{ zone = \"nope\" }}\n"),
+        "10:23",
+        "undefined rate-limit zone \"nope\"",
+    );
+    one(
+        &format!("{BASE}cors = \"nope\"\n"),
+        "10:8",
+        "undefined CORS policy \"nope\"",
+    );
+    one(
+        &BASE.replace("listen = [", "cors = \"web\"\nlisten = ["),
+        "6:8",
+        "undefined CORS policy \"web\"",
+    );
 }
 
 #[test]
 fn duplicates() {
     let src = format!("{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8081\"]\n[[servers]]\nname = \"127.0.0.1:8081\"\nlisten = [\"127.0.0.1:8082\"]\n");
     one(&src, "14:8", "duplicate server name \"127.0.0.1:8081\"");
-    one(&format!("{BASE}[[servers.routes]]\nprefix = \"/\"\nupstream = \"app\"\n"), "11:10", "duplicate prefix route \"/\"");
+    one(
+        &format!("{BASE}[[servers.routes]]\nprefix = \"/\"\nupstream = \"app\"\n"),
+        "11:10",
+        "duplicate prefix route \"/\"",
+    );
     one(&format!("{BASE}name = \"r\"\n[[servers.routes]]\nname = \"r\"\nexact = \"/x\"\nrespond = {{}}\n"), "12:8", "duplicate route name \"r\"");
-    one(&BASE.replace("servers = [{ addr = \"127.0.0.1:8000\" }]", "servers = [{ addr = \"127.0.0.1:8000\" }, { addr = \"127.0.0.1:8000\" }]"), "3:50", "listed twice");
+    one(
+        &BASE.replace(
+            "servers = [{ addr = \"127.0.0.1:8000\" }]",
+            "servers = [{ addr = \"127.0.0.1:8000\" }, { addr = \"127.0.0.1:8000\" }]",
+        ),
+        "3:50",
+        "listed twice",
+    );
     // TOML itself refuses a second [upstreams.app]
-    one(&format!("{BASE}\n[upstreams.app]\nservers = []\n"), "11:1", "invalid TOML");
+    one(
+        &format!("{BASE}\n[upstreams.app]\nservers = []\n"),
+        "11:1",
+        "invalid TOML",
+    );
 }
 
 #[test]
 fn matchers_and_actions() {
-    one(&format!("{BASE}exact = \"/x\"\n"), "7:1", "has 2 matchers (exact, prefix)");
-    one(&BASE.replace("prefix = \"/\"\n", ""), "7:1", "has no matcher");
-    one(&format!("{BASE}respond = {{ status = 200 }}\n"), "7:1", "has 2 actions (upstream, respond)");
-    one(&BASE.replace("upstream = \"app\"\n", ""), "7:1", "has no action");
-    one(&BASE.replace("prefix = \"/\"", "regex = \"^/(a\""), "8:9", "invalid regex \"^/(a\"");
-    one(&BASE.replace("prefix = \"/\"", "prefix = \"api\""), "8:10", "must start with /");
-    one(&format!("{BASE}[[servers.routes]]\nprefix = \"/r\"\nredirect = {{ to = \"/{{nope}}\" }}\n"), "12:19", "unknown placeholder `{nope}`");
+    one(
+        &format!("{BASE}exact = \"/x\"\n"),
+        "7:1",
+        "has 2 matchers (exact, prefix)",
+    );
+    one(
+        &BASE.replace("prefix = \"/\"\n", ""),
+        "7:1",
+        "has no matcher",
+    );
+    one(
+        &format!("{BASE}respond = {{ status = 200 }}\n"),
+        "7:1",
+        "has 2 actions (upstream, respond)",
+    );
+    one(
+        &BASE.replace("upstream = \"app\"\n", ""),
+        "7:1",
+        "has no action",
+    );
+    one(
+        &BASE.replace("prefix = \"/\"", "regex = \"^/(a\""),
+        "8:9",
+        "invalid regex \"^/(a\"",
+    );
+    one(
+        &BASE.replace("prefix = \"/\"", "prefix = \"api\""),
+        "8:10",
+        "must start with /",
+    );
+    one(
+        &format!(
+            "{BASE}[[servers.routes]]\nprefix = \"/r\"\nredirect = {{ to = \"/{{nope}}\" }}\n"
+        ),
+        "12:19",
+        "unknown placeholder `{nope}`",
+    );
     one(&format!("{BASE}[[servers.routes]]\nprefix = \"/r\"\nredirect = {{ to = \"/\", status = 200 }}\n"), "12:33", "redirect status 200");
     one(&format!("{BASE}[[servers.routes]]\nprefix = \"/r\"\nrespond = {{ status = 200 }}\nread_timeout = \"1s\"\n"), "10:1", "apply only to upstream routes");
 }
@@ -131,10 +240,26 @@ fn listeners() {
         c = fixture("cert.pem"),
         k = fixture("key.pem")
     );
-    one(&tls_and_plain, "12:11", "used by a TLS server (this one) and a plain-HTTP server (an earlier one)");
-    one(&BASE.replace("127.0.0.1:8080", "localhost"), "6:11", "listen address \"localhost\"");
-    one(&format!("{BASE}\n[[servers]]\nlisten = [\"0.0.0.0:8080\"]\n"), "12:11", "overlaps 127.0.0.1:8080");
-    one(&BASE.replace("listen = [", "hosts = [\"a..b\"]\nlisten = ["), "6:10", "host \"a..b\"");
+    one(
+        &tls_and_plain,
+        "12:11",
+        "used by a TLS server (this one) and a plain-HTTP server (an earlier one)",
+    );
+    one(
+        &BASE.replace("127.0.0.1:8080", "localhost"),
+        "6:11",
+        "listen address \"localhost\"",
+    );
+    one(
+        &format!("{BASE}\n[[servers]]\nlisten = [\"0.0.0.0:8080\"]\n"),
+        "12:11",
+        "overlaps 127.0.0.1:8080",
+    );
+    one(
+        &BASE.replace("listen = [", "hosts = [\"a..b\"]\nlisten = ["),
+        "6:10",
+        "host \"a..b\"",
+    );
     one(&format!("{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8080\"]\nhosts = [\"a.com\"]\n[[servers]]\nlisten = [\"127.0.0.1:8080\"]\nhosts = [\"A.com\"]\n"), "16:10", "host \"a.com\" is already claimed");
 }
 
@@ -144,40 +269,124 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn tls_files() {
-    let tls = |c: &str, k: &str| format!("{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n[servers.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n");
-    assert_eq!(errors(&tls(&fixture("cert.pem"), &fixture("key.pem"))), Vec::<String>::new());
-    one(&tls("/nonexistent/c.pem", &fixture("key.pem")), "14:8", "cannot read certificate file /nonexistent/c.pem");
-    one(&tls(&fixture("cert.pem"), "/nonexistent/k.pem"), "15:7", "cannot read key file /nonexistent/k.pem");
-    one(&tls(&fixture("key.pem"), &fixture("key.pem")), "14:8", "contains no PEM certificate");
-    one(&tls(&fixture("cert.pem"), &fixture("cert.pem")), "15:7", "contains no PEM private key");
-    one(&tls(&fixture("cert.pem"), &fixture("other-key.pem")), "14:8", "does not fit certificate");
-    let old = format!("{}protocols = [\"TLSv1.1\", \"TLSv1.3\"]\n", tls(&fixture("cert.pem"), &fixture("key.pem")));
+    let tls = |c: &str, k: &str| {
+        format!("{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n[servers.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n")
+    };
+    assert_eq!(
+        errors(&tls(&fixture("cert.pem"), &fixture("key.pem"))),
+        Vec::<String>::new()
+    );
+    one(
+        &tls("/nonexistent/c.pem", &fixture("key.pem")),
+        "14:8",
+        "cannot read certificate file /nonexistent/c.pem",
+    );
+    one(
+        &tls(&fixture("cert.pem"), "/nonexistent/k.pem"),
+        "15:7",
+        "cannot read key file /nonexistent/k.pem",
+    );
+    one(
+        &tls(&fixture("key.pem"), &fixture("key.pem")),
+        "14:8",
+        "contains no PEM certificate",
+    );
+    one(
+        &tls(&fixture("cert.pem"), &fixture("cert.pem")),
+        "15:7",
+        "contains no PEM private key",
+    );
+    one(
+        &tls(&fixture("cert.pem"), &fixture("other-key.pem")),
+        "14:8",
+        "does not fit certificate",
+    );
+    let old = format!(
+        "{}protocols = [\"TLSv1.1\", \"TLSv1.3\"]\n",
+        tls(&fixture("cert.pem"), &fixture("key.pem"))
+    );
     one(&old, "16:14", "protocol TLSv1.1 is insecure");
 }
 
 #[test]
 fn cors_rules() {
     let src = format!("[cors.web]\nallow_origins = [\"*\"]\nallow_credentials = true\n{BASE}");
-    one(&src, "3:21", "allow_origins \"*\" cannot be combined with allow_credentials = true");
-    one(&format!("[cors.web]\nallow_origins = [\"https://a.*.com\"]\n{BASE}"), "2:18", "a wildcard must be a whole leading label");
-    one(&format!("[cors.web]\nallow_origins = [\"app.example.com\"]\n{BASE}"), "2:18", "must look like https://host");
+    one(
+        &src,
+        "3:21",
+        "allow_origins \"*\" cannot be combined with allow_credentials = true",
+    );
+    one(
+        &format!("[cors.web]\nallow_origins = [\"https://a.*.com\"]\n{BASE}"),
+        "2:18",
+        "a wildcard must be a whole leading label",
+    );
+    one(
+        &format!("[cors.web]\nallow_origins = [\"app.example.com\"]\n{BASE}"),
+        "2:18",
+        "must look like https://host",
+    );
 }
 
 #[test]
 fn upstream_rules() {
-    one(&BASE.replace("127.0.0.1:8000", "127.0.0.1"), "3:21", "expected host:port");
-    one(&BASE.replace("{ addr = \"127.0.0.1:8000\" }", "{ addr = \"127.0.0.1:8000\", weight = 0 }"), "3:48", "weight must be at least 1");
-    one(&BASE.replace("{ addr = \"127.0.0.1:8000\" }", "{ addr = \"127.0.0.1:8000\", backup = true }"), "3:11", "every server is a backup");
-    one(&format!("[upstreams.b]\nservers = []\n{BASE}"), "2:11", "upstreams.b has no servers");
-    one(&format!("[upstreams.b]\nservers = [{{ addr = \"127.0.0.1:1\" }}]\nbalance = \"random\"\n{BASE}"), "3:11", "balance \"random\"");
-    one(&format!("[upstreams.b]\nservers = [{{ addr = \"127.0.0.1:1\" }}]\ntries = 0\n{BASE}"), "3:9", "tries must be at least 1");
+    one(
+        &BASE.replace("127.0.0.1:8000", "127.0.0.1"),
+        "3:21",
+        "expected host:port",
+    );
+    one(
+        &BASE.replace(
+            "{ addr = \"127.0.0.1:8000\" }",
+            "{ addr = \"127.0.0.1:8000\", weight = 0 }",
+        ),
+        "3:48",
+        "weight must be at least 1",
+    );
+    one(
+        &BASE.replace(
+            "{ addr = \"127.0.0.1:8000\" }",
+            "{ addr = \"127.0.0.1:8000\", backup = true }",
+        ),
+        "3:11",
+        "every server is a backup",
+    );
+    one(
+        &format!("[upstreams.b]\nservers = []\n{BASE}"),
+        "2:11",
+        "upstreams.b has no servers",
+    );
+    one(
+        &format!(
+            "[upstreams.b]\nservers = [{{ addr = \"127.0.0.1:1\" }}]\nbalance = \"random\"\n{BASE}"
+        ),
+        "3:11",
+        "balance \"random\"",
+    );
+    one(
+        &format!("[upstreams.b]\nservers = [{{ addr = \"127.0.0.1:1\" }}]\ntries = 0\n{BASE}"),
+        "3:9",
+        "tries must be at least 1",
+    );
 }
 
 #[test]
 fn log_and_admin() {
-    one(&format!("[log]\nformat = \"xml\"\n{BASE}"), "2:10", "log format \"xml\"");
-    one(&format!("[admin]\nlisten = \"nowhere\"\n{BASE}"), "2:10", "admin listen address \"nowhere\"");
-    one(&format!("[admin]\nlisten = \"127.0.0.1:8080\"\n{BASE}"), "8:11", "collides with the admin listener");
+    one(
+        &format!("[log]\nformat = \"xml\"\n{BASE}"),
+        "2:10",
+        "log format \"xml\"",
+    );
+    one(
+        &format!("[admin]\nlisten = \"nowhere\"\n{BASE}"),
+        "2:10",
+        "admin listen address \"nowhere\"",
+    );
+    one(
+        &format!("[admin]\nlisten = \"127.0.0.1:8080\"\n{BASE}"),
+        "8:11",
+        "collides with the admin listener",
+    );
 }
 
 #[test]
@@ -221,7 +430,9 @@ redirect = { to = "https://{host}{uri}", status = 308 }
     assert_eq!(t.connect, std::time::Duration::from_secs(60));
     let x = s.routes.get(1);
     assert_eq!(x.cors, CorsChoice::None);
-    assert!(matches!(&x.action, Action::Redirect { status: 308, to } if to == &vec![Piece::Lit("https://".into()), Piece::Host, Piece::Uri]));
+    assert!(
+        matches!(&x.action, Action::Redirect { status: 308, to } if to == &vec![Piece::Lit("https://".into()), Piece::Host, Piece::Uri])
+    );
     assert_eq!(cfg.upstreams[0].servers[0].weight, 2);
     assert!(cfg.upstreams[0].servers[1].backup);
 }

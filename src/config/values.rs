@@ -9,7 +9,9 @@ use thiserror::Error;
 /// accepted syntax, so the operator does not need the docs to fix it.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ValueError {
-    #[error("duration \"{0}\": expected a number followed by ms, s, m, h, d, w or y (e.g. \"30s\")")]
+    #[error(
+        "duration \"{0}\": expected a number followed by ms, s, m, h, d, w or y (e.g. \"30s\")"
+    )]
     Duration(String),
     #[error("size \"{0}\": expected a number optionally followed by k, M or G (e.g. \"10M\")")]
     Size(String),
@@ -123,10 +125,7 @@ pub fn parse_rate(s: &str) -> Result<Rate, ValueError> {
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}` using `lookup`.
-pub fn interpolate(
-    s: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ValueError> {
+pub fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ValueError> {
     if !s.contains("${") {
         return Ok(s.to_string());
     }
@@ -144,9 +143,7 @@ pub fn interpolate(
             None => (inner, None),
         };
         let valid = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             && !name.as_bytes()[0].is_ascii_digit();
         if !valid {
             return Err(ValueError::BadVarName(name.to_string()));

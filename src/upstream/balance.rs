@@ -20,12 +20,17 @@ impl RoundRobin {
         let untried = |i: usize| tried & (1u64 << (i % 64)) == 0;
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for backup in [false, true] {
-            let group: Vec<usize> = (0..servers.len()).filter(|&i| servers[i].backup == backup).collect();
+            let group: Vec<usize> = (0..servers.len())
+                .filter(|&i| servers[i].backup == backup)
+                .collect();
             if group.is_empty() {
                 continue;
             }
             let off = start % group.len();
-            if let Some(i) = (0..group.len()).map(|k| group[(off + k) % group.len()]).find(|&i| untried(i)) {
+            if let Some(i) = (0..group.len())
+                .map(|k| group[(off + k) % group.len()])
+                .find(|&i| untried(i))
+            {
                 return Some(i);
             }
         }

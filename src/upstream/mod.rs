@@ -123,7 +123,11 @@ impl Pool {
                 .iter()
                 .map(|s| reg.backend(&up.name, &s.addr))
                 .collect(),
-            sockets: up.servers.iter().map(|s: &UpstreamServer| s.socket).collect(),
+            sockets: up
+                .servers
+                .iter()
+                .map(|s: &UpstreamServer| s.socket)
+                .collect(),
             balancer: balance::RoundRobin::default(),
         }
     }

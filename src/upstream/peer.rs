@@ -11,9 +11,17 @@ use crate::config::snapshot::{Timeouts, Upstream, UpstreamServer};
 /// upstream `keepalive_timeout` default).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn build(up: &Upstream, server: &UpstreamServer, socket: SocketAddr, timeouts: &Timeouts) -> HttpPeer {
+pub fn build(
+    up: &Upstream,
+    server: &UpstreamServer,
+    socket: SocketAddr,
+    timeouts: &Timeouts,
+) -> HttpPeer {
     let (tls, sni) = match &up.tls {
-        Some(t) => (true, t.server_name.clone().unwrap_or_else(|| server.host.clone())),
+        Some(t) => (
+            true,
+            t.server_name.clone().unwrap_or_else(|| server.host.clone()),
+        ),
         None => (false, String::new()),
     };
     let mut peer = HttpPeer::new(socket, tls, sni);
@@ -23,7 +31,11 @@ pub fn build(up: &Upstream, server: &UpstreamServer, socket: SocketAddr, timeout
     o.write_timeout = Some(timeouts.write);
     // keepalive = 0 disables reuse for this pool; otherwise idle
     // connections live in pingora's pool, sized from the keepalive sum.
-    o.idle_timeout = Some(if up.keepalive == 0 { Duration::ZERO } else { IDLE_TIMEOUT });
+    o.idle_timeout = Some(if up.keepalive == 0 {
+        Duration::ZERO
+    } else {
+        IDLE_TIMEOUT
+    });
     if let Some(t) = &up.tls {
         o.verify_cert = t.verify;
         o.verify_hostname = t.verify;

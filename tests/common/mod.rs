@@ -20,7 +20,11 @@ use hyper_util::rt::TokioIo;
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// What an origin saw of one request.
@@ -34,10 +38,17 @@ pub struct Seen {
 
 impl Seen {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -71,7 +82,9 @@ impl Origin {
         let (h, s) = (hits.clone(), seen.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (h, s) = (h.clone(), s.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
@@ -85,7 +98,12 @@ impl Origin {
                 });
             }
         });
-        Origin { addr, hits, seen, task }
+        Origin {
+            addr,
+            hits,
+            seen,
+            task,
+        }
     }
 
     pub fn hits(&self) -> usize {
@@ -93,7 +111,12 @@ impl Origin {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("origin saw no request")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("origin saw no request")
     }
 }
 
@@ -104,7 +127,11 @@ async fn handle(
     seen: Arc<Mutex<Vec<Seen>>>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     hits.fetch_add(1, Ordering::SeqCst);
     seen.lock().unwrap().push(Seen {
         method: parts.method.to_string(),
@@ -112,7 +139,12 @@ async fn handle(
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body_len: body.len(),
     });
@@ -167,8 +199,13 @@ impl Gateway {
         let port = free_port();
         let admin = free_port();
         let config = dir.path().join("rampart.toml");
-        let text = toml.replace("{PORT}", &port.to_string()).replace("{ADMIN}", &admin.to_string());
-        std::fs::File::create(&config).unwrap().write_all(text.as_bytes()).unwrap();
+        let text = toml
+            .replace("{PORT}", &port.to_string())
+            .replace("{ADMIN}", &admin.to_string());
+        std::fs::File::create(&config)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         let stdout = dir.path().join("stdout.log");
         let stderr = dir.path().join("stderr.log");
         let child = Command::new(bin())
@@ -178,7 +215,15 @@ impl Gateway {
             .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
             .spawn()
             .expect("spawn rampart");
-        let g = Gateway { child: Some(child), dir, port, admin, config, stdout, stderr };
+        let g = Gateway {
+            child: Some(child),
+            dir,
+            port,
+            admin,
+            config,
+            stdout,
+            stderr,
+        };
         g.wait_port(port);
         g
     }
@@ -191,7 +236,10 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("rampart did not listen on {port}; stderr:\n{}", self.stderr_text());
+        panic!(
+            "rampart did not listen on {port}; stderr:\n{}",
+            self.stderr_text()
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -203,7 +251,10 @@ impl Gateway {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args(["-s", sig, &self.pid().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 
@@ -228,7 +279,14 @@ impl Gateway {
     }
 
     pub async fn metrics(&self) -> String {
-        client().get(format!("http://127.0.0.1:{}/metrics", self.admin)).send().await.unwrap().text().await.unwrap()
+        client()
+            .get(format!("http://127.0.0.1:{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Waits for the process to exit (bounded) and returns its status code.
@@ -274,7 +332,13 @@ pub fn assert_security_headers(h: &HashMap<String, String>) {
     for (n, v) in SECURITY {
         assert_eq!(h.get(n).map(String::as_str), Some(v), "{n} in {h:#?}");
     }
-    assert!(!h.contains_key("strict-transport-security"), "no HSTS on plain HTTP");
-    assert!(!h.contains_key("server"), "no Server header by default: {h:#?}");
+    assert!(
+        !h.contains_key("strict-transport-security"),
+        "no HSTS on plain HTTP"
+    );
+    assert!(
+        !h.contains_key("server"),
+        "no Server header by default: {h:#?}"
+    );
     assert!(h.contains_key("x-request-id"));
 }
