@@ -16,6 +16,7 @@ pub mod admin;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
+pub mod head_deadline;
 pub mod headers;
 pub mod lifecycle;
 pub mod metrics;

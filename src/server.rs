@@ -11,9 +11,11 @@ use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 
 use crate::config::Snapshot;
+use crate::head_deadline::WithHeadDeadline;
 use crate::proxy::Gateway;
 use crate::state::State;
 use crate::tls::{CertStore, SniMap};
+use pingora::services::listening::Service;
 
 /// Certificate stores of the TLS listeners, by address; refreshed on reload.
 pub type CertStores = HashMap<SocketAddr, Arc<CertStore>>;
@@ -60,11 +62,15 @@ pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
     let mut server = Server::new_with_opt_and_conf(None, conf(cfg));
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(state.clone()),
-        "rampart",
-    );
+    // Every accepted stream gets the whole-head deadline (slowloris).
+    let app = WithHeadDeadline {
+        inner: Arc::new(pingora::proxy::http_proxy(
+            &server.configuration,
+            Gateway::new(state.clone()),
+        )),
+        timeout: state.head_timeout.clone(),
+    };
+    let mut proxy = Service::new("rampart".to_string(), app);
     let mut stores = CertStores::new();
     let mut maps = sni_maps(cfg);
     for l in &cfg.listeners {

@@ -679,3 +679,69 @@ async fn sighup_reloads_valid_config_and_keeps_old_on_error() {
         g.stderr_text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_header_timeout_bounds_the_whole_head_against_slowloris() {
+    let origin = Origin::start("o").await;
+    let toml = base(origin.addr, "", PROXY_ALL).replace(
+        "max_body_size",
+        "client_header_timeout = \"1s\"\nmax_body_size",
+    );
+    let g = Gateway::start(&toml);
+    let port = g.port;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        let t = Instant::now();
+        // One byte every 150 ms: each read is quick, the head never completes in time.
+        for b in head.iter() {
+            if s.write_all(&[*b]).is_err() {
+                return (true, t.elapsed());
+            }
+            let mut buf = [0u8; 64];
+            match s.read(&mut buf) {
+                Ok(0) => return (true, t.elapsed()),
+                Ok(_) => return (false, t.elapsed()),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (true, t.elapsed()),
+                Err(_) => {}
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            if t.elapsed() > Duration::from_secs(8) {
+                break;
+            }
+        }
+        (false, t.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(outcome.0, "a trickled head must be cut off");
+    assert!(
+        outcome.1 < Duration::from_millis(3000),
+        "cut near the 1 s deadline, took {:?}",
+        outcome.1
+    );
+    assert_eq!(origin.hits(), 0);
+
+    // Idle time before a request does not count, and keepalive re-arms the clock.
+    let resp = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(1300));
+            s.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        out
+    })
+    .await
+    .unwrap();
+    assert!(
+        resp.iter().all(|r| r.starts_with("HTTP/1.1 200")),
+        "{resp:?}"
+    );
+    assert_eq!(origin.hits(), 2);
+}

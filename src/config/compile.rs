@@ -481,7 +481,13 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
 
 /// Servers sharing one listen address while checking: (address, TLS?,
 /// http2?, span of its first mention, [(server index, host patterns)]).
-type AddrGroup = (SocketAddr, bool, bool, Span, Vec<(usize, Option<Vec<String>>)>);
+type AddrGroup = (
+    SocketAddr,
+    bool,
+    bool,
+    Span,
+    Vec<(usize, Option<Vec<String>>)>,
+);
 
 struct Refs<'a> {
     zones: &'a HashMap<String, usize>,

@@ -1,0 +1,356 @@
+//! A deadline for the whole request head (`client_header_timeout`).
+//!
+//! pingora times each `read()` of a request head separately, so a client
+//! trickling one byte just inside every timeout holds a connection forever
+//! (slowloris; pingora #447). rampart wraps every accepted stream: the clock
+//! starts at the first byte of a request head and the read fails with
+//! `TimedOut` when the blank line that ends the head has not arrived by the
+//! deadline. A head that arrives in one read (the normal case) never arms a
+//! timer. After the head, the body and the response are not limited here;
+//! the first write (the response) re-arms the watch for the next request on
+//! a keepalive connection.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
+    UniqueIDType,
+};
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// The deadline in milliseconds, shared by every connection; set from the
+/// config at start and on reload (the largest `client_header_timeout`,
+/// since the server is not known before the head is read).
+#[derive(Debug, Default)]
+pub struct HeadTimeout(AtomicU64);
+
+impl HeadTimeout {
+    pub fn set(&self, d: Duration) {
+        self.0.store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::Relaxed))
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for the first byte of a request.
+    Idle,
+    /// Inside a head: `matched` bytes of "\r\n\r\n" seen at the end so far.
+    Head { started: Instant, matched: u8 },
+    /// Head complete; body and response are not our business.
+    Rest,
+}
+
+/// A stream that fails reads once a request head is overdue.
+#[derive(Debug)]
+pub struct HeadDeadline {
+    inner: Stream,
+    timeout: Duration,
+    phase: Phase,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl HeadDeadline {
+    pub fn new(inner: Stream, timeout: Duration) -> Self {
+        HeadDeadline {
+            inner,
+            timeout,
+            phase: Phase::Idle,
+            timer: None,
+        }
+    }
+
+    /// Feeds bytes just read through the head-end matcher.
+    fn observe(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let matched = match self.phase {
+            Phase::Rest => return,
+            Phase::Idle => {
+                self.phase = Phase::Head {
+                    started: Instant::now(),
+                    matched: 0,
+                };
+                0
+            }
+            Phase::Head { matched, .. } => matched,
+        };
+        const END: &[u8; 4] = b"\r\n\r\n";
+        let mut m = matched as usize;
+        for &b in bytes {
+            m = if b == END[m] {
+                m + 1
+            } else if b == b'\r' {
+                1
+            } else {
+                0
+            };
+            if m == 4 {
+                self.phase = Phase::Rest;
+                self.timer = None;
+                return;
+            }
+        }
+        if let Phase::Head { matched, .. } = &mut self.phase {
+            *matched = m as u8;
+        }
+    }
+}
+
+impl AsyncRead for HeadDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                this.observe(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let Phase::Head { started, .. } = this.phase else {
+                    return Poll::Pending;
+                };
+                if this.timeout.is_zero() {
+                    return Poll::Pending;
+                }
+                let deadline = started + this.timeout;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "request head not complete within client_header_timeout",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+use std::future::Future;
+
+impl AsyncWrite for HeadDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if matches!(self.phase, Phase::Rest) {
+            self.phase = Phase::Idle;
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if matches!(self.phase, Phase::Rest) {
+            self.phase = Phase::Idle;
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for HeadDeadline {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for HeadDeadline {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for HeadDeadline {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for HeadDeadline {
+    fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for HeadDeadline {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+    fn set_proxy_digest(&mut self, digest: pingora::protocols::raw_connect::ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for HeadDeadline {
+    fn get_socket_digest(&self) -> Option<Arc<pingora::protocols::SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+    fn set_socket_digest(&mut self, d: pingora::protocols::SocketDigest) {
+        self.inner.set_socket_digest(d)
+    }
+}
+
+#[async_trait]
+impl Peek for HeadDeadline {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+/// Wraps an application so every accepted stream gets a head deadline.
+pub struct WithHeadDeadline<A> {
+    pub inner: Arc<A>,
+    pub timeout: Arc<HeadTimeout>,
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for WithHeadDeadline<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let wrapped: Stream = Box::new(HeadDeadline::new(stream, self.timeout.get()));
+        self.inner.process_new(wrapped, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase_after(chunks: &[&[u8]]) -> &'static str {
+        let (a, _b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        for c in chunks {
+            h.observe(c);
+        }
+        match h.phase {
+            Phase::Idle => "idle",
+            Phase::Head { .. } => "head",
+            Phase::Rest => "rest",
+        }
+    }
+
+    #[derive(Debug)]
+    struct DuplexIo(tokio::io::DuplexStream);
+    impl AsyncRead for DuplexIo {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+    impl AsyncWrite for DuplexIo {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, b)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+    #[async_trait]
+    impl Shutdown for DuplexIo {
+        async fn shutdown(&mut self) {}
+    }
+    impl UniqueID for DuplexIo {
+        fn id(&self) -> UniqueIDType {
+            0
+        }
+    }
+    impl Ssl for DuplexIo {}
+    impl GetTimingDigest for DuplexIo {
+        fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {
+            vec![]
+        }
+    }
+    impl GetProxyDigest for DuplexIo {
+        fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+            None
+        }
+    }
+    impl GetSocketDigest for DuplexIo {
+        fn get_socket_digest(&self) -> Option<Arc<pingora::protocols::SocketDigest>> {
+            None
+        }
+    }
+    impl Peek for DuplexIo {}
+
+    #[test]
+    fn finds_the_end_of_the_head_across_reads() {
+        assert_eq!(phase_after(&[]), "idle");
+        assert_eq!(phase_after(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"]), "rest");
+        assert_eq!(phase_after(&[b"GET / HTTP/1.1\r\nHost: a\r\n"]), "head");
+        assert_eq!(
+            phase_after(&[b"GET / HTTP/1.1\r\nHost: a\r", b"\n\r", b"\n"]),
+            "rest"
+        );
+        assert_eq!(phase_after(&[b"GET / HTTP/1.1\r\n\r\r\n\r\n"]), "rest");
+        assert_eq!(phase_after(&[b"G", b"E", b"T"]), "head");
+    }
+}
