@@ -9,6 +9,10 @@
 //! timer. After the head, the body and the response are not limited here;
 //! the first write (the response) re-arms the watch for the next request on
 //! a keepalive connection.
+//!
+//! The same watch bounds the head's size: past [`MAX_HEAD`] bytes the client
+//! gets `431 Request Header Fields Too Large` (pingora alone would buffer up
+//! to 1 MiB and answer 400).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,12 +46,25 @@ impl HeadTimeout {
     }
 }
 
+/// The largest request head accepted (nginx's default
+/// `large_client_header_buffers 4 8k` allows 32 KiB).
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// Sent as is when a head is too large: the server is not known yet, so
+/// only the default security headers apply.
+const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 36\r\nX-Frame-Options: DENY\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: strict-origin-when-cross-origin\r\nX-XSS-Protection: 0\r\nConnection: close\r\n\r\n431 Request Header Fields Too Large\n";
+
 #[derive(Debug)]
 enum Phase {
     /// Waiting for the first byte of a request.
     Idle,
-    /// Inside a head: `matched` bytes of "\r\n\r\n" seen at the end so far.
-    Head { started: Instant, matched: u8 },
+    /// Inside a head: `matched` bytes of "\r\n\r\n" seen at the end so far,
+    /// `size` bytes of head so far.
+    Head {
+        started: Instant,
+        matched: u8,
+        size: usize,
+    },
     /// Head complete; body and response are not our business.
     Rest,
 }
@@ -71,25 +88,27 @@ impl HeadDeadline {
         }
     }
 
-    /// Feeds bytes just read through the head-end matcher.
-    fn observe(&mut self, bytes: &[u8]) {
+    /// Feeds bytes just read through the head-end matcher; returns `false`
+    /// when the head has grown past [`MAX_HEAD`].
+    fn observe(&mut self, bytes: &[u8]) -> bool {
         if bytes.is_empty() {
-            return;
+            return true;
         }
-        let matched = match self.phase {
-            Phase::Rest => return,
+        let (matched, size) = match self.phase {
+            Phase::Rest => return true,
             Phase::Idle => {
                 self.phase = Phase::Head {
                     started: Instant::now(),
                     matched: 0,
+                    size: 0,
                 };
-                0
+                (0, 0)
             }
-            Phase::Head { matched, .. } => matched,
+            Phase::Head { matched, size, .. } => (matched, size),
         };
         const END: &[u8; 4] = b"\r\n\r\n";
         let mut m = matched as usize;
-        for &b in bytes {
+        for (i, &b) in bytes.iter().enumerate() {
             m = if b == END[m] {
                 m + 1
             } else if b == b'\r' {
@@ -100,12 +119,15 @@ impl HeadDeadline {
             if m == 4 {
                 self.phase = Phase::Rest;
                 self.timer = None;
-                return;
+                return size + i + 1 <= MAX_HEAD;
             }
         }
-        if let Phase::Head { matched, .. } = &mut self.phase {
+        if let Phase::Head { matched, size, .. } = &mut self.phase {
             *matched = m as u8;
+            *size += bytes.len();
+            return *size <= MAX_HEAD;
         }
+        true
     }
 }
 
@@ -119,7 +141,15 @@ impl AsyncRead for HeadDeadline {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                this.observe(&buf.filled()[before..]);
+                if !this.observe(&buf.filled()[before..]) {
+                    // Best effort: the socket buffer takes this small answer at once.
+                    let _ = Pin::new(&mut this.inner).poll_write(cx, TOO_LARGE);
+                    let _ = Pin::new(&mut this.inner).poll_flush(cx);
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "request head larger than 64 KiB",
+                    )));
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -276,7 +306,7 @@ mod tests {
         let (a, _b) = tokio::io::duplex(64);
         let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
         for c in chunks {
-            h.observe(c);
+            let _ = h.observe(c);
         }
         match h.phase {
             Phase::Idle => "idle",
@@ -352,5 +382,18 @@ mod tests {
         );
         assert_eq!(phase_after(&[b"GET / HTTP/1.1\r\n\r\r\n\r\n"]), "rest");
         assert_eq!(phase_after(&[b"G", b"E", b"T"]), "head");
+    }
+
+    #[test]
+    fn heads_over_the_limit_are_refused() {
+        let (a, _b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let mut head = vec![b'a'; MAX_HEAD - 4];
+        head.extend_from_slice(b"\r\n\r\n");
+        assert!(h.observe(&head), "exactly MAX_HEAD is accepted");
+        let (a, _b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        assert!(h.observe(&vec![b'a'; MAX_HEAD]));
+        assert!(!h.observe(b"a"), "one byte more without an end is refused");
     }
 }

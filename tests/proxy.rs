@@ -745,3 +745,35 @@ async fn client_header_timeout_bounds_the_whole_head_against_slowloris() {
     );
     assert_eq!(origin.hits(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_head_is_431() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    let big = "a".repeat(70 * 1024);
+    let port = g.port;
+    let resp = tokio::task::spawn_blocking(move || {
+        raw(
+            port,
+            &format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 431"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
+    assert!(resp.contains("X-Content-Type-Options: nosniff"));
+    // A large but acceptable head passes.
+    let ok = "b".repeat(30 * 1024);
+    let r = client()
+        .get(g.url("/"))
+        .header("x-ok", ok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(origin.hits(), 1);
+}
