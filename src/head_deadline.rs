@@ -119,7 +119,7 @@ impl HeadDeadline {
             if m == 4 {
                 self.phase = Phase::Rest;
                 self.timer = None;
-                return size + i + 1 <= MAX_HEAD;
+                return size + i < MAX_HEAD;
             }
         }
         if let Phase::Head { matched, size, .. } = &mut self.phase {
