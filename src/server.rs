@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::ListenerConfig;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 
@@ -74,7 +76,7 @@ pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
     let mut stores = CertStores::new();
     let mut maps = sni_maps(cfg);
     for l in &cfg.listeners {
-        let addr = l.addr.to_string();
+        let mut endpoint = ListenerConfig::tcp(l.addr.to_string()).l4_buffer(l4_buffers());
         if l.tls {
             let store = Arc::new(CertStore::default());
             store.store(maps.remove(&l.addr).unwrap_or_default());
@@ -83,17 +85,32 @@ pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
             if l.http2 {
                 tls.enable_h2();
             }
-            proxy.add_tls_with_settings(&addr, None, tls);
+            endpoint = endpoint.tls(tls);
             stores.insert(l.addr, store);
-        } else {
-            proxy.add_tcp(&addr);
         }
+        proxy.add_listener(endpoint);
     }
     server.add_service(proxy);
     if let Some(admin) = cfg.admin {
         server.add_service(crate::admin::service(admin, state.clone()));
     }
     Ok((server, stores))
+}
+
+/// Per-connection socket buffers. pingora's default 64 KiB read buffer is
+/// allocated zeroed for every accepted connection and stays resident while
+/// it idles in keepalive: most of the per-connection memory. The h1 parser
+/// reads heads into its own 4 KiB buffer and bodies in 64 KiB chunks, so a
+/// small L4 buffer costs no extra copies (see bench/README.md).
+fn l4_buffers() -> L4BufferSettings {
+    let read = std::env::var("RAMPART_L4_READ_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    L4BufferSettings {
+        read: Some(read),
+        write: None,
+    }
 }
 
 struct NoCallbacks;

@@ -75,6 +75,16 @@ impl Cx<'_, '_> {
         }
     }
 
+    /// Notes a configured feature this version validates but does not
+    /// enforce yet, once per feature: a rate limit that silently does
+    /// nothing must at least be visible.
+    fn not_enforced(&mut self, what: &str) {
+        let w = format!("{what} is validated but not enforced by this version of rampart yet");
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
     fn headers(&mut self, list: &[(Sp<String>, Sp<String>)]) -> Vec<Header> {
         list.iter().filter_map(|(n, v)| self.header(n, v)).collect()
     }
@@ -715,6 +725,15 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
             unhealthy_threshold: h.unhealthy_threshold.unwrap_or(3).max(1) as u32,
         }
     });
+    if health_check.is_some() {
+        cx.not_enforced("upstreams.*.health_check");
+    }
+    if u.max_fails.is_some_and(|m| m > 0) || u.fail_timeout.is_some() {
+        cx.not_enforced("upstreams.*.max_fails / fail_timeout (passive health)");
+    }
+    if balance == Balance::LeastConn && u.servers.len() > 1 {
+        cx.not_enforced("balance = \"least_conn\" (round-robin is used)");
+    }
     let d60 = Duration::from_secs(60);
     Some(Upstream {
         name: u.name.v.clone(),
@@ -864,6 +883,9 @@ fn compile_server(
             }),
     });
     let response_headers = cx.headers(&s.response_headers);
+    if compression.is_some() {
+        cx.not_enforced("servers.compression");
+    }
 
     // ---- routes ----
     let mut entries = Vec::new();
@@ -1125,6 +1147,18 @@ fn compile_route(
             }
         },
     };
+    if !rate_limits.is_empty() {
+        cx.not_enforced("rate_limit (route)");
+    }
+    if matches!(cors, CorsChoice::Policy(_)) {
+        cx.not_enforced("cors");
+    }
+    if ro.buffering == Some(false) {
+        cx.not_enforced("buffering = false (responses are streamed as pingora receives them)");
+    }
+    if matches!(action, Action::Static(_)) {
+        cx.not_enforced("static (such routes answer 501)");
+    }
     let overrides = [ro.connect_timeout, ro.read_timeout, ro.write_timeout];
     let timeouts = match action {
         Action::Upstream(i) => refs.upstream_defs.get(i).map(|u| Timeouts {
