@@ -6,8 +6,8 @@ Usage: hold_conns.py HOST PORT N [PATH]
 Every connection sends one `GET PATH HTTP/1.1` request and reads the whole
 response (Content-Length framed), so the proxy has fully set the connection
 up (accepted it, parsed a request, answered it) before it goes idle. Then the
-connection stays open, idle, until this process gets SIGTERM/SIGINT or its
-stdin is closed.
+connection stays open, idle, until this process gets SIGTERM/SIGINT, its
+parent process exits, or MAX_HOLD seconds have passed.
 
 Progress and the result go to stdout, one line each:
     READY <n_ok> <n_failed>
@@ -17,11 +17,13 @@ Only the standard library is used.
 """
 
 import asyncio
+import os
 import resource
 import signal
 import sys
 
 CONNECT_CONCURRENCY = 200  # connections being set up at once (stay below listen backlogs)
+MAX_HOLD = 600.0          # seconds; the holder exits after this even if nobody stops it
 SETUP_TIMEOUT = 20.0       # seconds allowed for one connection's connect + request + response
 
 
@@ -92,19 +94,17 @@ async def main():
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # stdin closed (EOF) also means stop; ignore if stdin is not readable.
-    try:
-        stdin_reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin_reader), sys.stdin)
+    # Safety nets so a holder never outlives the benchmark: stop when the parent
+    # (run.sh) is gone, and after MAX_HOLD seconds in any case.
+    parent = os.getppid()
 
-        async def watch_stdin():
-            while await stdin_reader.read(4096):
-                pass
-            stop.set()
+    async def watch_parent():
+        deadline = loop.time() + MAX_HOLD
+        while os.getppid() == parent and loop.time() < deadline:
+            await asyncio.sleep(0.5)
+        stop.set()
 
-        asyncio.ensure_future(watch_stdin())
-    except (OSError, ValueError):
-        pass
+    asyncio.ensure_future(watch_parent())
 
     sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
     conns = []

@@ -553,8 +553,17 @@ impl ProxyHttp for Gateway {
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, e: &Error) -> bool {
-        // 413 and client hang-ups are expected, not errors of the gateway.
-        matches!(e.etype(), ErrorType::HTTPStatus(_))
+        // Statuses rampart chose (413, ...) and clients that hang up are
+        // part of normal traffic, not gateway errors (nginx logs them at info).
+        let client_gone = e.esource() == &pingora::ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            );
+        if client_gone {
+            tracing::debug!("client went away: {e}");
+        }
+        client_gone || matches!(e.etype(), ErrorType::HTTPStatus(_))
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
