@@ -175,6 +175,11 @@ impl Gateway {
 impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
+    /// No downstream modules: pingora's default adds a (disabled)
+    /// compression module whose per-request context is allocated and
+    /// driven for nothing.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             start: Instant::now(),
