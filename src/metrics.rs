@@ -72,6 +72,14 @@ pub static UPSTREAM_IN_FLIGHT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+pub static UPSTREAM_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "rampart_upstream_server_up",
+        "1 while an upstream server is considered up (passive and active health), else 0.",
+        &["upstream", "addr"],
+    )
+});
+
 pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "rampart_config_reloads_total",

@@ -60,6 +60,10 @@ pub struct Ctx {
     current: Option<usize>,
     in_flight: Option<InFlight>,
     upstream_status: Option<u16>,
+    /// Status for the final answer if every server fails (502 or 504).
+    last_failure: Option<u16>,
+    /// Set while a 5xx answer is being turned into a retry.
+    retry_5xx: Option<u16>,
     body_limit: Option<u64>,
     body_seen: u64,
     /// Status of a response rampart wrote itself (for logs and metrics).
@@ -165,6 +169,30 @@ impl Gateway {
         );
     }
 
+    /// Counts the current attempt's outcome on its server.
+    fn record_attempt(&self, ctx: &Ctx, outcome: Outcome) {
+        let (Some(f), Some(live), Some(u)) = (&ctx.in_flight, ctx.live(), ctx.upstream) else {
+            return;
+        };
+        f.backend()
+            .record(outcome, &live.cfg.upstreams[u], Instant::now());
+    }
+
+    fn tries(&self, ctx: &Ctx) -> usize {
+        match (ctx.live(), ctx.upstream) {
+            (Some(l), Some(u)) => l.cfg.upstreams[u].tries,
+            _ => 1,
+        }
+    }
+
+    fn has_untried(&self, ctx: &Ctx) -> bool {
+        match (ctx.live(), ctx.upstream) {
+            (Some(l), Some(u)) => (0..l.cfg.upstreams[u].servers.len())
+                .any(|i| ctx.tried & (1u64 << (i % 64)) == 0 && l.pools[u].sockets[i].is_some()),
+            _ => false,
+        }
+    }
+
     fn server_route<'a>(live: &'a Live, ctx: &Ctx) -> (&'a Server, Option<&'a Route>) {
         let server = &live.cfg.servers[ctx.server];
         (server, ctx.route.map(|r| server.routes.get(r)))
@@ -195,6 +223,8 @@ impl ProxyHttp for Gateway {
             current: None,
             in_flight: None,
             upstream_status: None,
+            last_failure: None,
+            retry_5xx: None,
             body_limit: None,
             body_seen: 0,
             local_status: None,
@@ -358,26 +388,33 @@ impl ProxyHttp for Gateway {
         };
         let up = &live.cfg.upstreams[u];
         let pool = &live.pools[u];
-        let Some(i) = pool.balancer.pick(&up.servers, ctx.tried) else {
-            return Error::e_explain(ErrorType::HTTPStatus(502), "upstream has no servers");
+        let Some(i) = pool.pick(up, ctx.tried, Instant::now()) else {
+            // Every server was tried (or none resolves): report the last failure.
+            let code = ctx.last_failure.unwrap_or(502);
+            return Error::e_explain(
+                ErrorType::HTTPStatus(code),
+                "no upstream server left to try",
+            );
         };
+        // Connections beyond `keepalive` concurrent ones are closed after
+        // use, so at most `keepalive` idle connections per pool remain.
+        let keep_idle = pool.in_flight() < up.keepalive as i64;
         ctx.tried |= 1u64 << (i % 64);
         ctx.attempts += 1;
         ctx.current = Some(i);
         ctx.in_flight = Some(InFlight::acquire(&pool.backends[i]));
-        let server = &up.servers[i];
         let Some(socket) = pool.sockets[i] else {
-            pool.backends[i].record(Outcome::ConnectError);
-            let mut e = Error::explain(
-                ErrorType::ConnectNoRoute,
-                format!("upstream server {} did not resolve", server.addr),
-            );
-            e.set_retry(ctx.attempts < up.tries);
-            return Err(e);
+            return Error::e_explain(ErrorType::InternalError, "unresolved server picked");
         };
         let (_, route) = Self::server_route(&live, ctx);
         let timeouts = route.and_then(|r| r.timeouts).unwrap_or(up.timeouts);
-        Ok(Box::new(peer::build(up, server, socket, &timeouts)))
+        Ok(Box::new(peer::build(
+            up,
+            &up.servers[i],
+            socket,
+            &timeouts,
+            keep_idle,
+        )))
     }
 
     fn fail_to_connect(
@@ -387,19 +424,18 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let outcome = if is_timeout(&e) {
-            Outcome::Timeout
-        } else {
-            Outcome::ConnectError
-        };
-        if let Some(f) = &ctx.in_flight {
-            f.backend().record(outcome);
-        }
-        let tries = ctx
-            .live()
-            .and_then(|l| ctx.upstream.map(|u| l.cfg.upstreams[u].tries))
-            .unwrap_or(1);
-        if ctx.attempts < tries {
+        let timeout = is_timeout(&e);
+        self.record_attempt(
+            ctx,
+            if timeout {
+                Outcome::Timeout
+            } else {
+                Outcome::ConnectError
+            },
+        );
+        ctx.last_failure = Some(if timeout { 504 } else { 502 });
+        // Nothing was sent: any method may go to the next server.
+        if ctx.attempts < self.tries(ctx) {
             e.set_retry(true);
         }
         e
@@ -413,23 +449,39 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
         client_reused: bool,
     ) -> Box<Error> {
-        if e.esource() == &pingora::ErrorSource::Upstream {
-            if let Some(f) = &ctx.in_flight {
-                f.backend().record(if is_timeout(&e) {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if ctx.retry_5xx.take().is_some() {
+            // Our own decision in upstream_response_filter.
+            e.set_retry(true);
+            return e;
+        }
+        let from_upstream = e.esource() == &pingora::ErrorSource::Upstream;
+        let before_head = ctx.upstream_status.is_none();
+        if from_upstream && before_head {
+            let timeout = is_timeout(&e);
+            self.record_attempt(
+                ctx,
+                if timeout {
                     Outcome::Timeout
                 } else {
                     Outcome::Error
-                });
-            }
+                },
+            );
+            ctx.last_failure = Some(if timeout { 504 } else { 502 });
         }
-        // pingora's policy: never retry a non-idempotent request or one
-        // whose body can no longer be replayed.
-        let mut e = e.more_context(format!("Peer: {peer}"));
-        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
-        {
-            e.set_retry(false);
-        } else {
+        // Retry only what is safe to send twice: an idempotent request whose
+        // body (if any) was not sent, failing before the response head.
+        let safe = session.req_header().method.is_idempotent()
+            && ctx.body_seen == 0
+            && !session.as_ref().retry_buffer_truncated();
+        if from_upstream && before_head && safe && ctx.attempts < self.tries(ctx) {
+            e.set_retry(true);
+        } else if safe {
+            // A stale pooled connection: pingora's own rule (retry once on
+            // a fresh connection).
             e.retry.decide_reuse(client_reused);
+        } else {
+            e.set_retry(false);
         }
         e
     }
@@ -493,14 +545,30 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        ctx.upstream_status = Some(resp.status.as_u16());
-        if let Some(f) = &ctx.in_flight {
-            f.backend().record(Outcome::Ok);
+        let status = resp.status.as_u16();
+        self.record_attempt(ctx, Outcome::Ok);
+        // 502/503/504 from one server: another may do better, if resending
+        // is safe and there is another server to ask.
+        if matches!(status, 502..=504)
+            && session.req_header().method.is_idempotent()
+            && ctx.body_seen == 0
+            && ctx.attempts < self.tries(ctx)
+            && self.has_untried(ctx)
+        {
+            ctx.retry_5xx = Some(status);
+            ctx.last_failure = Some(status);
+            let mut e = Error::explain(
+                ErrorType::HTTPStatus(status),
+                "upstream answered 5xx; trying the next server",
+            );
+            e.set_retry(true);
+            return Err(e);
         }
+        ctx.upstream_status = Some(status);
         headers::strip_response_hop_by_hop(resp);
         Ok(())
     }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
-use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::prelude::*;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 
 use crate::config::Snapshot;
@@ -91,6 +91,12 @@ pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
         proxy.add_listener(endpoint);
     }
     server.add_service(proxy);
+    server.add_service(pingora::services::background::background_service(
+        "health checks",
+        crate::upstream::probe::Prober {
+            state: state.clone(),
+        },
+    ));
     if let Some(admin) = cfg.admin {
         server.add_service(crate::admin::service(admin, state.clone()));
     }

@@ -725,15 +725,6 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
             unhealthy_threshold: h.unhealthy_threshold.unwrap_or(3).max(1) as u32,
         }
     });
-    if health_check.is_some() {
-        cx.not_enforced("upstreams.*.health_check");
-    }
-    if u.max_fails.is_some_and(|m| m > 0) || u.fail_timeout.is_some() {
-        cx.not_enforced("upstreams.*.max_fails / fail_timeout (passive health)");
-    }
-    if balance == Balance::LeastConn && u.servers.len() > 1 {
-        cx.not_enforced("balance = \"least_conn\" (round-robin is used)");
-    }
     let d60 = Duration::from_secs(60);
     Some(Upstream {
         name: u.name.v.clone(),

@@ -1,23 +1,29 @@
 //! Upstream pools: which server of a pool gets the next attempt, and the
 //! per-server state that outlives a config snapshot.
 //!
-//! [`Backend`]s are kept in a registry keyed by pool name and address, so a
-//! reload that still lists a server keeps its in-flight count and metrics.
-//! A [`Pool`] is the per-snapshot view: the pool's backends in file order
-//! plus its balancing cursor.
+//! [`Backend`]s live in a [`Registry`] keyed by pool name and address, so a
+//! reload that still lists a server keeps its in-flight count, health and
+//! metrics. A [`Pool`] is the per-snapshot view: the pool's backends in file
+//! order plus its balancing state. Selection ([`Pool::pick`]) filters by
+//! health and by what this request already tried, then hands the
+//! candidates to the pure balancers in [`balance`].
 
 pub mod balance;
+pub mod health;
 pub mod peer;
+pub mod probe;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use dashmap::DashMap;
 use prometheus::{IntCounter, IntGauge};
 
-use crate::config::snapshot::{Upstream, UpstreamServer};
-use crate::metrics::{UPSTREAM_IN_FLIGHT, UPSTREAM_REQUESTS};
+use crate::config::snapshot::{Balance, Upstream};
+use crate::metrics::{UPSTREAM_IN_FLIGHT, UPSTREAM_REQUESTS, UPSTREAM_UP};
+use health::{Health, Transition};
 
 /// What happened to one attempt, as `rampart_upstream_requests_total{outcome}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +37,12 @@ pub enum Outcome {
 /// One upstream server's long-lived state.
 #[derive(Debug)]
 pub struct Backend {
+    pub pool: String,
     pub addr: String,
     in_flight: AtomicI64,
+    health: Mutex<Health>,
     in_flight_gauge: IntGauge,
+    up_gauge: IntGauge,
     ok: IntCounter,
     connect_error: IntCounter,
     timeout: IntCounter,
@@ -43,10 +52,15 @@ pub struct Backend {
 impl Backend {
     fn new(pool: &str, addr: &str) -> Self {
         let c = |o: &str| UPSTREAM_REQUESTS.with_label_values(&[pool, addr, o]);
+        let up_gauge = UPSTREAM_UP.with_label_values(&[pool, addr]);
+        up_gauge.set(1);
         Backend {
+            pool: pool.to_string(),
             addr: addr.to_string(),
             in_flight: AtomicI64::new(0),
+            health: Mutex::new(Health::default()),
             in_flight_gauge: UPSTREAM_IN_FLIGHT.with_label_values(&[pool, addr]),
+            up_gauge,
             ok: c("ok"),
             connect_error: c("connect_error"),
             timeout: c("timeout"),
@@ -58,18 +72,69 @@ impl Backend {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    pub fn record(&self, outcome: Outcome) {
-        match outcome {
-            Outcome::Ok => self.ok.inc(),
-            Outcome::ConnectError => self.connect_error.inc(),
-            Outcome::Timeout => self.timeout.inc(),
-            Outcome::Error => self.error.inc(),
+    fn with_health<T>(&self, f: impl FnOnce(&mut Health) -> T) -> T {
+        // A poisoned lock only means another thread panicked mid-update;
+        // the state is still a valid Health.
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut h)
+    }
+
+    fn apply(&self, t: Transition, why: &str) {
+        match t {
+            Transition::Down => {
+                self.up_gauge.set(0);
+                tracing::warn!(upstream = %self.pool, addr = %self.addr, "upstream server marked down ({why})");
+            }
+            Transition::Up => {
+                self.up_gauge.set(1);
+                tracing::info!(upstream = %self.pool, addr = %self.addr, "upstream server is up again ({why})");
+            }
+            Transition::None => {}
         }
+    }
+
+    /// Counts an attempt's outcome in metrics and passive health.
+    pub fn record(&self, outcome: Outcome, up: &Upstream, now: Instant) {
+        match outcome {
+            Outcome::Ok => {
+                self.ok.inc();
+                let t = self.with_health(|h| h.on_success());
+                self.apply(t, "it answered");
+            }
+            other => {
+                let (counter, why) = match other {
+                    Outcome::ConnectError => (&self.connect_error, "connect errors"),
+                    Outcome::Timeout => (&self.timeout, "timeouts"),
+                    _ => (&self.error, "broken responses"),
+                };
+                counter.inc();
+                let t = self.with_health(|h| h.on_failure(now, up.max_fails));
+                self.apply(t, why);
+            }
+        }
+    }
+
+    /// Feeds an active probe result.
+    pub fn probed(&self, ok: bool, healthy: u32, unhealthy: u32) {
+        let t = self.with_health(|h| h.on_probe(ok, healthy, unhealthy));
+        self.apply(
+            t,
+            if ok {
+                "health check passed"
+            } else {
+                "health check failed"
+            },
+        );
+    }
+
+    fn available(&self, up: &Upstream, now: Instant) -> bool {
+        self.with_health(|h| h.available(now, up.max_fails, up.fail_timeout))
     }
 }
 
 /// Holds one in-flight slot of a backend; released on drop, so every exit
-/// path of a request (error, abort, cancelled task) gives it back.
+/// path of a request (error, abort, cancelled task, closed tunnel) gives it
+/// back.
 #[derive(Debug)]
 pub struct InFlight(Arc<Backend>);
 
@@ -112,7 +177,8 @@ impl Registry {
 pub struct Pool {
     pub backends: Vec<Arc<Backend>>,
     pub sockets: Vec<Option<SocketAddr>>,
-    pub balancer: balance::RoundRobin,
+    cursor: AtomicUsize,
+    wrr: Mutex<Vec<i64>>,
 }
 
 impl Pool {
@@ -123,12 +189,55 @@ impl Pool {
                 .iter()
                 .map(|s| reg.backend(&up.name, &s.addr))
                 .collect(),
-            sockets: up
-                .servers
-                .iter()
-                .map(|s: &UpstreamServer| s.socket)
-                .collect(),
-            balancer: balance::RoundRobin::default(),
+            sockets: up.servers.iter().map(|s| s.socket).collect(),
+            cursor: AtomicUsize::new(0),
+            wrr: Mutex::new(vec![0; up.servers.len()]),
         }
+    }
+
+    /// In-flight requests over the whole pool.
+    pub fn in_flight(&self) -> i64 {
+        self.backends.iter().map(|b| b.in_flight()).sum()
+    }
+
+    /// The server for the next attempt: among healthy servers not yet
+    /// tried by this request (`tried` is a bit set), primaries first, then
+    /// backups; when none is healthy, any untried primary (nginx keeps
+    /// trying a pool whose servers are all down rather than failing fast).
+    /// `None` once every server has been tried.
+    pub fn pick(&self, up: &Upstream, tried: u64, now: Instant) -> Option<usize> {
+        let untried = |i: usize| tried & (1u64 << (i % 64)) == 0 && self.sockets[i].is_some();
+        let n = up.servers.len();
+        let healthy = |backup: bool| -> Vec<usize> {
+            (0..n)
+                .filter(|&i| {
+                    up.servers[i].backup == backup
+                        && untried(i)
+                        && self.backends[i].available(up, now)
+                })
+                .collect()
+        };
+        let mut candidates = healthy(false);
+        if candidates.is_empty() {
+            candidates = healthy(true);
+        }
+        if candidates.is_empty() {
+            candidates = (0..n)
+                .filter(|&i| !up.servers[i].backup && untried(i))
+                .collect();
+        }
+        let weight = |i: usize| up.servers[i].weight;
+        let chosen = match up.balance {
+            Balance::LeastConn => {
+                let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+                balance::least_conn(&candidates, weight, |i| self.backends[i].in_flight(), start)
+            }
+            Balance::RoundRobin => {
+                let mut cur = self.wrr.lock().unwrap_or_else(|p| p.into_inner());
+                balance::smooth_wrr(&candidates, weight, &mut cur)
+            }
+        }?;
+        self.backends[chosen].with_health(|h| h.on_select(now, up.fail_timeout));
+        Some(chosen)
     }
 }

@@ -11,11 +11,15 @@ use crate::config::snapshot::{Timeouts, Upstream, UpstreamServer};
 /// upstream `keepalive_timeout` default).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// `keep_idle = false`: close the connection after this request instead of
+/// returning it to the idle pool (how the per-pool `keepalive` cap is kept:
+/// pingora's pool itself is process-wide).
 pub fn build(
     up: &Upstream,
     server: &UpstreamServer,
     socket: SocketAddr,
     timeouts: &Timeouts,
+    keep_idle: bool,
 ) -> HttpPeer {
     let (tls, sni) = match &up.tls {
         Some(t) => (
@@ -29,12 +33,10 @@ pub fn build(
     o.connection_timeout = Some(timeouts.connect);
     o.read_timeout = Some(timeouts.read);
     o.write_timeout = Some(timeouts.write);
-    // keepalive = 0 disables reuse for this pool; otherwise idle
-    // connections live in pingora's pool, sized from the keepalive sum.
-    o.idle_timeout = Some(if up.keepalive == 0 {
-        Duration::ZERO
-    } else {
+    o.idle_timeout = Some(if keep_idle {
         IDLE_TIMEOUT
+    } else {
+        Duration::ZERO
     });
     if let Some(t) = &up.tls {
         o.verify_cert = t.verify;

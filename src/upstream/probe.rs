@@ -1,0 +1,91 @@
+//! Active health checks: a background task that probes every server of
+//! each pool with a `health_check` (`GET path`, 2xx/3xx = healthy) every
+//! `interval` and feeds the result to the server's [`super::health::Health`].
+//! Pools are re-read from the current snapshot on every tick, so a reload
+//! that adds or changes checks takes effect without a restart.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::config::snapshot::HealthCheck;
+use crate::state::State;
+
+pub struct Prober {
+    pub state: Arc<State>,
+}
+
+/// One probe: connect, send `GET path`, read the status line.
+/// TLS pools are probed at the TCP level (connect only).
+pub async fn probe(addr: SocketAddr, host: &str, hc: &HealthCheck, tls: bool) -> bool {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        if tls {
+            return Some(true);
+        }
+        let req = format!(
+            "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rampart-health-check\r\nConnection: close\r\n\r\n",
+            hc.path
+        );
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        while n < 12 {
+            let r = s.read(&mut buf[n..]).await.ok()?;
+            if r == 0 {
+                break;
+            }
+            n += r;
+        }
+        let line = std::str::from_utf8(&buf[..n]).ok()?;
+        let status: u16 = line.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()?;
+        Some((200..400).contains(&status))
+    };
+    matches!(
+        tokio::time::timeout(hc.timeout, attempt).await,
+        Ok(Some(true))
+    )
+}
+
+#[async_trait]
+impl BackgroundService for Prober {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut next_due: HashMap<String, Instant> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            let live = self.state.current();
+            let now = Instant::now();
+            for (up, pool) in live.cfg.upstreams.iter().zip(&live.pools) {
+                let Some(hc) = &up.health_check else { continue };
+                let due = next_due.entry(up.name.clone()).or_insert(now);
+                if *due > now {
+                    continue;
+                }
+                *due = now + hc.interval;
+                for (i, server) in up.servers.iter().enumerate() {
+                    let Some(addr) = pool.sockets[i] else {
+                        continue;
+                    };
+                    let backend = pool.backends[i].clone();
+                    let hc = hc.clone();
+                    let host = server.host.clone();
+                    let tls = up.tls.is_some();
+                    tokio::spawn(async move {
+                        let ok = probe(addr, &host, &hc, tls).await;
+                        backend.probed(ok, hc.healthy_threshold, hc.unhealthy_threshold);
+                    });
+                }
+            }
+        }
+    }
+}
