@@ -60,12 +60,39 @@ pub struct Origin {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Connections accepted so far / open now.
+    pub accepted: Arc<AtomicUsize>,
+    pub open: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
+    /// Connection tasks, aborted with the origin so that dropping it is a
+    /// real "kill": pooled connections to it die too.
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+/// How an origin behaves beyond the path conventions.
+#[derive(Clone, Default)]
+pub struct Behaviour {
+    /// Delay before every answer.
+    pub delay: Duration,
+    /// Status of every answer (default 200), `/health` excepted.
+    pub status: Option<u16>,
+    /// Status of `/health` (default 200).
+    pub health: Option<u16>,
+}
+
+struct OpenGuard(Arc<AtomicUsize>);
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Origin {
     fn drop(&mut self) {
         self.task.abort();
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
     }
 }
 
@@ -75,34 +102,50 @@ impl Origin {
     }
 
     pub async fn start_on(name: &'static str, addr: &str) -> Origin {
+        Self::start_with(name, addr, Behaviour::default()).await
+    }
+
+    pub async fn start_with(name: &'static str, addr: &str, b: Behaviour) -> Origin {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (h, s) = (hits.clone(), seen.clone());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (h, s, acc, op) = (hits.clone(), seen.clone(), accepted.clone(), open.clone());
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let cs = conns.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (h, s) = (h.clone(), s.clone());
-                tokio::spawn(async move {
+                acc.fetch_add(1, Ordering::SeqCst);
+                op.fetch_add(1, Ordering::SeqCst);
+                let guard = OpenGuard(op.clone());
+                let (h, s, b) = (h.clone(), s.clone(), b.clone());
+                let conn = tokio::spawn(async move {
+                    let _guard = guard;
                     let svc = service_fn(move |req: Request<Incoming>| {
-                        let (h, s) = (h.clone(), s.clone());
-                        async move { Ok::<_, Infallible>(handle(name, req, h, s).await) }
+                        let (h, s, b) = (h.clone(), s.clone(), b.clone());
+                        async move { Ok::<_, Infallible>(handle(name, req, h, s, &b).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .with_upgrades()
                         .await;
                 });
+                cs.lock().unwrap().push(conn.abort_handle());
             }
         });
         Origin {
             addr,
             hits,
             seen,
+            accepted,
+            open,
             task,
+            conns,
         }
     }
 
@@ -125,8 +168,14 @@ async fn handle(
     req: Request<Incoming>,
     hits: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    b: &Behaviour,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
+    if parts.uri.path() == "/health" {
+        let mut r = Response::new(Full::new(Bytes::from_static(b"health")));
+        *r.status_mut() = hyper::StatusCode::from_u16(b.health.unwrap_or(200)).unwrap();
+        return r;
+    }
     let body = body
         .collect()
         .await
@@ -148,12 +197,18 @@ async fn handle(
             .collect(),
         body_len: body.len(),
     });
+    if !b.delay.is_zero() {
+        tokio::time::sleep(b.delay).await;
+    }
     let path = parts.uri.path().to_string();
     if let Some(ms) = path.strip_prefix("/slow/") {
         let ms: u64 = ms.parse().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let mut resp = Response::new(Full::new(Bytes::from(format!("origin {name}"))));
+    if let Some(st) = b.status {
+        *resp.status_mut() = hyper::StatusCode::from_u16(st).unwrap();
+    }
     if let Some(code) = path.strip_prefix("/status/") {
         *resp.status_mut() = hyper::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap();
     }
@@ -341,4 +396,76 @@ pub fn assert_security_headers(h: &HashMap<String, String>) {
         "no Server header by default: {h:#?}"
     );
     assert!(h.contains_key("x-request-id"));
+}
+
+/// A backend that reads a request (head and `Content-Length` body) and
+/// closes the connection without answering: a "broken response".
+pub struct Dropper {
+    pub addr: SocketAddr,
+    pub accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Dropper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Dropper {
+    pub async fn start() -> Dropper {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acc = accepted.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                acc.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let deadline = Instant::now() + Duration::from_secs(2);
+                    while Instant::now() < deadline {
+                        let Ok(Ok(n)) =
+                            tokio::time::timeout(Duration::from_millis(200), s.read(&mut chunk))
+                                .await
+                        else {
+                            break;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len = text
+                                .lines()
+                                .find_map(|l| {
+                                    l.strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    drop(s);
+                });
+            }
+        });
+        Dropper {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
 }
