@@ -147,3 +147,28 @@ impl rustls::server::ResolvesServerCert for CertStore {
         self.by_sni.load().resolve(hello.server_name())
     }
 }
+
+/// A CA bundle for verifying upstream servers (`upstreams.*.tls_ca`),
+/// checked to parse here because pingora's certificate wrapper panics on
+/// bad DER.
+pub fn load_ca_bundle(path: &Path) -> Result<Arc<pingora::protocols::tls::CaType>, TlsError> {
+    let certs = read_certs(path)?;
+    let mut out = Vec::with_capacity(certs.len());
+    for c in certs {
+        let der = c.as_ref().to_vec();
+        if x509_parser::parse_x509_certificate(&der).is_err() {
+            return Err(TlsError::Pem {
+                path: path.display().to_string(),
+                err: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not a valid X.509 certificate",
+                ),
+            });
+        }
+        out.push(pingora::utils::tls::WrappedX509::new(
+            der,
+            pingora::utils::tls::parse_x509,
+        ));
+    }
+    Ok(Arc::from(out.into_boxed_slice()))
+}

@@ -428,3 +428,51 @@ async fn at_most_keepalive_idle_connections_per_pool() {
         "sequential requests reuse idle connections ({before} -> {after})"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_upstreams_verify_against_the_configured_ca() {
+    let origin = Origin::start_with(
+        "secure",
+        "127.0.0.1:0",
+        Behaviour {
+            tls: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let addr = origin.addr;
+    let with = |extra: &str| pool_config(&server(addr, ""), &format!("tls = true\n{extra}"));
+    // Trusted through tls_ca; SNI / verification name from tls_server_name.
+    let g = Gateway::start(&with(&format!(
+        "tls_ca = \"{}\"\ntls_server_name = \"localhost\"",
+        fixture("ca.pem")
+    )));
+    let r = client().get(g.url("/x")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "origin secure");
+    drop(g);
+    // The name must match the certificate.
+    let g = Gateway::start(&with(&format!(
+        "tls_ca = \"{}\"\ntls_server_name = \"wrong.example\"",
+        fixture("ca.pem")
+    )));
+    assert_eq!(
+        client().get(g.url("/x")).send().await.unwrap().status(),
+        502
+    );
+    drop(g);
+    // The system roots do not know the test CA...
+    let g = Gateway::start(&with("tls_server_name = \"localhost\""));
+    assert_eq!(
+        client().get(g.url("/x")).send().await.unwrap().status(),
+        502
+    );
+    drop(g);
+    // ...unless verification is off.
+    let g = Gateway::start(&with("tls_verify = false"));
+    assert_eq!(
+        client().get(g.url("/x")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(origin.hits(), 2);
+}

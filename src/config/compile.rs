@@ -679,12 +679,15 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
         None => 3,
     };
     let tls = if u.tls {
-        let ca = u.tls_ca.as_ref().map(|c| {
+        let ca = u.tls_ca.as_ref().and_then(|c| {
             let p = cx.path(&c.v);
-            if let Err(e) = std::fs::metadata(&p) {
-                cx.err(&c.span, format!("tls_ca {}: {e}", p.display()));
+            match crate::tls::load_ca_bundle(&p) {
+                Ok(ca) => Some(ca),
+                Err(e) => {
+                    cx.err(&c.span, format!("tls_ca: {e}"));
+                    None
+                }
             }
-            p
         });
         Some(UpstreamTls {
             verify: u.tls_verify.unwrap_or(true),

@@ -123,7 +123,8 @@ pub struct UpstreamServer {
 #[derive(Debug, Clone)]
 pub struct UpstreamTls {
     pub verify: bool,
-    pub ca: Option<PathBuf>,
+    /// Trust anchors instead of the system roots.
+    pub ca: Option<Arc<pingora::protocols::tls::CaType>>,
     pub server_name: Option<String>,
 }
 

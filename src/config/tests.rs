@@ -436,3 +436,35 @@ redirect = { to = "https://{host}{uri}", status = 308 }
     assert_eq!(cfg.upstreams[0].servers[0].weight, 2);
     assert!(cfg.upstreams[0].servers[1].backup);
 }
+
+#[test]
+fn upstream_tls_ca() {
+    let up = |extra: &str| {
+        BASE.replace(
+            "servers = [{ addr = \"127.0.0.1:8000\" }]",
+            &format!("servers = [{{ addr = \"127.0.0.1:8000\" }}]\ntls = true\n{extra}"),
+        )
+    };
+    assert_eq!(
+        errors(&up(&format!("tls_ca = \"{}\"", fixture("ca.pem")))),
+        Vec::<String>::new()
+    );
+    one(
+        &up("tls_ca = \"/nonexistent/ca.pem\""),
+        "5:10",
+        "tls_ca: cannot read certificate file /nonexistent/ca.pem",
+    );
+    one(
+        &up(&format!("tls_ca = \"{}\"", fixture("key.pem"))),
+        "5:10",
+        "contains no PEM certificate",
+    );
+    one(
+        &BASE.replace(
+            "servers = [{ addr = \"127.0.0.1:8000\" }]",
+            "servers = [{ addr = \"127.0.0.1:8000\" }]\ntls_server_name = \"x\"",
+        ),
+        "2:12",
+        "tls_server_name is set but tls is not true",
+    );
+}

@@ -59,6 +59,12 @@ impl Health {
         self.active_up && self.passive_ok(now, max_fails, fail_timeout)
     }
 
+    /// No failure on record and active checks passing: available whatever
+    /// the time, and selection changes nothing.
+    pub fn is_pristine(&self) -> bool {
+        self.fails == 0 && self.active_up
+    }
+
     /// Whether the server counts as up for `rampart_upstream_server_up`.
     pub fn is_up(&self) -> bool {
         self.active_up && !self.passive_down

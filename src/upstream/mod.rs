@@ -14,7 +14,7 @@ pub mod peer;
 pub mod probe;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -41,6 +41,9 @@ pub struct Backend {
     pub addr: String,
     in_flight: AtomicI64,
     health: Mutex<Health>,
+    /// False while the health state is pristine (no recent failure, active
+    /// checks passing): selection then skips the lock.
+    suspect: AtomicBool,
     in_flight_gauge: IntGauge,
     up_gauge: IntGauge,
     ok: IntCounter,
@@ -59,6 +62,7 @@ impl Backend {
             addr: addr.to_string(),
             in_flight: AtomicI64::new(0),
             health: Mutex::new(Health::default()),
+            suspect: AtomicBool::new(false),
             in_flight_gauge: UPSTREAM_IN_FLIGHT.with_label_values(&[pool, addr]),
             up_gauge,
             ok: c("ok"),
@@ -76,7 +80,9 @@ impl Backend {
         // A poisoned lock only means another thread panicked mid-update;
         // the state is still a valid Health.
         let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut h)
+        let out = f(&mut h);
+        self.suspect.store(!h.is_pristine(), Ordering::Release);
+        out
     }
 
     fn apply(&self, t: Transition, why: &str) {
@@ -128,6 +134,9 @@ impl Backend {
     }
 
     fn available(&self, up: &Upstream, now: Instant) -> bool {
+        if !self.suspect.load(Ordering::Acquire) {
+            return true;
+        }
         self.with_health(|h| h.available(now, up.max_fails, up.fail_timeout))
     }
 }
@@ -237,7 +246,10 @@ impl Pool {
                 balance::smooth_wrr(&candidates, weight, &mut cur)
             }
         }?;
-        self.backends[chosen].with_health(|h| h.on_select(now, up.fail_timeout));
+        let b = &self.backends[chosen];
+        if b.suspect.load(Ordering::Acquire) {
+            b.with_health(|h| h.on_select(now, up.fail_timeout));
+        }
         Some(chosen)
     }
 }

@@ -41,6 +41,7 @@ pub fn build(
     if let Some(t) = &up.tls {
         o.verify_cert = t.verify;
         o.verify_hostname = t.verify;
+        o.ca = t.ca.clone();
     }
     peer
 }

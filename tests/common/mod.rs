@@ -78,6 +78,32 @@ pub struct Behaviour {
     pub status: Option<u16>,
     /// Status of `/health` (default 200).
     pub health: Option<u16>,
+    /// Serve HTTPS with the test leaf certificate (localhost, 127.0.0.1).
+    pub tls: bool,
+}
+
+pub fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    let certs =
+        rustls_pemfile::certs(&mut std::fs::read(fixture("leaf-chain.pem")).unwrap().as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+    let key = rustls_pemfile::private_key(
+        &mut std::fs::read(fixture("leaf-key.pem")).unwrap().as_slice(),
+    )
+    .unwrap()
+    .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
 
 struct OpenGuard(Arc<AtomicUsize>);
@@ -124,16 +150,30 @@ impl Origin {
                 op.fetch_add(1, Ordering::SeqCst);
                 let guard = OpenGuard(op.clone());
                 let (h, s, b) = (h.clone(), s.clone(), b.clone());
+                let acceptor = b.tls.then(tls_acceptor);
                 let conn = tokio::spawn(async move {
                     let _guard = guard;
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let (h, s, b) = (h.clone(), s.clone(), b.clone());
                         async move { Ok::<_, Infallible>(handle(name, req, h, s, &b).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .with_upgrades()
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(stream).await {
+                                let _ = http
+                                    .serve_connection(TokioIo::new(tls), svc)
+                                    .with_upgrades()
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = http
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .with_upgrades()
+                                .await;
+                        }
+                    }
                 });
                 cs.lock().unwrap().push(conn.abort_handle());
             }
