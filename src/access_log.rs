@@ -30,6 +30,10 @@ pub struct Entry<'a> {
     pub request_id: &'a str,
     pub user_agent: Option<&'a str>,
     pub referer: Option<&'a str>,
+    /// Negotiated TLS version (`TLSv1.3`), `null` on plain HTTP.
+    pub tls: Option<&'a str>,
+    /// `HTTP/1.1` or `HTTP/2` (as negotiated by ALPN over TLS).
+    pub protocol: &'a str,
 }
 
 struct Sink {

@@ -24,7 +24,7 @@ use pingora::ErrorType;
 
 use crate::access_log;
 use crate::client_ip;
-use crate::config::snapshot::{Action, Piece, Route, Server};
+use crate::config::snapshot::{Action, Listener, Piece, Route, Server};
 use crate::headers;
 use crate::respond;
 use crate::routing::{self, PathError};
@@ -95,6 +95,37 @@ fn request_host(session: &Session) -> Option<&str> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
+}
+
+/// Over TLS, a Host naming a server whose certificate the SNI did not
+/// select: the client would be talking to a server it never verified
+/// (421, RFC 9110 §15.5.20). Servers sharing one certificate file may be
+/// reached through each other's names, as with a multi-name certificate.
+fn misdirected(session: &Session, live: &Live, listener: &Listener, by_host: usize) -> bool {
+    let Some(Some(sni)) = session
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+        .and_then(|t| t.extension.get::<crate::tls::Sni>())
+        .map(|s| s.0.as_deref())
+    else {
+        // No SNI (e.g. an IP address): nothing was promised; Host decides.
+        return false;
+    };
+    let by_sni = listener.hosts.select(sni);
+    if by_sni == by_host {
+        return false;
+    }
+    let cert = |i: usize| live.cfg.servers[i].tls.as_ref().map(|t| &t.cert_path);
+    cert(by_sni) != cert(by_host)
+}
+
+/// pingora reports rustls versions as `TLSv1_3`; logs say `TLSv1.3`.
+fn tls_version_name(v: &str) -> &'static str {
+    match v {
+        "TLSv1_3" | "TLSv1.3" => "TLSv1.3",
+        "TLSv1_2" | "TLSv1.2" => "TLSv1.2",
+        _ => "other",
+    }
 }
 
 fn render_redirect(to: &[Piece], host: &str, path: &str, query: Option<&str>) -> String {
@@ -248,6 +279,11 @@ impl ProxyHttp for Gateway {
         };
         let host = request_host(session).map(routing::strip_port).unwrap_or("");
         ctx.server = listener.hosts.select(host);
+        if ctx.tls && misdirected(session, &live, listener, ctx.server) {
+            ctx.live = Some(live.clone());
+            self.answer_error(session, ctx, 421).await?;
+            return Ok(true);
+        }
         let server = &live.cfg.servers[ctx.server];
 
         session.set_keepalive(Some(server.keepalive_timeout.as_secs()));
@@ -680,6 +716,15 @@ impl ProxyHttp for Gateway {
             request_id: &ctx.request_id,
             user_agent: hdr(header::USER_AGENT),
             referer: hdr(header::REFERER),
+            tls: session
+                .digest()
+                .and_then(|d| d.ssl_digest.as_ref())
+                .map(|t| tls_version_name(&t.version)),
+            protocol: match req.version {
+                http::Version::HTTP_2 => "HTTP/2",
+                http::Version::HTTP_10 => "HTTP/1.0",
+                _ => "HTTP/1.1",
+            },
         };
         access_log::write(&entry);
     }

@@ -61,6 +61,10 @@ pub fn conf(cfg: &Snapshot) -> ServerConf {
 pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
     let live = state.current();
     let cfg = &live.cfg;
+    // Before anything in pingora installs its default provider.
+    if let Some(t) = cfg.servers.iter().find_map(|s| s.tls.as_ref()) {
+        crate::tls::install_protocols(&t.protocols);
+    }
     let mut server = Server::new_with_opt_and_conf(None, conf(cfg));
     server.bootstrap();
 
@@ -80,7 +84,7 @@ pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
         if l.tls {
             let store = Arc::new(CertStore::default());
             store.store(maps.remove(&l.addr).unwrap_or_default());
-            let mut tls = TlsSettings::with_callbacks(Box::new(NoCallbacks))?;
+            let mut tls = TlsSettings::with_callbacks(Box::new(crate::tls::HandshakeInfo))?;
             tls.set_cert_resolver(store.clone());
             if l.http2 {
                 tls.enable_h2();
@@ -115,8 +119,3 @@ fn l4_buffers() -> L4BufferSettings {
         write: None,
     }
 }
-
-struct NoCallbacks;
-
-#[async_trait::async_trait]
-impl pingora::listeners::TlsAccept for NoCallbacks {}

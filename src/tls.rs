@@ -172,3 +172,59 @@ pub fn load_ca_bundle(path: &Path) -> Result<Arc<pingora::protocols::tls::CaType
     }
     Ok(Arc::from(out.into_boxed_slice()))
 }
+
+/// The SNI name a TLS connection asked for, attached to the connection by
+/// the handshake callback and read per request (for the 421 check).
+#[derive(Debug, Clone)]
+pub struct Sni(pub Option<String>);
+
+/// Records the SNI name of each completed handshake.
+pub struct HandshakeInfo;
+
+#[async_trait::async_trait]
+impl pingora::listeners::TlsAccept for HandshakeInfo {
+    async fn handshake_complete_callback(
+        &self,
+        tls: &pingora::protocols::tls::TlsRef,
+    ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        Some(Arc::new(Sni(tls
+            .server_name()
+            .map(|s| s.to_ascii_lowercase()))))
+    }
+}
+
+/// Installs the process-wide rustls provider that decides which TLS
+/// versions listeners accept. pingora builds every listener's
+/// `ServerConfig` with TLS 1.2 and 1.3 enabled and no API to change it;
+/// rustls only negotiates versions for which the provider has cipher
+/// suites, so keeping only the suites of the configured versions is how
+/// `protocols` takes effect. Must run before any listener is built, once
+/// per process (a reload cannot change it). TLS 1.0/1.1 are never offered.
+pub fn install_protocols(versions: &[crate::config::snapshot::TlsVersion]) {
+    use crate::config::snapshot::TlsVersion;
+    let mut provider = rustls::crypto::ring::default_provider();
+    let want12 = versions.contains(&TlsVersion::V1_2);
+    let want13 = versions.contains(&TlsVersion::V1_3);
+    provider
+        .cipher_suites
+        .retain(|s| match s.version().version {
+            rustls::ProtocolVersion::TLSv1_2 => want12,
+            rustls::ProtocolVersion::TLSv1_3 => want13,
+            _ => false,
+        });
+    if provider.install_default().is_err() {
+        tracing::debug!("a crypto provider was already installed");
+    }
+}
+
+/// Seconds until the leaf certificate of `key` expires (negative: expired).
+pub fn seconds_to_expiry(key: &CertifiedKey) -> Option<i64> {
+    let leaf = key.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let not_after = cert.validity().not_after.timestamp();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    Some(not_after - now)
+}

@@ -335,6 +335,7 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
     let mut server_names: HashMap<String, Span> = HashMap::new();
     // per listen address: (tls?, http2?, span of first, [(server idx, hosts)])
     let mut by_addr: Vec<AddrGroup> = Vec::new();
+    let mut tls_protocols: Option<Vec<TlsVersion>> = None;
     for (si, s) in f.servers.iter().enumerate() {
         let Some(server) = compile_server(&mut cx, s, si, &refs) else {
             continue;
@@ -358,6 +359,22 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                     server.name = format!("{}#{si}", server.name);
                 }
                 server_names.insert(server.name.clone(), s.span.span.clone());
+            }
+        }
+        // One protocol set per process: rustls versions are chosen through
+        // the process-wide provider (see tls::install_protocols).
+        if let Some(t) = &server.tls {
+            match &tls_protocols {
+                None => tls_protocols = Some(t.protocols.clone()),
+                Some(p) if p != &t.protocols => {
+                    let span = s
+                        .tls
+                        .as_ref()
+                        .map(|t| t.span.span.clone())
+                        .unwrap_or_else(|| s.span.span.clone());
+                    cx.err(&span, "every TLS server must use the same `protocols` (they apply to the whole process)");
+                }
+                Some(_) => {}
             }
         }
         let idx = servers.len();
@@ -822,12 +839,22 @@ fn compile_server(
         let (cert, key) = (t.cert.as_ref()?, t.key.as_ref()?);
         let (cert_path, key_path) = (cx.path(&cert.v), cx.path(&key.v));
         match crate::tls::load_certified_key(&cert_path, &key_path) {
-            Ok(k) => Some(ServerTls {
+            Ok(k) => {
+                if let Some(left) = crate::tls::seconds_to_expiry(&k) {
+                    let days = left / 86_400;
+                    if left < 0 {
+                        cx.warnings.push(format!("certificate {} has EXPIRED ({} days ago)", cert_path.display(), -days));
+                    } else if days < 14 {
+                        cx.warnings.push(format!("certificate {} expires in {days} day(s): renew it", cert_path.display()));
+                    }
+                }
+                Some(ServerTls {
                 cert_path,
                 key_path,
                 protocols,
                 key: k,
-            }),
+            })
+            },
             Err(e) => {
                 let span = match e {
                     crate::tls::TlsError::ReadKey { .. } | crate::tls::TlsError::NoKey(_) => &key.span,

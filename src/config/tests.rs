@@ -468,3 +468,46 @@ fn upstream_tls_ca() {
         "tls_server_name is set but tls is not true",
     );
 }
+
+#[test]
+fn key_formats_and_expiry_warning() {
+    let tls = |c: &str, k: &str| {
+        format!("{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n[servers.tls]\ncert = \"{}\"\nkey = \"{}\"\n", fixture(c), fixture(k))
+    };
+    for (c, k) in [
+        ("rsa.pem", "rsa-key.pem"),
+        ("ed.pem", "ed-key.pem"),
+        ("sec1.pem", "sec1-key.pem"),
+        ("leaf-chain.pem", "leaf-key.pem"),
+    ] {
+        assert_eq!(errors(&tls(c, k)), Vec::<String>::new(), "{c} / {k}");
+    }
+    let (_, warnings) =
+        load_str(Path::new("t.toml"), &tls("soon.pem", "soon-key.pem"), env).unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("soon.pem expires in") || w.contains("soon.pem has EXPIRED")),
+        "{warnings:?}"
+    );
+    let (_, warnings) =
+        load_str(Path::new("t.toml"), &tls("leaf.pem", "leaf-key.pem"), env).unwrap();
+    assert!(
+        warnings.iter().all(|w| !w.contains("expire")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn tls_servers_share_one_protocol_set() {
+    let src = format!(
+        "{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n[servers.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n[[servers]]\nlisten = [\"127.0.0.1:8444\"]\n[servers.tls]\ncert = \"{c}\"\nkey = \"{k}\"\nprotocols = [\"TLSv1.3\"]\n",
+        c = fixture("leaf.pem"),
+        k = fixture("leaf-key.pem")
+    );
+    one(
+        &src,
+        "18:1",
+        "every TLS server must use the same `protocols`",
+    );
+}

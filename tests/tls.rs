@@ -1,0 +1,335 @@
+//! TLS termination with a real rustls client and the test CA.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rustls::version::{TLS12, TLS13};
+
+/// Two TLS servers on one port (localhost, *.example.test) and a plain
+/// redirect server; `{PORT}` is the TLS port, `{PLAIN}` the plain one.
+fn tls_config(origin: std::net::SocketAddr, cert_dir: &str, extra_tls: &str) -> String {
+    format!(
+        r#"
+[log]
+level = "warn"
+
+[admin]
+listen = "127.0.0.1:{{ADMIN}}"
+
+[upstreams.app]
+servers = [{{ addr = "{origin}" }}]
+
+[[servers]]
+name = "local"
+listen = ["127.0.0.1:{{PORT}}"]
+hosts = ["localhost"]
+[servers.tls]
+cert = "{cert_dir}/leaf.pem"
+key = "{cert_dir}/leaf-key.pem"
+{extra_tls}
+[[servers.routes]]
+prefix = "/"
+upstream = "app"
+
+[[servers]]
+name = "example"
+listen = ["127.0.0.1:{{PORT}}"]
+hosts = ["example.test", "*.example.test"]
+[servers.tls]
+cert = "{cert_dir}/example.pem"
+key = "{cert_dir}/example-key.pem"
+{extra_tls}
+[[servers.routes]]
+prefix = "/"
+respond = {{ body = "example server\n" }}
+
+[[servers]]
+name = "redirect"
+listen = ["127.0.0.1:{{PLAIN}}"]
+https_redirect = true
+"#
+    )
+}
+
+fn start(origin: std::net::SocketAddr, extra_tls: &str) -> (Gateway, u16) {
+    let plain = free_port();
+    let toml = tls_config(
+        origin,
+        &fixture("").trim_end_matches('/').to_string(),
+        extra_tls,
+    )
+    .replace("{PLAIN}", &plain.to_string());
+    (Gateway::start(&toml), plain)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls12_and_tls13_handshakes_and_proxying() {
+    let origin = Origin::start("o").await;
+    let (g, _) = start(origin.addr, "");
+    for (v, want) in [
+        (&TLS12, rustls::ProtocolVersion::TLSv1_2),
+        (&TLS13, rustls::ProtocolVersion::TLSv1_3),
+    ] {
+        let seen = tls_get(
+            g.port,
+            "localhost",
+            "localhost",
+            "/p",
+            tls_client(&[v], &[b"http/1.1"]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen.version, Some(want));
+        assert!(
+            seen.response.starts_with("HTTP/1.1 200"),
+            "{}",
+            seen.response
+        );
+        assert!(
+            seen.response
+                .to_ascii_lowercase()
+                .contains("strict-transport-security: max-age=31536000; includesubdomains"),
+            "HSTS on TLS: {}",
+            seen.response
+        );
+    }
+    let last = origin.last();
+    assert_eq!(last.header("x-forwarded-proto"), Some("https"));
+    assert_eq!(last.header("host"), Some("localhost"));
+    let log = g.access_log(2);
+    let e = log.last().unwrap();
+    assert_eq!(e["tls"], "TLSv1.3");
+    assert_eq!(e["protocol"], "HTTP/1.1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_1_is_refused_and_protocols_restrict_versions() {
+    let origin = Origin::start("o").await;
+    let (g, _) = start(origin.addr, "");
+    // curl with OpenSSL can still speak TLS 1.1; rampart must refuse it.
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--tlsv1.1",
+            "--tls-max",
+            "1.1",
+            "--cacert",
+            &fixture("ca.pem"),
+        ])
+        .arg(format!("https://localhost:{}/", g.port))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "TLS 1.1 handshake must fail");
+    drop(g);
+    let (g, _) = start(origin.addr, "protocols = [\"TLSv1.3\"]");
+    assert!(
+        tls_get(
+            g.port,
+            "localhost",
+            "localhost",
+            "/",
+            tls_client(&[&TLS12], &[])
+        )
+        .await
+        .is_err(),
+        "TLS 1.2 refused"
+    );
+    let ok = tls_get(
+        g.port,
+        "localhost",
+        "localhost",
+        "/",
+        tls_client(&[&TLS13], &[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.version, Some(rustls::ProtocolVersion::TLSv1_3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_picks_the_certificate_and_host_the_server() {
+    let origin = Origin::start("o").await;
+    let (g, _) = start(origin.addr, "");
+    let cfg = tls_client(&[&TLS13], &[]);
+    let a = tls_get(g.port, "localhost", "localhost", "/", cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(a.subject_cn, "localhost");
+    assert!(a.response.contains("origin o"), "{}", a.response);
+    let b = tls_get(
+        g.port,
+        "api.example.test",
+        "api.example.test",
+        "/",
+        cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.subject_cn, "example.test");
+    assert!(b.response.contains("example server"), "{}", b.response);
+    // SNI localhost but Host of the other server (another certificate): 421.
+    let m = tls_get(g.port, "localhost", "example.test", "/", cfg.clone())
+        .await
+        .unwrap();
+    assert!(m.response.starts_with("HTTP/1.1 421"), "{}", m.response);
+    // Session resumption: the second handshake with the same client resumes.
+    let _ = tls_get(g.port, "localhost", "localhost", "/", cfg.clone())
+        .await
+        .unwrap();
+    let again = tls_get(g.port, "localhost", "localhost", "/", cfg.clone())
+        .await
+        .unwrap();
+    assert!(again.resumed, "session resumption");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_by_alpn_proxied_to_an_http1_origin_including_a_post_body() {
+    let origin = Origin::start("o").await;
+    let (g, _) = start(origin.addr, "");
+    let seen = tls_get(
+        g.port,
+        "localhost",
+        "localhost",
+        "/",
+        tls_client(&[&TLS13], &[b"h2", b"http/1.1"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen.alpn.as_deref(), Some(&b"h2"[..]));
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("ca.pem")).unwrap()).unwrap();
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .use_rustls_tls()
+        .add_root_certificate(ca)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/h2", g.port);
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        origin.last().header("host"),
+        Some(format!("localhost:{}", g.port).as_str())
+    );
+    // pingora #935: an h2 POST body must reach the h1 origin as exactly one request.
+    let before = origin.hits();
+    let body = reqwest::Body::from(vec![b'z'; 300]);
+    let r = c
+        .post(format!("https://localhost:{}/upload", g.port))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        origin.hits(),
+        before + 1,
+        "exactly one request reached the origin"
+    );
+    assert_eq!(origin.last().body_len, 300);
+    // The pooled upstream connection is still in sync.
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(origin.hits(), before + 2);
+    let log = g.access_log(3);
+    assert!(log.iter().any(|e| e["protocol"] == "HTTP/2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_redirect_uses_the_tls_port_and_keeps_the_query() {
+    let origin = Origin::start("o").await;
+    let (g, plain) = start(origin.addr, "");
+    g.wait_port(plain);
+    let r = client()
+        .get(format!("http://127.0.0.1:{plain}/a/b?x=1&y=2"))
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://localhost:{}/a/b?x=1&y=2", g.port)
+    );
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "no HSTS on plain HTTP"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_reload_serves_new_handshakes_and_keeps_open_connections() {
+    let origin = Origin::start("o").await;
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["leaf.pem", "leaf-key.pem", "example.pem", "example-key.pem"] {
+        std::fs::copy(fixture(f), dir.path().join(f)).unwrap();
+    }
+    let plain = free_port();
+    let toml = tls_config(origin.addr, dir.path().to_str().unwrap(), "")
+        .replace("{PLAIN}", &plain.to_string());
+    let g = Gateway::start(&toml);
+    let cfg = tls_client(&[&TLS13], &[]);
+    let mut open = tls_connect(g.port, "localhost", cfg.clone()).await.unwrap();
+    let first = tls_request(&mut open, "localhost", "/1").await;
+    assert!(first.starts_with("HTTP/1.1 200"));
+    assert_eq!(describe(&open, String::new()).subject_cn, "localhost");
+    // certbot renews: new files, then kill -HUP.
+    std::fs::copy(fixture("leaf-b.pem"), dir.path().join("leaf.pem")).unwrap();
+    std::fs::copy(fixture("leaf-b-key.pem"), dir.path().join("leaf-key.pem")).unwrap();
+    g.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let fresh = tls_get(
+            g.port,
+            "localhost",
+            "localhost",
+            "/2",
+            tls_client(&[&TLS13], &[]),
+        )
+        .await
+        .unwrap();
+        if fresh.subject_cn == "localhost b" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new certificate not served: {}",
+            fresh.subject_cn
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The connection opened before the reload still works.
+    let second = tls_request(&mut open, "localhost", "/3").await;
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+}
+
+#[test]
+fn check_reports_a_mismatched_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n[servers.tls]\ncert = \"{}\"\nkey = \"{}\"\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{}}\n",
+            fixture("leaf.pem"),
+            fixture("example-key.pem")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["check", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:4:8: error: key") && err.contains("does not fit certificate"),
+        "{err}"
+    );
+}
