@@ -57,7 +57,7 @@ fn start(origin: std::net::SocketAddr, extra_tls: &str) -> (Gateway, u16) {
     let plain = free_port();
     let toml = tls_config(
         origin,
-        &fixture("").trim_end_matches('/').to_string(),
+        fixture("").trim_end_matches('/'),
         extra_tls,
     )
     .replace("{PLAIN}", &plain.to_string());
