@@ -21,12 +21,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
     UniqueIDType,
 };
-use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -37,12 +35,12 @@ use tokio::time::{Instant, Sleep};
 pub struct HeadTimeout(AtomicU64);
 
 impl HeadTimeout {
-    pub fn set(&self, d: Duration) {
-        self.0.store(d.as_millis() as u64, Ordering::Relaxed);
+    pub fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::Relaxed))
     }
 
-    fn get(&self) -> Duration {
-        Duration::from_millis(self.0.load(Ordering::Relaxed))
+    pub fn set(&self, d: Duration) {
+        self.0.store(d.as_millis() as u64, Ordering::Relaxed);
     }
 }
 
@@ -84,6 +82,18 @@ impl HeadDeadline {
             inner,
             timeout,
             phase: Phase::Idle,
+            timer: None,
+        }
+    }
+
+    /// A plain pass-through (no deadline, no size limit): gives a boxed
+    /// stream the concrete type the TLS handshake needs, before the
+    /// decrypted stream gets its own watch.
+    pub fn passthrough(inner: Stream) -> Self {
+        HeadDeadline {
+            inner,
+            timeout: Duration::ZERO,
+            phase: Phase::Rest,
             timer: None,
         }
     }
@@ -184,7 +194,7 @@ impl AsyncWrite for HeadDeadline {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        if matches!(self.phase, Phase::Rest) {
+        if matches!(self.phase, Phase::Rest) && !self.timeout.is_zero() {
             self.phase = Phase::Idle;
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
@@ -195,7 +205,7 @@ impl AsyncWrite for HeadDeadline {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        if matches!(self.phase, Phase::Rest) {
+        if matches!(self.phase, Phase::Rest) && !self.timeout.is_zero() {
             self.phase = Phase::Idle;
         }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
@@ -273,28 +283,6 @@ impl GetSocketDigest for HeadDeadline {
 impl Peek for HeadDeadline {
     async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
         self.inner.try_peek(buf).await
-    }
-}
-
-/// Wraps an application so every accepted stream gets a head deadline.
-pub struct WithHeadDeadline<A> {
-    pub inner: Arc<A>,
-    pub timeout: Arc<HeadTimeout>,
-}
-
-#[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for WithHeadDeadline<A> {
-    async fn process_new(
-        self: &Arc<Self>,
-        stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        let wrapped: Stream = Box::new(HeadDeadline::new(stream, self.timeout.get()));
-        self.inner.process_new(wrapped, shutdown).await
-    }
-
-    async fn cleanup(&self) {
-        self.inner.cleanup().await
     }
 }
 

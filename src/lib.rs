@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod access_log;
 pub mod admin;
 pub mod cli;

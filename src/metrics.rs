@@ -80,6 +80,14 @@ pub static UPSTREAM_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+pub static TLS_HANDSHAKE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_tls_handshake_errors_total",
+        "Failed TLS handshakes by reason (incompatible, alert, timeout, eof, ...).",
+        &["reason"],
+    )
+});
+
 pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "rampart_config_reloads_total",

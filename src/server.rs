@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
 use pingora::prelude::*;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 
+use crate::accept::{Front, TlsListener};
 use crate::config::Snapshot;
-use crate::head_deadline::WithHeadDeadline;
 use crate::proxy::Gateway;
 use crate::state::State;
 use crate::tls::{CertStore, SniMap};
@@ -61,38 +60,33 @@ pub fn conf(cfg: &Snapshot) -> ServerConf {
 pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
     let live = state.current();
     let cfg = &live.cfg;
-    // Before anything in pingora installs its default provider.
-    if let Some(t) = cfg.servers.iter().find_map(|s| s.tls.as_ref()) {
-        crate::tls::install_protocols(&t.protocols);
-    }
     let mut server = Server::new_with_opt_and_conf(None, conf(cfg));
     server.bootstrap();
 
-    // Every accepted stream gets the whole-head deadline (slowloris).
-    let app = WithHeadDeadline {
+    // TLS listeners are plain TCP to pingora: rampart's front stage does
+    // the handshake (accept.rs), then applies the whole-head deadline.
+    let mut stores = CertStores::new();
+    let mut maps = sni_maps(cfg);
+    let mut tls = HashMap::new();
+    for l in cfg.listeners.iter().filter(|l| l.tls) {
+        let store = Arc::new(CertStore::default());
+        store.store(maps.remove(&l.addr).unwrap_or_default());
+        let acceptor = crate::tls::acceptor(&l.protocols, l.http2, store.clone())
+            .map_err(|e| anyhow::anyhow!("TLS settings for {}: {e}", l.addr))?;
+        tls.insert(l.addr, TlsListener { acceptor });
+        stores.insert(l.addr, store);
+    }
+    let app = Front {
         inner: Arc::new(pingora::proxy::http_proxy(
             &server.configuration,
             Gateway::new(state.clone()),
         )),
-        timeout: state.head_timeout.clone(),
+        head_timeout: state.head_timeout.clone(),
+        tls,
     };
     let mut proxy = Service::new("rampart".to_string(), app);
-    let mut stores = CertStores::new();
-    let mut maps = sni_maps(cfg);
     for l in &cfg.listeners {
-        let mut endpoint = ListenerConfig::tcp(l.addr.to_string()).l4_buffer(l4_buffers());
-        if l.tls {
-            let store = Arc::new(CertStore::default());
-            store.store(maps.remove(&l.addr).unwrap_or_default());
-            let mut tls = TlsSettings::with_callbacks(Box::new(crate::tls::HandshakeInfo))?;
-            tls.set_cert_resolver(store.clone());
-            if l.http2 {
-                tls.enable_h2();
-            }
-            endpoint = endpoint.tls(tls);
-            stores.insert(l.addr, store);
-        }
-        proxy.add_listener(endpoint);
+        proxy.add_listener(ListenerConfig::tcp(l.addr.to_string()).l4_buffer(l4_buffers()));
     }
     server.add_service(proxy);
     server.add_service(pingora::services::background::background_service(

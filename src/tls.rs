@@ -193,28 +193,40 @@ impl pingora::listeners::TlsAccept for HandshakeInfo {
     }
 }
 
-/// Installs the process-wide rustls provider that decides which TLS
-/// versions listeners accept. pingora builds every listener's
-/// `ServerConfig` with TLS 1.2 and 1.3 enabled and no API to change it;
-/// rustls only negotiates versions for which the provider has cipher
-/// suites, so keeping only the suites of the configured versions is how
-/// `protocols` takes effect. Must run before any listener is built, once
-/// per process (a reload cannot change it). TLS 1.0/1.1 are never offered.
-pub fn install_protocols(versions: &[crate::config::snapshot::TlsVersion]) {
+/// How many TLS sessions each listener remembers for resumption (nginx's
+/// `ssl_session_cache shared:SSL:10m` holds about 40,000).
+const SESSION_CACHE: usize = 20_000;
+
+/// The handshake settings of one TLS listener: its versions (TLS 1.0/1.1
+/// are never offered), ALPN, the SNI certificate store, a session cache and
+/// stateless session tickets (rotating keys, from rustls' ring provider).
+pub fn acceptor(
+    versions: &[crate::config::snapshot::TlsVersion],
+    http2: bool,
+    store: Arc<CertStore>,
+) -> Result<pingora::listeners::tls::Acceptor, rustls::Error> {
     use crate::config::snapshot::TlsVersion;
-    let mut provider = rustls::crypto::ring::default_provider();
-    let want12 = versions.contains(&TlsVersion::V1_2);
-    let want13 = versions.contains(&TlsVersion::V1_3);
-    provider
-        .cipher_suites
-        .retain(|s| match s.version().version {
-            rustls::ProtocolVersion::TLSv1_2 => want12,
-            rustls::ProtocolVersion::TLSv1_3 => want13,
-            _ => false,
-        });
-    if provider.install_default().is_err() {
-        tracing::debug!("a crypto provider was already installed");
-    }
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = versions
+        .iter()
+        .map(|v| match v {
+            TlsVersion::V1_2 => &rustls::version::TLS12,
+            TlsVersion::V1_3 => &rustls::version::TLS13,
+        })
+        .collect();
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&versions)?
+        .with_no_client_auth()
+        .with_cert_resolver(store);
+    cfg.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
+    cfg.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    Ok(pingora::listeners::tls::Acceptor::from_server_config(
+        Arc::new(cfg),
+    ))
 }
 
 /// Seconds until the leaf certificate of `key` expires (negative: expired).

@@ -55,12 +55,8 @@ https_redirect = true
 
 fn start(origin: std::net::SocketAddr, extra_tls: &str) -> (Gateway, u16) {
     let plain = free_port();
-    let toml = tls_config(
-        origin,
-        fixture("").trim_end_matches('/'),
-        extra_tls,
-    )
-    .replace("{PLAIN}", &plain.to_string());
+    let toml = tls_config(origin, fixture("").trim_end_matches('/'), extra_tls)
+        .replace("{PLAIN}", &plain.to_string());
     (Gateway::start(&toml), plain)
 }
 
@@ -124,6 +120,31 @@ async fn tls_1_1_is_refused_and_protocols_restrict_versions() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "TLS 1.1 handshake must fail");
+    // A client that does not trust the certificate aborts with an alert.
+    let untrusting = {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        std::sync::Arc::new(cfg)
+    };
+    assert!(tls_connect(g.port, "localhost", untrusting).await.is_err());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let m = g.metrics().await;
+        if m.contains("rampart_tls_handshake_errors_total{reason=\"incompatible\"} 1")
+            && m.contains("rampart_tls_handshake_errors_total{reason=\"alert\"} 1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "handshake errors by reason:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(g);
     let (g, _) = start(origin.addr, "protocols = [\"TLSv1.3\"]");
     assert!(

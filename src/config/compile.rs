@@ -335,7 +335,6 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
     let mut server_names: HashMap<String, Span> = HashMap::new();
     // per listen address: (tls?, http2?, span of first, [(server idx, hosts)])
     let mut by_addr: Vec<AddrGroup> = Vec::new();
-    let mut tls_protocols: Option<Vec<TlsVersion>> = None;
     for (si, s) in f.servers.iter().enumerate() {
         let Some(server) = compile_server(&mut cx, s, si, &refs) else {
             continue;
@@ -361,22 +360,6 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                 server_names.insert(server.name.clone(), s.span.span.clone());
             }
         }
-        // One protocol set per process: rustls versions are chosen through
-        // the process-wide provider (see tls::install_protocols).
-        if let Some(t) = &server.tls {
-            match &tls_protocols {
-                None => tls_protocols = Some(t.protocols.clone()),
-                Some(p) if p != &t.protocols => {
-                    let span = s
-                        .tls
-                        .as_ref()
-                        .map(|t| t.span.span.clone())
-                        .unwrap_or_else(|| s.span.span.clone());
-                    cx.err(&span, "every TLS server must use the same `protocols` (they apply to the whole process)");
-                }
-                Some(_) => {}
-            }
-        }
         let idx = servers.len();
         let hosts = s.hosts.as_ref().map(|h| {
             h.iter()
@@ -389,10 +372,11 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                 .get(li)
                 .map(|l| l.span.clone())
                 .unwrap_or_else(|| s.span.span.clone());
-            match by_addr.iter_mut().find(|e| e.0 == *addr) {
+            let protocols = server.tls.as_ref().map(|t| t.protocols.clone());
+            match by_addr.iter_mut().find(|e| e.addr == *addr) {
                 Some(entry) => {
-                    if entry.1 != server.tls.is_some() {
-                        let (tls_one, plain_one) = if entry.1 {
+                    if entry.protocols.is_some() != protocols.is_some() {
+                        let (tls_one, plain_one) = if entry.protocols.is_some() {
                             ("an earlier", "this")
                         } else {
                             ("this", "an earlier")
@@ -403,16 +387,21 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                                 "listen address {addr} is used by a TLS server ({tls_one} one) and a plain-HTTP server ({plain_one} one): one address is either TLS or plain"
                             ),
                         );
-                    } else if entry.1 && entry.2 != server.http2 {
+                    } else if entry.protocols.is_some() && entry.http2 != server.http2 {
                         cx.err(
                             &span,
                             format!("servers sharing {addr} must agree on `http2` (ALPN is chosen per address)"),
                         );
+                    } else if entry.protocols != protocols {
+                        cx.err(
+                            &span,
+                            format!("servers sharing {addr} must agree on `tls.protocols` (versions are chosen before SNI)"),
+                        );
                     }
-                    if let (Some(new), true) = (&hosts, true) {
+                    if let Some(new) = &hosts {
                         for h in new {
                             let clash = entry
-                                .4
+                                .servers
                                 .iter()
                                 .any(|(_, hs)| hs.as_ref().is_some_and(|hs| hs.contains(h)));
                             if clash {
@@ -426,15 +415,15 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                             }
                         }
                     }
-                    entry.4.push((idx, hosts.clone()));
+                    entry.servers.push((idx, hosts.clone()));
                 }
-                None => by_addr.push((
-                    *addr,
-                    server.tls.is_some(),
-                    server.http2,
+                None => by_addr.push(AddrGroup {
+                    addr: *addr,
+                    protocols,
+                    http2: server.http2,
                     span,
-                    vec![(idx, hosts.clone())],
-                )),
+                    servers: vec![(idx, hosts.clone())],
+                }),
             }
         }
         servers.push(server);
@@ -448,36 +437,42 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
     // Two addresses that overlap (0.0.0.0:80 and 127.0.0.1:80) cannot both be bound.
     for (i, a) in by_addr.iter().enumerate() {
         for b in by_addr.iter().take(i) {
-            if a.0.port() == b.0.port()
-                && a.0 != b.0
-                && (a.0.ip().is_unspecified() || b.0.ip().is_unspecified())
-                && a.0.is_ipv4() == b.0.is_ipv4()
+            if a.addr.port() == b.addr.port()
+                && a.addr != b.addr
+                && (a.addr.ip().is_unspecified() || b.addr.ip().is_unspecified())
+                && a.addr.is_ipv4() == b.addr.is_ipv4()
             {
-                cx.err(&a.3, format!("listen address {} overlaps {}: use one of them for every server on that port", a.0, b.0));
+                cx.err(
+                    &a.span,
+                    format!("listen address {} overlaps {}: use one of them for every server on that port", a.addr, b.addr),
+                );
             }
         }
     }
     if let Some(a) = admin {
         if let Some(entry) = by_addr.iter().find(|e| {
-            e.0.port() == a.port()
-                && (e.0.ip() == a.ip() || e.0.ip().is_unspecified() || a.ip().is_unspecified())
+            e.addr.port() == a.port()
+                && (e.addr.ip() == a.ip()
+                    || e.addr.ip().is_unspecified()
+                    || a.ip().is_unspecified())
         }) {
             cx.err(
-                &entry.3,
+                &entry.span,
                 format!(
                     "listen address {} collides with the admin listener {a}",
-                    entry.0
+                    entry.addr
                 ),
             );
         }
     }
     let listeners = by_addr
         .into_iter()
-        .map(|(addr, tls, http2, _, servers)| Listener {
-            addr,
-            tls,
-            http2,
-            hosts: HostTable::new(&servers),
+        .map(|g| Listener {
+            addr: g.addr,
+            tls: g.protocols.is_some(),
+            protocols: g.protocols.unwrap_or_default(),
+            http2: g.http2,
+            hosts: HostTable::new(&g.servers),
         })
         .collect();
 
@@ -508,13 +503,16 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
 
 /// Servers sharing one listen address while checking: (address, TLS?,
 /// http2?, span of its first mention, [(server index, host patterns)]).
-type AddrGroup = (
-    SocketAddr,
-    bool,
-    bool,
-    Span,
-    Vec<(usize, Option<Vec<String>>)>,
-);
+struct AddrGroup {
+    addr: SocketAddr,
+    /// `Some(protocols)` for a TLS address.
+    protocols: Option<Vec<TlsVersion>>,
+    http2: bool,
+    /// Where the address is first mentioned.
+    span: Span,
+    /// (server index, host patterns) in file order.
+    servers: Vec<(usize, Option<Vec<String>>)>,
+}
 
 struct Refs<'a> {
     zones: &'a HashMap<String, usize>,

@@ -163,6 +163,8 @@ pub struct Timeouts {
 pub struct Listener {
     pub addr: SocketAddr,
     pub tls: bool,
+    /// TLS versions offered (TLS listeners).
+    pub protocols: Vec<TlsVersion>,
     pub http2: bool,
     pub hosts: HostTable,
 }

@@ -499,15 +499,22 @@ fn key_formats_and_expiry_warning() {
 }
 
 #[test]
-fn tls_servers_share_one_protocol_set() {
-    let src = format!(
-        "{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n[servers.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n[[servers]]\nlisten = [\"127.0.0.1:8444\"]\n[servers.tls]\ncert = \"{c}\"\nkey = \"{k}\"\nprotocols = [\"TLSv1.3\"]\n",
-        c = fixture("leaf.pem"),
-        k = fixture("leaf-key.pem")
+fn tls_servers_on_one_address_share_protocols() {
+    let two = |second_listen: &str| {
+        format!(
+            "{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8443\"]\nhosts = [\"a.test\"]\n[servers.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n[[servers]]\nlisten = [\"{second_listen}\"]\nhosts = [\"b.test\"]\n[servers.tls]\ncert = \"{c}\"\nkey = \"{k}\"\nprotocols = [\"TLSv1.3\"]\n",
+            c = fixture("leaf.pem"),
+            k = fixture("leaf-key.pem")
+        )
+    };
+    assert_eq!(
+        errors(&two("127.0.0.1:8444")),
+        Vec::<String>::new(),
+        "different addresses may differ"
     );
     one(
-        &src,
-        "18:1",
-        "every TLS server must use the same `protocols`",
+        &two("127.0.0.1:8443"),
+        "18:11",
+        "servers sharing 127.0.0.1:8443 must agree on `tls.protocols`",
     );
 }
