@@ -15,8 +15,18 @@
 #   PROXY_CPU        CPU the proxy under test is pinned to (default 0)
 #   LOAD_CPU         CPU wrk, the origin and the idle-connection holder are pinned to (default 1)
 #   KEEP_TMP=1       keep the temp dir (configs, logs, raw wrk output) after the run
+#   SCENARIOS        load scenarios, in order (default "small 64k https-small https-handshake"):
+#                      small            GET /small over plain HTTP/1.1 keep-alive
+#                      64k              GET /64k over plain HTTP/1.1 keep-alive
+#                      https-small      GET /small over HTTPS (HTTP/1.1) keep-alive
+#                      https-handshake  GET /small over HTTPS with `Connection: close`: a new TCP
+#                                       connection and TLS handshake for every request
+#   CERT_DIR         certificates for the https scenarios (default certs-example/out, created
+#                    with certs-example/make-certs.sh if missing): localhost.pem (chain),
+#                    localhost-key.pem, ca.pem
 #
-# Only 127.0.0.1 is used: origin :18000, nginx :18080, rampart :18081, rampart admin :18090.
+# Only 127.0.0.1 is used: origin :18000, nginx :18080, rampart :18081, rampart admin :18090,
+# and for the https scenarios nginx :18443 and rampart :18444 (TLS).
 # With 2 cores, wrk and the origin share core 1; that is the same for both proxies, and the
 # proxy under test has core 0 to itself. See bench/README.md.
 set -euo pipefail
@@ -35,12 +45,15 @@ RAMPART_KEEPALIVE=${RAMPART_KEEPALIVE:-1024}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
+SCENARIOS=${SCENARIOS:-small 64k https-small https-handshake}
 OUT_FILE=$BENCH_DIR/last-run.txt
 
 ORIGIN_PORT=18000
 NGINX_PORT=18080
 RAMPART_PORT=18081
 ADMIN_PORT=18090
+NGINX_TLS_PORT=18443
+RAMPART_TLS_PORT=18444
 HOST=127.0.0.1
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
@@ -52,6 +65,17 @@ done
 (( DURATION >= 1 )) || die "DURATION must be >= 1"
 (( ROUNDS >= 1 )) || die "ROUNDS must be >= 1"
 (( CONNS >= 1 )) || die "CONNS must be >= 1"
+
+read -r -a SCENARIO_LIST <<<"$SCENARIOS"
+(( ${#SCENARIO_LIST[@]} >= 1 )) || die "SCENARIOS is empty"
+TLS_NEEDED=0
+for sc in "${SCENARIO_LIST[@]}"; do
+    case $sc in
+        small | 64k) ;;
+        https-small | https-handshake) TLS_NEEDED=1 ;;
+        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k https-small https-handshake)" ;;
+    esac
+done
 
 # ---------------------------------------------------------------- rampart binary
 RAMPART_BIN=${RAMPART_BIN:-target/release/rampart}
@@ -100,6 +124,23 @@ taskset -c "$PROXY_CPU" true 2>/dev/null || die "cannot pin to CPU $PROXY_CPU (P
 taskset -c "$LOAD_CPU" true 2>/dev/null || die "cannot pin to CPU $LOAD_CPU (LOAD_CPU); this machine has $(nproc) CPU(s)"
 [[ $PROXY_CPU != "$LOAD_CPU" ]] || log "WARNING: PROXY_CPU == LOAD_CPU; proxy and load generator share a core"
 
+# ---------------------------------------------------------------- certificates (https scenarios)
+if (( TLS_NEEDED )); then
+    command -v openssl >/dev/null || die "the https scenarios need 'openssl' (s_client, and make-certs.sh)"
+    if [[ -z ${CERT_DIR:-} ]]; then
+        CERT_DIR=$ROOT/certs-example/out
+        # idempotent: keeps existing files
+        "$ROOT/certs-example/make-certs.sh" >/dev/null || die "certs-example/make-certs.sh failed"
+    fi
+    [[ $CERT_DIR == /* ]] || CERT_DIR=$CALLER_PWD/$CERT_DIR
+    TLS_CERT=$CERT_DIR/localhost.pem
+    TLS_KEY=$CERT_DIR/localhost-key.pem
+    TLS_CA=$CERT_DIR/ca.pem
+    for f in "$TLS_CERT" "$TLS_KEY" "$TLS_CA"; do
+        [[ -r $f ]] || die "certificate file missing or unreadable: $f"
+    done
+fi
+
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- file descriptors
@@ -119,7 +160,7 @@ WORKER_CONNECTIONS=20000
 (( WORKER_CONNECTIONS >= IDLE_CONNS + 1024 )) || WORKER_CONNECTIONS=$(( IDLE_CONNS + 1024 ))
 
 # ---------------------------------------------------------------- ports free?
-for p in $ORIGIN_PORT $NGINX_PORT $RAMPART_PORT $ADMIN_PORT; do
+for p in $ORIGIN_PORT $NGINX_PORT $RAMPART_PORT $ADMIN_PORT $NGINX_TLS_PORT $RAMPART_TLS_PORT; do
     if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
         die "port $HOST:$p is already in use (a leftover benchmark process?)"
     fi
@@ -179,20 +220,29 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers
-http_body() {  # http_body PORT PATH -> body on stdout, fails on non-2xx / no answer
-    curl -fsS --max-time 2 --noproxy '*' "http://$HOST:$1$2"
+http_body() {  # http_body PORT PATH [SCHEME] -> body on stdout, fails on non-2xx / no answer
+    local scheme=${3:-http}
+    if [[ $scheme == https ]]; then  # verifies the chain against the example CA
+        curl -fsS --max-time 2 --noproxy '*' --cacert "$TLS_CA" "https://$HOST:$1$2"
+    else
+        curl -fsS --max-time 2 --noproxy '*' "http://$HOST:$1$2"
+    fi
 }
 
-wait_http() {  # wait_http NAME PID PORT PATH EXPECTED_BODY LOGFILE: bounded (10 s)
-    local name=$1 pid=$2 port=$3 path=$4 expect=$5 logf=$6 i body
+wait_http() {  # wait_http NAME PID PORT PATH EXPECTED_BODY LOGFILE [SCHEME]: bounded (10 s)
+    local name=$1 pid=$2 port=$3 path=$4 expect=$5 logf=$6 scheme=${7:-http} i body
     for (( i = 0; i < 100; i++ )); do
         proc_alive "$pid" || { [[ -s $logf ]] && cat "$logf" >&2; die "$name exited during startup"; }
-        if body=$(http_body "$port" "$path" 2>/dev/null) && [[ $body == "$expect" ]]; then
+        if body=$(http_body "$port" "$path" "$scheme" 2>/dev/null) && [[ $body == "$expect" ]]; then
             return 0
         fi
         sleep 0.1
     done
-    die "$name did not answer GET $path on :$port with '$expect' within 10 s (log: $logf)"
+    die "$name did not answer GET $scheme://$HOST:$port$path with '$expect' within 10 s (log: $logf)"
+}
+
+tcp_passive_opens() {  # TCP connections accepted so far in this network namespace (all processes)
+    awk '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == "PassiveOpens") c = i; n = 1 } else print $c }' /proc/net/snmp
 }
 
 cpu_ticks() {  # cpu_ticks PID... -> utime+stime summed, in clock ticks
@@ -265,6 +315,37 @@ EOF
 
 # ---------------------------------------------------------------- proxy nginx (PROXY_CPU)
 mkdir -p "$TMP/nginx/tmp"
+nginx_proxy_location() {  # the same proxying on the plain and the TLS server
+    cat <<'EOF'
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            # rampart always sends these two upstream and returns X-Request-Id to the
+            # client (spec: Upstreams); do the same so both proxies do the same work.
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Request-Id $request_id;
+            add_header X-Request-Id $request_id always;
+        }
+EOF
+}
+nginx_tls_server() {  # only with an https scenario; HTTP/1.1 only (no `http2` on the listen)
+    (( TLS_NEEDED )) || return 0
+    cat <<EOF
+    server {
+        listen $HOST:$NGINX_TLS_PORT ssl backlog=4096;
+        ssl_certificate     $TLS_CERT;
+        ssl_certificate_key $TLS_KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;   # rampart: protocols = ["TLSv1.2", "TLSv1.3"]
+        # ciphers, curves, session tickets/cache: nginx/OpenSSL defaults (see bench/README.md)
+$(nginx_proxy_location)
+    }
+EOF
+}
 cat > "$TMP/nginx/nginx.conf" <<EOF
 # nginx as the reverse proxy under test, set up like the reference configs
 # (/work/shared/reference/*.nginx.conf), with logging off and limits raised.
@@ -285,21 +366,9 @@ $(nginx_common_http "$TMP/nginx")
     }
     server {
         listen $HOST:$NGINX_PORT backlog=4096;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Real-IP \$remote_addr;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            # rampart always sends these two upstream and returns X-Request-Id to the
-            # client (spec: Upstreams); do the same so both proxies do the same work.
-            proxy_set_header X-Forwarded-Host \$host;
-            proxy_set_header X-Request-Id \$request_id;
-            add_header X-Request-Id \$request_id always;
-        }
+$(nginx_proxy_location)
     }
+$(nginx_tls_server)
 }
 EOF
 
@@ -332,6 +401,26 @@ security_headers = false          # nginx adds none either
 prefix = "/"
 upstream = "origin"
 EOF
+if (( TLS_NEEDED )); then
+    cat >> "$TMP/rampart/rampart.toml" <<EOF
+
+# The same, over TLS (https scenarios), HTTP/1.1 only like the nginx TLS server.
+[[servers]]
+name = "bench-tls"
+listen = ["$HOST:$RAMPART_TLS_PORT"]
+http2 = false                     # no h2 in ALPN; nginx's TLS server has no http2 either
+security_headers = false          # nginx adds none either (this would add HSTS on TLS)
+
+[servers.tls]
+cert = "$TLS_CERT"
+key = "$TLS_KEY"
+protocols = ["TLSv1.2", "TLSv1.3"]   # nginx: ssl_protocols TLSv1.2 TLSv1.3
+
+[[servers.routes]]
+prefix = "/"
+upstream = "origin"
+EOF
+fi
 
 "$NGINX" -t -q -p "$TMP/origin" -c "$TMP/origin/nginx.conf" 2>"$TMP/origin/check.log" ||
     { cat "$TMP/origin/check.log" >&2; die "origin nginx config rejected"; }
@@ -354,6 +443,7 @@ taskset -c "$PROXY_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g '
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_http "nginx" "$NGINX_PID" "$NGINX_PORT" /small "ok" "$TMP/nginx/error.log"
+(( TLS_NEEDED )) && wait_http "nginx (TLS)" "$NGINX_PID" "$NGINX_TLS_PORT" /small "ok" "$TMP/nginx/error.log" https
 NGINX_WORKERS=$(pgrep -P "$NGINX_PID" || true)
 [[ -n $NGINX_WORKERS ]] || die "nginx proxy has no worker process"
 (( $(wc -w <<<"$NGINX_WORKERS") == 1 )) || die "expected 1 nginx worker, found: $NGINX_WORKERS"
@@ -364,6 +454,7 @@ taskset -c "$PROXY_CPU" "$RAMPART_BIN" run -c "$TMP/rampart/rampart.toml" >"$TMP
 RAMPART_PID=$!   # taskset execs, so this is rampart itself
 PIDS+=("$RAMPART_PID")
 wait_http "rampart" "$RAMPART_PID" "$RAMPART_PORT" /small "ok" "$TMP/rampart/rampart.log"
+(( TLS_NEEDED )) && wait_http "rampart (TLS)" "$RAMPART_PID" "$RAMPART_TLS_PORT" /small "ok" "$TMP/rampart/rampart.log" https
 # admin /healthz must answer 200 (body not checked)
 for (( i = 0; i < 100; i++ )); do
     http_body "$ADMIN_PORT" /healthz >/dev/null 2>&1 && break
@@ -373,52 +464,121 @@ done
 (( i < 100 )) || die "rampart admin did not answer GET /healthz on :$ADMIN_PORT within 10 s"
 
 # Sanity: both proxies deliver the same bodies.
-for port in $NGINX_PORT $RAMPART_PORT; do
-    size=$(curl -fsS --max-time 5 --noproxy '*' -o /dev/null -w '%{size_download}' "http://$HOST:$port/64k") ||
-        die "GET /64k through :$port failed"
-    [[ $size == 65536 ]] || die "GET /64k through :$port returned $size bytes, expected 65536"
+sanity_urls=("http://$HOST:$NGINX_PORT/64k" "http://$HOST:$RAMPART_PORT/64k")
+(( TLS_NEEDED )) && sanity_urls+=("https://$HOST:$NGINX_TLS_PORT/64k" "https://$HOST:$RAMPART_TLS_PORT/64k")
+for url in "${sanity_urls[@]}"; do
+    size=$(curl -fsS --max-time 5 --noproxy '*' ${TLS_CA:+--cacert "$TLS_CA"} -o /dev/null -w '%{size_download}' "$url") ||
+        die "GET $url failed"
+    [[ $size == 65536 ]] || die "GET $url returned $size bytes, expected 65536"
 done
 
 proxy_port() { [[ $1 == nginx ]] && echo "$NGINX_PORT" || echo "$RAMPART_PORT"; }
+proxy_tls_port() { [[ $1 == nginx ]] && echo "$NGINX_TLS_PORT" || echo "$RAMPART_TLS_PORT"; }
 proxy_cpu_pids() { [[ $1 == nginx ]] && echo "$NGINX_PID $NGINX_WORKER" || echo "$RAMPART_PID"; }
 proxy_mem_pid() { [[ $1 == nginx ]] && echo "$NGINX_WORKER" || echo "$RAMPART_PID"; }
-scenario_path() { [[ $1 == small ]] && echo /small || echo /64k; }
+scenario_path() { [[ $1 == 64k ]] && echo /64k || echo /small; }
+scenario_url() {  # scenario_url SCENARIO PROXY
+    case $1 in
+        https-*) echo "https://$HOST:$(proxy_tls_port "$2")$(scenario_path "$1")" ;;
+        *) echo "http://$HOST:$(proxy_port "$2")$(scenario_path "$1")" ;;
+    esac
+}
+scenario_wrk_args() {  # extra wrk arguments of SCENARIO, one per line
+    [[ $1 == https-handshake ]] && printf '%s\n' -H 'Connection: close'
+    return 0
+}
+
+# ---------------------------------------------------------------- TLS parameters (https scenarios)
+# Printed in the report header, so it shows that both proxies negotiate the same thing.
+TLS_FILE="$TMP/tls.txt"
+: >"$TLS_FILE"
+s_client() {  # s_client PORT ARGS...: bounded openssl s_client to PORT, SNI localhost
+    local port=$1
+    shift
+    timeout 5 openssl s_client -connect "$HOST:$port" -servername localhost "$@"
+}
+CLOSE_REQ=$'GET /small HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+if (( TLS_NEEDED )); then
+    declare -A TLS_PARAMS=()
+    for proxy in nginx rampart; do
+        port=$(proxy_tls_port "$proxy")
+        # negotiated protocol, cipher, key exchange group and ALPN (offering h2 and http/1.1)
+        TLS_PARAMS[$proxy]=$( { s_client "$port" -alpn h2,http/1.1 </dev/null 2>/dev/null || true; } |
+            grep -E 'Protocol|Cipher|Temp Key|ALPN' | sed -E 's/^[[:space:]]+//; s/[[:space:]]+/ /g' |
+            awk '!seen[$0]++' | paste -sd ';' | sed 's/;/; /g')
+        [[ -n ${TLS_PARAMS[$proxy]} ]] || die "openssl s_client could not connect to $proxy on :$port"
+        # Session resumption: one connection saves the session (incl. TLS 1.3 tickets, read
+        # before the server closes), a second one offers it.
+        sess="$TMP/sess-$proxy.pem"
+        { printf '%s' "$CLOSE_REQ" | s_client "$port" -ign_eof -sess_out "$sess" >/dev/null 2>&1; } || true
+        resumed=$( { printf '%s' "$CLOSE_REQ" | s_client "$port" -ign_eof -sess_in "$sess" 2>/dev/null || true; } |
+            awk '/^(New|Reused), / { print $1; exit }' | tr -d ,)
+        case $resumed in
+            Reused) resumed=yes ;;
+            New) resumed=no ;;
+            *) resumed="unknown" ;;
+        esac
+        # Connection: close over TLS: the proxy must answer and then close (s_client -quiet
+        # waits for the close; the 5 s timeout says it did not) and should say so in a header.
+        rc=0
+        resp=$(printf '%s' "$CLOSE_REQ" | s_client "$port" -quiet 2>/dev/null | tr -d '\r') || rc=$?
+        if (( rc == 124 )); then
+            closes="does NOT close the connection (still open after 5 s)"
+            log "WARNING: $proxy does not close the TLS connection after a 'Connection: close' request"
+        elif ! grep -q '^ok$' <<<"$resp"; then
+            closes="no valid answer (s_client exit $rc)"
+            log "WARNING: $proxy: no valid answer to a 'Connection: close' request over TLS"
+        elif grep -qi '^connection: *close' <<<"$resp"; then
+            closes="answers and closes, with 'Connection: close'"
+        else
+            closes="answers and closes, but without a 'Connection: close' header"
+            log "WARNING: $proxy closes after 'Connection: close' without saying so (wrk counts that as a read error)"
+        fi
+        printf '%-8s :%s  %s\n%-8s        resumption offered (s_client -sess_in): %s; on Connection: close: %s\n' \
+            "$proxy" "$port" "${TLS_PARAMS[$proxy]}" "" "$resumed" "$closes" >>"$TLS_FILE"
+    done
+    [[ ${TLS_PARAMS[nginx]} == "${TLS_PARAMS[rampart]}" ]] ||
+        log "WARNING: nginx and rampart negotiate different TLS parameters (see the report header)"
+fi
 
 # ---------------------------------------------------------------- load runs
 RAW="$TMP/raw"
 mkdir -p "$RAW"
-RESULTS="$TMP/results.tsv"   # scenario proxy round rps p50_ms p99_ms requests cpu_s errors
+RESULTS="$TMP/results.tsv"   # scenario proxy round rps p50_ms p99_ms requests cpu_s errors new_conns
 RSS_FILE="$TMP/rss.tsv"      # scenario proxy rss_kib
 : >"$RESULTS"
 : >"$RSS_FILE"
 
-run_wrk() {  # run_wrk PORT PATH SECONDS OUTFILE
-    local port=$1 path=$2 secs=$3 out=$4 pid rc=0
-    taskset -c "$LOAD_CPU" "$WRK" -t1 -c"$CONNS" -d"${secs}s" --latency "http://$HOST:$port$path" >"$out" 2>&1 &
+run_wrk() {  # run_wrk URL SECONDS OUTFILE [WRK ARGS...]
+    local url=$1 secs=$2 out=$3 pid rc=0
+    shift 3
+    taskset -c "$LOAD_CPU" "$WRK" -t1 -c"$CONNS" -d"${secs}s" --latency "$@" "$url" >"$out" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait "$pid" || rc=$?
     unset 'PIDS[${#PIDS[@]}-1]'
-    (( rc == 0 )) || { cat "$out" >&2; die "wrk failed (exit $rc) against :$port$path"; }
+    (( rc == 0 )) || { cat "$out" >&2; die "wrk failed (exit $rc) against $url"; }
 }
 
-for scenario in small 64k; do
-    path=$(scenario_path "$scenario")
+for scenario in "${SCENARIO_LIST[@]}"; do
+    mapfile -t wrk_args < <(scenario_wrk_args "$scenario")
     if (( WARMUP > 0 )); then
         for proxy in nginx rampart; do
             log "warm-up $scenario $proxy (${WARMUP}s)"
-            run_wrk "$(proxy_port "$proxy")" "$path" "$WARMUP" "$RAW/warmup-$scenario-$proxy.txt"
+            run_wrk "$(scenario_url "$scenario" "$proxy")" "$WARMUP" "$RAW/warmup-$scenario-$proxy.txt" "${wrk_args[@]}"
         done
     fi
     for (( round = 1; round <= ROUNDS; round++ )); do
         for proxy in nginx rampart; do
-            port=$(proxy_port "$proxy")
+            url=$(scenario_url "$scenario" "$proxy")
             pids=$(proxy_cpu_pids "$proxy")
             out="$RAW/$scenario-$proxy-$round.txt"
             log "run $scenario $proxy round $round/$ROUNDS (${DURATION}s)"
             # shellcheck disable=SC2086
             t0=$(cpu_ticks $pids)
-            run_wrk "$port" "$path" "$DURATION" "$out"
+            c0=$(tcp_passive_opens)
+            run_wrk "$url" "$DURATION" "$out" "${wrk_args[@]}"
+            c1=$(tcp_passive_opens)
             # shellcheck disable=SC2086
             t1=$(cpu_ticks $pids)
             rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
@@ -431,8 +591,12 @@ for scenario in small 64k; do
             errors=$(( ${non2xx:-0} + ${sockerr:-0} ))
             (( errors == 0 )) || log "WARNING: $proxy $scenario round $round: $errors errors (non-2xx: ${non2xx:-0}, socket: ${sockerr:-0})"
             cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / hz }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$proxy" "$round" "$rps" \
-                "$(to_ms "$p50")" "$(to_ms "$p99")" "$requests" "$cpu_s" "$errors" >>"$RESULTS"
+            new_conns=$(( c1 - c0 ))
+            if [[ $scenario == https-handshake ]] && (( requests > 0 && new_conns * 10 < requests * 9 )); then
+                log "WARNING: $proxy $scenario round $round: only $new_conns new connections for $requests requests (Connection: close not honoured?)"
+            fi
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$proxy" "$round" "$rps" \
+                "$(to_ms "$p50")" "$(to_ms "$p99")" "$requests" "$cpu_s" "$errors" "$new_conns" >>"$RESULTS"
         done
     done
     for proxy in nginx rampart; do
@@ -498,12 +662,18 @@ RAMPART_VERSION=$("$RAMPART_BIN" --version 2>/dev/null | head -n 1 || echo unkno
     echo "machine: $(nproc) CPUs, $CPU_MODEL"
     echo "pinning: proxy under test on CPU $PROXY_CPU; wrk + origin nginx on CPU $LOAD_CPU (shared)"
     echo "load:    wrk -t1 -c$CONNS -d${DURATION}s --latency, $ROUNDS interleaved round(s) per proxy, ${WARMUP}s warm-up"
+    echo "         scenarios: ${SCENARIO_LIST[*]}"
+    if [[ -s $TLS_FILE ]]; then
+        echo "tls:     openssl s_client -servername localhost -alpn h2,http/1.1 | grep -E 'Protocol|Cipher|Temp Key|ALPN'"
+        sed 's/^/         /' "$TLS_FILE"
+    fi
     echo
-    python3 - "$RESULTS" "$RSS_FILE" "$IDLE_FILE" "$NGINX_MASTER_RSS" <<'PYEOF'
+    python3 - "$RESULTS" "$RSS_FILE" "$IDLE_FILE" "$NGINX_MASTER_RSS" "${SCENARIO_LIST[@]}" <<'PYEOF'
 import statistics
 import sys
 
 results_f, rss_f, idle_f, master_rss = sys.argv[1:5]
+scenarios = sys.argv[5:]
 
 
 def tsv(path):
@@ -523,9 +693,18 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if b and a == a and b == b else "n/a"
 
 
-for scenario, desc in (("small", "GET /small (3-byte body)"), ("64k", "GET /64k (64 KiB body)")):
-    print(f"== {scenario}: {desc}")
-    hdr = f"{'proxy':<14}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'CPU-s/100k':>12}{'RSS MiB':>10}{'errors':>8}"
+DESC = {
+    "small": "GET /small (3-byte body)",
+    "64k": "GET /64k (64 KiB body)",
+    "https-small": "GET /small over HTTPS (HTTP/1.1, keep-alive)",
+    "https-handshake": "GET /small over HTTPS, 'Connection: close': new connection + TLS handshake per request",
+}
+
+for scenario in scenarios:
+    hs = scenario == "https-handshake"
+    print(f"== {scenario}: {DESC[scenario]}")
+    hdr = (f"{'proxy':<14}{'handshakes/s' if hs else 'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}"
+           f"{'CPU-s/100k':>12}{'RSS MiB':>10}{'errors':>8}" + (f"{'conns/req':>11}" if hs else ""))
     print(hdr)
     print("-" * len(hdr))
     vals = {}
@@ -537,8 +716,10 @@ for scenario, desc in (("small", "GET /small (3-byte body)"), ("64k", "GET /64k 
         cpu = med([float(r[7]) / int(r[6]) * 100000 for r in rs if int(r[6]) > 0])
         mem = rss.get((scenario, proxy), 0) / 1024
         err = sum(int(r[8]) for r in rs)
+        conns = med([int(r[9]) / int(r[6]) for r in rs if int(r[6]) > 0])
         vals[proxy] = (rps, p50, p99, cpu, mem)
-        print(f"{proxy:<14}{rps:>12.0f}{p50:>10.3f}{p99:>10.3f}{cpu:>12.3f}{mem:>10.1f}{err:>8}")
+        print(f"{proxy:<14}{rps:>12.0f}{p50:>10.3f}{p99:>10.3f}{cpu:>12.3f}{mem:>10.1f}{err:>8}"
+              + (f"{conns:>11.3f}" if hs else ""))
     n, r = vals["nginx"], vals["rampart"]
     print(f"{'rampart/nginx':<14}" + "".join(f"{ratio(a, b):>{w}}" for a, b, w in zip(r, n, (12, 10, 10, 12, 10))))
     print()
@@ -562,6 +743,10 @@ print("Notes: req/s, p50, p99 and CPU-s/100k are medians over rounds. CPU-s/100k
 print("(user+system, /proc/PID/stat; nginx: master + worker) the proxy used per 100,000 requests.")
 print(f"RSS = VmRSS after the scenario's runs (nginx: the worker only; its master had {int(master_rss) / 1024:.1f} MiB).")
 print("errors = wrk non-2xx responses + socket errors, summed over rounds (must be 0).")
+if "https-handshake" in scenarios:
+    print("handshakes/s = req/s with 'Connection: close'. conns/req = TCP connections accepted on the")
+    print("machine during the run (kernel Tcp PassiveOpens) per request: 1.000 = one connection and one")
+    print("TLS handshake per request (must be ~1; wrk resumes the previous connection's TLS session).")
 print("open = idle connections the proxy still kept open when the RSS was read (must equal conns).")
 PYEOF
 } | tee "$OUT_FILE"

@@ -47,12 +47,18 @@ impl Signals {
                     tracing::warn!("{w}");
                 }
                 let old = self.state.current();
-                let old_addrs: Vec<_> = old.cfg.listeners.iter().map(|l| (l.addr, l.tls)).collect();
-                let new_addrs: Vec<_> = cfg.listeners.iter().map(|l| (l.addr, l.tls)).collect();
-                if old_addrs != new_addrs {
+                // Sockets and TLS handshake settings are fixed at start.
+                let shape = |c: &crate::config::Snapshot| -> Vec<String> {
+                    c.listeners
+                        .iter()
+                        .map(|l| format!("{} tls={} h2={} {:?}", l.addr, l.tls, l.http2, l.protocols))
+                        .collect()
+                };
+                let (was, now) = (shape(&old.cfg), shape(&cfg));
+                if was != now {
                     tracing::warn!(
-                        old = ?old_addrs, new = ?new_addrs,
-                        "listen addresses changed: they take effect after a restart; the rest of the new configuration is applied now"
+                        old = ?was, new = ?now,
+                        "listen addresses or TLS protocol/ALPN settings changed: they take effect after a restart; everything else is applied now"
                     );
                 }
                 let mut maps = sni_maps(&cfg);
