@@ -51,7 +51,9 @@ impl Signals {
                 let shape = |c: &crate::config::Snapshot| -> Vec<String> {
                     c.listeners
                         .iter()
-                        .map(|l| format!("{} tls={} h2={} {:?}", l.addr, l.tls, l.http2, l.protocols))
+                        .map(|l| {
+                            format!("{} tls={} h2={} {:?}", l.addr, l.tls, l.http2, l.protocols)
+                        })
                         .collect()
                 };
                 let (was, now) = (shape(&old.cfg), shape(&cfg));

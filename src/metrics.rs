@@ -80,6 +80,14 @@ pub static UPSTREAM_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_rate_limited_total",
+        "Requests rejected by a rate-limit zone.",
+        &["zone"],
+    )
+});
+
 pub static TLS_HANDSHAKE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "rampart_tls_handshake_errors_total",

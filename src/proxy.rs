@@ -119,6 +119,67 @@ fn misdirected(session: &Session, live: &Live, listener: &Listener, by_host: usi
     cert(by_sni) != cert(by_host)
 }
 
+/// The route's rate limits (nginx `limit_req`): `Ok(delay)` to serve after
+/// `delay`, `Err((status, retry_after_seconds))` to refuse. With several
+/// zones each must accept, and a request refused by one is counted in none.
+fn rate_limit(
+    session: &Session,
+    ctx: &Ctx,
+    live: &Live,
+    route: &Route,
+) -> Result<std::time::Duration, (u16, u64)> {
+    use crate::config::snapshot::ZoneKey;
+    use crate::ratelimit::{Key, Limit, Verdict};
+    let now = Instant::now();
+    let mut checks = Vec::with_capacity(route.rate_limits.len());
+    for rl in &route.rate_limits {
+        let zone = &live.cfg.zones[rl.zone];
+        let (state, _) = &live.zones[rl.zone];
+        let key = match &zone.key {
+            ZoneKey::ClientIp => ctx.client_ip.map(Key::ip),
+            ZoneKey::Host => request_host(session)
+                .map(|h| Key::bytes(routing::strip_port(h).as_bytes(), &state.hasher)),
+            // Requests without the header are not limited by this zone.
+            ZoneKey::Header(name) => session
+                .req_header()
+                .headers
+                .get(name)
+                .map(|v| Key::bytes(v.as_bytes(), &state.hasher)),
+        };
+        let Some(key) = key else { continue };
+        let limit = Limit {
+            rate: zone.rate.milli_per_sec(),
+            burst: u64::from(rl.burst) * 1000,
+            delay: if rl.nodelay {
+                u64::MAX
+            } else {
+                u64::from(rl.delay) * 1000
+            },
+        };
+        checks.push((rl, key, limit, state.now_ms(now)));
+    }
+    let reject = |rl: &crate::config::snapshot::RateLimit, retry_after_ms: u64| {
+        live.zones[rl.zone].1.inc();
+        Err((rl.status, retry_after_ms.div_ceil(1000).max(1)))
+    };
+    if checks.len() > 1 {
+        for (rl, key, limit, at) in &checks {
+            if let Verdict::Reject { retry_after_ms } = live.zones[rl.zone].0.peek(key, *at, limit)
+            {
+                return reject(rl, retry_after_ms);
+            }
+        }
+    }
+    let mut wait = 0;
+    for (rl, key, limit, at) in checks {
+        match live.zones[rl.zone].0.check(key, at, &limit) {
+            Verdict::Accept { delay_ms, .. } => wait = wait.max(delay_ms),
+            Verdict::Reject { retry_after_ms } => return reject(rl, retry_after_ms),
+        }
+    }
+    Ok(crate::ratelimit::delay(wait))
+}
+
 /// pingora reports rustls versions as `TLSv1_3`; logs say `TLSv1.3`.
 fn tls_version_name(v: &str) -> &'static str {
     match v {
@@ -352,6 +413,30 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         };
         let route = server.routes.get(route_idx);
+
+        if !route.rate_limits.is_empty() {
+            match rate_limit(session, ctx, &live, route) {
+                Ok(wait) if wait.is_zero() => {}
+                // nginx delays excess requests so that they leave at `rate`.
+                Ok(wait) => tokio::time::sleep(wait).await,
+                Err((status, retry_after)) => {
+                    let json =
+                        respond::prefers_json(session.req_header().headers.get(header::ACCEPT));
+                    let (body, ct) = respond::error_body(status, &ctx.request_id, json);
+                    let retry = HeaderValue::from(retry_after);
+                    self.answer(
+                        session,
+                        ctx,
+                        status,
+                        &HeaderValue::from_static(ct),
+                        body,
+                        &[(header::RETRY_AFTER, retry)],
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+            }
+        }
 
         if let (Some(limit), Some(len)) = (
             server.max_body_size,

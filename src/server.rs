@@ -95,6 +95,12 @@ pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
             state: state.clone(),
         },
     ));
+    server.add_service(pingora::services::background::background_service(
+        "rate-limit sweeper",
+        crate::sweeper::Sweeper {
+            state: state.clone(),
+        },
+    ));
     if let Some(admin) = cfg.admin {
         server.add_service(crate::admin::service(admin, state.clone()));
     }

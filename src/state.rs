@@ -18,6 +18,8 @@ pub struct Live {
     pub cfg: Snapshot,
     /// Indexed like `cfg.upstreams`.
     pub pools: Vec<Pool>,
+    /// Indexed like `cfg.zones`: bucket state and the rejection counter.
+    pub zones: Vec<(Arc<crate::ratelimit::Zone>, prometheus::IntCounter)>,
 }
 
 /// Process-wide state shared by the proxy, the admin endpoint and the
@@ -27,6 +29,9 @@ pub struct State {
     live: ArcSwap<Live>,
     /// Upstream server state by pool name + address; survives reloads.
     pub backends: Registry,
+    /// Rate-limit buckets by zone name; survive reloads that keep a zone's
+    /// `rate` and `key`.
+    pub zones: crate::ratelimit::Zones,
     /// Requests currently being handled (for the shutdown drain).
     requests: AtomicUsize,
     /// The whole-request-head deadline applied to every connection.
@@ -36,13 +41,15 @@ pub struct State {
 impl State {
     pub fn new(cfg: Snapshot) -> Arc<Self> {
         let backends = Registry::default();
-        let live = Self::make_live(cfg, &backends);
+        let zones = crate::ratelimit::Zones::default();
+        let live = Self::make_live(cfg, &backends, &zones);
         crate::metrics::set_config(&live.cfg.hash);
         let head_timeout = Arc::new(HeadTimeout::default());
         head_timeout.set(Self::head_timeout_of(&live.cfg));
         Arc::new(State {
             live: ArcSwap::from_pointee(live),
             backends,
+            zones,
             requests: AtomicUsize::new(0),
             head_timeout,
         })
@@ -57,13 +64,22 @@ impl State {
             .unwrap_or(std::time::Duration::from_secs(60))
     }
 
-    fn make_live(cfg: Snapshot, backends: &Registry) -> Live {
+    fn make_live(cfg: Snapshot, backends: &Registry, zones: &crate::ratelimit::Zones) -> Live {
         let pools = cfg
             .upstreams
             .iter()
             .map(|u| Pool::new(u, backends))
             .collect();
-        Live { cfg, pools }
+        let zones = cfg
+            .zones
+            .iter()
+            .map(|z| {
+                let signature = format!("{} {:?}", z.rate, z.key);
+                let counter = crate::metrics::RATE_LIMITED.with_label_values(&[z.name.as_str()]);
+                (zones.get(&z.name, &signature, z.max_keys), counter)
+            })
+            .collect();
+        Live { cfg, pools, zones }
     }
 
     /// The configuration for a new request.
@@ -73,7 +89,7 @@ impl State {
 
     /// Publishes a new configuration; requests already running keep theirs.
     pub fn swap(&self, cfg: Snapshot) {
-        let live = Self::make_live(cfg, &self.backends);
+        let live = Self::make_live(cfg, &self.backends, &self.zones);
         crate::metrics::set_config(&live.cfg.hash);
         self.head_timeout.set(Self::head_timeout_of(&live.cfg));
         self.live.store(Arc::new(live));

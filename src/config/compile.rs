@@ -1166,9 +1166,6 @@ fn compile_route(
             }
         },
     };
-    if !rate_limits.is_empty() {
-        cx.not_enforced("rate_limit (route)");
-    }
     if matches!(cors, CorsChoice::Policy(_)) {
         cx.not_enforced("cors");
     }

@@ -1,0 +1,406 @@
+//! Leaky-bucket rate limiting with nginx `limit_req` semantics, request for
+//! request. Knows nothing of HTTP: callers turn a request into a [`Key`].
+//!
+//! The arithmetic is nginx's (`ngx_http_limit_req_lookup`), in integer
+//! milli-requests with millisecond time: per key, `excess` and the time of
+//! the last accepted request; a request computes
+//! `excess = max(0, excess - rate * elapsed / 1000 + 1000)` and is rejected
+//! when `excess > burst * 1000`; otherwise the new excess is stored. An
+//! accepted request is delayed by `(excess - delay * 1000) / rate` unless
+//! `nodelay` (nginx `delay=` / `nodelay`).
+//!
+//! State is sharded (one mutex per shard, never held across an await) and
+//! bounded by `max_keys`: a new key in a full shard evicts the least
+//! recently seen of a few sampled keys (approximate LRU, O(1)).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a zone counts by. IP keys are stored as 16 bytes; host and header
+/// keys as a 64-bit keyed hash — no `String` per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Key {
+    Ip(u128),
+    Hashed(u64),
+}
+
+impl Key {
+    pub fn ip(ip: IpAddr) -> Key {
+        Key::Ip(match ip {
+            IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+            IpAddr::V6(v6) => u128::from(v6),
+        })
+    }
+
+    /// Case-insensitive bytes (hosts, header values) as a keyed hash.
+    pub fn bytes(b: &[u8], hasher: &std::collections::hash_map::RandomState) -> Key {
+        let mut h = hasher.build_hasher();
+        for c in b {
+            h.write_u8(c.to_ascii_lowercase());
+        }
+        Key::Hashed(h.finish())
+    }
+}
+
+/// Per-key state: nginx's `excess` (milli-requests) and `last` (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub excess: u64,
+    pub last: u64,
+}
+
+/// A route's limit on one zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Milli-requests per second (`5r/m` = 83).
+    pub rate: u64,
+    /// `burst * 1000`.
+    pub burst: u64,
+    /// Excess (milli) served without delay: `delay * 1000`; `u64::MAX` for `nodelay`.
+    pub delay: u64,
+}
+
+/// The verdict for one request on one zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Serve after this many milliseconds (0: at once); the new bucket.
+    Accept { delay_ms: u64, bucket: Bucket },
+    /// Refuse; a request would be accepted again after this many ms.
+    Reject { retry_after_ms: u64 },
+}
+
+/// nginx's decision for a request at `now` (ms) given the key's bucket.
+pub fn decide(prev: Option<Bucket>, now: u64, limit: &Limit) -> Verdict {
+    let rate = limit.rate.max(1);
+    let (excess, ms) = match prev {
+        None => (0i64, 0i64),
+        Some(b) => {
+            let ms = now as i64 - b.last as i64;
+            // nginx: a clock far in the past counts as 1 ms, a little as 0.
+            let ms = if ms < -60_000 { 1 } else { ms.max(0) };
+            let excess = b.excess as i64 - (rate as i64).saturating_mul(ms) / 1000 + 1000;
+            (excess.max(0), ms)
+        }
+    };
+    // (A new key starts at excess 0, as nginx's new node does.)
+    if excess as u64 > limit.burst {
+        // Time until `excess - 1000` drains to `burst - 1000` or below.
+        let over = excess as u64 - limit.burst;
+        return Verdict::Reject {
+            retry_after_ms: over.saturating_mul(1000).div_ceil(rate),
+        };
+    }
+    let last = match prev {
+        Some(b) if ms == 0 => b.last,
+        _ => now,
+    };
+    let delay_ms = if excess as u64 <= limit.delay {
+        0
+    } else {
+        (excess as u64 - limit.delay).saturating_mul(1000) / rate
+    };
+    Verdict::Accept {
+        delay_ms,
+        bucket: Bucket {
+            excess: excess as u64,
+            last,
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    bucket: Bucket,
+    /// Last time the key was seen (accepted or not), for eviction.
+    seen: u64,
+}
+
+struct Shard {
+    map: Mutex<HashMap<Key, Entry>>,
+}
+
+/// One zone's buckets. Lives outside the config snapshot so a reload that
+/// keeps the zone's `rate` and `key` keeps its state.
+pub struct Zone {
+    shards: Box<[Shard]>,
+    /// Keys per shard before eviction.
+    per_shard: usize,
+    epoch: Instant,
+    pub hasher: std::collections::hash_map::RandomState,
+}
+
+impl std::fmt::Debug for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zone")
+            .field("keys", &self.len())
+            .field("per_shard", &self.per_shard)
+            .finish()
+    }
+}
+
+/// Keys sampled when a full shard must make room.
+const EVICTION_SAMPLE: usize = 8;
+
+impl Zone {
+    pub fn new(max_keys: usize) -> Self {
+        let shards = (max_keys / 1024).clamp(1, 64).next_power_of_two();
+        Zone {
+            shards: (0..shards)
+                .map(|_| Shard {
+                    map: Mutex::new(HashMap::new()),
+                })
+                .collect(),
+            per_shard: max_keys.div_ceil(shards).max(1),
+            epoch: Instant::now(),
+            hasher: Default::default(),
+        }
+    }
+
+    /// Milliseconds since the zone was created (the zone's clock).
+    pub fn now_ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    fn shard(&self, key: &Key) -> &Shard {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        &self.shards[(h.finish() as usize) & (self.shards.len() - 1)]
+    }
+
+    /// Decides without storing (first phase of a multi-zone check).
+    pub fn peek(&self, key: &Key, now: u64, limit: &Limit) -> Verdict {
+        let shard = self.shard(key);
+        let map = shard.map.lock().unwrap_or_else(|p| p.into_inner());
+        decide(map.get(key).map(|e| e.bucket), now, limit)
+    }
+
+    /// Decides and, when accepted, stores the new bucket — atomically per key.
+    pub fn check(&self, key: Key, now: u64, limit: &Limit) -> Verdict {
+        let shard = self.shard(&key);
+        let mut map = shard.map.lock().unwrap_or_else(|p| p.into_inner());
+        let prev = map.get(&key).map(|e| e.bucket);
+        let v = decide(prev, now, limit);
+        match v {
+            Verdict::Accept { bucket, .. } => {
+                if prev.is_none() && map.len() >= self.per_shard {
+                    evict_one(&mut map);
+                }
+                map.insert(key, Entry { bucket, seen: now });
+            }
+            Verdict::Reject { .. } => {
+                if let Some(e) = map.get_mut(&key) {
+                    e.seen = now;
+                }
+            }
+        }
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.map.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops keys whose bucket has fully drained (equivalent to a new key,
+    /// so dropping them loses nothing); run from a background sweep.
+    pub fn sweep(&self, now: u64, rate: u64) {
+        for s in self.shards.iter() {
+            let mut map = s.map.lock().unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, e| {
+                let drained = (rate.saturating_mul(now.saturating_sub(e.bucket.last)) / 1000)
+                    >= e.bucket.excess;
+                !drained
+            });
+        }
+    }
+}
+
+/// Removes the least recently seen of a few entries.
+fn evict_one(map: &mut HashMap<Key, Entry>) {
+    let victim = map
+        .iter()
+        .take(EVICTION_SAMPLE)
+        .min_by_key(|(_, e)| e.seen)
+        .map(|(k, _)| *k);
+    if let Some(k) = victim {
+        map.remove(&k);
+    }
+}
+
+/// Zones by name, kept across reloads while `rate` and `key` are unchanged.
+#[derive(Debug, Default)]
+pub struct Zones {
+    by_name: Mutex<HashMap<String, (String, Arc<Zone>)>>,
+}
+
+impl Zones {
+    /// The state for a zone with this signature (`rate` and `key`), reused
+    /// when unchanged since the previous configuration.
+    pub fn get(&self, name: &str, signature: &str, max_keys: usize) -> Arc<Zone> {
+        let mut m = self.by_name.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((sig, z)) = m.get(name) {
+            if sig == signature {
+                return z.clone();
+            }
+        }
+        let z = Arc::new(Zone::new(max_keys));
+        m.insert(name.to_string(), (signature.to_string(), z.clone()));
+        z
+    }
+
+    pub fn all(&self) -> Vec<(Arc<Zone>, String)> {
+        let m = self.by_name.lock().unwrap_or_else(|p| p.into_inner());
+        m.values()
+            .map(|(sig, z)| (z.clone(), sig.clone()))
+            .collect()
+    }
+}
+
+/// A delay as a `Duration`.
+pub fn delay(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(rate_per_s: u64, burst: u64, nodelay: bool) -> Limit {
+        Limit {
+            rate: rate_per_s * 1000,
+            burst: burst * 1000,
+            delay: if nodelay { u64::MAX } else { 0 },
+        }
+    }
+
+    #[test]
+    fn burst_then_reject_then_drain() {
+        let z = Zone::new(100);
+        let l = limit(10, 20, true);
+        let k = Key::ip("10.0.0.1".parse().unwrap());
+        let accepted = (0..100)
+            .filter(|_| matches!(z.check(k, 0, &l), Verdict::Accept { .. }))
+            .count();
+        assert_eq!(accepted, 21, "burst 20 + the first");
+        match z.check(k, 0, &l) {
+            Verdict::Reject { retry_after_ms } => assert_eq!(retry_after_ms, 100),
+            v => panic!("{v:?}"),
+        }
+        // After 1 s, 10 more.
+        let more = (0..100)
+            .filter(|_| matches!(z.check(k, 1000, &l), Verdict::Accept { .. }))
+            .count();
+        assert_eq!(more, 10);
+    }
+
+    #[test]
+    fn delays_spread_requests_at_the_rate() {
+        let l = limit(10, 5, false);
+        let z = Zone::new(10);
+        let k = Key::Hashed(1);
+        let delays: Vec<u64> = (0..6)
+            .map(|_| match z.check(k, 0, &l) {
+                Verdict::Accept { delay_ms, .. } => delay_ms,
+                v => panic!("{v:?}"),
+            })
+            .collect();
+        assert_eq!(delays, vec![0, 100, 200, 300, 400, 500]);
+        // delay = 2: the first two excess requests pass at once.
+        let l = Limit {
+            delay: 2000,
+            ..limit(10, 5, false)
+        };
+        let z = Zone::new(10);
+        let delays: Vec<u64> = (0..6)
+            .map(|_| match z.check(k, 0, &l) {
+                Verdict::Accept { delay_ms, .. } => delay_ms,
+                v => panic!("{v:?}"),
+            })
+            .collect();
+        assert_eq!(delays, vec![0, 0, 0, 100, 200, 300]);
+    }
+
+    #[test]
+    fn per_minute_rates() {
+        // 5r/m, burst 0: one request per 12 s.
+        let l = Limit {
+            rate: 5 * 1000 / 60,
+            burst: 0,
+            delay: 0,
+        };
+        let z = Zone::new(10);
+        let k = Key::Hashed(7);
+        assert!(matches!(z.check(k, 0, &l), Verdict::Accept { .. }));
+        assert!(matches!(z.check(k, 11_000, &l), Verdict::Reject { .. }));
+        assert!(matches!(z.check(k, 12_100, &l), Verdict::Accept { .. }));
+    }
+
+    #[test]
+    fn bounded_by_max_keys() {
+        let z = Zone::new(1000);
+        let l = limit(1, 0, true);
+        for i in 0..100_000u64 {
+            z.check(Key::Hashed(i), i, &l);
+        }
+        assert!(z.len() <= 1000, "{}", z.len());
+        // Recently seen keys survive eviction better than old ones.
+        assert!(z.peek(&Key::Hashed(99_999), 99_999, &l) != decide(None, 99_999, &l));
+    }
+
+    #[test]
+    fn sweep_drops_only_drained_buckets() {
+        let z = Zone::new(100);
+        let l = limit(1, 10, true);
+        for _ in 0..5 {
+            z.check(Key::Hashed(1), 0, &l);
+        }
+        z.check(Key::Hashed(2), 0, &l);
+        z.sweep(500, l.rate);
+        assert_eq!(
+            z.len(),
+            1,
+            "key 2 (excess 0) is dropped, key 1 (excess 4000) kept"
+        );
+        z.sweep(5000, l.rate);
+        assert_eq!(z.len(), 0);
+    }
+
+    #[test]
+    fn two_threads_on_one_key_lose_no_update() {
+        let z = Arc::new(Zone::new(100));
+        let l = limit(1, 999, true);
+        let k = Key::Hashed(3);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let z = z.clone();
+                std::thread::spawn(move || {
+                    (0..500)
+                        .filter(|_| matches!(z.check(k, 0, &l), Verdict::Accept { .. }))
+                        .count()
+                })
+            })
+            .collect();
+        let total: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(total, 1000, "burst 999 + 1, exactly, at the same instant");
+        assert!(matches!(z.check(k, 0, &l), Verdict::Reject { .. }));
+    }
+
+    #[test]
+    fn zones_survive_when_rate_and_key_are_unchanged() {
+        let zs = Zones::default();
+        let a = zs.get("api", "10r/s client_ip", 100);
+        let b = zs.get("api", "10r/s client_ip", 100);
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = zs.get("api", "20r/s client_ip", 100);
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+}
