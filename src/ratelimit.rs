@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
+
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -165,9 +166,8 @@ impl Zone {
     }
 
     fn shard(&self, key: &Key) -> &Shard {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) & (self.shards.len() - 1)]
+        let h = self.hasher.hash_one(key);
+        &self.shards[(h as usize) & (self.shards.len() - 1)]
     }
 
     /// Decides without storing (first phase of a multi-zone check).
