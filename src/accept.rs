@@ -144,7 +144,15 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Front<A> {
                 }
             }
         };
-        let wrapped: Stream = Box::new(HeadDeadline::new(stream, deadline));
+        // HTTP/2 has no HTTP/1 heads to watch (h2 limits its own headers).
+        let wrapped: Stream = if matches!(
+            stream.selected_alpn_proto(),
+            Some(pingora::protocols::ALPN::H2)
+        ) {
+            Box::new(HeadDeadline::passthrough(stream))
+        } else {
+            Box::new(HeadDeadline::new(stream, deadline))
+        };
         self.inner.process_new(wrapped, shutdown).await
     }
 

@@ -22,6 +22,8 @@ pub struct Entry<'a> {
     pub query: Option<&'a str>,
     pub status: u16,
     pub bytes_sent: u64,
+    /// Request body bytes (for a WebSocket: everything the client sent).
+    pub bytes_received: u64,
     pub duration_ms: f64,
     pub route: Option<&'a str>,
     pub upstream: Option<&'a str>,

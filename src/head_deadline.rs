@@ -65,6 +65,8 @@ enum Phase {
     },
     /// Head complete; body and response are not our business.
     Rest,
+    /// An upgraded (101) or HTTP/2 connection: no more HTTP/1 heads.
+    Tunnel,
 }
 
 /// A stream that fails reads once a request head is overdue.
@@ -105,7 +107,11 @@ impl HeadDeadline {
             return true;
         }
         let (matched, size) = match self.phase {
-            Phase::Rest => return true,
+            Phase::Rest | Phase::Tunnel => return true,
+            Phase::Idle if bytes.starts_with(b"PRI * HTTP/2") => {
+                self.phase = Phase::Tunnel;
+                return true;
+            }
             Phase::Idle => {
                 self.phase = Phase::Head {
                     started: Instant::now(),
@@ -139,6 +145,25 @@ impl HeadDeadline {
         }
         true
     }
+}
+
+impl HeadDeadline {
+    /// The first write after a head starts its response: watch for the
+    /// next head, unless the connection was upgraded.
+    fn on_response(&mut self, switching_protocols: bool) {
+        if matches!(self.phase, Phase::Rest) && !self.timeout.is_zero() {
+            self.phase = if switching_protocols {
+                Phase::Tunnel
+            } else {
+                Phase::Idle
+            };
+        }
+    }
+}
+
+/// Whether a response starts with `101 Switching Protocols`.
+fn is_101(buf: &[u8]) -> bool {
+    buf.starts_with(b"HTTP/1.1 101") || buf.starts_with(b"HTTP/1.0 101")
 }
 
 impl AsyncRead for HeadDeadline {
@@ -194,9 +219,7 @@ impl AsyncWrite for HeadDeadline {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        if matches!(self.phase, Phase::Rest) && !self.timeout.is_zero() {
-            self.phase = Phase::Idle;
-        }
+        self.on_response(is_101(buf));
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -205,9 +228,11 @@ impl AsyncWrite for HeadDeadline {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        if matches!(self.phase, Phase::Rest) && !self.timeout.is_zero() {
-            self.phase = Phase::Idle;
-        }
+        let switching = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .is_some_and(|b| is_101(b));
+        self.on_response(switching);
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -300,6 +325,7 @@ mod tests {
             Phase::Idle => "idle",
             Phase::Head { .. } => "head",
             Phase::Rest => "rest",
+            Phase::Tunnel => "tunnel",
         }
     }
 
@@ -370,6 +396,31 @@ mod tests {
         );
         assert_eq!(phase_after(&[b"GET / HTTP/1.1\r\n\r\r\n\r\n"]), "rest");
         assert_eq!(phase_after(&[b"G", b"E", b"T"]), "head");
+        assert_eq!(
+            phase_after(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]),
+            "tunnel"
+        );
+    }
+
+    #[test]
+    fn an_upgrade_ends_the_watch() {
+        let (a, _b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        assert!(h.observe(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"));
+        h.on_response(is_101(b"HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(matches!(h.phase, Phase::Tunnel));
+        assert!(
+            h.observe(&vec![0u8; MAX_HEAD * 2]),
+            "frames are never taken for a head"
+        );
+        let (a, _b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        assert!(h.observe(b"GET / HTTP/1.1\r\n\r\n"));
+        h.on_response(is_101(b"HTTP/1.1 200 OK\r\n"));
+        assert!(
+            matches!(h.phase, Phase::Idle),
+            "keepalive: the next head is watched"
+        );
     }
 
     #[test]

@@ -642,14 +642,15 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         eos: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(b) = body.as_ref() {
             ctx.body_seen += b.len() as u64;
-            if ctx.body_limit.is_some_and(|l| ctx.body_seen > l) {
+            // After a 101 these are tunnel bytes (WebSocket frames), not a body.
+            if ctx.body_limit.is_some_and(|l| ctx.body_seen > l) && !session.was_upgraded() {
                 return Error::e_explain(
                     ErrorType::HTTPStatus(413),
                     "request body over max_body_size",
@@ -793,6 +794,7 @@ impl ProxyHttp for Gateway {
             query: req.uri.query(),
             status,
             bytes_sent: session.body_bytes_sent() as u64,
+            bytes_received: session.body_bytes_read() as u64,
             duration_ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
             route: route.map(|r| r.name.as_str()),
             upstream: up.map(|u| u.name.as_str()),

@@ -1169,9 +1169,6 @@ fn compile_route(
     if matches!(cors, CorsChoice::Policy(_)) {
         cx.not_enforced("cors");
     }
-    if ro.buffering == Some(false) {
-        cx.not_enforced("buffering = false (responses are streamed as pingora receives them)");
-    }
     if matches!(action, Action::Static(_)) {
         cx.not_enforced("static (such routes answer 501)");
     }

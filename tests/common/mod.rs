@@ -629,3 +629,110 @@ pub async fn tls_get(
     let resp = tls_request(&mut conn, host, path).await;
     Ok(describe(&conn, resp))
 }
+
+/// A WebSocket echo origin (text and binary), counting open connections;
+/// dropping it kills every connection.
+pub struct WsOrigin {
+    pub addr: SocketAddr,
+    pub open: Arc<AtomicUsize>,
+    pub accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Drop for WsOrigin {
+    fn drop(&mut self) {
+        self.task.abort();
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl WsOrigin {
+    pub async fn start() -> WsOrigin {
+        use futures_util::{SinkExt, StreamExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (op, acc, cs) = (open.clone(), accepted.clone(), conns.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let guard = OpenGuard(op.clone());
+                op.fetch_add(1, Ordering::SeqCst);
+                acc.fetch_add(1, Ordering::SeqCst);
+                let conn = tokio::spawn(async move {
+                    let _guard = guard;
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if msg.is_close() {
+                            let _ = ws.close(None).await;
+                            break;
+                        }
+                        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                cs.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        WsOrigin {
+            addr,
+            open,
+            accepted,
+            task,
+            conns,
+        }
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+/// A Server-Sent-Events origin: `n` events, one every `every`.
+pub async fn sse_origin(n: usize, every: Duration) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req: Request<Incoming>| async move {
+                    let events = futures_util::stream::unfold(0usize, move |i| async move {
+                        if i >= n {
+                            return None;
+                        }
+                        if i > 0 {
+                            tokio::time::sleep(every).await;
+                        }
+                        let frame = Frame::data(Bytes::from(format!("data: event {i}\n\n")));
+                        Some((Ok::<_, Infallible>(frame), i + 1))
+                    });
+                    let mut resp = Response::new(StreamBody::new(events));
+                    resp.headers_mut()
+                        .insert("content-type", "text/event-stream".parse().unwrap());
+                    resp.headers_mut()
+                        .insert("cache-control", "no-cache".parse().unwrap());
+                    Ok::<_, Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}

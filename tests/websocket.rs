@@ -1,0 +1,270 @@
+//! WebSocket upgrades and streamed responses through rampart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+fn config(origin: std::net::SocketAddr, read_timeout: &str) -> String {
+    format!(
+        r#"
+[log]
+level = "warn"
+
+[admin]
+listen = "127.0.0.1:{{ADMIN}}"
+
+[upstreams.chat]
+servers = [{{ addr = "{origin}" }}]
+
+[[servers]]
+name = "main"
+listen = ["127.0.0.1:{{PORT}}"]
+
+[[servers.routes]]
+prefix = "/ws/"
+upstream = "chat"
+read_timeout = "{read_timeout}"
+
+[[servers.routes]]
+prefix = "/events"
+upstream = "chat"
+buffering = false
+"#
+    )
+}
+
+async fn gauge(g: &Gateway, name: &str) -> f64 {
+    g.metrics()
+        .await
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+async fn wait_gauge(g: &Gateway, name: &str, want: f64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = gauge(g, name).await;
+        if v == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} stuck at {v}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_echo_large_messages_and_gauges_back_to_zero() {
+    let origin = WsOrigin::start().await;
+    let g = Gateway::start(&config(origin.addr, "1d"));
+    let (mut ws, resp) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/chat", g.port))
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 101);
+    assert!(resp.headers().get("x-request-id").is_some());
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+    let big = vec![7u8; 1 << 20];
+    ws.send(Message::binary(big.clone())).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap().into_data().len(),
+        big.len()
+    );
+    assert_eq!(gauge(&g, "rampart_websocket_connections{").await, 1.0);
+    assert_eq!(
+        gauge(&g, "rampart_upstream_in_flight{").await,
+        1.0,
+        "an open tunnel counts as in flight"
+    );
+    ws.close(None).await.unwrap();
+    drop(ws);
+    wait_gauge(&g, "rampart_websocket_connections{", 0.0).await;
+    wait_gauge(&g, "rampart_upstream_in_flight{", 0.0).await;
+    // The access line is written when the tunnel closes.
+    let log = g.access_log(1);
+    let e = log
+        .iter()
+        .find(|e| e["status"] == 101)
+        .expect("access line for the tunnel");
+    assert!(e["bytes_sent"].as_u64().unwrap() > 1 << 20);
+    assert!(e["bytes_received"].as_u64().unwrap() > 1 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_connections_twenty_messages_each() {
+    let origin = WsOrigin::start().await;
+    let g = Gateway::start(&config(origin.addr, "1d"));
+    let url = format!("ws://127.0.0.1:{}/ws/many", g.port);
+    let mut tasks = Vec::new();
+    for c in 0..200 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            for m in 0..20 {
+                let text = format!("{c}-{m}");
+                ws.send(Message::text(text.clone())).await.unwrap();
+                assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text));
+            }
+            ws.close(None).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    wait_gauge(&g, "rampart_websocket_connections{", 0.0).await;
+    wait_gauge(&g, "rampart_upstream_in_flight{", 0.0).await;
+    assert_eq!(
+        origin.accepted.load(std::sync::atomic::Ordering::SeqCst),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_echo() {
+    let origin = WsOrigin::start().await;
+    let toml = config(origin.addr, "1d").replace(
+        "[[servers.routes]]\nprefix = \"/ws/\"",
+        &format!(
+            "[servers.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[[servers.routes]]\nprefix = \"/ws/\"",
+            fixture("leaf.pem"),
+            fixture("leaf-key.pem")
+        ),
+    );
+    let g = Gateway::start(&toml);
+    let tls = tls_connect(
+        g.port,
+        "localhost",
+        tls_client(&[&rustls::version::TLS13], &[b"http/1.1"]),
+    )
+    .await
+    .unwrap();
+    let (mut ws, resp) =
+        tokio_tungstenite::client_async(format!("wss://localhost:{}/ws/secure", g.port), tls)
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("over tls")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("over tls"));
+    ws.close(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tunnel_lives_within_read_timeout_and_closes_after() {
+    let origin = WsOrigin::start().await;
+    let g = Gateway::start(&config(origin.addr, "1500ms"));
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/idle", g.port))
+            .await
+            .unwrap();
+    // Activity resets the idle clock: 4 x 1 s gaps > 1.5 s total.
+    for i in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        ws.send(Message::text(format!("ping {i}"))).await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text(format!("ping {i}"))
+        );
+    }
+    // Then idle past the timeout: rampart closes the tunnel.
+    let t = Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(6), ws.next())
+        .await
+        .expect("closed within the bound");
+    assert!(
+        matches!(end, None | Some(Err(_)) | Some(Ok(Message::Close(_)))),
+        "{end:?}"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(1200),
+        "not before the idle timeout: {:?}",
+        t.elapsed()
+    );
+    wait_gauge(&g, "rampart_websocket_connections{", 0.0).await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while origin.open() != 0 {
+        assert!(Instant::now() < deadline, "upstream side closed too");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_propagate_both_ways() {
+    // Upstream dies: the client sees the close within 1 s.
+    let origin = WsOrigin::start().await;
+    let g = Gateway::start(&config(origin.addr, "1d"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/a", g.port))
+        .await
+        .unwrap();
+    ws.send(Message::text("x")).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    let t = Instant::now();
+    drop(origin);
+    let end = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .expect("client saw the close");
+    assert!(
+        matches!(end, None | Some(Err(_)) | Some(Ok(Message::Close(_)))),
+        "{end:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    wait_gauge(&g, "rampart_websocket_connections{", 0.0).await;
+    drop(g);
+
+    // Client goes away: the upstream sees the close.
+    let origin = WsOrigin::start().await;
+    let g = Gateway::start(&config(origin.addr, "1d"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/b", g.port))
+        .await
+        .unwrap();
+    ws.send(Message::text("x")).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    assert_eq!(origin.open(), 1);
+    drop(ws); // TCP close without a close frame
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while origin.open() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "upstream never saw the client leave"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_gauge(&g, "rampart_websocket_connections{", 0.0).await;
+    wait_gauge(&g, "rampart_upstream_in_flight{", 0.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_sent_events_arrive_as_they_are_sent() {
+    let (addr, _task) = sse_origin(5, Duration::from_millis(300)).await;
+    let g = Gateway::start(&config(addr, "1d"));
+    let mut r = client().get(g.url("/events")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let start = Instant::now();
+    let mut arrivals = Vec::new();
+    let mut buf = String::new();
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            arrivals.push((buf[..end].to_string(), start.elapsed()));
+            buf.drain(..end + 2);
+        }
+    }
+    assert_eq!(arrivals.len(), 5, "{arrivals:?}");
+    for (i, (text, at)) in arrivals.iter().enumerate() {
+        assert_eq!(text, &format!("data: event {i}"));
+        let expected = Duration::from_millis(300 * i as u64);
+        assert!(
+            *at + Duration::from_millis(50) >= expected
+                && *at < expected + Duration::from_millis(200),
+            "event {i} at {at:?}, sent at {expected:?}"
+        );
+    }
+}
