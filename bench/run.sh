@@ -139,6 +139,15 @@ if (( TLS_NEEDED )); then
     for f in "$TLS_CERT" "$TLS_KEY" "$TLS_CA"; do
         [[ -r $f ]] || die "certificate file missing or unreadable: $f"
     done
+    # wrk sends the URL's host as SNI. An IP address there is not allowed (RFC 6066); rustls
+    # ignores it and logs a WARN line per handshake, which would put rampart's log writes
+    # into the handshake numbers. So the https URLs use "localhost", if that is 127.0.0.1.
+    TLS_HOST=localhost
+    first=$(python3 -c 'import socket; print(socket.getaddrinfo("localhost", None, proto=socket.IPPROTO_TCP)[0][4][0])' 2>/dev/null || true)
+    if [[ $first != "$HOST" ]]; then
+        log "WARNING: localhost resolves to '$first' first, not $HOST; wrk will use https://$HOST (IP as SNI: rampart logs a rustls WARN per handshake)"
+        TLS_HOST=$HOST
+    fi
 fi
 
 CLK_TCK=$(getconf CLK_TCK)
@@ -223,7 +232,7 @@ trap 'exit 143' TERM
 http_body() {  # http_body PORT PATH [SCHEME] -> body on stdout, fails on non-2xx / no answer
     local scheme=${3:-http}
     if [[ $scheme == https ]]; then  # verifies the chain against the example CA
-        curl -fsS --max-time 2 --noproxy '*' --cacert "$TLS_CA" "https://$HOST:$1$2"
+        curl -fsS --max-time 2 --noproxy '*' --cacert "$TLS_CA" --resolve "$TLS_HOST:$1:$HOST" "https://$TLS_HOST:$1$2"
     else
         curl -fsS --max-time 2 --noproxy '*' "http://$HOST:$1$2"
     fi
@@ -238,7 +247,7 @@ wait_http() {  # wait_http NAME PID PORT PATH EXPECTED_BODY LOGFILE [SCHEME]: bo
         fi
         sleep 0.1
     done
-    die "$name did not answer GET $scheme://$HOST:$port$path with '$expect' within 10 s (log: $logf)"
+    die "$name did not answer GET $path over $scheme on :$port with '$expect' within 10 s (log: $logf)"
 }
 
 tcp_passive_opens() {  # TCP connections accepted so far in this network namespace (all processes)
@@ -465,9 +474,14 @@ done
 
 # Sanity: both proxies deliver the same bodies.
 sanity_urls=("http://$HOST:$NGINX_PORT/64k" "http://$HOST:$RAMPART_PORT/64k")
-(( TLS_NEEDED )) && sanity_urls+=("https://$HOST:$NGINX_TLS_PORT/64k" "https://$HOST:$RAMPART_TLS_PORT/64k")
+(( TLS_NEEDED )) && sanity_urls+=("https://$TLS_HOST:$NGINX_TLS_PORT/64k" "https://$TLS_HOST:$RAMPART_TLS_PORT/64k")
 for url in "${sanity_urls[@]}"; do
-    size=$(curl -fsS --max-time 5 --noproxy '*' ${TLS_CA:+--cacert "$TLS_CA"} -o /dev/null -w '%{size_download}' "$url") ||
+    tls_args=()
+    if [[ $url == https://* ]]; then
+        p=${url#https://*:}
+        tls_args=(--cacert "$TLS_CA" --resolve "$TLS_HOST:${p%%/*}:$HOST")
+    fi
+    size=$(curl -fsS --max-time 5 --noproxy '*' "${tls_args[@]}" -o /dev/null -w '%{size_download}' "$url") ||
         die "GET $url failed"
     [[ $size == 65536 ]] || die "GET $url returned $size bytes, expected 65536"
 done
@@ -479,7 +493,7 @@ proxy_mem_pid() { [[ $1 == nginx ]] && echo "$NGINX_WORKER" || echo "$RAMPART_PI
 scenario_path() { [[ $1 == 64k ]] && echo /64k || echo /small; }
 scenario_url() {  # scenario_url SCENARIO PROXY
     case $1 in
-        https-*) echo "https://$HOST:$(proxy_tls_port "$2")$(scenario_path "$1")" ;;
+        https-*) echo "https://$TLS_HOST:$(proxy_tls_port "$2")$(scenario_path "$1")" ;;
         *) echo "http://$HOST:$(proxy_port "$2")$(scenario_path "$1")" ;;
     esac
 }
@@ -502,11 +516,15 @@ if (( TLS_NEEDED )); then
     declare -A TLS_PARAMS=()
     for proxy in nginx rampart; do
         port=$(proxy_tls_port "$proxy")
-        # negotiated protocol, cipher, key exchange group and ALPN (offering h2 and http/1.1)
-        TLS_PARAMS[$proxy]=$( { s_client "$port" -alpn h2,http/1.1 </dev/null 2>/dev/null || true; } |
-            grep -E 'Protocol|Cipher|Temp Key|ALPN' | sed -E 's/^[[:space:]]+//; s/[[:space:]]+/ /g' |
+        # negotiated protocol + cipher ("New, TLSv1.3, Cipher is ..."), key exchange group and
+        # ALPN (offering h2 and http/1.1); s_client's "Protocol :"/"Cipher :" session lines say
+        # the same again (and only when a session ticket came in), so they are dropped.
+        s_client "$port" -alpn h2,http/1.1 </dev/null >"$TMP/s_client-$proxy.txt" 2>/dev/null || true
+        TLS_PARAMS[$proxy]=$(grep -E 'Protocol|Cipher|Temp Key' "$TMP/s_client-$proxy.txt" |
+            sed -nE 's/^(New|Reused), //p; s/^[[:space:]]*(Server Temp Key: .*)/\1/p' | sort -r |
             awk '!seen[$0]++' | paste -sd ';' | sed 's/;/; /g')
         [[ -n ${TLS_PARAMS[$proxy]} ]] || die "openssl s_client could not connect to $proxy on :$port"
+        alpn=$(grep -E 'ALPN' "$TMP/s_client-$proxy.txt" | head -n 1 | sed -E 's/^[[:space:]]+//')
         # Session resumption: one connection saves the session (incl. TLS 1.3 tickets, read
         # before the server closes), a second one offers it.
         sess="$TMP/sess-$proxy.pem"
@@ -534,8 +552,8 @@ if (( TLS_NEEDED )); then
             closes="answers and closes, but without a 'Connection: close' header"
             log "WARNING: $proxy closes after 'Connection: close' without saying so (wrk counts that as a read error)"
         fi
-        printf '%-8s :%s  %s\n%-8s        resumption offered (s_client -sess_in): %s; on Connection: close: %s\n' \
-            "$proxy" "$port" "${TLS_PARAMS[$proxy]}" "" "$resumed" "$closes" >>"$TLS_FILE"
+        printf '%-8s :%s  %s; %s\n%-8s         resumption offered (s_client -sess_in): %s; on Connection: close: %s\n' \
+            "$proxy" "$port" "${TLS_PARAMS[$proxy]}" "${alpn:-ALPN ?}" "" "$resumed" "$closes" >>"$TLS_FILE"
     done
     [[ ${TLS_PARAMS[nginx]} == "${TLS_PARAMS[rampart]}" ]] ||
         log "WARNING: nginx and rampart negotiate different TLS parameters (see the report header)"
@@ -664,7 +682,7 @@ RAMPART_VERSION=$("$RAMPART_BIN" --version 2>/dev/null | head -n 1 || echo unkno
     echo "load:    wrk -t1 -c$CONNS -d${DURATION}s --latency, $ROUNDS interleaved round(s) per proxy, ${WARMUP}s warm-up"
     echo "         scenarios: ${SCENARIO_LIST[*]}"
     if [[ -s $TLS_FILE ]]; then
-        echo "tls:     openssl s_client -servername localhost -alpn h2,http/1.1 | grep -E 'Protocol|Cipher|Temp Key|ALPN'"
+        echo "tls:     openssl s_client -servername localhost -alpn h2,http/1.1 (wrk: SNI $TLS_HOST, no ALPN)"
         sed 's/^/         /' "$TLS_FILE"
     fi
     echo
@@ -745,8 +763,9 @@ print(f"RSS = VmRSS after the scenario's runs (nginx: the worker only; its maste
 print("errors = wrk non-2xx responses + socket errors, summed over rounds (must be 0).")
 if "https-handshake" in scenarios:
     print("handshakes/s = req/s with 'Connection: close'. conns/req = TCP connections accepted on the")
-    print("machine during the run (kernel Tcp PassiveOpens) per request: 1.000 = one connection and one")
-    print("TLS handshake per request (must be ~1; wrk resumes the previous connection's TLS session).")
+    print("machine during the run (kernel Tcp PassiveOpens) per request; must be ~1.000 (one connection")
+    print("and TLS handshake per request). wrk offers each new connection the TLS session of the one")
+    print("before, so these are resumed handshakes (TLS 1.3 PSK + X25519, no certificate signature).")
 print("open = idle connections the proxy still kept open when the RSS was read (must equal conns).")
 PYEOF
 } | tee "$OUT_FILE"

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rampart::ratelimit::{Key, Limit, Zone};
 
-const LIMIT: Limit = Limit { rate: 10_000, burst: 20_000, delay: u64::MAX };
+const LIMIT: Limit = Limit {
+    rate: 10_000,
+    burst: 20_000,
+    delay: u64::MAX,
+};
 
 fn one_key(c: &mut Criterion) {
     let zone = Zone::new(100_000);
@@ -27,13 +31,20 @@ fn many_keys(c: &mut Criterion) {
     c.bench_function("check: 1M distinct keys, max_keys 100k", |b| {
         b.iter(|| {
             i = (i + 1) % 1_000_000;
-            zone.check(Key::ip(std::net::IpAddr::from((i as u32).to_be_bytes())), i, &LIMIT)
+            zone.check(
+                Key::ip(std::net::IpAddr::from((i as u32).to_be_bytes())),
+                i,
+                &LIMIT,
+            )
         })
     });
 }
 
 fn two_threads(c: &mut Criterion) {
-    for (name, distinct) in [("2 threads: 1 key", false), ("2 threads: 1M distinct keys", true)] {
+    for (name, distinct) in [
+        ("2 threads: 1 key", false),
+        ("2 threads: 1M distinct keys", true),
+    ] {
         c.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let zone = Arc::new(Zone::new(100_000));
@@ -43,7 +54,11 @@ fn two_threads(c: &mut Criterion) {
                         let zone = zone.clone();
                         std::thread::spawn(move || {
                             for k in 0..iters {
-                                let key = if distinct { Key::Hashed((k * 2 + t) % 1_000_000) } else { Key::Hashed(1) };
+                                let key = if distinct {
+                                    Key::Hashed((k * 2 + t) % 1_000_000)
+                                } else {
+                                    Key::Hashed(1)
+                                };
                                 zone.check(key, k, &LIMIT);
                             }
                         })

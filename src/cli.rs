@@ -166,7 +166,13 @@ pub fn summary(cfg: &Snapshot) -> String {
 }
 
 fn init_logging(cfg: &Snapshot) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+    // rustls warns once per handshake about clients that send an IP address
+    // as SNI: client-triggered log spam, silenced unless asked for.
+    let mut directives = cfg.log.level.clone();
+    if !directives.contains("rustls") {
+        directives.push_str(",rustls=error");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
