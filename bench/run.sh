@@ -45,7 +45,7 @@ RAMPART_KEEPALIVE=${RAMPART_KEEPALIVE:-1024}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
-SCENARIOS=${SCENARIOS:-small 64k https-small https-handshake}
+SCENARIOS=${SCENARIOS:-small small-limited 64k https-small https-handshake}
 OUT_FILE=$BENCH_DIR/last-run.txt
 
 ORIGIN_PORT=18000
@@ -71,9 +71,9 @@ read -r -a SCENARIO_LIST <<<"$SCENARIOS"
 TLS_NEEDED=0
 for sc in "${SCENARIO_LIST[@]}"; do
     case $sc in
-        small | 64k) ;;
+        small | 64k | small-limited) ;;
         https-small | https-handshake) TLS_NEEDED=1 ;;
-        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k https-small https-handshake)" ;;
+        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited https-small https-handshake)" ;;
     esac
 done
 
@@ -316,6 +316,7 @@ $(nginx_common_http "$TMP/origin")
         listen $HOST:$ORIGIN_PORT backlog=4096;
         root $TMP/origin/www;
         location = /small { default_type text/plain; return 200 "ok\n"; }
+        location = /rl/small { default_type text/plain; return 200 "ok\n"; }
         location = /64k   { }
         location /        { return 404; }
     }
@@ -326,6 +327,20 @@ EOF
 mkdir -p "$TMP/nginx/tmp"
 nginx_proxy_location() {  # the same proxying on the plain and the TLS server
     cat <<'EOF'
+        # small-limited: a rate limit that never rejects (the cost of checking it)
+        location /rl/ {
+            limit_req zone=bench burst=100000 nodelay;
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Request-Id $request_id;
+            add_header X-Request-Id $request_id always;
+        }
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -368,6 +383,7 @@ http {
 $(nginx_common_http "$TMP/nginx")
     keepalive_timeout 75s;         # same as rampart's default keepalive_timeout
     keepalive_requests 10000000;   # rampart (pingora) has no per-connection request cap
+    limit_req_zone \$binary_remote_addr zone=bench:10m rate=1000000r/s;
     upstream origin {
         server $HOST:$ORIGIN_PORT;
         keepalive $NGINX_KEEPALIVE;
@@ -401,10 +417,18 @@ listen = "$HOST:$ADMIN_PORT"
 servers = [{ addr = "$HOST:$ORIGIN_PORT" }]
 keepalive = $RAMPART_KEEPALIVE
 
+[rate_limits.bench]               # small-limited: never rejects, measures the check
+rate = "1000000r/s"
+
 [[servers]]
 name = "bench"
 listen = ["$HOST:$RAMPART_PORT"]
 security_headers = false          # nginx adds none either
+
+[[servers.routes]]
+prefix = "/rl/"
+upstream = "origin"
+rate_limit = { zone = "bench", burst = 100000, nodelay = true }
 
 [[servers.routes]]
 prefix = "/"
@@ -490,7 +514,13 @@ proxy_port() { [[ $1 == nginx ]] && echo "$NGINX_PORT" || echo "$RAMPART_PORT"; 
 proxy_tls_port() { [[ $1 == nginx ]] && echo "$NGINX_TLS_PORT" || echo "$RAMPART_TLS_PORT"; }
 proxy_cpu_pids() { [[ $1 == nginx ]] && echo "$NGINX_PID $NGINX_WORKER" || echo "$RAMPART_PID"; }
 proxy_mem_pid() { [[ $1 == nginx ]] && echo "$NGINX_WORKER" || echo "$RAMPART_PID"; }
-scenario_path() { [[ $1 == 64k ]] && echo /64k || echo /small; }
+scenario_path() {
+    case $1 in
+        64k) echo /64k ;;
+        small-limited) echo /rl/small ;;
+        *) echo /small ;;
+    esac
+}
 scenario_url() {  # scenario_url SCENARIO PROXY
     case $1 in
         https-*) echo "https://$TLS_HOST:$(proxy_tls_port "$2")$(scenario_path "$1")" ;;
@@ -713,6 +743,7 @@ def ratio(a, b):
 
 DESC = {
     "small": "GET /small (3-byte body)",
+    "small-limited": "GET /rl/small: as small, through a rate limit that never rejects",
     "64k": "GET /64k (64 KiB body)",
     "https-small": "GET /small over HTTPS (HTTP/1.1, keep-alive)",
     "https-handshake": "GET /small over HTTPS, 'Connection: close': new connection + TLS handshake per request",

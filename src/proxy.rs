@@ -128,14 +128,13 @@ fn rate_limit(
     live: &Live,
     route: &Route,
 ) -> Result<std::time::Duration, (u16, u64)> {
-    use crate::config::snapshot::ZoneKey;
-    use crate::ratelimit::{Key, Limit, Verdict};
+    use crate::config::snapshot::{RateLimit, ZoneKey};
+    use crate::ratelimit::{Key, Verdict};
     let now = Instant::now();
-    let mut checks = Vec::with_capacity(route.rate_limits.len());
-    for rl in &route.rate_limits {
-        let zone = &live.cfg.zones[rl.zone];
+    // The key a request has in a zone (None: the zone does not apply).
+    let key_of = |rl: &RateLimit| -> Option<(Key, u64)> {
         let (state, _) = &live.zones[rl.zone];
-        let key = match &zone.key {
+        let key = match &live.cfg.zones[rl.zone].key {
             ZoneKey::ClientIp => ctx.client_ip.map(Key::ip),
             ZoneKey::Host => request_host(session)
                 .map(|h| Key::bytes(routing::strip_port(h).as_bytes(), &state.hasher)),
@@ -145,37 +144,40 @@ fn rate_limit(
                 .headers
                 .get(name)
                 .map(|v| Key::bytes(v.as_bytes(), &state.hasher)),
-        };
-        let Some(key) = key else { continue };
-        let limit = Limit {
-            rate: zone.rate.milli_per_sec(),
-            burst: u64::from(rl.burst) * 1000,
-            delay: if rl.nodelay {
-                u64::MAX
-            } else {
-                u64::from(rl.delay) * 1000
-            },
-        };
-        checks.push((rl, key, limit, state.now_ms(now)));
-    }
-    let reject = |rl: &crate::config::snapshot::RateLimit, retry_after_ms: u64| {
+        }?;
+        Some((key, state.now_ms(now)))
+    };
+    let reject = |rl: &RateLimit, retry_after_ms: u64| {
         live.zones[rl.zone].1.inc();
         Err((rl.status, retry_after_ms.div_ceil(1000).max(1)))
     };
-    if checks.len() > 1 {
-        for (rl, key, limit, at) in &checks {
-            if let Verdict::Reject { retry_after_ms } = live.zones[rl.zone].0.peek(key, *at, limit)
-            {
-                return reject(rl, retry_after_ms);
-            }
-        }
+    let verdict = |v: Verdict, rl: &RateLimit| match v {
+        Verdict::Accept { delay_ms, .. } => Ok(delay_ms),
+        Verdict::Reject { retry_after_ms } => reject(rl, retry_after_ms),
+    };
+    // The common case, one zone: decide and store in one step.
+    if let [rl] = route.rate_limits.as_slice() {
+        let Some((key, at)) = key_of(rl) else {
+            return Ok(std::time::Duration::ZERO);
+        };
+        return verdict(live.zones[rl.zone].0.check(key, at, &rl.limit), rl)
+            .map(crate::ratelimit::delay);
+    }
+    let checks: Vec<(&RateLimit, Key, u64)> = route
+        .rate_limits
+        .iter()
+        .filter_map(|rl| key_of(rl).map(|(k, at)| (rl, k, at)))
+        .collect();
+    // Refused by any zone: counted in none (nginx).
+    for (rl, key, at) in &checks {
+        verdict(live.zones[rl.zone].0.peek(key, *at, &rl.limit), rl)?;
     }
     let mut wait = 0;
-    for (rl, key, limit, at) in checks {
-        match live.zones[rl.zone].0.check(key, at, &limit) {
-            Verdict::Accept { delay_ms, .. } => wait = wait.max(delay_ms),
-            Verdict::Reject { retry_after_ms } => return reject(rl, retry_after_ms),
-        }
+    for (rl, key, at) in checks {
+        wait = wait.max(verdict(
+            live.zones[rl.zone].0.check(key, at, &rl.limit),
+            rl,
+        )?);
     }
     Ok(crate::ratelimit::delay(wait))
 }

@@ -327,6 +327,7 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
     // ---- servers ----
     let refs = Refs {
         zones: &zone_idx,
+        zone_defs: &zones,
         cors: &cors_idx,
         upstreams: &upstream_idx,
         upstream_defs: &upstreams,
@@ -516,6 +517,7 @@ struct AddrGroup {
 
 struct Refs<'a> {
     zones: &'a HashMap<String, usize>,
+    zone_defs: &'a [Zone],
     cors: &'a HashMap<String, usize>,
     upstreams: &'a HashMap<String, usize>,
     upstream_defs: &'a [Upstream],
@@ -1139,11 +1141,18 @@ fn compile_route(
             Some(s) => s.v as u16,
             None => 429,
         };
+        let nodelay = rl.nodelay.unwrap_or(false);
         rate_limits.push(RateLimit {
             zone: *zi,
-            burst,
-            nodelay: rl.nodelay.unwrap_or(false),
-            delay,
+            limit: crate::ratelimit::Limit {
+                rate: refs.zone_defs[*zi].rate.milli_per_sec(),
+                burst: u64::from(burst) * 1000,
+                delay: if nodelay {
+                    u64::MAX
+                } else {
+                    u64::from(delay) * 1000
+                },
+            },
             status,
         });
     }

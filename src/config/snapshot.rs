@@ -218,9 +218,8 @@ pub struct Server {
 #[derive(Debug, Clone)]
 pub struct RateLimit {
     pub zone: usize,
-    pub burst: u32,
-    pub nodelay: bool,
-    pub delay: u32,
+    /// Rate, burst and delay in the limiter's units.
+    pub limit: crate::ratelimit::Limit,
     pub status: u16,
 }
 
