@@ -25,6 +25,11 @@ enum Cmd {
     Run {
         #[arg(short, long, default_value = "conf/rampart.toml")]
         config: PathBuf,
+        /// Take over the listening sockets of a running rampart (send it
+        /// SIGUSR2 after starting this one): a restart without refusing a
+        /// connection, for new listen addresses or a new binary.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Validate the configuration file and print a summary (like `nginx -t`).
     Check {
@@ -39,7 +44,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Check { config } => check(&config),
-        Cmd::Run { config } => match run(&config) {
+        Cmd::Run { config, upgrade } => match run(&config, upgrade) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("rampart: {e:#}");
@@ -183,7 +188,7 @@ fn init_logging(cfg: &Snapshot) {
     };
 }
 
-fn run(path: &Path) -> anyhow::Result<()> {
+fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
     let early_hup = crate::lifecycle::guard_sighup_early();
     let (cfg, warnings) = match config::load(path) {
         Ok(ok) => ok,
@@ -206,7 +211,13 @@ fn run(path: &Path) -> anyhow::Result<()> {
         .collect();
     let admin = cfg.admin;
     let state = crate::state::State::new(cfg);
-    let (server, stores) = crate::server::build(state.clone())?;
+    if upgrade {
+        tracing::info!(
+            "waiting for the running process's sockets on {}: send it SIGUSR2",
+            state.current().cfg.global.upgrade_sock.display()
+        );
+    }
+    let (server, stores) = crate::server::build(state.clone(), upgrade)?;
     if let Some(p) = &pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .map_err(|e| anyhow::anyhow!("cannot write pid_file {}: {e}", p.display()))?;

@@ -29,6 +29,9 @@ pub fn guard_sighup_early() -> Option<Arc<AtomicBool>> {
     Some(flag)
 }
 
+/// pingora's `CLOSE_TIMEOUT` after sending the sockets, plus a margin.
+const UPGRADE_HANDOVER: Duration = Duration::from_secs(6);
+
 pub struct Signals {
     pub state: Arc<State>,
     pub path: PathBuf,
@@ -41,6 +44,7 @@ pub struct Signals {
 impl Signals {
     /// Re-reads the file; swaps it in when valid, keeps the old one when not.
     pub fn reload(&self) {
+        let started = Instant::now();
         match config::load(&self.path) {
             Ok((cfg, warnings)) => {
                 for w in &warnings {
@@ -75,7 +79,11 @@ impl Signals {
                 let hash = cfg.hash.clone();
                 self.state.swap(cfg);
                 CONFIG_RELOADS.with_label_values(&["ok"]).inc();
-                tracing::info!(hash = %hash, "configuration reloaded");
+                tracing::info!(
+                    hash = %hash,
+                    ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "configuration reloaded"
+                );
             }
             Err(diags) => {
                 CONFIG_RELOADS.with_label_values(&["error"]).inc();
@@ -87,12 +95,15 @@ impl Signals {
         }
     }
 
-    fn start_drain(&self) {
+    /// Exits once in-flight requests are done (or `grace_period` is over),
+    /// not before `not_before` has passed.
+    fn start_drain(&self, not_before: Duration) {
         let state = self.state.clone();
         let grace = state.current().cfg.global.grace_period;
         let pid_file = self.pid_file.clone();
         tracing::info!(grace = ?grace, in_flight = state.requests_in_flight(), "shutting down: draining in-flight requests");
         std::thread::spawn(move || {
+            std::thread::sleep(not_before);
             let deadline = Instant::now() + grace;
             // Let the listeners close before judging "idle".
             std::thread::sleep(Duration::from_millis(50));
@@ -125,13 +136,14 @@ pub fn exit(code: i32, pid_file: Option<&Path>) -> ! {
 #[async_trait]
 impl ShutdownSignalWatch for Signals {
     async fn recv(&self) -> ShutdownSignal {
-        let (mut hup, mut term, mut int, mut quit) = match (
+        let (mut hup, mut term, mut int, mut quit, mut usr2) = match (
             signal(SignalKind::hangup()),
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
             signal(SignalKind::quit()),
+            signal(SignalKind::user_defined2()),
         ) {
-            (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+            (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
             _ => {
                 tracing::error!("cannot install signal handlers; stopping");
                 return ShutdownSignal::FastShutdown;
@@ -153,9 +165,16 @@ impl ShutdownSignalWatch for Signals {
                 _ = term.recv() => { tracing::info!("SIGTERM"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT"); break; }
                 _ = quit.recv() => { tracing::info!("SIGQUIT"); break; }
+                _ = usr2.recv() => {
+                    tracing::info!("SIGUSR2: handing the listening sockets to the new process");
+                    // pingora sends the sockets, waits 5 s for the new
+                    // process to take them, then stops accepting.
+                    self.start_drain(UPGRADE_HANDOVER);
+                    return ShutdownSignal::GracefulUpgrade;
+                }
             }
         }
-        self.start_drain();
+        self.start_drain(Duration::ZERO);
         ShutdownSignal::GracefulTerminate
     }
 }

@@ -48,19 +48,22 @@ pub fn conf(cfg: &Snapshot) -> ServerConf {
             .join(format!("rampart-{}.pid", std::process::id()))
             .display()
             .to_string(),
-        upgrade_sock: std::env::temp_dir()
-            .join(format!("rampart-{}.sock", std::process::id()))
-            .display()
-            .to_string(),
+        upgrade_sock: cfg.global.upgrade_sock.display().to_string(),
         ..ServerConf::default()
     }
 }
 
 /// The pingora server with rampart's services added.
-pub fn build(state: Arc<State>) -> anyhow::Result<(Server, CertStores)> {
+/// `upgrade`: take the listening sockets over from a running process
+/// (which hands them over on SIGUSR2) instead of binding them.
+pub fn build(state: Arc<State>, upgrade: bool) -> anyhow::Result<(Server, CertStores)> {
     let live = state.current();
     let cfg = &live.cfg;
-    let mut server = Server::new_with_opt_and_conf(None, conf(cfg));
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf(cfg));
     server.bootstrap();
 
     // TLS listeners are plain TCP to pingora: rampart's front stage does

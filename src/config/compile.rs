@@ -558,7 +558,21 @@ fn compile_global(cx: &mut Cx<'_, '_>, g: &file::Global) -> Global {
         server_header: g.server_header.unwrap_or(false),
         trusted_proxies: trusted,
         pid_file: g.pid_file.as_ref().map(|p| cx.path(&p.v)),
+        upgrade_sock: match &g.upgrade_sock {
+            Some(p) => cx.path(&p.v),
+            None => default_upgrade_sock(&cx.base),
+        },
     }
+}
+
+/// One socket per configuration directory, so the old and the new process
+/// of an upgrade agree without configuration.
+fn default_upgrade_sock(base: &Path) -> PathBuf {
+    use sha2::Digest;
+    let dir = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+    let d = sha2::Sha256::digest(dir.display().to_string().as_bytes());
+    let tag: String = d.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    std::env::temp_dir().join(format!("rampart-upgrade-{tag}.sock"))
 }
 
 fn compile_log(cx: &mut Cx<'_, '_>, l: &file::Log) -> Log {

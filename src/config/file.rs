@@ -34,6 +34,8 @@ pub struct Global {
     /// Peers whose `X-Forwarded-For` is believed (CIDRs or addresses).
     pub trusted_proxies: Vec<Sp<String>>,
     pub pid_file: Option<Sp<String>>,
+    /// Socket through which a new process takes over the listeners (SIGUSR2).
+    pub upgrade_sock: Option<Sp<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -348,6 +350,7 @@ fn read_global(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Global {
             .and_then(|f| r.strings(&f))
             .unwrap_or_default(),
         pid_file: o.get("pid_file").and_then(|f| r.string(&f)),
+        upgrade_sock: o.get("upgrade_sock").and_then(|f| r.string(&f)),
     }
 }
 

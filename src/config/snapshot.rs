@@ -41,6 +41,9 @@ pub struct Global {
     pub server_header: bool,
     pub trusted_proxies: Vec<IpNet>,
     pub pid_file: Option<PathBuf>,
+    /// Where a new process (`rampart run --upgrade`) receives the listening
+    /// sockets on SIGUSR2.
+    pub upgrade_sock: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

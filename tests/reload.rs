@@ -1,0 +1,263 @@
+//! Reloads under load, across long requests and tunnels; the process
+//! lifecycle (pid file, upgrade with socket hand-over).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+fn config(origin: std::net::SocketAddr, body: &str, extra_global: &str) -> String {
+    format!(
+        r#"
+[global]
+grace_period = "5s"
+{extra_global}
+
+[log]
+level = "info"
+access_log = "off"
+
+[admin]
+listen = "127.0.0.1:{{ADMIN}}"
+
+[upstreams.app]
+servers = [{{ addr = "{origin}" }}]
+
+[[servers]]
+name = "main"
+listen = ["127.0.0.1:{{PORT}}"]
+
+[[servers.routes]]
+exact = "/version"
+respond = {{ body = "{body}" }}
+
+[[servers.routes]]
+prefix = "/"
+upstream = "app"
+"#
+    )
+}
+
+fn rewrite(g: &Gateway, text: &str) {
+    let filled = text
+        .replace("{PORT}", &g.port.to_string())
+        .replace("{ADMIN}", &g.admin.to_string());
+    std::fs::write(&g.config, filled).unwrap();
+}
+
+async fn version(g: &Gateway) -> String {
+    client()
+        .get(g.url("/version"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn wait_version(g: &Gateway, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while version(g).await != want {
+        assert!(Instant::now() < deadline, "reload to {want} not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_request_and_a_tunnel_survive_a_reload() {
+    let origin = Origin::start("o").await;
+    let ws_origin = WsOrigin::start().await;
+    let toml = config(origin.addr, "v1", "")
+        + &format!(
+            "\n[upstreams.chat]\nservers = [{{ addr = \"{}\" }}]\n",
+            ws_origin.addr
+        );
+    let toml = toml.replace("[[servers.routes]]\nprefix = \"/\"", "[[servers.routes]]\nprefix = \"/ws/\"\nupstream = \"chat\"\n\n[[servers.routes]]\nprefix = \"/\"");
+    let g = Gateway::start(&toml);
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/x", g.port))
+        .await
+        .unwrap();
+    ws.send(Message::text("before")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("before"));
+    let url = g.url("/slow/2000");
+    let long =
+        tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rewrite(&g, &toml.replace("\"v1\"", "\"v2\""));
+    g.signal("HUP");
+    wait_version(&g, "v2").await;
+    assert_eq!(
+        long.await.unwrap().unwrap(),
+        200,
+        "the request in flight completes"
+    );
+    ws.send(Message::text("after")).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("after"),
+        "the tunnel survives"
+    );
+    assert!(g.stderr_text().contains("configuration reloaded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_lost_with_a_reload_every_100ms() {
+    let origin = Origin::start("o").await;
+    let toml = config(origin.addr, "v0", "");
+    let g = Gateway::start(&toml);
+    let ok = Arc::new(AtomicUsize::new(0));
+    let bad = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut workers = Vec::new();
+    for w in 0..16 {
+        let (url, ok, bad) = (g.url("/load"), ok.clone(), bad.clone());
+        workers.push(tokio::spawn(async move {
+            // One keepalive connection per worker.
+            let c = reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            for i in 0..1250 {
+                match c.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => {
+                        let _ = r.bytes().await;
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => bad
+                        .lock()
+                        .unwrap()
+                        .push(format!("worker {w} #{i}: {}", r.status())),
+                    Err(e) => bad.lock().unwrap().push(format!("worker {w} #{i}: {e}")),
+                }
+            }
+        }));
+    }
+    let mut reloads = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !workers.iter().all(|w| w.is_finished()) {
+        assert!(Instant::now() < deadline, "load test did not finish");
+        reloads += 1;
+        rewrite(&g, &toml.replace("\"v0\"", &format!("\"v{reloads}\"")));
+        g.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let bad = bad.lock().unwrap().clone();
+    assert!(
+        bad.is_empty(),
+        "{} failed: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    assert_eq!(ok.load(Ordering::Relaxed), 20_000);
+    assert!(reloads >= 5, "reloads happened during the load: {reloads}");
+    let applied = g.stderr_text().matches("configuration reloaded").count();
+    assert!(applied >= 5, "{applied} reloads applied");
+    eprintln!("20000 requests over 16 connections, {reloads} reloads signalled, {applied} applied");
+}
+
+use std::sync::Mutex;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pid_file_is_written_at_start_and_removed_at_exit() {
+    let origin = Origin::start("o").await;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_path = dir.path().join("rampart.pid");
+    let mut g = Gateway::start(&config(
+        origin.addr,
+        "v1",
+        &format!("pid_file = \"{}\"", pid_path.display()),
+    ));
+    let pid = std::fs::read_to_string(&pid_path).expect("pid file written");
+    assert_eq!(pid.trim(), g.pid().to_string());
+    g.signal("TERM");
+    assert_eq!(g.wait_exit(Duration::from_secs(8)), Some(0));
+    assert!(!pid_path.exists(), "pid file removed at exit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_hands_the_sockets_to_a_new_process_without_refusing_a_connection() {
+    let origin = Origin::start("o").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("upgrade.sock");
+    let toml = config(
+        origin.addr,
+        "old",
+        &format!("upgrade_sock = \"{}\"", sock.display()),
+    );
+    let mut old = Gateway::start(&toml);
+    assert_eq!(version(&old).await, "old");
+    // The new process: same addresses, new content, waiting for the sockets.
+    let new_cfg = old.dir.path().join("new.toml");
+    std::fs::write(
+        &new_cfg,
+        toml.replace("\"old\"", "\"new\"")
+            .replace("{PORT}", &old.port.to_string())
+            .replace("{ADMIN}", &free_port().to_string()),
+    )
+    .unwrap();
+    let new_err = old.dir.path().join("new.err");
+    let mut new = std::process::Command::new(bin())
+        .args(["run", "--upgrade", "-c"])
+        .arg(&new_cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&new_err).unwrap())
+        .spawn()
+        .unwrap();
+    // Clients keep going through the switch.
+    let url = old.url("/version");
+    let failures = Arc::new(AtomicUsize::new(0));
+    let seen_new = Arc::new(AtomicUsize::new(0));
+    let (f, s) = (failures.clone(), seen_new.clone());
+    let load = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && s.load(Ordering::Relaxed) < 20 {
+            // A new connection each time: any refused accept would show.
+            let c = reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
+            match c.get(&url).send().await {
+                Ok(r) if r.status() == 200 => {
+                    if r.text().await.unwrap_or_default() == "new" {
+                        s.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                _ => {
+                    f.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    old.signal("USR2");
+    load.await.unwrap();
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "no request failed during the hand-over"
+    );
+    assert!(
+        seen_new.load(Ordering::Relaxed) >= 20,
+        "the new process serves; its log:\n{}",
+        std::fs::read_to_string(&new_err).unwrap_or_default()
+    );
+    assert_eq!(
+        old.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "the old process drains and exits 0"
+    );
+    let _ = new.kill();
+    let _ = new.wait();
+}
