@@ -17,6 +17,7 @@ pub mod admin;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
+pub mod cors;
 pub mod head_deadline;
 pub mod headers;
 pub mod lifecycle;

@@ -24,7 +24,7 @@ use pingora::ErrorType;
 
 use crate::access_log;
 use crate::client_ip;
-use crate::config::snapshot::{Action, Listener, Piece, Route, Server};
+use crate::config::snapshot::{Action, CorsChoice, Listener, Piece, Route, Server};
 use crate::headers;
 use crate::respond;
 use crate::routing::{self, PathError};
@@ -69,6 +69,12 @@ pub struct Ctx {
     /// Status of a response rampart wrote itself (for logs and metrics).
     local_status: Option<u16>,
     websocket: bool,
+    /// CORS policy in effect (route's, or server's for a 404).
+    cors: Option<usize>,
+    /// The request's `Origin`, when that policy admits it.
+    cors_origin: Option<HeaderValue>,
+    /// This request is a CORS preflight answered by rampart.
+    preflight: bool,
     _request: Option<RequestGuard>,
 }
 
@@ -261,6 +267,15 @@ impl Gateway {
             ctx.tls,
             live.cfg.global.server_header,
         );
+        if let Some(p) = ctx.cors.and_then(|i| live.cfg.cors.get(i)) {
+            if ctx.preflight {
+                if crate::cors::varies(p) {
+                    let _ = resp.append_header(header::VARY, "Origin");
+                }
+            } else {
+                crate::cors::apply(p, ctx.cors_origin.as_ref(), resp);
+            }
+        }
     }
 
     /// Counts the current attempt's outcome on its server.
@@ -323,6 +338,9 @@ impl ProxyHttp for Gateway {
             body_seen: 0,
             local_status: None,
             websocket: false,
+            cors: None,
+            cors_origin: None,
+            preflight: false,
             _request: Some(self.state.request_started()),
         }
     }
@@ -410,11 +428,56 @@ impl ProxyHttp for Gateway {
             }
         };
         ctx.route = server.routes.select(&path);
+        // The route's CORS policy, or the server's for a 404.
+        ctx.cors = match ctx.route.map(|r| server.routes.get(r).cors) {
+            Some(CorsChoice::Policy(i)) => Some(i),
+            Some(CorsChoice::None) => None,
+            None => server.cors,
+        };
+        let origin = session.req_header().headers.get(header::ORIGIN).cloned();
+        if let (Some(p), Some(o)) = (ctx.cors.map(|i| &live.cfg.cors[i]), &origin) {
+            if o.to_str().is_ok_and(|o| crate::cors::origin_allowed(p, o)) {
+                ctx.cors_origin = Some(o.clone());
+            }
+        }
         let Some(route_idx) = ctx.route else {
             self.answer_error(session, ctx, 404).await?;
             return Ok(true);
         };
         let route = server.routes.get(route_idx);
+
+        // CORS preflight: answered here, never proxied (before rate limits,
+        // as nginx answers them in its rewrite phase).
+        let req = session.req_header();
+        if let (Some(p), Some(o), Some(m), true) = (
+            ctx.cors.map(|i| &live.cfg.cors[i]),
+            &origin,
+            req.headers
+                .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+                .and_then(|m| m.to_str().ok()),
+            req.method == http::Method::OPTIONS,
+        ) {
+            let requested = req
+                .headers
+                .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                .and_then(|h| h.to_str().ok());
+            ctx.preflight = true;
+            match crate::cors::preflight(p, o, m, requested) {
+                crate::cors::Preflight::Allowed(headers) => {
+                    self.answer(
+                        session,
+                        ctx,
+                        204,
+                        &HeaderValue::from_static("text/plain"),
+                        Bytes::new(),
+                        &headers,
+                    )
+                    .await?;
+                }
+                crate::cors::Preflight::Forbidden => self.answer_error(session, ctx, 403).await?,
+            }
+            return Ok(true);
+        }
 
         if !route.rate_limits.is_empty() {
             match rate_limit(session, ctx, &live, route) {

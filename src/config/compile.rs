@@ -297,8 +297,28 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                 .map(|v| v.iter().map(|s| s.v.to_ascii_lowercase()).collect())
                 .unwrap_or_default()
         };
+        let original = |l: &Option<Vec<Sp<String>>>| -> Vec<String> {
+            l.as_ref()
+                .map(|v| v.iter().map(|s| s.v.clone()).collect())
+                .unwrap_or_default()
+        };
+        for list in [&c.allow_headers, &c.expose_headers].into_iter().flatten() {
+            for h in list {
+                if HeaderName::from_bytes(h.v.as_bytes()).is_err() {
+                    cx.err(&h.span, format!("invalid header name \"{}\"", h.v));
+                }
+            }
+        }
+        let max_age = c.max_age.unwrap_or(Duration::from_secs(3600));
+        let values = CorsValues::new(
+            &methods,
+            &original(&c.allow_headers),
+            &original(&c.expose_headers),
+            max_age,
+        );
         cors_idx.insert(c.name.v.clone(), cors.len());
         cors.push(CorsPolicy {
+            values,
             name: c.name.v.clone(),
             any_origin: any,
             origins,
@@ -310,7 +330,7 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                 .map(|v| v.iter().map(|s| s.v.clone()).collect())
                 .unwrap_or_default(),
             allow_credentials: credentials,
-            max_age: c.max_age.unwrap_or(Duration::from_secs(3600)),
+            max_age,
         });
     }
 
@@ -1189,9 +1209,6 @@ fn compile_route(
             }
         },
     };
-    if matches!(cors, CorsChoice::Policy(_)) {
-        cx.not_enforced("cors");
-    }
     if matches!(action, Action::Static(_)) {
         cx.not_enforced("static (such routes answer 501)");
     }

@@ -102,6 +102,38 @@ pub struct CorsPolicy {
     pub expose_headers: Vec<String>,
     pub allow_credentials: bool,
     pub max_age: Duration,
+    /// The response header values, joined once at load.
+    pub values: CorsValues,
+}
+
+/// Precomputed CORS header values.
+#[derive(Debug, Clone)]
+pub struct CorsValues {
+    pub methods: HeaderValue,
+    pub headers: Option<HeaderValue>,
+    pub expose: Option<HeaderValue>,
+    pub max_age: HeaderValue,
+}
+
+impl CorsValues {
+    pub fn new(
+        methods: &[String],
+        headers: &[String],
+        expose: &[String],
+        max_age: Duration,
+    ) -> Self {
+        let join = |l: &[String]| -> Option<HeaderValue> {
+            (!l.is_empty())
+                .then(|| HeaderValue::from_str(&l.join(", ")).ok())
+                .flatten()
+        };
+        CorsValues {
+            methods: join(methods).unwrap_or(HeaderValue::from_static("GET, HEAD, POST")),
+            headers: join(headers),
+            expose: join(expose),
+            max_age: HeaderValue::from(max_age.as_secs()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -252,6 +252,11 @@ async fn handle(
     if let Some(code) = path.strip_prefix("/status/") {
         *resp.status_mut() = hyper::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap();
     }
+    if path.ends_with("/upstream-cors") {
+        let h = resp.headers_mut();
+        h.insert("access-control-allow-origin", "*".parse().unwrap());
+        h.insert("vary", "Accept-Encoding".parse().unwrap());
+    }
     if path == "/headers" {
         let h = resp.headers_mut();
         h.insert("server", "gunicorn".parse().unwrap());
