@@ -28,6 +28,7 @@ pub mod respond;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod static_files;
 pub mod sweeper;
 pub mod tls;
 pub mod upstream;

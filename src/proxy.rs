@@ -24,7 +24,7 @@ use pingora::ErrorType;
 
 use crate::access_log;
 use crate::client_ip;
-use crate::config::snapshot::{Action, CorsChoice, Listener, Piece, Route, Server};
+use crate::config::snapshot::{Action, CorsChoice, Listener, Piece, Route, Server, Static};
 use crate::headers;
 use crate::respond;
 use crate::routing::{self, PathError};
@@ -276,6 +276,160 @@ impl Gateway {
                 crate::cors::apply(p, ctx.cors_origin.as_ref(), resp);
             }
         }
+    }
+
+    /// Serves a file of a `static` route (see `static_files`).
+    async fn serve_static(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        st: &Static,
+        path: &str,
+    ) -> Result<()> {
+        use crate::static_files::{self as sf, Target};
+        let req = session.req_header();
+        if req.method != http::Method::GET && req.method != http::Method::HEAD {
+            let allow = [(header::ALLOW, HeaderValue::from_static("GET, HEAD"))];
+            let (body, ct) = respond::error_body(405, &ctx.request_id, false);
+            return self
+                .answer(
+                    session,
+                    ctx,
+                    405,
+                    &HeaderValue::from_static(ct),
+                    body,
+                    &allow,
+                )
+                .await;
+        }
+        let text = |n: header::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
+        let range = text(header::RANGE).map(str::to_string);
+        let accept = sf::accepted_encodings(text(header::ACCEPT_ENCODING));
+        let (inm, ims) = (
+            text(header::IF_NONE_MATCH).map(str::to_string),
+            text(header::IF_MODIFIED_SINCE).map(str::to_string),
+        );
+        let query = req.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let f = match sf::resolve(st, path, &accept, range.is_some()).await {
+            Target::NotFound => return self.answer_error(session, ctx, 404).await,
+            Target::AddSlash => {
+                let loc = HeaderValue::from_str(&format!("{path}/{query}"))
+                    .unwrap_or(HeaderValue::from_static("/"));
+                let (body, ct) = respond::error_body(301, &ctx.request_id, false);
+                return self
+                    .answer(
+                        session,
+                        ctx,
+                        301,
+                        &HeaderValue::from_static(ct),
+                        body,
+                        &[(header::LOCATION, loc)],
+                    )
+                    .await;
+            }
+            Target::File(f) => f,
+        };
+        let etag = f.etag();
+        let mut validators = vec![(
+            header::ETAG,
+            HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+        )];
+        if let Some(m) = f.modified {
+            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(m)) {
+                validators.push((header::LAST_MODIFIED, v));
+            }
+        }
+        if let Some(cc) = &st.cache_control {
+            validators.push((header::CACHE_CONTROL, cc.clone()));
+        }
+        if let Some(e) = st.expires {
+            if let Ok(v) =
+                HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now() + e))
+            {
+                validators.push((header::EXPIRES, v));
+            }
+        }
+        validators.push((header::VARY, HeaderValue::from_static("Accept-Encoding")));
+        if sf::not_modified(inm.as_deref(), ims.as_deref(), &etag, f.modified) {
+            let mut resp = ResponseHeader::build(304, Some(8))?;
+            for (n, v) in validators {
+                resp.insert_header(n, v)?;
+            }
+            self.decorate(&mut resp, ctx);
+            ctx.local_status = Some(304);
+            return session.write_response_header(Box::new(resp), true).await;
+        }
+        let (status, start, len) = match sf::parse_range(range.as_deref(), f.len) {
+            Ok(None) => (200, 0, f.len),
+            Ok(Some((a, b))) => (206, a, b - a + 1),
+            Err(()) => {
+                let cr = HeaderValue::from_str(&format!("bytes */{}", f.len))
+                    .unwrap_or(HeaderValue::from_static("bytes */0"));
+                let (body, ct) = respond::error_body(416, &ctx.request_id, false);
+                return self
+                    .answer(
+                        session,
+                        ctx,
+                        416,
+                        &HeaderValue::from_static(ct),
+                        body,
+                        &[(header::CONTENT_RANGE, cr)],
+                    )
+                    .await;
+            }
+        };
+        let Ok(mut file) = tokio::fs::File::open(&f.path).await else {
+            return self.answer_error(session, ctx, 404).await;
+        };
+        let mut resp = ResponseHeader::build(status, Some(12))?;
+        resp.insert_header(header::CONTENT_TYPE, f.content_type.clone())?;
+        resp.insert_header(header::CONTENT_LENGTH, len)?;
+        resp.insert_header(header::ACCEPT_RANGES, "bytes")?;
+        for (n, v) in validators {
+            resp.insert_header(n, v)?;
+        }
+        if let Some(enc) = f.encoding {
+            resp.insert_header(header::CONTENT_ENCODING, enc)?;
+        }
+        if status == 206 {
+            resp.insert_header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{}", start, start + len - 1, f.len),
+            )?;
+        }
+        self.decorate(&mut resp, ctx);
+        ctx.local_status = Some(status);
+        let head_only = session.req_header().method == http::Method::HEAD || len == 0;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await?;
+        if head_only {
+            return Ok(());
+        }
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(|e| Error::because(ErrorType::FileReadError, "seek", e))?;
+        }
+        // Streamed in 64 KiB chunks: constant memory whatever the file size.
+        let mut left = len;
+        while left > 0 {
+            let mut buf = bytes::BytesMut::zeroed(left.min(64 * 1024) as usize);
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| Error::because(ErrorType::FileReadError, "read", e))?;
+            if n == 0 {
+                return Error::e_explain(ErrorType::FileReadError, "file shrank while being sent");
+            }
+            buf.truncate(n);
+            left -= n as u64;
+            session
+                .write_response_body(Some(buf.freeze()), left == 0)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Counts the current attempt's outcome on its server.
@@ -558,9 +712,8 @@ impl ProxyHttp for Gateway {
                 .await?;
                 Ok(true)
             }
-            Action::Static(_) => {
-                // Static file serving is not built yet (issue #7).
-                self.answer_error(session, ctx, 501).await?;
+            Action::Static(st) => {
+                self.serve_static(session, ctx, st, &path).await?;
                 Ok(true)
             }
         }

@@ -1075,11 +1075,27 @@ fn compile_route(
             if index.contains('/') {
                 cx.err(&span.span, "static.index must be a file name, not a path");
             }
+            let cache_control = s.expires.map(|e| {
+                let mut v = format!("public, max-age={}", e.as_secs());
+                if s.immutable.unwrap_or(false) {
+                    v.push_str(", immutable");
+                }
+                HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("public"))
+            });
+            // A prefix route serves the rest of the path (nginx `alias`);
+            // exact and regex routes serve the whole path under root.
+            let strip = match &ro.matcher {
+                Some(file::Matcher::Prefix(p)) => p.v.len(),
+                _ => 0,
+            };
+            let root = std::fs::canonicalize(&root).unwrap_or(root);
             Action::Static(Static {
                 root,
                 expires: s.expires,
                 immutable: s.immutable.unwrap_or(false),
                 index,
+                cache_control,
+                strip,
             })
         }
         file::Action::Respond {
@@ -1209,9 +1225,6 @@ fn compile_route(
             }
         },
     };
-    if matches!(action, Action::Static(_)) {
-        cx.not_enforced("static (such routes answer 501)");
-    }
     let overrides = [ro.connect_timeout, ro.read_timeout, ro.write_timeout];
     let timeouts = match action {
         Action::Upstream(i) => refs.upstream_defs.get(i).map(|u| Timeouts {

@@ -260,10 +260,15 @@ pub struct RateLimit {
 
 #[derive(Debug, Clone)]
 pub struct Static {
+    /// Canonical (symlinks resolved) when it existed at load.
     pub root: PathBuf,
     pub expires: Option<Duration>,
     pub immutable: bool,
     pub index: String,
+    /// `Cache-Control` from `expires` / `immutable`.
+    pub cache_control: Option<HeaderValue>,
+    /// Bytes of the request path to strip (the matched prefix).
+    pub strip: usize,
 }
 
 /// One piece of a redirect target template.
