@@ -16,6 +16,7 @@ pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod client_ip;
+pub mod compression;
 pub mod config;
 pub mod cors;
 pub mod head_deadline;

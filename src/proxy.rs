@@ -24,6 +24,7 @@ use pingora::ErrorType;
 
 use crate::access_log;
 use crate::client_ip;
+use crate::compression;
 use crate::config::snapshot::{Action, CorsChoice, Listener, Piece, Route, Server, Static};
 use crate::headers;
 use crate::respond;
@@ -69,6 +70,11 @@ pub struct Ctx {
     /// Status of a response rampart wrote itself (for logs and metrics).
     local_status: Option<u16>,
     websocket: bool,
+    /// Index of the listener the connection arrived on.
+    listener: Option<usize>,
+    /// The client's `Accept-Encoding`, when rampart narrowed it for the
+    /// compression module (restored for the upstream).
+    accept_encoding: Option<HeaderValue>,
     /// CORS policy in effect (route's, or server's for a 404).
     cors: Option<usize>,
     /// The request's `Origin`, when that policy admits it.
@@ -232,7 +238,7 @@ impl Gateway {
         for (n, v) in extra {
             resp.insert_header(n.clone(), v.clone())?;
         }
-        self.decorate(&mut resp, ctx);
+        self.finish_head(session, ctx, &mut resp);
         ctx.local_status = Some(status);
         respond::write(session, resp, body).await
     }
@@ -250,6 +256,17 @@ impl Gateway {
             &[],
         )
         .await
+    }
+
+    /// Everything a response head gets before it goes out: configured,
+    /// security and CORS headers, and the compression decision.
+    fn finish_head(&self, session: &mut Session, ctx: &Ctx, resp: &mut ResponseHeader) {
+        self.decorate(resp, ctx);
+        let comp = ctx
+            .live()
+            .and_then(|l| l.cfg.servers.get(ctx.server))
+            .and_then(|s| s.compression.as_ref());
+        compression::gate(session, comp, resp);
     }
 
     /// Response headers of the server/route the request belongs to.
@@ -355,7 +372,7 @@ impl Gateway {
             for (n, v) in validators {
                 resp.insert_header(n, v)?;
             }
-            self.decorate(&mut resp, ctx);
+            self.finish_head(session, ctx, &mut resp);
             ctx.local_status = Some(304);
             return session.write_response_header(Box::new(resp), true).await;
         }
@@ -397,7 +414,7 @@ impl Gateway {
                 format!("bytes {}-{}/{}", start, start + len - 1, f.len),
             )?;
         }
-        self.decorate(&mut resp, ctx);
+        self.finish_head(session, ctx, &mut resp);
         ctx.local_status = Some(status);
         let head_only = session.req_header().method == http::Method::HEAD || len == 0;
         session
@@ -466,10 +483,11 @@ impl Gateway {
 impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
-    /// No downstream modules: pingora's default adds a (disabled)
-    /// compression module whose per-request context is allocated and
-    /// driven for nothing.
-    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+    /// pingora's compression module, steered per request by
+    /// [`compression`] (which algorithm, and whether at all).
+    fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
+        compression::install(modules);
+    }
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
@@ -492,6 +510,8 @@ impl ProxyHttp for Gateway {
             body_seen: 0,
             local_status: None,
             websocket: false,
+            listener: None,
+            accept_encoding: None,
             cors: None,
             cors_origin: None,
             preflight: false,
@@ -499,23 +519,41 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    /// Runs before pingora's downstream modules: picks the server (its
+    /// compression settings steer the compression module).
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
         let live = self.state.current();
         ctx.request_id =
             headers::request_id(session.req_header().headers.get(&headers::X_REQUEST_ID));
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-
         let local = session.server_addr().and_then(|a| a.as_inet()).copied();
-        let Some(listener) = live.cfg.listener_for(local) else {
-            // A socket from a listener that a reload removed: serve with
-            // the first server rather than drop the request.
+        ctx.listener = live.cfg.listener_index(local);
+        if let Some(l) = ctx.listener.map(|i| &live.cfg.listeners[i]) {
+            let host = request_host(session).map(routing::strip_port).unwrap_or("");
+            ctx.server = l.hosts.select(host);
+        }
+        let compression = live
+            .cfg
+            .servers
+            .get(ctx.server)
+            .and_then(|s| s.compression.as_ref())
+            .is_some();
+        ctx.live = Some(live);
+        compression::negotiate(session, compression, &mut ctx.accept_encoding);
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let live = match &ctx.live {
+            Some(l) => l.clone(),
+            None => self.state.current(),
+        };
+        let Some(listener) = ctx.listener.map(|i| &live.cfg.listeners[i]) else {
+            // A socket from a listener that a reload removed.
             ctx.live = Some(live);
             return self.answer_error(session, ctx, 421).await.map(|_| true);
         };
-        let host = request_host(session).map(routing::strip_port).unwrap_or("");
-        ctx.server = listener.hosts.select(host);
         if ctx.tls && misdirected(session, &live, listener, ctx.server) {
-            ctx.live = Some(live.clone());
             self.answer_error(session, ctx, 421).await?;
             return Ok(true);
         }
@@ -850,6 +888,11 @@ impl ProxyHttp for Gateway {
             host: host.as_deref(),
             request_id: &ctx.request_id,
         };
+        // The client's own Accept-Encoding, not the one narrowed for the
+        // compression module.
+        if let Some(ae) = &ctx.accept_encoding {
+            req.insert_header(header::ACCEPT_ENCODING, ae.clone())?;
+        }
         headers::upstream_request(
             req,
             &f,
@@ -915,11 +958,11 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        self.decorate(resp, ctx);
+        self.finish_head(session, ctx, resp);
         if resp.status.as_u16() == 101 {
             if let Some(live) = ctx.live() {
                 let (server, route) = Self::server_route(live, ctx);

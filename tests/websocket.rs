@@ -108,11 +108,19 @@ async fn two_hundred_concurrent_connections_twenty_messages_each() {
     for c in 0..200 {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            let (mut ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .unwrap_or_else(|e| panic!("connection {c}: {e}"));
             for m in 0..20 {
                 let text = format!("{c}-{m}");
-                ws.send(Message::text(text.clone())).await.unwrap();
-                assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text));
+                ws.send(Message::text(text.clone()))
+                    .await
+                    .unwrap_or_else(|e| panic!("{c}-{m} send: {e}"));
+                let got = ws.next().await.unwrap_or_else(|| panic!("{c}-{m}: closed"));
+                assert_eq!(
+                    got.unwrap_or_else(|e| panic!("{c}-{m} read: {e}")),
+                    Message::text(text)
+                );
             }
             ws.close(None).await.unwrap();
         }));

@@ -75,16 +75,6 @@ impl Cx<'_, '_> {
         }
     }
 
-    /// Notes a configured feature this version validates but does not
-    /// enforce yet, once per feature: a rate limit that silently does
-    /// nothing must at least be visible.
-    fn not_enforced(&mut self, what: &str) {
-        let w = format!("{what} is validated but not enforced by this version of rampart yet");
-        if !self.warnings.contains(&w) {
-            self.warnings.push(w);
-        }
-    }
-
     fn headers(&mut self, list: &[(Sp<String>, Sp<String>)]) -> Vec<Header> {
         list.iter().filter_map(|(n, v)| self.header(n, v)).collect()
     }
@@ -938,9 +928,6 @@ fn compile_server(
             }),
     });
     let response_headers = cx.headers(&s.response_headers);
-    if compression.is_some() {
-        cx.not_enforced("servers.compression");
-    }
 
     // ---- routes ----
     let mut entries = Vec::new();

@@ -318,6 +318,12 @@ pub struct Route {
 }
 
 impl Snapshot {
+    /// The index of the listener a connection arrived on.
+    pub fn listener_index(&self, local: Option<SocketAddr>) -> Option<usize> {
+        let l = self.listener_for(local)?;
+        self.listeners.iter().position(|x| std::ptr::eq(x, l))
+    }
+
     /// The listener a connection arrived on, by its local address.
     /// `0.0.0.0:P` / `[::]:P` listeners match any local IP on port P.
     pub fn listener_for(&self, local: Option<SocketAddr>) -> Option<&Listener> {
