@@ -124,7 +124,7 @@ pub fn eligible(c: &Compression, resp: &ResponseHeader) -> bool {
         .trim()
         .to_ascii_lowercase();
     // Events must reach the client as they are sent, never held in a compressor.
-    if base == "text/event-stream" || !c.types.iter().any(|t| *t == base) {
+    if base == "text/event-stream" || !c.types.contains(&base) {
         return false;
     }
     match h
