@@ -116,11 +116,11 @@ async fn two_hundred_concurrent_connections_twenty_messages_each() {
                 ws.send(Message::text(text.clone()))
                     .await
                     .unwrap_or_else(|e| panic!("{c}-{m} send: {e}"));
-                let got = ws.next().await.unwrap_or_else(|| panic!("{c}-{m}: closed"));
-                assert_eq!(
-                    got.unwrap_or_else(|e| panic!("{c}-{m} read: {e}")),
-                    Message::text(text)
-                );
+                match ws.next().await {
+                    Some(Ok(got)) => assert_eq!(got, Message::text(text)),
+                    Some(Err(e)) => panic!("{c}-{m} read: {e}"),
+                    None => panic!("{c}-{m}: closed"),
+                }
             }
             ws.close(None).await.unwrap();
         }));
