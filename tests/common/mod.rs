@@ -260,6 +260,23 @@ async fn handle(
     if let Some(code) = path.strip_prefix("/status/") {
         *resp.status_mut() = hyper::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap();
     }
+    if path.ends_with("/json-big")
+        || path.ends_with("/json-no-transform")
+        || path.ends_with("/json-encoded")
+    {
+        *resp.body_mut() = Full::new(Bytes::from(format!(
+            "{{\"items\": \"{}\"}}",
+            "abc".repeat(700)
+        )));
+        let h = resp.headers_mut();
+        h.insert("content-type", "application/json".parse().unwrap());
+        if path.ends_with("/json-no-transform") {
+            h.insert("cache-control", "no-transform".parse().unwrap());
+        }
+        if path.ends_with("/json-encoded") {
+            h.insert("content-encoding", "br".parse().unwrap());
+        }
+    }
     if path.ends_with("/upstream-cors") {
         let h = resp.headers_mut();
         h.insert("access-control-allow-origin", "*".parse().unwrap());
