@@ -71,9 +71,9 @@ read -r -a SCENARIO_LIST <<<"$SCENARIOS"
 TLS_NEEDED=0
 for sc in "${SCENARIO_LIST[@]}"; do
     case $sc in
-        small | 64k | small-limited) ;;
+        small | 64k | small-limited | json-gzip) ;;
         https-small | https-handshake) TLS_NEEDED=1 ;;
-        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited https-small https-handshake)" ;;
+        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited json-gzip https-small https-handshake)" ;;
     esac
 done
 
@@ -281,6 +281,8 @@ to_ms() {  # wrk duration ("850.00us", "1.23ms", "2.01s", "1.00m") -> millisecon
 # ---------------------------------------------------------------- origin (nginx on LOAD_CPU)
 mkdir -p "$TMP/origin/www" "$TMP/origin/tmp"
 head -c 65536 /dev/urandom > "$TMP/origin/www/64k"
+# json-gzip: 64 KiB of realistic JSON (repetitive keys, varied values).
+python3 -c 'import json,random; random.seed(7); print(json.dumps([{"id": i, "name": "user%d" % i, "email": "user%d@example.com" % i, "score": random.random(), "tags": ["a","b","c"][: i % 3 + 1]} for i in range(700)])[:65536])' > "$TMP/origin/www/64k.json"
 chmod 644 "$TMP/origin/www/64k"
 
 nginx_common_http() {  # temp paths inside $1 (nginx's compiled-in ones are under /var/lib/nginx)
@@ -318,6 +320,7 @@ $(nginx_common_http "$TMP/origin")
         location = /small { default_type text/plain; return 200 "ok\n"; }
         location = /rl/small { default_type text/plain; return 200 "ok\n"; }
         location = /64k   { }
+        location = /64k.json { default_type application/json; gzip off; }
         location /        { return 404; }
     }
 }
@@ -384,6 +387,13 @@ $(nginx_common_http "$TMP/nginx")
     keepalive_timeout 75s;         # same as rampart's default keepalive_timeout
     keepalive_requests 10000000;   # rampart (pingora) has no per-connection request cap
     limit_req_zone \$binary_remote_addr zone=bench:10m rate=1000000r/s;
+    # json-gzip: the same compression settings as rampart's [servers.compression]
+    gzip on;
+    gzip_comp_level 5;
+    gzip_min_length 1024;
+    gzip_proxied any;
+    gzip_vary on;
+    gzip_types application/json;
     upstream origin {
         server $HOST:$ORIGIN_PORT;
         keepalive $NGINX_KEEPALIVE;
@@ -424,6 +434,10 @@ rate = "1000000r/s"
 name = "bench"
 listen = ["$HOST:$RAMPART_PORT"]
 security_headers = false          # nginx adds none either
+
+[servers.compression]             # json-gzip; nginx: gzip_comp_level 5, gzip_types application/json
+min_length = 1024
+types = ["application/json"]
 
 [[servers.routes]]
 prefix = "/rl/"
@@ -517,6 +531,7 @@ proxy_mem_pid() { [[ $1 == nginx ]] && echo "$NGINX_WORKER" || echo "$RAMPART_PI
 scenario_path() {
     case $1 in
         64k) echo /64k ;;
+        json-gzip) echo /64k.json ;;
         small-limited) echo /rl/small ;;
         *) echo /small ;;
     esac
@@ -528,6 +543,7 @@ scenario_url() {  # scenario_url SCENARIO PROXY
     esac
 }
 scenario_wrk_args() {  # extra wrk arguments of SCENARIO, one per line
+    [[ $1 == json-gzip ]] && printf '%s\n' -H 'Accept-Encoding: gzip'
     [[ $1 == https-handshake ]] && printf '%s\n' -H 'Connection: close'
     return 0
 }
@@ -745,6 +761,7 @@ DESC = {
     "small": "GET /small (3-byte body)",
     "small-limited": "GET /rl/small: as small, through a rate limit that never rejects",
     "64k": "GET /64k (64 KiB body)",
+    "json-gzip": "GET /64k.json with Accept-Encoding: gzip: the proxy compresses (gzip level 5 both)",
     "https-small": "GET /small over HTTPS (HTTP/1.1, keep-alive)",
     "https-handshake": "GET /small over HTTPS, 'Connection: close': new connection + TLS handshake per request",
 }
