@@ -245,6 +245,18 @@ impl Gateway {
 
     /// Writes an error answer (text or JSON as the client prefers).
     async fn answer_error(&self, session: &mut Session, ctx: &mut Ctx, status: u16) -> Result<()> {
+        self.answer_status(session, ctx, status, &[]).await
+    }
+
+    /// A short status answer (text, or JSON when preferred) with extra
+    /// headers (`Location`, `Retry-After`, `Allow`, `Content-Range`).
+    async fn answer_status(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        status: u16,
+        extra: &[(header::HeaderName, HeaderValue)],
+    ) -> Result<()> {
         let json = respond::prefers_json(session.req_header().headers.get(header::ACCEPT));
         let (body, ct) = respond::error_body(status, &ctx.request_id, json);
         self.answer(
@@ -253,7 +265,7 @@ impl Gateway {
             status,
             &HeaderValue::from_static(ct),
             body,
-            &[],
+            extra,
         )
         .await
     }
@@ -307,17 +319,7 @@ impl Gateway {
         let req = session.req_header();
         if req.method != http::Method::GET && req.method != http::Method::HEAD {
             let allow = [(header::ALLOW, HeaderValue::from_static("GET, HEAD"))];
-            let (body, ct) = respond::error_body(405, &ctx.request_id, false);
-            return self
-                .answer(
-                    session,
-                    ctx,
-                    405,
-                    &HeaderValue::from_static(ct),
-                    body,
-                    &allow,
-                )
-                .await;
+            return self.answer_status(session, ctx, 405, &allow).await;
         }
         let text = |n: header::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
         let range = text(header::RANGE).map(str::to_string);
@@ -332,16 +334,8 @@ impl Gateway {
             Target::AddSlash => {
                 let loc = HeaderValue::from_str(&format!("{path}/{query}"))
                     .unwrap_or(HeaderValue::from_static("/"));
-                let (body, ct) = respond::error_body(301, &ctx.request_id, false);
                 return self
-                    .answer(
-                        session,
-                        ctx,
-                        301,
-                        &HeaderValue::from_static(ct),
-                        body,
-                        &[(header::LOCATION, loc)],
-                    )
+                    .answer_status(session, ctx, 301, &[(header::LOCATION, loc)])
                     .await;
             }
             Target::File(f) => f,
@@ -382,16 +376,8 @@ impl Gateway {
             Err(()) => {
                 let cr = HeaderValue::from_str(&format!("bytes */{}", f.len))
                     .unwrap_or(HeaderValue::from_static("bytes */0"));
-                let (body, ct) = respond::error_body(416, &ctx.request_id, false);
                 return self
-                    .answer(
-                        session,
-                        ctx,
-                        416,
-                        &HeaderValue::from_static(ct),
-                        body,
-                        &[(header::CONTENT_RANGE, cr)],
-                    )
+                    .answer_status(session, ctx, 416, &[(header::CONTENT_RANGE, cr)])
                     .await;
             }
         };
@@ -484,9 +470,21 @@ impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
     /// pingora's compression module, steered per request by
-    /// [`compression`] (which algorithm, and whether at all).
+    /// [`compression`] (which algorithm, and whether at all) — installed
+    /// only when the configuration compresses somewhere: with the module
+    /// present, WebSocket tunnels were reset under concurrency (200
+    /// connections, a few per run), even with compression off for them.
     fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
-        compression::install(modules);
+        if self
+            .state
+            .current()
+            .cfg
+            .servers
+            .iter()
+            .any(|s| s.compression.is_some())
+        {
+            compression::install(modules);
+        }
     }
 
     fn new_ctx(&self) -> Ctx {
@@ -598,16 +596,8 @@ impl ProxyHttp for Gateway {
             }
             to.push_str(req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
             let loc = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/"));
-            let (body, ct) = respond::error_body(301, &ctx.request_id, false);
-            self.answer(
-                session,
-                ctx,
-                301,
-                &HeaderValue::from_static(ct),
-                body,
-                &[(header::LOCATION, loc)],
-            )
-            .await?;
+            self.answer_status(session, ctx, 301, &[(header::LOCATION, loc)])
+                .await?;
             return Ok(true);
         }
 
@@ -677,19 +667,8 @@ impl ProxyHttp for Gateway {
                 // nginx delays excess requests so that they leave at `rate`.
                 Ok(wait) => tokio::time::sleep(wait).await,
                 Err((status, retry_after)) => {
-                    let json =
-                        respond::prefers_json(session.req_header().headers.get(header::ACCEPT));
-                    let (body, ct) = respond::error_body(status, &ctx.request_id, json);
-                    let retry = HeaderValue::from(retry_after);
-                    self.answer(
-                        session,
-                        ctx,
-                        status,
-                        &HeaderValue::from_static(ct),
-                        body,
-                        &[(header::RETRY_AFTER, retry)],
-                    )
-                    .await?;
+                    let retry = [(header::RETRY_AFTER, HeaderValue::from(retry_after))];
+                    self.answer_status(session, ctx, status, &retry).await?;
                     return Ok(true);
                 }
             }
@@ -738,16 +717,8 @@ impl ProxyHttp for Gateway {
                 let target = render_redirect(to, host, req.uri.path(), req.uri.query());
                 let loc = HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("/"));
                 let status = *status;
-                let (body, ct) = respond::error_body(status, &ctx.request_id, false);
-                self.answer(
-                    session,
-                    ctx,
-                    status,
-                    &HeaderValue::from_static(ct),
-                    body,
-                    &[(header::LOCATION, loc)],
-                )
-                .await?;
+                self.answer_status(session, ctx, status, &[(header::LOCATION, loc)])
+                    .await?;
                 Ok(true)
             }
             Action::Static(st) => {
@@ -757,7 +728,7 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         // A retry releases the previous attempt's slot first.
         ctx.in_flight = None;
         let (Some(live), Some(u)) = (ctx.live.clone(), ctx.upstream) else {
@@ -775,7 +746,8 @@ impl ProxyHttp for Gateway {
         };
         // Connections beyond `keepalive` concurrent ones are closed after
         // use, so at most `keepalive` idle connections per pool remain.
-        let keep_idle = pool.in_flight() < up.keepalive as i64;
+        // An upgraded connection is never reusable for HTTP afterwards.
+        let keep_idle = pool.in_flight() < up.keepalive as i64 && !session.is_upgrade_req();
         ctx.tried |= 1u64 << (i % 64);
         ctx.attempts += 1;
         ctx.current = Some(i);
