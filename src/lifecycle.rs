@@ -60,11 +60,6 @@ impl Signals {
                         })
                         .collect()
                 };
-                let compresses =
-                    |c: &crate::config::Snapshot| c.servers.iter().any(|s| s.compression.is_some());
-                if compresses(&cfg) && !compresses(&old.cfg) {
-                    tracing::warn!("compression was off everywhere at start: [servers.compression] takes effect after a restart");
-                }
                 let (was, now) = (shape(&old.cfg), shape(&cfg));
                 if was != now {
                     tracing::warn!(

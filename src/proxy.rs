@@ -470,21 +470,9 @@ impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
     /// pingora's compression module, steered per request by
-    /// [`compression`] (which algorithm, and whether at all) — installed
-    /// only when the configuration compresses somewhere: with the module
-    /// present, WebSocket tunnels were reset under concurrency (200
-    /// connections, a few per run), even with compression off for them.
+    /// [`compression`] (which algorithm, and whether at all).
     fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
-        if self
-            .state
-            .current()
-            .cfg
-            .servers
-            .iter()
-            .any(|s| s.compression.is_some())
-        {
-            compression::install(modules);
-        }
+        compression::install(modules);
     }
 
     fn new_ctx(&self) -> Ctx {

@@ -106,7 +106,13 @@ async fn least_conn_sends_fewer_requests_to_a_slow_server() {
         slow.hits(),
         fast.hits()
     );
-    let m = g.metrics().await;
+    let m = g
+        .metrics_when(|m| {
+            gauge_values(m, "rampart_upstream_in_flight{")
+                .iter()
+                .all(|(_, v)| *v == 0.0)
+        })
+        .await;
     for (k, v) in gauge_values(&m, "rampart_upstream_in_flight{") {
         assert_eq!(v, 0.0, "{k}");
     }

@@ -104,13 +104,9 @@ async fn ws_echo_large_messages_and_gauges_back_to_zero() {
     assert!(e["bytes_received"].as_u64().unwrap() > 1 << 20);
 }
 
-/// Known failure, kept visible: a few of 200 fresh tunnels are reset right
-/// after the 101 (or at their last message) in about one run in eight on
-/// this 2-core machine — also with rampart's head watch and pingora's
-/// compression module out of the path, and never without rampart in
-/// between (the same clients against the origin directly). Run it with
-/// `cargo test --test websocket -- --ignored`; the open issue tracks it.
-#[ignore = "intermittent reset of fresh tunnels under concurrency (issue 6)"]
+/// Before the vendored pingora-proxy fix (vendor/README.md, pingora #946),
+/// a few of these tunnels were torn down right after the 101 in about one
+/// run in eight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_connections_twenty_messages_each() {
     let _serial = SERIAL.lock().await;

@@ -305,6 +305,10 @@ pub struct Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
+        // RAMPART_TEST_KEEP_LOGS=1 keeps each gateway's stderr for debugging.
+        if std::env::var_os("RAMPART_TEST_KEEP_LOGS").is_some() {
+            let _ = std::fs::copy(&self.stderr, format!("/tmp/rampart-test-{}.log", self.port));
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -400,6 +404,20 @@ impl Gateway {
                 return lines;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The metrics once `ready` holds for them (they are recorded when a
+    /// request's logging phase ends, just after its response went out);
+    /// the last scrape after 3 s otherwise.
+    pub async fn metrics_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let m = self.metrics().await;
+            if ready(&m) || Instant::now() > deadline {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
