@@ -404,3 +404,18 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &c));
     }
 }
+
+#[cfg(test)]
+mod size {
+    /// Memory per tracked key: the map entry plus hashbrown's control byte,
+    /// at its lowest and highest load (7/8 full right before it grows).
+    #[test]
+    fn bytes_per_key() {
+        let entry = std::mem::size_of::<(super::Key, super::Entry)>();
+        assert!(entry <= 64, "{entry}");
+        let (dense, sparse) = ((entry + 1) * 8 / 7, (entry + 1) * 16 / 7);
+        eprintln!(
+            "rate-limit state per key: {entry} B entry, {dense}-{sparse} B with table overhead"
+        );
+    }
+}

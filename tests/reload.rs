@@ -261,3 +261,38 @@ async fn upgrade_hands_the_sockets_to_a_new_process_without_refusing_a_connectio
     let _ = new.kill();
     let _ = new.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_health_survives_a_reload() {
+    let good = Origin::start("good").await;
+    let dead = free_port();
+    let toml = config(good.addr, "v1", "").replace(
+        &format!("servers = [{{ addr = \"{}\" }}]", good.addr),
+        &format!(
+            "servers = [{{ addr = \"{}\" }}, {{ addr = \"127.0.0.1:{dead}\" }}]\nmax_fails = 1\nfail_timeout = \"30s\"",
+            good.addr
+        ),
+    );
+    let g = Gateway::start(&toml);
+    let c = client();
+    for _ in 0..4 {
+        assert_eq!(c.get(g.url("/x")).send().await.unwrap().status(), 200);
+    }
+    let down =
+        format!("rampart_upstream_server_up{{addr=\"127.0.0.1:{dead}\",upstream=\"app\"}} 0");
+    let errors = format!("rampart_upstream_requests_total{{addr=\"127.0.0.1:{dead}\",outcome=\"connect_error\",upstream=\"app\"}} 1");
+    let m = g.metrics().await;
+    assert!(m.contains(&down) && m.contains(&errors), "{m}");
+    // A reload that keeps the pool: the server stays down, not retried.
+    rewrite(&g, &toml.replace("\"v1\"", "\"v2\""));
+    g.signal("HUP");
+    wait_version(&g, "v2").await;
+    for _ in 0..6 {
+        assert_eq!(c.get(g.url("/x")).send().await.unwrap().status(), 200);
+    }
+    let m = g.metrics().await;
+    assert!(
+        m.contains(&down) && m.contains(&errors),
+        "health carried over, no new attempt:\n{m}"
+    );
+}
