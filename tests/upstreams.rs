@@ -482,3 +482,48 @@ async fn tls_upstreams_verify_against_the_configured_ca() {
     );
     assert_eq!(origin.hits(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_checks_probe_tls_servers_over_tls() {
+    let good = Origin::start_with(
+        "good",
+        "127.0.0.1:0",
+        Behaviour {
+            tls: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let sick = Origin::start_with(
+        "sick",
+        "127.0.0.1:0",
+        Behaviour {
+            tls: true,
+            status: Some(500),
+            health: Some(503),
+            ..Default::default()
+        },
+    )
+    .await;
+    let g = Gateway::start(&pool_config(
+        &format!("{}, {}", server(good.addr, ""), server(sick.addr, "")),
+        &format!(
+            "tls = true\ntls_ca = \"{}\"\ntls_server_name = \"localhost\"\n[upstreams.app.health_check]\npath = \"/health\"\ninterval = \"100ms\"\ntimeout = \"1s\"\nunhealthy_threshold = 1\nhealthy_threshold = 1",
+            fixture("ca.pem")
+        ),
+    ));
+    let sick_down = format!(
+        "rampart_upstream_server_up{{addr=\"{}\",upstream=\"app\"}} 0",
+        sick.addr
+    );
+    let good_up = format!(
+        "rampart_upstream_server_up{{addr=\"{}\",upstream=\"app\"}} 1",
+        good.addr
+    );
+    let m = g.metrics_when(|m| m.contains(&sick_down)).await;
+    assert!(m.contains(&sick_down) && m.contains(&good_up), "{m}");
+    for _ in 0..10 {
+        assert_eq!(client().get(g.url("/")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(sick.hits(), 0);
+}

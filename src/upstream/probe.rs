@@ -2,7 +2,10 @@
 //! each pool with a `health_check` (`GET path`, 2xx/3xx = healthy) every
 //! `interval` and feeds the result to the server's [`super::health::Health`].
 //! Pools are re-read from the current snapshot on every tick, so a reload
-//! that adds or changes checks takes effect without a restart.
+//! that adds or changes checks takes effect without a restart. Plain pools
+//! are probed with a small HTTP/1.1 client; TLS pools with pingora's
+//! `HttpHealthCheck`, which connects like the proxy does (SNI, CA,
+//! verification).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,21 +18,56 @@ use pingora::services::background::BackgroundService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::config::snapshot::HealthCheck;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::lb::health_check::{HealthCheck as _, HttpHealthCheck};
+use pingora::lb::Backend;
+
+use super::peer;
+use crate::config::snapshot::{HealthCheck, Timeouts, Upstream, UpstreamServer};
 use crate::state::State;
 
 pub struct Prober {
     pub state: Arc<State>,
 }
 
-/// One probe: connect, send `GET path`, read the status line.
-/// TLS pools are probed at the TCP level (connect only).
-pub async fn probe(addr: SocketAddr, host: &str, hc: &HealthCheck, tls: bool) -> bool {
+/// A TLS probe: `GET path` over TLS set up as for proxied requests.
+fn tls_check(
+    up: &Upstream,
+    server: &UpstreamServer,
+    addr: SocketAddr,
+    hc: &HealthCheck,
+) -> Option<HttpHealthCheck> {
+    let timeouts = Timeouts {
+        connect: hc.timeout,
+        read: hc.timeout,
+        write: hc.timeout,
+    };
+    let peer = peer::build(up, server, addr, &timeouts, false);
+    let mut check = HttpHealthCheck::new(&server.host, true);
+    check.peer_template = peer;
+    let mut req = RequestHeader::build("GET", hc.path.as_bytes(), None).ok()?;
+    req.insert_header(http::header::HOST, server.host.as_str())
+        .ok()?;
+    req.insert_header(http::header::USER_AGENT, "rampart-health-check")
+        .ok()?;
+    check.req = req;
+    check.validator = Some(Box::new(|resp: &ResponseHeader| {
+        if (200..400).contains(&resp.status.as_u16()) {
+            Ok(())
+        } else {
+            pingora::Error::e_explain(
+                pingora::ErrorType::HTTPStatus(resp.status.as_u16()),
+                "health check status",
+            )
+        }
+    }));
+    Some(check)
+}
+
+/// One plain probe: connect, send `GET path`, read the status line.
+pub async fn probe(addr: SocketAddr, host: &str, hc: &HealthCheck) -> bool {
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        if tls {
-            return Some(true);
-        }
         let req = format!(
             "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rampart-health-check\r\nConnection: close\r\n\r\n",
             hc.path
@@ -79,9 +117,21 @@ impl BackgroundService for Prober {
                     let backend = pool.backends[i].clone();
                     let hc = hc.clone();
                     let host = server.host.clone();
-                    let tls = up.tls.is_some();
+                    let tls = if up.tls.is_some() {
+                        tls_check(up, server, addr, &hc)
+                    } else {
+                        None
+                    };
                     tokio::spawn(async move {
-                        let ok = probe(addr, &host, &hc, tls).await;
+                        let ok = match tls {
+                            Some(check) => match Backend::new(&addr.to_string()) {
+                                Ok(b) => tokio::time::timeout(hc.timeout * 2, check.check(&b))
+                                    .await
+                                    .is_ok_and(|r| r.is_ok()),
+                                Err(_) => false,
+                            },
+                            None => probe(addr, &host, &hc).await,
+                        };
                         backend.probed(ok, hc.healthy_threshold, hc.unhealthy_threshold);
                     });
                 }
