@@ -61,14 +61,6 @@ async fn version(g: &Gateway) -> String {
         .unwrap()
 }
 
-async fn wait_version(g: &Gateway, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while version(g).await != want {
-        assert!(Instant::now() < deadline, "reload to {want} not applied");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_request_and_a_tunnel_survive_a_reload() {
     let origin = Origin::start("o").await;
@@ -89,9 +81,8 @@ async fn a_long_request_and_a_tunnel_survive_a_reload() {
     let long =
         tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    rewrite(&g, &toml.replace("\"v1\"", "\"v2\""));
-    g.signal("HUP");
-    wait_version(&g, "v2").await;
+    g.reload_to(&toml.replace("\"v1\"", "\"v2\""), "/version", "v2")
+        .await;
     assert_eq!(
         long.await.unwrap().unwrap(),
         200,
@@ -284,9 +275,8 @@ async fn upstream_health_survives_a_reload() {
     let m = g.metrics().await;
     assert!(m.contains(&down) && m.contains(&errors), "{m}");
     // A reload that keeps the pool: the server stays down, not retried.
-    rewrite(&g, &toml.replace("\"v1\"", "\"v2\""));
-    g.signal("HUP");
-    wait_version(&g, "v2").await;
+    g.reload_to(&toml.replace("\"v1\"", "\"v2\""), "/version", "v2")
+        .await;
     for _ in 0..6 {
         assert_eq!(c.get(g.url("/x")).send().await.unwrap().status(), 200);
     }

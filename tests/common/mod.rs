@@ -407,6 +407,35 @@ impl Gateway {
         }
     }
 
+    /// Rewrites the config file (placeholders filled with this gateway's
+    /// ports), sends SIGHUP and waits until `path` answers `want`.
+    pub async fn reload_to(&self, toml: &str, path: &str, want: &str) {
+        let filled = toml
+            .replace("{PORT}", &self.port.to_string())
+            .replace("{ADMIN}", &self.admin.to_string());
+        std::fs::write(&self.config, filled).unwrap();
+        self.signal("HUP");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let body = client()
+                .get(self.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if body == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "reload not applied: {path} still answers {body:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The metrics once `ready` holds for them (they are recorded when a
     /// request's logging phase ends, just after its response went out);
     /// the last scrape after 3 s otherwise.
