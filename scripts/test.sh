@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-build-deps.sh
 export PATH="$HOME/.local/bin:$PATH"
-cargo test --all-targets -- --test-threads=2
+cargo test --all-targets
 # The example configs name certificates that this script makes (local CA).
 certs-example/make-certs.sh >/dev/null
 for f in conf/rampart.toml conf/examples/*.toml; do
