@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# rampart vs nginx: throughput, latency, CPU per request, RSS, idle keep-alive memory.
+# rampart vs nginx: throughput, latency, CPU per request, RSS, idle keep-alive memory
+# (and, with SCENARIOS=ws, memory per idle WebSocket and WebSocket round trips).
 #
 #   cargo build --release && bench/run.sh
 #
@@ -21,12 +22,19 @@
 #                      https-small      GET /small over HTTPS (HTTP/1.1) keep-alive
 #                      https-handshake  GET /small over HTTPS with `Connection: close`: a new TCP
 #                                       connection and TLS handshake for every request
+#                      ws               (not in the default list) WebSockets to a Python echo origin:
+#                                       round trips/s and CPU per round trip with WS_CLIENTS
+#                                       connections, then RSS per idle WebSocket with WS_CONNS
+#                                       connections; runs after the idle keep-alive test. Needs the
+#                                       python3 `websockets` package (pip install websockets)
+#   WS_CONNS         ws: idle WebSocket connections for the memory test (default 5000; 0 = skip it)
+#   WS_CLIENTS       ws: connections sending messages back to back in the round-trip test (default 50)
 #   CERT_DIR         certificates for the https scenarios (default certs-example/out, created
 #                    with certs-example/make-certs.sh if missing): localhost.pem (chain),
 #                    localhost-key.pem, ca.pem
 #
 # Only 127.0.0.1 is used: origin :18000, nginx :18080, rampart :18081, rampart admin :18090,
-# and for the https scenarios nginx :18443 and rampart :18444 (TLS).
+# for the https scenarios nginx :18443 and rampart :18444 (TLS), for ws the echo origin :18001.
 # With 2 cores, wrk and the origin share core 1; that is the same for both proxies, and the
 # proxy under test has core 0 to itself. See bench/README.md.
 set -euo pipefail
@@ -46,6 +54,8 @@ PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
 SCENARIOS=${SCENARIOS:-small small-limited 64k https-small https-handshake}
+WS_CONNS=${WS_CONNS:-5000}
+WS_CLIENTS=${WS_CLIENTS:-50}
 OUT_FILE=$BENCH_DIR/last-run.txt
 
 ORIGIN_PORT=18000
@@ -53,28 +63,37 @@ NGINX_PORT=18080
 RAMPART_PORT=18081
 ADMIN_PORT=18090
 NGINX_TLS_PORT=18443
+WS_ORIGIN_PORT=18001
 RAMPART_TLS_PORT=18444
 HOST=127.0.0.1
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 log() { echo "[bench] $*" >&2; }
 
-for v in DURATION ROUNDS WARMUP CONNS IDLE_CONNS NGINX_KEEPALIVE RAMPART_KEEPALIVE PROXY_CPU LOAD_CPU; do
+for v in DURATION ROUNDS WARMUP CONNS IDLE_CONNS NGINX_KEEPALIVE RAMPART_KEEPALIVE PROXY_CPU LOAD_CPU WS_CONNS WS_CLIENTS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
 (( DURATION >= 1 )) || die "DURATION must be >= 1"
 (( ROUNDS >= 1 )) || die "ROUNDS must be >= 1"
 (( CONNS >= 1 )) || die "CONNS must be >= 1"
+(( WS_CLIENTS >= 1 )) || die "WS_CLIENTS must be >= 1"
 
 read -r -a SCENARIO_LIST <<<"$SCENARIOS"
 (( ${#SCENARIO_LIST[@]} >= 1 )) || die "SCENARIOS is empty"
 TLS_NEEDED=0
+WS_NEEDED=0
 for sc in "${SCENARIO_LIST[@]}"; do
     case $sc in
         small | 64k | small-limited | json-gzip) ;;
         https-small | https-handshake) TLS_NEEDED=1 ;;
-        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited json-gzip https-small https-handshake)" ;;
+        ws) WS_NEEDED=1 ;;
+        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited json-gzip https-small https-handshake ws)" ;;
     esac
+done
+# The wrk scenarios, in order (ws has its own section after the idle keep-alive test).
+WRK_SCENARIOS=()
+for sc in "${SCENARIO_LIST[@]}"; do
+    [[ $sc == ws ]] || WRK_SCENARIOS+=("$sc")
 done
 
 # ---------------------------------------------------------------- rampart binary
@@ -123,6 +142,10 @@ done
 taskset -c "$PROXY_CPU" true 2>/dev/null || die "cannot pin to CPU $PROXY_CPU (PROXY_CPU); this machine has $(nproc) CPU(s)"
 taskset -c "$LOAD_CPU" true 2>/dev/null || die "cannot pin to CPU $LOAD_CPU (LOAD_CPU); this machine has $(nproc) CPU(s)"
 [[ $PROXY_CPU != "$LOAD_CPU" ]] || log "WARNING: PROXY_CPU == LOAD_CPU; proxy and load generator share a core"
+if (( WS_NEEDED )); then
+    python3 -c 'import websockets.asyncio.client, websockets.asyncio.server' 2>/dev/null ||
+        die "the ws scenario needs the python3 'websockets' package (>= 13): pip install websockets"
+fi
 
 # ---------------------------------------------------------------- certificates (https scenarios)
 if (( TLS_NEEDED )); then
@@ -154,7 +177,10 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- file descriptors
 # Idle test: the holder and the proxy each need IDLE_CONNS descriptors (plus some).
-want_nofile=$(( IDLE_CONNS + 4096 ))
+# ws memory test: the proxy needs two per WebSocket (client side + upstream side).
+FD_NEED=$IDLE_CONNS
+(( WS_NEEDED && 2 * WS_CONNS > FD_NEED )) && FD_NEED=$(( 2 * WS_CONNS ))
+want_nofile=$(( FD_NEED + 4096 ))
 (( want_nofile >= 65536 )) || want_nofile=65536
 ulimit -n "$want_nofile" 2>/dev/null || {
     hard=$(ulimit -Hn)
@@ -163,13 +189,15 @@ ulimit -n "$want_nofile" 2>/dev/null || {
 }
 NOFILE=$(ulimit -n)
 [[ $NOFILE == unlimited ]] && NOFILE=$want_nofile
-(( NOFILE >= IDLE_CONNS + 256 )) ||
-    die "open-file limit is $NOFILE, too low for IDLE_CONNS=$IDLE_CONNS (raise the hard limit or lower IDLE_CONNS)"
+(( NOFILE >= FD_NEED + 256 )) ||
+    die "open-file limit is $NOFILE, too low for IDLE_CONNS=$IDLE_CONNS / ws with WS_CONNS=$WS_CONNS (raise the hard limit or lower them)"
 WORKER_CONNECTIONS=20000
-(( WORKER_CONNECTIONS >= IDLE_CONNS + 1024 )) || WORKER_CONNECTIONS=$(( IDLE_CONNS + 1024 ))
+(( WORKER_CONNECTIONS >= FD_NEED + 1024 )) || WORKER_CONNECTIONS=$(( FD_NEED + 1024 ))
 
 # ---------------------------------------------------------------- ports free?
-for p in $ORIGIN_PORT $NGINX_PORT $RAMPART_PORT $ADMIN_PORT $NGINX_TLS_PORT $RAMPART_TLS_PORT; do
+ports_to_check=($ORIGIN_PORT $NGINX_PORT $RAMPART_PORT $ADMIN_PORT $NGINX_TLS_PORT $RAMPART_TLS_PORT)
+(( WS_NEEDED )) && ports_to_check+=("$WS_ORIGIN_PORT")
+for p in "${ports_to_check[@]}"; do
     if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
         die "port $HOST:$p is already in use (a leftover benchmark process?)"
     fi
@@ -210,7 +238,7 @@ cleanup() {
         stop_pid "${PIDS[i]}"
     done
     if (( rc != 0 && rc != 130 && rc != 143 )); then
-        for f in "$TMP"/origin/error.log "$TMP"/nginx/error.log "$TMP"/rampart/rampart.log; do
+        for f in "$TMP"/origin/error.log "$TMP"/nginx/error.log "$TMP"/rampart/rampart.log "$TMP"/ws-origin/stderr.log; do
             if [[ -s $f ]]; then
                 echo "----- last lines of $f" >&2
                 tail -n 20 "$f" >&2
@@ -248,6 +276,27 @@ wait_http() {  # wait_http NAME PID PORT PATH EXPECTED_BODY LOGFILE [SCHEME]: bo
         sleep 0.1
     done
     die "$name did not answer GET $path over $scheme on :$port with '$expect' within 10 s (log: $logf)"
+}
+
+proc_running() {  # proc_running PID: exists and has not exited (a zombie child counts as exited)
+    local st
+    st=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && $st != Z ]]
+}
+
+wait_line() {  # wait_line NAME PID FILE REGEX SECONDS ERRFILE: until FILE has a line matching REGEX
+    local name=$1 pid=$2 file=$3 re=$4 secs=$5 errf=$6 i
+    for (( i = 0; i < secs * 10; i++ )); do
+        grep -qE -- "$re" "$file" 2>/dev/null && return 0
+        if ! proc_running "$pid"; then
+            grep -qE -- "$re" "$file" 2>/dev/null && return 0
+            [[ -s $errf ]] && cat "$errf" >&2
+            die "$name exited early"
+        fi
+        sleep 0.1
+    done
+    [[ -s $errf ]] && cat "$errf" >&2
+    die "$name: no line matching '$re' in $file within ${secs}s"
 }
 
 tcp_passive_opens() {  # TCP connections accepted so far in this network namespace (all processes)
@@ -360,6 +409,33 @@ nginx_proxy_location() {  # the same proxying on the plain and the TLS server
         }
 EOF
 }
+nginx_ws_upstream() {  # ws scenario only: the WebSocket echo origin (no keepalive: tunnels are not reused)
+    (( WS_NEEDED )) || return 0
+    cat <<EOF
+    upstream ws_origin {
+        server $HOST:$WS_ORIGIN_PORT;
+    }
+EOF
+}
+nginx_ws_location() {  # ws scenario only (plain server): WebSocket tunnels, same headers as location /
+    (( WS_NEEDED )) || return 0
+    cat <<'EOF'
+        location /ws/ {
+            proxy_pass http://ws_origin;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 1d;         # rampart: read_timeout = "1d" on the route
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Request-Id $request_id;
+            add_header X-Request-Id $request_id always;
+        }
+EOF
+}
 nginx_tls_server() {  # only with an https scenario; HTTP/1.1 only (no `http2` on the listen)
     (( TLS_NEEDED )) || return 0
     cat <<EOF
@@ -399,9 +475,11 @@ $(nginx_common_http "$TMP/nginx")
         keepalive $NGINX_KEEPALIVE;
         keepalive_requests 10000000;
     }
+$(nginx_ws_upstream)
     server {
         listen $HOST:$NGINX_PORT backlog=4096;
 $(nginx_proxy_location)
+$(nginx_ws_location)
     }
 $(nginx_tls_server)
 }
@@ -448,6 +526,19 @@ rate_limit = { zone = "bench", burst = 100000, nodelay = true }
 prefix = "/"
 upstream = "origin"
 EOF
+if (( WS_NEEDED )); then
+    cat >> "$TMP/rampart/rampart.toml" <<EOF
+
+# ws scenario: WebSocket tunnels to the echo origin (nginx: location /ws/, proxy_read_timeout 1d).
+[[servers.routes]]
+prefix = "/ws/"
+upstream = "ws"
+read_timeout = "1d"               # upgraded connections idle out on the route's read timeout
+
+[upstreams.ws]
+servers = [{ addr = "$HOST:$WS_ORIGIN_PORT" }]
+EOF
+fi
 if (( TLS_NEEDED )); then
     cat >> "$TMP/rampart/rampart.toml" <<EOF
 
@@ -483,6 +574,16 @@ taskset -c "$LOAD_CPU" "$NGINX" -p "$TMP/origin" -c "$TMP/origin/nginx.conf" -g 
 ORIGIN_PID=$!
 PIDS+=("$ORIGIN_PID")
 wait_http "origin" "$ORIGIN_PID" "$ORIGIN_PORT" /small "ok" "$TMP/origin/error.log"
+
+if (( WS_NEEDED )); then
+    mkdir -p "$TMP/ws-origin"
+    log "starting WebSocket echo origin (python3 bench/ws_echo.py) on $HOST:$WS_ORIGIN_PORT (CPU $LOAD_CPU)"
+    taskset -c "$LOAD_CPU" python3 "$BENCH_DIR/ws_echo.py" "$HOST" "$WS_ORIGIN_PORT" </dev/null \
+        >"$TMP/ws-origin/stdout.log" 2>"$TMP/ws-origin/stderr.log" &
+    WS_ORIGIN_PID=$!   # taskset execs, so this is python itself
+    PIDS+=("$WS_ORIGIN_PID")
+    wait_line "WebSocket echo origin" "$WS_ORIGIN_PID" "$TMP/ws-origin/stdout.log" '^LISTENING' 10 "$TMP/ws-origin/stderr.log"
+fi
 
 log "starting nginx proxy on $HOST:$NGINX_PORT (CPU $PROXY_CPU)"
 taskset -c "$PROXY_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' \
@@ -528,6 +629,17 @@ proxy_port() { [[ $1 == nginx ]] && echo "$NGINX_PORT" || echo "$RAMPART_PORT"; 
 proxy_tls_port() { [[ $1 == nginx ]] && echo "$NGINX_TLS_PORT" || echo "$RAMPART_TLS_PORT"; }
 proxy_cpu_pids() { [[ $1 == nginx ]] && echo "$NGINX_PID $NGINX_WORKER" || echo "$RAMPART_PID"; }
 proxy_mem_pid() { [[ $1 == nginx ]] && echo "$NGINX_WORKER" || echo "$RAMPART_PID"; }
+ws_port() { [[ $1 == direct ]] && echo "$WS_ORIGIN_PORT" || proxy_port "$1"; }
+
+# Sanity (ws): a WebSocket echo works directly and through both proxies.
+if (( WS_NEEDED )); then
+    for target in direct nginx rampart; do
+        port=$(ws_port "$target")
+        timeout 30 taskset -c "$LOAD_CPU" python3 "$BENCH_DIR/ws_rate.py" "$HOST" "$port" /ws/check 2 0 \
+            </dev/null >"$TMP/ws-origin/check-$target.txt" 2>&1 ||
+            { cat "$TMP/ws-origin/check-$target.txt" >&2; die "WebSocket echo via $target (ws://$HOST:$port/ws/check) failed"; }
+    done
+fi
 scenario_path() {
     case $1 in
         64k) echo /64k ;;
@@ -624,7 +736,7 @@ run_wrk() {  # run_wrk URL SECONDS OUTFILE [WRK ARGS...]
     (( rc == 0 )) || { cat "$out" >&2; die "wrk failed (exit $rc) against $url"; }
 }
 
-for scenario in "${SCENARIO_LIST[@]}"; do
+for scenario in "${WRK_SCENARIOS[@]}"; do
     mapfile -t wrk_args < <(scenario_wrk_args "$scenario")
     if (( WARMUP > 0 )); then
         for proxy in nginx rampart; do
@@ -712,6 +824,118 @@ if (( IDLE_CONNS > 0 )); then
     done
 fi
 
+# ---------------------------------------------------------------- ws: WebSocket round trips, idle WebSocket memory
+WS_RATE_FILE="$TMP/ws-rate.tsv"   # target round round_trips seconds errors cpu_s
+WS_RSS_FILE="$TMP/ws-rss.tsv"     # proxy rss_kib (after the round-trip runs)
+WS_MEM_FILE="$TMP/ws-mem.tsv"     # proxy conns_ok conns_failed still_open upstream_conns rss_before_kib rss_after_kib
+: >"$WS_RATE_FILE"
+: >"$WS_RSS_FILE"
+: >"$WS_MEM_FILE"
+
+upstream_ws_conns() {  # established TCP connections to the ws origin (counted on the connecting side)
+    awk -v p=":$(printf '%04X' "$WS_ORIGIN_PORT")" \
+        'NR > 1 && $4 == "01" && substr($3, length($3) - 4) == p { n++ } END { print n + 0 }' /proc/net/tcp
+}
+
+ws_rate_run() {  # ws_rate_run TARGET SECONDS OUTFILE: sets WS_RT WS_SECS WS_ERR WS_CPU
+    local target=$1 secs=$2 out=$3 rpid pids= t0 t1 ok failed
+    [[ $target == direct ]] || pids=$(proxy_cpu_pids "$target")
+    : >"$out"
+    # ws_rate.py stops on SIGTERM, when this script dies (it watches its parent) and after 15 min.
+    taskset -c "$LOAD_CPU" python3 "$BENCH_DIR/ws_rate.py" "$HOST" "$(ws_port "$target")" /ws/rate \
+        "$WS_CLIENTS" "$secs" </dev/null >"$out" 2>"$out.err" &
+    rpid=$!
+    PIDS+=("$rpid")
+    wait_line "ws_rate.py ($target)" "$rpid" "$out" '^READY ' $(( WS_CLIENTS / 10 + 30 )) "$out.err"
+    read -r _ ok failed < <(grep '^READY ' "$out")
+    (( failed == 0 )) || { cat "$out.err" >&2; die "ws_rate.py: $failed of $WS_CLIENTS WebSocket connections via $target failed"; }
+    # shellcheck disable=SC2086
+    t0=$(cpu_ticks $pids)
+    kill -USR1 "$rpid"
+    wait_line "ws_rate.py ($target)" "$rpid" "$out" '^DONE ' $(( secs + 60 )) "$out.err"
+    # shellcheck disable=SC2086
+    t1=$(cpu_ticks $pids)
+    stop_pid "$rpid"
+    unset 'PIDS[${#PIDS[@]}-1]'
+    read -r _ WS_RT WS_SECS WS_ERR < <(grep '^DONE ' "$out")
+    (( WS_ERR == 0 )) || { log "WARNING: ws via $target: $WS_ERR connections failed during the run:"; cat "$out.err" >&2; }
+    if [[ -n $pids ]]; then
+        WS_CPU=$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / hz }')
+    else
+        WS_CPU=nan
+    fi
+}
+
+wait_upstream_ws_closed() {  # bounded (15 s): the proxy has closed its tunnels to the ws origin
+    local i
+    for (( i = 0; i < 150; i++ )); do
+        (( $(upstream_ws_conns) == 0 )) && return 0
+        sleep 0.1
+    done
+    log "WARNING: $(upstream_ws_conns) connections to the ws origin still open 15 s after the clients left"
+}
+
+if (( WS_NEEDED )); then
+    # Round trips: WS_CLIENTS connections, each sending a message and waiting for the echo,
+    # back to back. "direct" (client -> echo origin, no proxy) shows what the load core
+    # (Python client + Python origin on LOAD_CPU) can do at most.
+    if (( WARMUP > 0 )); then
+        for proxy in nginx rampart; do
+            log "warm-up ws $proxy (${WARMUP}s)"
+            ws_rate_run "$proxy" "$WARMUP" "$RAW/warmup-ws-$proxy.txt"
+        done
+    fi
+    for (( round = 1; round <= ROUNDS; round++ )); do
+        for target in direct nginx rampart; do
+            log "run ws round trips $target round $round/$ROUNDS (${DURATION}s, $WS_CLIENTS connections)"
+            ws_rate_run "$target" "$DURATION" "$RAW/ws-$target-$round.txt"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$round" "$WS_RT" "$WS_SECS" "$WS_ERR" "$WS_CPU" >>"$WS_RATE_FILE"
+        done
+    done
+    for proxy in nginx rampart; do
+        printf '%s\t%s\n' "$proxy" "$(rss_kib "$(proxy_mem_pid "$proxy")")" >>"$WS_RSS_FILE"
+    done
+
+    # Memory per idle WebSocket: like the idle keep-alive test, with WS_CONNS WebSockets
+    # (each one also holds an upstream connection in the proxy).
+    if (( WS_CONNS > 0 )); then
+        for proxy in nginx rampart; do
+            port=$(proxy_port "$proxy")
+            mpid=$(proxy_mem_pid "$proxy")
+            wait_upstream_ws_closed
+            sleep 1
+            before=$(rss_kib "$mpid")
+            log "ws idle test $proxy: opening $WS_CONNS WebSocket connections"
+            hout="$RAW/ws-hold-$proxy.txt"
+            : >"$hout"
+            # The holder stops on SIGTERM (what stop_pid/cleanup send), when this script dies
+            # (it watches its parent pid) and after 15 minutes at most.
+            taskset -c "$LOAD_CPU" python3 "$BENCH_DIR/ws_hold.py" "$HOST" "$port" "$WS_CONNS" /ws/hold \
+                </dev/null >"$hout" 2>"$RAW/ws-hold-$proxy.err" &
+            hpid=$!
+            PIDS+=("$hpid")
+            # bounded: 1 s per 20 connections (Python handshakes on both ends), at least 60 s
+            wait_line "ws_hold.py ($proxy)" "$hpid" "$hout" '^READY ' $(( WS_CONNS / 20 + 60 )) "$RAW/ws-hold-$proxy.err"
+            read -r _ ok failed < <(grep '^READY ' "$hout")
+            (( failed == 0 )) || { log "WARNING: $failed of $WS_CONNS WebSocket connections via $proxy failed:"; cat "$RAW/ws-hold-$proxy.err" >&2; }
+            (( ok > 0 )) || die "no WebSocket connection via $proxy succeeded"
+            sleep 1
+            after=$(rss_kib "$mpid")
+            upstream=$(upstream_ws_conns)
+            kill -USR1 "$hpid"
+            for (( i = 0; i < 50; i++ )); do grep -q '^OPEN ' "$hout" && break; sleep 0.1; done
+            still=$(awk '/^OPEN / { print $2 }' "$hout")
+            [[ -n $still ]] || still=nan
+            [[ $still == "$ok" ]] || log "WARNING: $proxy closed some idle WebSockets: $still of $ok still open"
+            [[ $upstream == "$ok" ]] || log "WARNING: $proxy has $upstream upstream connections for $ok WebSockets"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$ok" "$failed" "$still" "$upstream" "$before" "$after" >>"$WS_MEM_FILE"
+            stop_pid "$hpid"
+            unset 'PIDS[${#PIDS[@]}-1]'
+        done
+        wait_upstream_ws_closed
+    fi
+fi
+
 # ---------------------------------------------------------------- report
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 GIT_DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo "+dirty" || true)
@@ -725,14 +949,24 @@ RAMPART_VERSION=$("$RAMPART_BIN" --version 2>/dev/null | head -n 1 || echo unkno
     echo "nginx:   $NGINX_VERSION, worker_processes 1, upstream keepalive $NGINX_KEEPALIVE (rampart: $RAMPART_KEEPALIVE)"
     echo "machine: $(nproc) CPUs, $CPU_MODEL"
     echo "pinning: proxy under test on CPU $PROXY_CPU; wrk + origin nginx on CPU $LOAD_CPU (shared)"
-    echo "load:    wrk -t1 -c$CONNS -d${DURATION}s --latency, $ROUNDS interleaved round(s) per proxy, ${WARMUP}s warm-up"
+    if (( ${#WRK_SCENARIOS[@]} > 0 )); then
+        echo "load:    wrk -t1 -c$CONNS -d${DURATION}s --latency, $ROUNDS interleaved round(s) per proxy, ${WARMUP}s warm-up"
+    else
+        echo "load:    no wrk scenario"
+    fi
     echo "         scenarios: ${SCENARIO_LIST[*]}"
+    if (( WS_NEEDED )); then
+        echo "ws:      Python ($(python3 -c 'import sys, websockets; print("%d.%d.%d" % sys.version_info[:3], "websockets", websockets.__version__)' 2>/dev/null)) echo origin :$WS_ORIGIN_PORT and clients on CPU $LOAD_CPU;"
+        echo "         round trips: $WS_CLIENTS connections x ${DURATION}s, $ROUNDS interleaved round(s), ${WARMUP}s warm-up; idle: $WS_CONNS connections"
+    fi
     if [[ -s $TLS_FILE ]]; then
         echo "tls:     openssl s_client -servername localhost -alpn h2,http/1.1 (wrk: SNI $TLS_HOST, no ALPN)"
         sed 's/^/         /' "$TLS_FILE"
     fi
     echo
-    python3 - "$RESULTS" "$RSS_FILE" "$IDLE_FILE" "$NGINX_MASTER_RSS" "${SCENARIO_LIST[@]}" <<'PYEOF'
+    WS_RATE_FILE=$WS_RATE_FILE WS_RSS_FILE=$WS_RSS_FILE WS_MEM_FILE=$WS_MEM_FILE WS_CLIENTS=$WS_CLIENTS \
+        python3 - "$RESULTS" "$RSS_FILE" "$IDLE_FILE" "$NGINX_MASTER_RSS" "${WRK_SCENARIOS[@]}" <<'PYEOF'
+import os
 import statistics
 import sys
 
@@ -805,16 +1039,70 @@ if idle:
         print(f"{'rampart/nginx':<14}{'':>8}{'':>8}{'':>16}{'':>15}{ratio(kib['rampart'], kib['nginx']):>10}")
     print()
 
-print("Notes: req/s, p50, p99 and CPU-s/100k are medians over rounds. CPU-s/100k = CPU seconds")
-print("(user+system, /proc/PID/stat; nginx: master + worker) the proxy used per 100,000 requests.")
-print(f"RSS = VmRSS after the scenario's runs (nginx: the worker only; its master had {int(master_rss) / 1024:.1f} MiB).")
-print("errors = wrk non-2xx responses + socket errors, summed over rounds (must be 0).")
+ws_rate = tsv(os.environ["WS_RATE_FILE"])
+ws_rss = {p: int(k) for p, k in tsv(os.environ["WS_RSS_FILE"])}
+ws_mem = tsv(os.environ["WS_MEM_FILE"])
+if ws_rate:
+    print(f"== ws round trips: {os.environ['WS_CLIENTS']} WebSocket connections, each sends a 32-byte message and waits for the echo")
+    hdr = f"{'proxy':<14}{'msgs/s':>12}{'CPU-s/100k':>12}{'RSS MiB':>10}{'errors':>8}"
+    print(hdr)
+    print("-" * len(hdr))
+    vals = {}
+    for target in ("direct", "nginx", "rampart"):
+        rs = [r for r in ws_rate if r[0] == target]
+        if not rs:
+            continue
+        rate = med([int(r[2]) / float(r[3]) for r in rs if float(r[3]) > 0])
+        cpu = med([float(r[5]) / int(r[2]) * 100000 for r in rs if r[5] != "nan" and int(r[2]) > 0])
+        err = sum(int(r[4]) for r in rs)
+        vals[target] = (rate, cpu, ws_rss.get(target, 0) / 1024)
+        if target == "direct":
+            print(f"{'direct (none)':<14}{rate:>12.0f}{'-':>12}{'-':>10}{err:>8}")
+        else:
+            print(f"{target:<14}{rate:>12.0f}{cpu:>12.3f}{vals[target][2]:>10.1f}{err:>8}")
+    if "nginx" in vals and "rampart" in vals:
+        n, r = vals["nginx"], vals["rampart"]
+        print(f"{'rampart/nginx':<14}" + "".join(f"{ratio(a, b):>{w}}" for a, b, w in zip(r, n, (12, 12, 10))))
+    print()
+
+if ws_mem:
+    print("== idle WebSocket connections (each did one echo, then stays open idle; the proxy also holds its upstream connection)")
+    hdr = (f"{'proxy':<14}{'conns':>8}{'open':>8}{'upstream':>10}{'RSS before MiB':>16}"
+           f"{'RSS after MiB':>15}{'KiB/conn':>10}")
+    print(hdr)
+    print("-" * len(hdr))
+    kib = {}
+    for proxy, ok, failed, still, upstream, before, after in ws_mem:
+        ok, before, after = int(ok), int(before), int(after)
+        per = (after - before) / ok if ok else float("nan")
+        kib[proxy] = per
+        print(f"{proxy:<14}{ok:>8}{still:>8}{upstream:>10}{before / 1024:>16.1f}{after / 1024:>15.1f}{per:>10.2f}")
+    if "nginx" in kib and "rampart" in kib:
+        print(f"{'rampart/nginx':<14}{'':>8}{'':>8}{'':>10}{'':>16}{'':>15}{ratio(kib['rampart'], kib['nginx']):>10}")
+    print()
+
+ws_notes = bool(ws_rate or ws_mem)
+if scenarios:
+    print("Notes: req/s, p50, p99 and CPU-s/100k are medians over rounds. CPU-s/100k = CPU seconds")
+    print("(user+system, /proc/PID/stat; nginx: master + worker) the proxy used per 100,000 requests.")
+    print(f"RSS = VmRSS after the scenario's runs (nginx: the worker only; its master had {int(master_rss) / 1024:.1f} MiB).")
+    print("errors = wrk non-2xx responses + socket errors, summed over rounds (must be 0).")
 if "https-handshake" in scenarios:
     print("handshakes/s = req/s with 'Connection: close'. conns/req = TCP connections accepted on the")
     print("machine during the run (kernel Tcp PassiveOpens) per request; must be ~1.000 (one connection")
     print("and TLS handshake per request). wrk offers each new connection the TLS session of the one")
     print("before, so these are resumed handshakes (TLS 1.3 PSK + X25519, no certificate signature).")
-print("open = idle connections the proxy still kept open when the RSS was read (must equal conns).")
+if idle or not ws_notes:
+    print("open = idle connections the proxy still kept open when the RSS was read (must equal conns).")
+if ws_notes:
+    print("ws: msgs/s = round trips/s (one 32-byte binary frame each way through the proxy), median over")
+    print("rounds; CPU-s/100k = proxy CPU seconds (nginx: master + worker) per 100,000 round trips.")
+    print("The Python client and the Python echo origin share the load core, so msgs/s is mostly limited")
+    print("by them, not by the proxy (compare with the direct row: no proxy); compare CPU-s/100k.")
+    print("RSS = VmRSS after the round-trip runs (nginx: the worker only). errors = connections that failed")
+    print("during the runs (must be 0). Idle WebSockets: KiB/conn = proxy RSS (after - before) / conns,")
+    print("which includes the upstream connection each tunnel holds; open = WebSockets still open when the")
+    print("RSS was read, upstream = established connections to the echo origin then (both must equal conns).")
 PYEOF
 } | tee "$OUT_FILE"
 

@@ -589,8 +589,10 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
 
-        let raw_path = session.req_header().uri.path().to_string();
-        let path = match routing::normalize_path(&raw_path) {
+        // A `Uri` clone shares its bytes: the path outlives the session borrow
+        // without being copied.
+        let uri = session.req_header().uri.clone();
+        let path = match routing::normalize_path(uri.path()) {
             Ok(p) => p,
             Err(PathError::NotAbsolute | PathError::EscapesRoot | PathError::BadEncoding) => {
                 self.answer_error(session, ctx, 400).await?;
