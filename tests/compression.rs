@@ -122,3 +122,51 @@ async fn proxied_responses_and_what_stays_uncompressed() {
     assert!(r.headers().get("content-encoding").is_none());
     assert_eq!(r.headers()["vary"], "Accept-Encoding");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_and_static_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "static text file ".repeat(50);
+    std::fs::write(dir.path().join("notes.txt"), &text).unwrap();
+    let toml = format!(
+        r#"
+[log]
+level = "warn"
+access_log = "off"
+
+[[servers]]
+listen = ["127.0.0.1:{{PORT}}"]
+[servers.compression]
+min_length = 100
+types = ["text/plain"]
+
+[[servers.routes]]
+prefix = "/files/"
+static = {{ root = "{}" }}
+"#,
+        dir.path().display()
+    );
+    let g = Gateway::start(&toml);
+    let c = client();
+    // A whole static file is compressed like any response...
+    let r = c
+        .get(g.url("/files/notes.txt"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(gunzip(&r.bytes().await.unwrap()), text);
+    // ...but a byte range is sent as is.
+    let r = c
+        .get(g.url("/files/notes.txt"))
+        .header("accept-encoding", "gzip")
+        .header("range", "bytes=0-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(r.text().await.unwrap(), "static");
+}
