@@ -173,7 +173,7 @@ fn rate_limit(
             return Ok(std::time::Duration::ZERO);
         };
         return verdict(live.zones[rl.zone].0.check(key, at, &rl.limit), rl)
-            .map(crate::ratelimit::delay);
+            .map(std::time::Duration::from_millis);
     }
     let checks: Vec<(&RateLimit, Key, u64)> = route
         .rate_limits
@@ -191,7 +191,7 @@ fn rate_limit(
             rl,
         )?);
     }
-    Ok(crate::ratelimit::delay(wait))
+    Ok(std::time::Duration::from_millis(wait))
 }
 
 /// pingora reports rustls versions as `TLSv1_3`; logs say `TLSv1.3`.
@@ -839,7 +839,6 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let host = request_host(session).map(str::to_string);
         let f = headers::Forwarded {
             client_ip: ctx
                 .client_ip
@@ -847,7 +846,7 @@ impl ProxyHttp for Gateway {
                 .unwrap_or(IpAddr::from([0, 0, 0, 0])),
             peer_ip,
             tls: ctx.tls,
-            host: host.as_deref(),
+            host: request_host(session),
             request_id: &ctx.request_id,
         };
         // The client's own Accept-Encoding, not the one narrowed for the

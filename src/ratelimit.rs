@@ -18,7 +18,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What a zone counts by. IP keys are stored as 16 bytes; host and header
 /// keys as a 64-bit keyed hash — no `String` per request.
@@ -256,18 +256,6 @@ impl Zones {
         m.insert(name.to_string(), (signature.to_string(), z.clone()));
         z
     }
-
-    pub fn all(&self) -> Vec<(Arc<Zone>, String)> {
-        let m = self.by_name.lock().unwrap_or_else(|p| p.into_inner());
-        m.values()
-            .map(|(sig, z)| (z.clone(), sig.clone()))
-            .collect()
-    }
-}
-
-/// A delay as a `Duration`.
-pub fn delay(ms: u64) -> Duration {
-    Duration::from_millis(ms)
 }
 
 #[cfg(test)]

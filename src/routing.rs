@@ -151,10 +151,6 @@ impl HostTable {
         }
         self.any.unwrap_or(self.default)
     }
-
-    pub fn default_server(&self) -> usize {
-        self.default
-    }
 }
 
 /// The host part of a `Host` header or URI authority: port and IPv6
