@@ -36,8 +36,19 @@ enum Cmd {
         #[arg(short, long, default_value = "conf/rampart.toml")]
         config: PathBuf,
     },
-    /// Translate an nginx.conf into rampart TOML on stdout.
-    ImportNginx { file: PathBuf },
+    /// Translate an nginx.conf into rampart TOML on stdout; what could not be
+    /// carried over is listed on stderr and marked in the output.
+    ImportNginx {
+        file: PathBuf,
+        /// Look for the certificates and keys in this directory (by file
+        /// name) instead of the paths the nginx file names.
+        #[arg(long, value_name = "DIR")]
+        cert_dir: Option<PathBuf>,
+        /// Serve every static route from this directory instead of the
+        /// nginx root/alias paths.
+        #[arg(long, value_name = "DIR")]
+        static_root: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> i32 {
@@ -51,12 +62,33 @@ pub fn main() -> i32 {
                 1
             }
         },
-        Cmd::ImportNginx { file } => {
-            eprintln!(
-                "rampart: import-nginx is not available in this version yet; translate {} by hand with conf/examples/ as a guide",
-                file.display()
-            );
-            2
+        Cmd::ImportNginx {
+            file,
+            cert_dir,
+            static_root,
+        } => import_nginx(
+            &file,
+            &crate::import::Options {
+                cert_dir,
+                static_root,
+            },
+        ),
+    }
+}
+
+fn import_nginx(path: &Path, opts: &crate::import::Options) -> i32 {
+    match crate::import::import(path, opts) {
+        Ok(out) => {
+            print!("{}", out.toml);
+            eprint!("{}", out.summary);
+            for w in &out.warnings {
+                eprintln!("{w}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
         }
     }
 }

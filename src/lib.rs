@@ -21,6 +21,7 @@ pub mod config;
 pub mod cors;
 pub mod head_deadline;
 pub mod headers;
+pub mod import;
 pub mod lifecycle;
 pub mod metrics;
 pub mod proxy;

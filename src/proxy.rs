@@ -997,7 +997,8 @@ impl ProxyHttp for Gateway {
         if ctx.websocket {
             metrics.websockets().dec();
         }
-        if !access_log::enabled() {
+        let wanted = route.map_or(server.access_log, |r| r.access_log);
+        if !wanted || !access_log::enabled() {
             return;
         }
         let req = session.req_header();

@@ -954,7 +954,7 @@ fn compile_server(
                 format!("duplicate route name \"{rname}\" in server \"{name}\""),
             );
         }
-        if let Some(route) = compile_route(cx, ro, &rname, &name, cors, refs) {
+        if let Some(route) = compile_route(cx, ro, &rname, &name, (cors, s.access_log), refs) {
             entries.push((matcher, route));
         }
     }
@@ -977,6 +977,7 @@ fn compile_server(
         client_body_timeout: s.client_body_timeout.unwrap_or(Duration::from_secs(60)),
         keepalive_timeout: s.keepalive_timeout.unwrap_or(Duration::from_secs(75)),
         security_headers: s.security_headers.unwrap_or(true),
+        access_log: s.access_log.unwrap_or(true),
         cors,
         tls,
         response_headers,
@@ -1029,7 +1030,7 @@ fn compile_route(
     ro: &file::Route,
     rname: &str,
     server_name: &str,
-    server_cors: Option<usize>,
+    (server_cors, server_access_log): (Option<usize>, Option<bool>),
     refs: &Refs<'_>,
 ) -> Option<Route> {
     let action = match ro.action.as_ref()? {
@@ -1240,6 +1241,7 @@ fn compile_route(
         cors,
         timeouts,
         buffering: ro.buffering.unwrap_or(true),
+        access_log: ro.access_log.or(server_access_log).unwrap_or(true),
         request_headers: cx.headers(&ro.request_headers),
         response_headers: cx.headers(&ro.response_headers),
         metrics: RouteMetrics::new(server_name, rname),

@@ -140,6 +140,8 @@ pub struct Server {
     pub client_body_timeout: Option<Duration>,
     pub keepalive_timeout: Option<Duration>,
     pub security_headers: Option<bool>,
+    /// `false`: no access-log lines for this server's requests (nginx `access_log off`).
+    pub access_log: Option<bool>,
     pub cors: Option<Sp<String>>,
     pub tls: Option<Tls>,
     pub response_headers: Vec<(Sp<String>, Sp<String>)>,
@@ -206,6 +208,8 @@ pub struct Route {
     pub read_timeout: Option<Duration>,
     pub write_timeout: Option<Duration>,
     pub buffering: Option<bool>,
+    /// `false`: no access-log lines for this route (health checks, metrics scrapes).
+    pub access_log: Option<bool>,
     pub request_headers: Vec<(Sp<String>, Sp<String>)>,
     pub response_headers: Vec<(Sp<String>, Sp<String>)>,
 }
@@ -484,6 +488,7 @@ fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
         client_body_timeout: o.get("client_body_timeout").and_then(|f| r.duration(&f)),
         keepalive_timeout: o.get("keepalive_timeout").and_then(|f| r.duration(&f)),
         security_headers: o.get("security_headers").and_then(|f| r.bool(&f)),
+        access_log: o.get("access_log").and_then(|f| r.bool(&f)),
         cors: o.get("cors").and_then(|f| r.string(&f)),
         tls,
         response_headers: o
@@ -675,6 +680,7 @@ fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
         read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
         write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
         buffering: o.get("buffering").and_then(|f| r.bool(&f)),
+        access_log: o.get("access_log").and_then(|f| r.bool(&f)),
         request_headers: o
             .get("request_headers")
             .map(|f| r.string_map(&f))

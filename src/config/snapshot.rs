@@ -241,6 +241,9 @@ pub struct Server {
     pub client_body_timeout: Duration,
     pub keepalive_timeout: Duration,
     pub security_headers: bool,
+    /// Whether requests no route matched are written to the access log
+    /// (and the default of the server's routes).
+    pub access_log: bool,
     pub cors: Option<usize>,
     pub tls: Option<ServerTls>,
     pub response_headers: Vec<Header>,
@@ -312,6 +315,8 @@ pub struct Route {
     /// Upstream timeouts with route overrides applied (for upstream actions).
     pub timeouts: Option<Timeouts>,
     pub buffering: bool,
+    /// Whether requests of this route are written to the access log.
+    pub access_log: bool,
     pub request_headers: Vec<Header>,
     pub response_headers: Vec<Header>,
     pub metrics: crate::metrics::RouteMetrics,

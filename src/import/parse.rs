@@ -1,0 +1,545 @@
+//! A parser for nginx's configuration syntax.
+//!
+//! It follows nginx's own tokenizer (`ngx_conf_read_token`) rather than a
+//! grammar of our own: a directive is words up to `;` or `{`, a word is
+//! unquoted, `"double"` or `'single'` quoted, `#` starts a comment only where a
+//! word could start, and `${var}` braces belong to the word. `include` is
+//! expanded here, with globs relative to the including file, so the translator
+//! sees one tree in which every directive still knows its file and line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a directive came from, for error messages and `# not imported` notes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pos {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// One directive: `name arg...;` or `name arg... { children }`.
+#[derive(Debug, Clone)]
+pub struct Directive {
+    pub name: String,
+    pub args: Vec<String>,
+    /// `Some` for block directives, even when the block is empty.
+    pub block: Option<Vec<Directive>>,
+    pub pos: Pos,
+}
+
+impl Directive {
+    /// The directive as it would appear in the file, for notes (`gzip_comp_level 6`).
+    pub fn text(&self) -> String {
+        let mut s = self.name.clone();
+        for a in &self.args {
+            s.push(' ');
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == ';' || c == '#') {
+                s.push('"');
+                s.push_str(&a.replace('"', "\\\""));
+                s.push('"');
+            } else {
+                s.push_str(a);
+            }
+        }
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{pos}: error: {message}")]
+pub struct ParseError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// Files included more deeply than this are a loop, not a configuration.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Reads and parses `path`, expanding `include`s.
+pub fn parse_file(path: &Path) -> Result<Vec<Directive>, ParseError> {
+    let shown: Arc<str> = Arc::from(path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| ParseError {
+        pos: Pos {
+            file: shown.clone(),
+            line: 1,
+            col: 1,
+        },
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let tree = parse_str(&text, shown)?;
+    expand_includes(tree, &base, 0)
+}
+
+/// Parses one file's text without touching the file system.
+pub fn parse_str(text: &str, file: Arc<str>) -> Result<Vec<Directive>, ParseError> {
+    let mut lexer = Lexer {
+        chars: text.chars().collect(),
+        i: 0,
+        line: 1,
+        col: 1,
+        file,
+    };
+    let (list, end) = parse_block(&mut lexer, 0)?;
+    match end {
+        End::Eof => Ok(list),
+        End::Close(pos) => Err(ParseError {
+            pos,
+            message: "unexpected \"}\"".into(),
+        }),
+    }
+}
+
+enum End {
+    Eof,
+    Close(Pos),
+}
+
+fn parse_block(lx: &mut Lexer, depth: usize) -> Result<(Vec<Directive>, End), ParseError> {
+    if depth > 64 {
+        return Err(lx.error("blocks nested more than 64 deep".into()));
+    }
+    let mut out = Vec::new();
+    let mut words: Vec<(String, Pos)> = Vec::new();
+    loop {
+        match lx.next_token()? {
+            Token::Word(w, pos) => words.push((w, pos)),
+            Token::Semicolon(pos) => {
+                let d = directive(std::mem::take(&mut words), None, pos)?;
+                out.push(d);
+            }
+            Token::Open(pos) => {
+                let (children, end) = parse_block(lx, depth + 1)?;
+                if let End::Eof = end {
+                    return Err(ParseError {
+                        pos: words.first().map(|w| w.1.clone()).unwrap_or(pos),
+                        message: "unexpected end of file: this block is not closed with \"}\""
+                            .into(),
+                    });
+                }
+                out.push(directive(std::mem::take(&mut words), Some(children), pos)?);
+            }
+            Token::Close(pos) => {
+                if let Some((w, p)) = words.first() {
+                    return Err(ParseError {
+                        pos: p.clone(),
+                        message: format!("directive \"{w}\" is not terminated by \";\""),
+                    });
+                }
+                return Ok((out, End::Close(pos)));
+            }
+            Token::Eof(pos) => {
+                if let Some((w, p)) = words.first() {
+                    let _ = pos;
+                    return Err(ParseError {
+                        pos: p.clone(),
+                        message: format!(
+                            "unexpected end of file: directive \"{w}\" is not terminated by \";\""
+                        ),
+                    });
+                }
+                return Ok((out, End::Eof));
+            }
+        }
+    }
+}
+
+fn directive(
+    words: Vec<(String, Pos)>,
+    block: Option<Vec<Directive>>,
+    at: Pos,
+) -> Result<Directive, ParseError> {
+    let mut it = words.into_iter();
+    let Some((name, pos)) = it.next() else {
+        let what = if block.is_some() { "\"{\"" } else { "\";\"" };
+        return Err(ParseError {
+            pos: at,
+            message: format!("unexpected {what}: no directive before it"),
+        });
+    };
+    Ok(Directive {
+        name,
+        args: it.map(|(w, _)| w).collect(),
+        block,
+        pos,
+    })
+}
+
+enum Token {
+    Word(String, Pos),
+    Semicolon(Pos),
+    Open(Pos),
+    Close(Pos),
+    Eof(Pos),
+}
+
+struct Lexer {
+    chars: Vec<char>,
+    i: usize,
+    line: u32,
+    col: u32,
+    file: Arc<str>,
+}
+
+impl Lexer {
+    fn pos(&self) -> Pos {
+        Pos {
+            file: self.file.clone(),
+            line: self.line,
+            col: self.col,
+        }
+    }
+
+    fn error(&self, message: String) -> ParseError {
+        ParseError {
+            pos: self.pos(),
+            message,
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).copied()
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.i += 1;
+        if c == '\n' {
+            self.line += 1;
+            self.col = 1;
+        } else {
+            self.col += 1;
+        }
+        Some(c)
+    }
+
+    fn next_token(&mut self) -> Result<Token, ParseError> {
+        // Whitespace and comments between words.
+        loop {
+            match self.peek() {
+                Some(c) if c.is_whitespace() => {
+                    self.bump();
+                }
+                Some('#') => {
+                    while let Some(c) = self.peek() {
+                        if c == '\n' {
+                            break;
+                        }
+                        self.bump();
+                    }
+                }
+                _ => break,
+            }
+        }
+        let pos = self.pos();
+        let Some(c) = self.peek() else {
+            return Ok(Token::Eof(pos));
+        };
+        match c {
+            ';' => {
+                self.bump();
+                Ok(Token::Semicolon(pos))
+            }
+            '{' => {
+                self.bump();
+                Ok(Token::Open(pos))
+            }
+            '}' => {
+                self.bump();
+                Ok(Token::Close(pos))
+            }
+            '"' | '\'' => {
+                self.bump();
+                let word = self.quoted(c, &pos)?;
+                // nginx requires a separator after a closing quote, and
+                // accepts `)` as one (`if ($request_method = 'OPTIONS')`).
+                match self.peek() {
+                    None | Some(';' | '{' | '}' | ')') => {}
+                    Some(c) if c.is_whitespace() => {}
+                    Some(c) => {
+                        return Err(
+                            self.error(format!("unexpected \"{c}\" right after a quoted string"))
+                        )
+                    }
+                }
+                Ok(Token::Word(word, pos))
+            }
+            _ => Ok(Token::Word(self.bare()?, pos)),
+        }
+    }
+
+    fn quoted(&mut self, quote: char, start: &Pos) -> Result<String, ParseError> {
+        let mut s = String::new();
+        loop {
+            match self.bump() {
+                None => {
+                    return Err(ParseError {
+                        pos: start.clone(),
+                        message: format!("unexpected end of file: the string opened here with {quote} is never closed"),
+                    })
+                }
+                Some('\\') => match self.bump() {
+                    Some(c) if c == quote || c == '\\' => s.push(c),
+                    Some('n') => s.push('\n'),
+                    Some('t') => s.push('\t'),
+                    Some('r') => s.push('\r'),
+                    // nginx keeps the backslash of unknown escapes (regexes need it).
+                    Some(c) => {
+                        s.push('\\');
+                        s.push(c);
+                    }
+                    None => s.push('\\'),
+                },
+                Some(c) if c == quote => return Ok(s),
+                Some(c) => s.push(c),
+            }
+        }
+    }
+
+    fn bare(&mut self) -> Result<String, ParseError> {
+        let mut s = String::new();
+        while let Some(c) = self.peek() {
+            match c {
+                c if c.is_whitespace() => break,
+                ';' | '}' => break,
+                '{' if s.ends_with('$') => {
+                    // `${name}`: the braces belong to the variable.
+                    let start = self.pos();
+                    while let Some(c) = self.bump() {
+                        s.push(c);
+                        if c == '}' {
+                            break;
+                        }
+                    }
+                    if !s.ends_with('}') {
+                        return Err(ParseError {
+                            pos: start,
+                            message: "unexpected end of file inside \"${...}\"".into(),
+                        });
+                    }
+                }
+                '{' => break,
+                '\\' => {
+                    self.bump();
+                    match self.bump() {
+                        Some(c) => {
+                            s.push('\\');
+                            s.push(c);
+                        }
+                        None => s.push('\\'),
+                    }
+                }
+                c => {
+                    s.push(c);
+                    self.bump();
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+fn expand_includes(
+    list: Vec<Directive>,
+    base: &Path,
+    depth: usize,
+) -> Result<Vec<Directive>, ParseError> {
+    let mut out = Vec::with_capacity(list.len());
+    for mut d in list {
+        if d.name == "include" && d.block.is_none() {
+            match include(&d, base, depth)? {
+                Some(children) => out.extend(children),
+                // Left in the tree; the translator says why it was not read.
+                None => out.push(d),
+            }
+            continue;
+        }
+        if let Some(children) = d.block.take() {
+            d.block = Some(expand_includes(children, base, depth)?);
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// The directives of the files an `include` names, in nginx's order (sorted
+/// glob matches). `None` when it is deliberately not read: `mime.types`
+/// (rampart has its own table, and reading the machine's copy would make the
+/// output depend on the machine) and globs that match nothing (nginx accepts
+/// those too).
+fn include(d: &Directive, base: &Path, depth: usize) -> Result<Option<Vec<Directive>>, ParseError> {
+    let err = |message: String| ParseError {
+        pos: d.pos.clone(),
+        message,
+    };
+    let [pattern] = d.args.as_slice() else {
+        return Err(err("\"include\" takes exactly one file or pattern".into()));
+    };
+    if pattern.ends_with("mime.types") {
+        return Ok(None);
+    }
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(err(format!(
+            "includes nested more than {MAX_INCLUDE_DEPTH} deep (does a file include itself?)"
+        )));
+    }
+    let full: PathBuf = if Path::new(pattern).is_absolute() {
+        PathBuf::from(pattern)
+    } else {
+        base.join(pattern)
+    };
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let mut files: Vec<PathBuf> = if is_glob {
+        let text = full.to_string_lossy();
+        let paths = glob::glob(&text).map_err(|e| err(format!("bad include pattern: {e}")))?;
+        paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect()
+    } else {
+        if !full.exists() {
+            return Err(err(format!("include: {} does not exist", full.display())));
+        }
+        vec![full]
+    };
+    files.sort();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let shown: Arc<str> = Arc::from(f.display().to_string());
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| err(format!("include: cannot read {}: {e}", f.display())))?;
+        let tree = parse_str(&text, shown)?;
+        let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        out.extend(expand_includes(tree, &dir, depth + 1)?);
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Vec<Directive>, ParseError> {
+        parse_str(s, Arc::from("t.conf"))
+    }
+
+    fn err(s: &str) -> String {
+        match parse(s) {
+            Ok(t) => panic!("parsed: {t:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn directives_blocks_quotes_and_comments() {
+        let t = parse(
+            "# top\nhttp {\n  add_header X-A \"1; mode=block\" always; # c\n  location ~ ^/a/(b|c)$ { return 200 'it''s'; }\n}\n",
+        );
+        // 'it''s' is two words glued: nginx rejects that, and so do we.
+        assert!(t.is_err());
+        let t = parse(
+            "# top\nhttp {\n  add_header X-A \"1; mode=block\" always; # c\n  location ~ ^/a/(b|c)$ { return 200 'it\\'s'; }\n}\n",
+        )
+        .unwrap();
+        assert_eq!(t.len(), 1);
+        let http = &t[0];
+        assert_eq!(http.name, "http");
+        assert_eq!((http.pos.line, http.pos.col), (2, 1));
+        let body = http.block.as_ref().unwrap();
+        assert_eq!(body[0].args, ["X-A", "1; mode=block", "always"]);
+        assert_eq!((body[0].pos.line, body[0].pos.col), (3, 3));
+        assert_eq!(body[1].args, ["~", "^/a/(b|c)$"]);
+        let loc = body[1].block.as_ref().unwrap();
+        assert_eq!(loc[0].args, ["200", "it's"]);
+    }
+
+    #[test]
+    fn a_paren_may_follow_a_quote_as_in_nginx() {
+        let t = parse("if ($request_method = 'OPTIONS') { return 204; }").unwrap();
+        assert_eq!(t[0].args, ["($request_method", "=", "OPTIONS", ")"]);
+    }
+
+    #[test]
+    fn variables_with_braces_stay_in_the_word() {
+        let t = parse("return 301 https://${host}$request_uri;").unwrap();
+        assert_eq!(t[0].args, ["301", "https://${host}$request_uri"]);
+    }
+
+    #[test]
+    fn hash_inside_a_word_is_not_a_comment() {
+        let t = parse("add_header X a#b;").unwrap();
+        assert_eq!(t[0].args, ["X", "a#b"]);
+    }
+
+    #[test]
+    fn errors_carry_positions() {
+        assert_eq!(
+            err("http {\n  gzip on\n}\n"),
+            "t.conf:2:3: error: directive \"gzip\" is not terminated by \";\""
+        );
+        assert_eq!(
+            err("server {\n  listen 80;\n"),
+            "t.conf:1:1: error: unexpected end of file: this block is not closed with \"}\""
+        );
+        assert_eq!(err("gzip on;\n}\n"), "t.conf:2:1: error: unexpected \"}\"");
+        assert_eq!(
+            err("add_header X \"abc;\n"),
+            "t.conf:1:14: error: unexpected end of file: the string opened here with \" is never closed"
+        );
+        assert_eq!(
+            err("  ;"),
+            "t.conf:1:3: error: unexpected \";\": no directive before it"
+        );
+        assert_eq!(
+            err("gzip on"),
+            "t.conf:1:1: error: unexpected end of file: directive \"gzip\" is not terminated by \";\""
+        );
+        assert_eq!(
+            err("add_header X \"a\"b;"),
+            "t.conf:1:17: error: unexpected \"b\" right after a quoted string"
+        );
+    }
+
+    #[test]
+    fn includes_are_expanded_in_sorted_order_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("conf.d")).unwrap();
+        std::fs::write(d.join("conf.d/b.conf"), "gzip on;\n").unwrap();
+        std::fs::write(d.join("conf.d/a.conf"), "server { listen 81; }\n").unwrap();
+        std::fs::write(
+            d.join("nginx.conf"),
+            "http {\n include mime.types;\n include conf.d/*.conf;\n include none/*.conf;\n}\n",
+        )
+        .unwrap();
+        let t = parse_file(&d.join("nginx.conf")).unwrap();
+        let body = t[0].block.as_ref().unwrap();
+        let names: Vec<&str> = body.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["include", "server", "gzip", "include"]);
+        assert!(body[1].pos.file.ends_with("conf.d/a.conf"));
+        assert_eq!(body[2].pos.line, 1);
+    }
+
+    #[test]
+    fn include_loops_and_missing_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("self.conf"), "include self.conf;\n").unwrap();
+        let e = parse_file(&d.join("self.conf")).unwrap_err();
+        assert!(e.message.contains("nested more than 16 deep"), "{e}");
+        std::fs::write(d.join("m.conf"), "\n  include nope.conf;\n").unwrap();
+        let e = parse_file(&d.join("m.conf")).unwrap_err();
+        assert_eq!((e.pos.line, e.pos.col), (2, 3));
+        assert!(e.message.contains("nope.conf does not exist"), "{e}");
+    }
+}
