@@ -880,3 +880,64 @@ async fn access_log_to_a_file_and_off() {
         .trim()
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_can_be_switched_off_per_route_and_per_server() {
+    let origin = Origin::start("o").await;
+    let routes = r#"
+[[servers.routes]]
+exact = "/ping"
+upstream = "app"
+access_log = false
+
+[[servers.routes]]
+prefix = "/"
+upstream = "app"
+"#;
+    let g = Gateway::start(&base(origin.addr, "", routes));
+    for (path, id) in [("/ping", "quiet"), ("/api", "loud")] {
+        let r = client()
+            .get(g.url(path))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let log = g.access_log(1);
+    // Lines are written in order: the one for /api came after /ping's.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log2 = g.access_log(log.len() + 1);
+    let ids: Vec<&str> = log2
+        .iter()
+        .filter_map(|l| l["request_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["loud"], "{log2:?}");
+    assert_eq!(origin.hits(), 2, "both requests were served");
+    drop(g);
+
+    // Server-wide off; a route may switch it back on.
+    let toml = base(origin.addr, "", routes)
+        .replace("max_body_size = \"1k\"", "max_body_size = \"1k\"\naccess_log = false")
+        .replace(
+            "prefix = \"/\"\nupstream = \"app\"",
+            "prefix = \"/\"\nupstream = \"app\"\n\n[[servers.routes]]\nprefix = \"/audit/\"\nupstream = \"app\"\naccess_log = true",
+        );
+    let g = Gateway::start(&toml);
+    for (path, id) in [("/api", "a"), ("/nope", "b"), ("/audit/x", "c")] {
+        client()
+            .get(g.url(path))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+    }
+    g.access_log(1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = g.access_log(2);
+    let ids: Vec<&str> = log
+        .iter()
+        .filter_map(|l| l["request_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["c"], "{log:?}");
+}

@@ -78,3 +78,115 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, ParseError> {
         warnings: t.warnings,
     })
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Random input never panics the parser or the translator, and whatever
+    //! parses translates into valid TOML.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    const WORDS: [&str; 48] = [
+        "http",
+        "server",
+        "location",
+        "upstream",
+        "listen",
+        "server_name",
+        "proxy_pass",
+        "add_header",
+        "limit_req",
+        "limit_req_zone",
+        "return",
+        "if",
+        "root",
+        "alias",
+        "expires",
+        "gzip",
+        "gzip_types",
+        "ssl_certificate",
+        "ssl_protocols",
+        "keepalive",
+        "least_conn",
+        "access_log",
+        "client_max_body_size",
+        "proxy_read_timeout",
+        "events",
+        "=",
+        "~",
+        "~*",
+        "^~",
+        "/api/",
+        "80",
+        "443",
+        "ssl",
+        "http2",
+        "default_server",
+        "http://u",
+        "https://x:1/",
+        "zone=z:1m",
+        "rate=1r/s",
+        "burst=5",
+        "nodelay",
+        "$http_origin",
+        "always",
+        "Access-Control-Allow-Origin",
+        "($request_method",
+        "OPTIONS)",
+        "301",
+        "https://$host$request_uri",
+    ];
+
+    fn structured() -> impl Strategy<Value = String> {
+        let word = prop_oneof![
+            proptest::sample::select(WORDS.to_vec()).prop_map(String::from),
+            "[a-z0-9$/:._=-]{0,12}",
+            "\"[^\"\\\\]{0,10}\"",
+        ];
+        let sep = proptest::sample::select(vec![" ", " ", ";\n", " {\n", "}\n", "\n"]);
+        proptest::collection::vec((word, sep), 0..80).prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(w, s)| format!("{w}{s}"))
+                .collect::<String>()
+        })
+    }
+
+    fn check(input: &str) {
+        let Ok(tree) = parse::parse_str(input, Arc::from("f.conf")) else {
+            return;
+        };
+        let opts = Options::default();
+        let t = translate::Translator::new(&opts, Path::new("f.conf")).translate(&tree);
+        let text = toml_out::render(&t.tables);
+        if let Err(e) = text.parse::<toml_edit::DocumentMut>() {
+            panic!("invalid TOML for input {input:?}: {e}\n{text}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_text(input in "[a-z_ ;{}\"'#$\\\\\n()=~^*/:.0-9é]{0,200}") {
+            check(&input);
+        }
+
+        #[test]
+        fn directive_shaped_text(input in structured()) {
+            check(&input);
+        }
+    }
+
+    #[test]
+    fn the_references_are_valid_toml() {
+        for f in
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nginx")).unwrap()
+        {
+            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+            check(&text);
+        }
+    }
+}

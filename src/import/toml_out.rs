@@ -36,22 +36,24 @@ impl Table {
         }
     }
 
+    /// Sets `key`, replacing an earlier value (a key twice is invalid TOML;
+    /// in nginx the later directive wins).
     pub fn set(&mut self, key: &str, value: String) {
-        self.entries.push(Entry {
-            key: key.to_string(),
-            value,
-            comment: None,
-        });
+        self.set_c(key, value, "");
     }
 
     /// `set` with a trailing comment (none when `comment` is empty).
     pub fn set_c(&mut self, key: &str, value: String, comment: impl Into<String>) {
         let c: String = comment.into();
-        self.entries.push(Entry {
+        let entry = Entry {
             key: key.to_string(),
             value,
             comment: (!c.is_empty()).then_some(c),
-        });
+        };
+        match self.entries.iter_mut().find(|e| e.key == entry.key) {
+            Some(e) => *e = entry,
+            None => self.entries.push(entry),
+        }
     }
 }
 
@@ -104,9 +106,34 @@ pub fn list(items: &[String]) -> String {
 }
 
 /// `{ a = 1, b = "x" }`
+/// A key given twice keeps its last value.
 pub fn inline(pairs: &[(&str, String)]) -> String {
-    let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    let body: Vec<String> = pairs
+        .iter()
+        .enumerate()
+        .filter(|(i, (k, _))| !pairs[i + 1..].iter().any(|(later, _)| later == k))
+        .map(|(_, (k, v))| format!("{k} = {v}"))
+        .collect();
     format!("{{ {} }}", body.join(", "))
+}
+
+/// Comment text with control characters (which TOML forbids in comments)
+/// spelled out: they can come from the nginx file.
+fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(|c| c.is_control() && c != '\t') {
+        s.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    }
 }
 
 fn comment_lines(out: &mut String, lines: &[String]) {
@@ -115,7 +142,7 @@ fn comment_lines(out: &mut String, lines: &[String]) {
             if part.is_empty() {
                 out.push_str("#\n");
             } else {
-                let _ = writeln!(out, "# {part}");
+                let _ = writeln!(out, "# {}", clean(part));
             }
         }
     }
@@ -145,10 +172,10 @@ pub fn render(tables: &[Table]) -> String {
             let line = format!("{} = {}", e.key, e.value);
             match &e.comment {
                 Some(c) if !line.contains('\n') => {
-                    let _ = writeln!(out, "{line:<width$}  # {c}");
+                    let _ = writeln!(out, "{line:<width$}  # {}", clean(c));
                 }
                 Some(c) => {
-                    let _ = writeln!(out, "# {c}");
+                    comment_lines(&mut out, std::slice::from_ref(c));
                     let _ = writeln!(out, "{line}");
                 }
                 None => {

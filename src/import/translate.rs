@@ -266,6 +266,15 @@ impl<'a> Translator<'a> {
                 .or_else(|| r.strip_suffix("r/m"))
                 .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
         });
+        if name.as_ref().is_some_and(|n| self.zone_names.contains(n)) {
+            self.skip(
+                d,
+                &mut notes,
+                Some("a zone of this name is already defined (nginx refuses this too)"),
+            );
+            self.top_notes.append(&mut notes);
+            return;
+        }
         let (Some(name), Some(rate_key), true) = (name, rampart_key, valid_rate) else {
             self.skip(
                 d,
@@ -295,6 +304,16 @@ impl<'a> Translator<'a> {
         let Some(name) = d.args.first().cloned() else {
             return;
         };
+        if self.upstreams.iter().any(|u| u.name == name) {
+            let mut notes = Vec::new();
+            self.skip(
+                d,
+                &mut notes,
+                Some("an upstream of this name is already defined (nginx refuses this too)"),
+            );
+            self.top_notes.append(&mut notes);
+            return;
+        }
         let mut t = Table::new(format!("[upstreams.{}]", key(&name)));
         t.lead
             .push(format!("upstream {name} ({})", self.at(&d.pos)));
@@ -1038,7 +1057,18 @@ impl<'a> Translator<'a> {
                 Some(_) if lower == "strict-transport-security" && !tls => {
                     notes.push("Strict-Transport-Security on a plain-HTTP server is ignored by browsers; not imported".into());
                 }
-                _ => extra.push((h.name.clone(), h.value.clone())),
+                _ => match extra
+                    .iter_mut()
+                    .find(|(n, _): &&mut (String, String)| n.eq_ignore_ascii_case(&h.name))
+                {
+                    // nginx sends one header line per add_header; one line
+                    // with both values means the same for list headers.
+                    Some((_, v)) => {
+                        v.push_str(", ");
+                        v.push_str(&h.value);
+                    }
+                    None => extra.push((h.name.clone(), h.value.clone())),
+                },
             }
         }
         let covered =
@@ -1360,6 +1390,7 @@ impl<'a> Translator<'a> {
 
         // Response headers: a location with its own add_header lines replaced
         // the server's in nginx.
+        let mut route_headers: Vec<(String, String)> = Vec::new();
         if lv.add_headers_here || preflight.is_some() {
             let own: Vec<Header> = if lv.add_headers_here {
                 lv.add_headers.clone()
@@ -1396,13 +1427,7 @@ impl<'a> Translator<'a> {
                     ));
                 }
             }
-            if !headers.is_empty() {
-                let refs: Vec<(&str, String)> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.clone()))
-                    .collect();
-                t.set_c("response_headers", inline(&refs), "add_header");
-            }
+            route_headers = headers;
             match (cors, preflight.as_deref()) {
                 (Some(c), pf) => {
                     let name = self.cors_policy(&c, pf, &mut notes);
@@ -1439,12 +1464,20 @@ impl<'a> Translator<'a> {
             }
         }
         if let (Some(ms), false) = (lv.expires, is_static) {
-            let secs = ms / 1000;
-            t.set_c(
-                "response_headers",
-                inline(&[("\"Cache-Control\"", q(&format!("max-age={secs}")))]),
-                "expires",
-            );
+            let cc = q("Cache-Control");
+            if !route_headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&cc))
+            {
+                route_headers.push((cc, q(&format!("max-age={}", ms / 1000))));
+            }
+        }
+        if !route_headers.is_empty() {
+            let refs: Vec<(&str, String)> = route_headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.clone()))
+                .collect();
+            t.set_c("response_headers", inline(&refs), "add_header / expires");
         }
         if lv.max_body != parent.max_body {
             notes.push("client_max_body_size differs in this location: rampart sets it per server (the server's value applies)".into());
@@ -2053,6 +2086,172 @@ mod tests {
             .map(String::from)
             .to_vec();
         assert!(!is_options_check(&args));
+    }
+
+    /// Imports `conf` (as `t.conf`) and parses the output as TOML.
+    fn imp(conf: &str) -> (String, toml_edit::DocumentMut, Vec<String>) {
+        let tree = super::super::parse::parse_str(conf, std::sync::Arc::from("t.conf")).unwrap();
+        let opts = Options::default();
+        let t = Translator::new(&opts, Path::new("t.conf")).translate(&tree);
+        let text = super::super::toml_out::render(&t.tables);
+        let doc = text.parse().unwrap_or_else(|e| panic!("{e}\n{text}"));
+        (text, doc, t.warnings)
+    }
+
+    fn routes(doc: &toml_edit::DocumentMut, server: usize) -> Vec<&toml_edit::Table> {
+        doc["servers"][server]["routes"]
+            .as_array_of_tables()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn default_server_comes_first_and_mixed_listens_split() {
+        let (_, doc, _) = imp("server { listen 80; server_name a.test; return 200 a; }\n\
+             server { listen 80 default_server; listen 443 ssl; server_name b.test; \
+                      ssl_certificate /c/b.pem; ssl_certificate_key /c/b.key; \
+                      location / { proxy_pass http://127.0.0.1:9000; } }\n");
+        let names: Vec<&str> = doc["servers"]
+            .as_array_of_tables()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["b.test-http", "a.test", "b.test"]);
+        assert!(doc["servers"][0].get("tls").is_none());
+        assert_eq!(doc["servers"][2]["tls"]["cert"].as_str(), Some("/c/b.pem"));
+        assert_eq!(
+            routes(&doc, 0)[0]["upstream"].as_str(),
+            Some("127_0_0_1_9000")
+        );
+        assert_eq!(
+            routes(&doc, 2)[0]["upstream"].as_str(),
+            Some("127_0_0_1_9000")
+        );
+        assert_eq!(routes(&doc, 1)[0]["respond"]["body"].as_str(), Some("a"));
+    }
+
+    #[test]
+    fn inheritance_follows_nginx() {
+        let (text, doc, _) = imp(
+            "limit_req_zone $binary_remote_addr zone=z:1m rate=2r/s;\n\
+             server { listen 80;\n\
+               limit_req zone=z burst=3;\n\
+               proxy_read_timeout 90s;\n\
+               add_header X-Custom one always;\n\
+               location /a/ { proxy_pass http://127.0.0.1:1; }\n\
+               location /b/ { limit_req zone=z delay=2 burst=9; limit_req_status 503; add_header X-B two; proxy_pass http://127.0.0.1:1; }\n\
+               location /health { access_log off; proxy_pass http://127.0.0.1:1; expires 1h; }\n\
+             }\n",
+        );
+        let r = routes(&doc, 0);
+        assert_eq!(r[0]["rate_limit"]["burst"].as_integer(), Some(3));
+        assert!(r[0]["rate_limit"].get("nodelay").is_none());
+        assert_eq!(r[0]["read_timeout"].as_str(), Some("90s"));
+        assert_eq!(r[1]["rate_limit"]["delay"].as_integer(), Some(2));
+        assert_eq!(r[1]["rate_limit"]["status"].as_integer(), Some(503));
+        assert_eq!(r[1]["response_headers"]["X-B"].as_str(), Some("two"));
+        assert_eq!(
+            doc["servers"][0]["response_headers"]["X-Custom"].as_str(),
+            Some("one")
+        );
+        assert!(text.contains("replaced the inherited X-Custom"), "{text}");
+        assert_eq!(r[2]["access_log"].as_bool(), Some(false));
+        assert_eq!(
+            r[2]["response_headers"]["Cache-Control"].as_str(),
+            Some("max-age=3600")
+        );
+        assert!(text.contains("nginx refused with 503"), "{text}");
+        // Both upstream addresses are one made-up upstream.
+        assert_eq!(doc["upstreams"].as_table().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn what_rampart_cannot_do_is_noted_where_it_was() {
+        let (text, doc, warnings) = imp("server { listen 80;\n\
+               location ^~ /img/ { root /srv; }\n\
+               location /app/ { proxy_pass http://127.0.0.1:1/v2/; }\n\
+               location ~ (?<=x)y { return 204; }\n\
+               location @named { return 404; }\n\
+               if ($host = x) { return 404; }\n\
+             }\n");
+        let r = routes(&doc, 0);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0]["static"]["root"].as_str(), Some("/srv/img"));
+        assert!(text.contains("^~ (no regex check"), "{text}");
+        assert!(text.contains("# not imported: location /app/ "), "{text}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("t.conf:3:") && w.contains("URI replaces")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("t.conf:4:") && w.contains("regex")),
+            "{warnings:?}"
+        );
+        assert!(text.contains("named locations"), "{text}");
+        assert!(
+            text.contains("# not imported: if ($host = x) (line 6) — no scripting"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn upstream_options() {
+        let (text, doc, _) = imp(
+            "upstream u { ip_hash; server a.internal weight=3 max_fails=2 fail_timeout=5s; server b.internal:81 down; server c.internal:82 backup max_fails=2 fail_timeout=5s; }\n\
+             server { listen 80; location / { proxy_pass https://u; } real_ip_header X-Forwarded-For; set_real_ip_from 10.0.0.0/8; }\n",
+        );
+        let u = &doc["upstreams"]["u"];
+        let servers = u["servers"].as_array().unwrap();
+        assert_eq!(servers.len(), 2);
+        let first = servers.get(0).unwrap().as_inline_table().unwrap();
+        assert_eq!(first.get("addr").unwrap().as_str(), Some("a.internal:80"));
+        assert_eq!(first.get("weight").unwrap().as_integer(), Some(3));
+        assert_eq!(u["max_fails"].as_integer(), Some(2));
+        assert_eq!(u["fail_timeout"].as_str(), Some("5s"));
+        assert_eq!(u["tls"].as_bool(), Some(true));
+        assert!(text.contains("not imported: ip_hash"), "{text}");
+        assert!(text.contains("server b.internal:81 down"), "{text}");
+        // set_real_ip_from inside a server block is not the http level.
+        assert!(doc.get("global").is_none() || doc["global"].get("trusted_proxies").is_none());
+    }
+
+    #[test]
+    fn repeated_directives_never_repeat_a_toml_key() {
+        let (text, doc, _) = imp(
+            "worker_processes 2; worker_processes 4;\n\
+             http { access_log /a.log; access_log /b.log;\n\
+             limit_req_zone $binary_remote_addr zone=z:1m rate=1r/s;\n\
+             limit_req_zone $binary_remote_addr zone=z:2m rate=2r/s;\n\
+             upstream u { server 127.0.0.1:1; }\n\
+             upstream u { server 127.0.0.1:2; }\n\
+             server { listen 80; add_header Link a; add_header Link b;\n\
+               location / { add_header X-A 1; add_header X-A 2; expires 1m; proxy_pass http://u; } } }\n",
+        );
+        assert_eq!(doc["global"]["threads"].as_integer(), Some(4));
+        assert_eq!(doc["rate_limits"]["z"]["rate"].as_str(), Some("1r/s"));
+        assert!(
+            text.contains("a zone of this name is already defined"),
+            "{text}"
+        );
+        assert!(
+            text.contains("an upstream of this name is already defined"),
+            "{text}"
+        );
+        assert_eq!(
+            doc["servers"][0]["response_headers"]["Link"].as_str(),
+            Some("a, b")
+        );
+        let r = routes(&doc, 0);
+        assert_eq!(r[0]["response_headers"]["X-A"].as_str(), Some("1, 2"));
+        assert_eq!(
+            r[0]["response_headers"]["Cache-Control"].as_str(),
+            Some("max-age=60")
+        );
     }
 
     #[test]
