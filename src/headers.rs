@@ -123,6 +123,29 @@ pub fn client_response(
     }
 }
 
+/// rampart's answer to a request refused before its head could be read as
+/// HTTP (400) or before routing (405 for CONNECT): no server or route is
+/// known yet, so it carries the security defaults (no HSTS: the transport is
+/// not known either) and the global `Server` policy.
+pub fn early_error(status: u16, server_header: bool) -> Option<(ResponseHeader, bytes::Bytes)> {
+    let (body, content_type) = crate::respond::error_body(status, "", false);
+    let mut resp = ResponseHeader::build(status, Some(8)).ok()?;
+    resp.insert_header(header::CONTENT_TYPE, content_type)
+        .ok()?;
+    resp.insert_header(header::CONTENT_LENGTH, body.len())
+        .ok()?;
+    resp.insert_header(header::CONNECTION, "close").ok()?;
+    if server_header {
+        resp.insert_header(header::SERVER, "rampart").ok()?;
+    }
+    for (name, v, tls_only) in SECURITY {
+        if !tls_only {
+            resp.insert_header(name, v).ok()?;
+        }
+    }
+    Some((resp, body))
+}
+
 /// Removes hop-by-hop headers an upstream response may carry.
 pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
     for h in ["keep-alive", "proxy-connection", "trailer", "te"] {

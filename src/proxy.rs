@@ -475,6 +475,10 @@ impl ProxyHttp for Gateway {
         compression::install(modules);
     }
 
+    fn early_error_response(&self, status: u16) -> Option<(ResponseHeader, Bytes)> {
+        headers::early_error(status, self.state.current().cfg.global.server_header)
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             start: Instant::now(),

@@ -941,3 +941,38 @@ upstream = "app"
         .collect();
     assert_eq!(ids, ["c"], "{log:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_heads_and_connect_get_rampart_answers_not_pingoras() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    for (request, status) in [
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+            "400 Bad Request",
+        ),
+        ("GET / HTTP/1.1\r\nHo st: x\r\n\r\n", "400 Bad Request"),
+        ("\x16\x03\x01\x00\x05hello\r\n\r\n", "400 Bad Request"),
+        (
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            "405 Method Not Allowed",
+        ),
+    ] {
+        let resp = raw(g.port, request);
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request:?}: {resp}"
+        );
+        let lower = head.to_ascii_lowercase();
+        assert!(!lower.contains("\r\nserver:"), "no Server header: {resp}");
+        assert!(
+            lower.contains("\r\nx-content-type-options: nosniff"),
+            "{resp}"
+        );
+        assert!(lower.contains("\r\nx-frame-options: deny"), "{resp}");
+        assert!(lower.contains("\r\nconnection: close"), "{resp}");
+        assert_eq!(body, format!("{status}\n"), "{request:?}");
+    }
+    assert_eq!(origin.hits(), 0);
+}

@@ -12,6 +12,7 @@
 //! diffed and snapshot-tested.
 
 pub mod parse;
+pub mod servers;
 pub mod toml_out;
 pub mod translate;
 pub mod units;

@@ -65,7 +65,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// Reads and parses `path`, expanding `include`s.
 pub fn parse_file(path: &Path) -> Result<Vec<Directive>, ParseError> {
     let shown: Arc<str> = Arc::from(path.display().to_string());
-    let text = std::fs::read_to_string(path).map_err(|e| ParseError {
+    let bytes = std::fs::read(path).map_err(|e| ParseError {
         pos: Pos {
             file: shown.clone(),
             line: 1,
@@ -73,9 +73,26 @@ pub fn parse_file(path: &Path) -> Result<Vec<Directive>, ParseError> {
         },
         message: format!("cannot read {}: {e}", path.display()),
     })?;
+    // nginx takes any bytes; names and values that matter here are ASCII.
+    let text = String::from_utf8_lossy(&bytes);
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let tree = parse_str(&text, shown)?;
-    expand_includes(tree, &base, 0)
+    expand_includes(
+        tree,
+        &Dirs {
+            prefix: &base,
+            file: &base,
+        },
+        0,
+    )
+}
+
+/// Where relative includes are looked up: nginx resolves them against the
+/// directory of the main file (its conf prefix); the directory of the
+/// including file is tried second, for trees copied without their layout.
+struct Dirs<'a> {
+    prefix: &'a Path,
+    file: &'a Path,
 }
 
 /// Parses one file's text without touching the file system.
@@ -308,7 +325,8 @@ impl Lexer {
         while let Some(c) = self.peek() {
             match c {
                 c if c.is_whitespace() => break,
-                ';' | '}' => break,
+                // As in nginx, `}` ends a word only where a word could start.
+                ';' => break,
                 '{' if s.ends_with('$') => {
                     // `${name}`: the braces belong to the variable.
                     let start = self.pos();
@@ -348,13 +366,13 @@ impl Lexer {
 
 fn expand_includes(
     list: Vec<Directive>,
-    base: &Path,
+    dirs: &Dirs<'_>,
     depth: usize,
 ) -> Result<Vec<Directive>, ParseError> {
     let mut out = Vec::with_capacity(list.len());
     for mut d in list {
         if d.name == "include" && d.block.is_none() {
-            match include(&d, base, depth)? {
+            match include(&d, dirs, depth)? {
                 Some(children) => out.extend(children),
                 // Left in the tree; the translator says why it was not read.
                 None => out.push(d),
@@ -362,7 +380,7 @@ fn expand_includes(
             continue;
         }
         if let Some(children) = d.block.take() {
-            d.block = Some(expand_includes(children, base, depth)?);
+            d.block = Some(expand_includes(children, dirs, depth)?);
         }
         out.push(d);
     }
@@ -370,11 +388,17 @@ fn expand_includes(
 }
 
 /// The directives of the files an `include` names, in nginx's order (sorted
-/// glob matches). `None` when it is deliberately not read: `mime.types`
-/// (rampart has its own table, and reading the machine's copy would make the
-/// output depend on the machine) and globs that match nothing (nginx accepts
-/// those too).
-fn include(d: &Directive, base: &Path, depth: usize) -> Result<Option<Vec<Directive>>, ParseError> {
+/// glob matches). `None` leaves the `include` in the tree for the translator
+/// to explain: `mime.types` (rampart has its own table, and reading the
+/// machine's copy would make the output depend on the machine), globs that
+/// match nothing (nginx accepts those too), and files that are not here
+/// (nginx would refuse to start; an import from another machine goes on and
+/// says what it could not read).
+fn include(
+    d: &Directive,
+    dirs: &Dirs<'_>,
+    depth: usize,
+) -> Result<Option<Vec<Directive>>, ParseError> {
     let err = |message: String| ParseError {
         pos: d.pos.clone(),
         message,
@@ -390,25 +414,28 @@ fn include(d: &Directive, base: &Path, depth: usize) -> Result<Option<Vec<Direct
             "includes nested more than {MAX_INCLUDE_DEPTH} deep (does a file include itself?)"
         )));
     }
-    let full: PathBuf = if Path::new(pattern).is_absolute() {
-        PathBuf::from(pattern)
-    } else {
-        base.join(pattern)
-    };
     let is_glob = pattern.contains(['*', '?', '[']);
-    let mut files: Vec<PathBuf> = if is_glob {
-        let text = full.to_string_lossy();
-        let paths = glob::glob(&text).map_err(|e| err(format!("bad include pattern: {e}")))?;
-        paths
-            .filter_map(Result::ok)
-            .filter(|p| p.is_file())
-            .collect()
+    let candidates: Vec<PathBuf> = if Path::new(pattern).is_absolute() {
+        vec![PathBuf::from(pattern)]
     } else {
-        if !full.exists() {
-            return Err(err(format!("include: {} does not exist", full.display())));
-        }
-        vec![full]
+        vec![dirs.prefix.join(pattern), dirs.file.join(pattern)]
     };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for full in candidates {
+        if is_glob {
+            let text = full.to_string_lossy();
+            let paths = glob::glob(&text).map_err(|e| err(format!("bad include pattern: {e}")))?;
+            files = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+        } else if full.is_file() {
+            files = vec![full];
+        }
+        if !files.is_empty() {
+            break;
+        }
+    }
     files.sort();
     if files.is_empty() {
         return Ok(None);
@@ -416,11 +443,15 @@ fn include(d: &Directive, base: &Path, depth: usize) -> Result<Option<Vec<Direct
     let mut out = Vec::new();
     for f in files {
         let shown: Arc<str> = Arc::from(f.display().to_string());
-        let text = std::fs::read_to_string(&f)
+        let bytes = std::fs::read(&f)
             .map_err(|e| err(format!("include: cannot read {}: {e}", f.display())))?;
-        let tree = parse_str(&text, shown)?;
+        let tree = parse_str(&String::from_utf8_lossy(&bytes), shown)?;
         let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
-        out.extend(expand_includes(tree, &dir, depth + 1)?);
+        let inner = Dirs {
+            prefix: dirs.prefix,
+            file: &dir,
+        };
+        out.extend(expand_includes(tree, &inner, depth + 1)?);
     }
     Ok(Some(out))
 }
@@ -531,15 +562,52 @@ mod tests {
     }
 
     #[test]
-    fn include_loops_and_missing_files_are_errors() {
+    fn include_loops_are_errors_and_missing_files_stay_for_a_note() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(d.join("self.conf"), "include self.conf;\n").unwrap();
         let e = parse_file(&d.join("self.conf")).unwrap_err();
         assert!(e.message.contains("nested more than 16 deep"), "{e}");
+        assert_eq!((e.pos.line, e.pos.col), (1, 1));
         std::fs::write(d.join("m.conf"), "\n  include nope.conf;\n").unwrap();
-        let e = parse_file(&d.join("m.conf")).unwrap_err();
-        assert_eq!((e.pos.line, e.pos.col), (2, 3));
-        assert!(e.message.contains("nope.conf does not exist"), "{e}");
+        let t = parse_file(&d.join("m.conf")).unwrap();
+        assert_eq!(t[0].name, "include");
+        assert_eq!((t[0].pos.line, t[0].pos.col), (2, 3));
+    }
+
+    #[test]
+    fn nested_includes_resolve_against_the_main_files_directory_first() {
+        // Debian: sites-enabled/default says `include snippets/x.conf;`,
+        // meaning /etc/nginx/snippets/x.conf.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for sub in ["sites-enabled", "snippets"] {
+            std::fs::create_dir(d.join(sub)).unwrap();
+        }
+        std::fs::write(d.join("nginx.conf"), "http { include sites-enabled/*; }\n").unwrap();
+        std::fs::write(
+            d.join("sites-enabled/default"),
+            "server { include snippets/x.conf; }\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("snippets/x.conf"), "listen 8443 ssl;\n").unwrap();
+        let t = parse_file(&d.join("nginx.conf")).unwrap();
+        let server = &t[0].block.as_ref().unwrap()[0];
+        assert_eq!(server.block.as_ref().unwrap()[0].args, ["8443", "ssl"]);
+    }
+
+    #[test]
+    fn a_closing_brace_inside_a_word_belongs_to_it_as_in_nginx() {
+        let t = parse("add_header X a}b;").unwrap();
+        assert_eq!(t[0].args, ["X", "a}b"]);
+    }
+
+    #[test]
+    fn files_that_are_not_utf8_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("latin1.conf");
+        std::fs::write(&f, b"# caf\xe9\ngzip on;\n").unwrap();
+        let t = parse_file(&f).unwrap();
+        assert_eq!(t[0].name, "gzip");
     }
 }

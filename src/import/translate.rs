@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::parse::{Directive, Pos};
+use super::servers::{self, ServerOut};
 use super::toml_out::{inline, key, list, q, Table};
 use super::units::{duration_ms, fmt_duration, fmt_size, size};
 use super::Options;
@@ -76,9 +77,37 @@ struct Level {
     send_timeout: Option<u64>,
     buffering: Option<bool>,
     access_log_off: Option<bool>,
+    /// `root` or, with `alias`, the directory of an `alias` (nginx inherits
+    /// them as one setting).
     root: Option<String>,
+    alias: bool,
     index: Option<String>,
     expires: Option<u64>,
+    /// Access rules rampart cannot express (`deny`, `auth_basic`,
+    /// `internal`): the status the route answers instead, and why.
+    denied: Option<(u16, String)>,
+    /// The value of `proxy_set_header Host`, if any.
+    host_header: Option<String>,
+}
+
+/// What a location's own directives chose.
+#[derive(Default)]
+struct Loc<'d> {
+    proxy: Option<&'d Directive>,
+    ret: Option<&'d Directive>,
+    own_alias: bool,
+    preflight: Option<Vec<Header>>,
+    unsupported: Option<&'d Directive>,
+}
+
+/// What locations need of their server (and parent location).
+struct LocCx {
+    /// The settings in effect at server level.
+    server: Level,
+    /// The server's CORS policy.
+    cors: Option<String>,
+    /// The prefix of the enclosing location, for nested ones.
+    parent_prefix: Option<String>,
 }
 
 impl Level {
@@ -153,7 +182,11 @@ pub struct Translator<'a> {
     /// Upstreams made up for `proxy_pass http://host:port`, by URL.
     direct: BTreeMap<String, usize>,
     cors: Vec<Cors>,
-    servers: Vec<(bool, Vec<Table>)>,
+    servers: Vec<ServerOut>,
+    /// Upstreams with no server rampart can use (all `unix:` or `down`).
+    dead_upstreams: BTreeSet<String>,
+    /// Addresses some server marks `ssl`: TLS for every server on them.
+    ssl_addrs: BTreeSet<String>,
     server_names: BTreeSet<String>,
     skipped: Vec<(String, Pos)>,
     warnings: Vec<String>,
@@ -176,6 +209,8 @@ impl<'a> Translator<'a> {
             direct: BTreeMap::new(),
             cors: Vec::new(),
             servers: Vec::new(),
+            ssl_addrs: BTreeSet::new(),
+            dead_upstreams: BTreeSet::new(),
             server_names: BTreeSet::new(),
             skipped: Vec::new(),
             warnings: Vec::new(),
@@ -231,6 +266,15 @@ impl<'a> Translator<'a> {
         for d in list {
             match (d.name.as_str(), &d.block) {
                 ("http", Some(children)) => self.collect_definitions(children),
+                ("server", Some(children)) => {
+                    for l in children.iter().filter(|c| c.name == "listen") {
+                        if let Ok(l) = parse_listen(&l.args) {
+                            if l.ssl {
+                                self.ssl_addrs.insert(l.addr);
+                            }
+                        }
+                    }
+                }
                 ("upstream", Some(children)) => self.upstream(d, children),
                 ("limit_req_zone", None) => self.zone(d),
                 _ => {}
@@ -337,17 +381,23 @@ impl<'a> Translator<'a> {
                     let mut pairs = vec![("addr", q(&with_port(addr, 80)))];
                     let (mut mf, mut ft) = (1, 10_000);
                     let mut down = false;
+                    let mut backup = false;
                     for p in &c.args[1..] {
                         if let Some(w) = p.strip_prefix("weight=") {
-                            if w != "1" {
-                                pairs.push(("weight", w.to_string()));
+                            match w.parse::<u64>() {
+                                Ok(1) => {}
+                                Ok(w @ 2..=1000) => pairs.push(("weight", w.to_string())),
+                                _ => {
+                                    notes.push(format!("not imported: server {addr} weight={w} — rampart takes weights 1 to 1000"));
+                                    self.skipped.push(("server weight".into(), c.pos.clone()));
+                                }
                             }
                         } else if let Some(v) = p.strip_prefix("max_fails=") {
-                            mf = v.parse().unwrap_or(1);
+                            mf = v.parse::<u64>().unwrap_or(1).min(1000);
                         } else if let Some(v) = p.strip_prefix("fail_timeout=") {
                             ft = duration_ms(v).unwrap_or(10_000);
                         } else if p == "backup" {
-                            pairs.push(("backup", "true".into()));
+                            backup = true;
                         } else if p == "down" {
                             down = true;
                         } else {
@@ -363,13 +413,20 @@ impl<'a> Translator<'a> {
                             "not imported: server {addr} down ({}) — a server marked down is left out; add it back when it is in service",
                             self.at(&c.pos)
                         ));
+                        self.skipped.push(("server down".into(), c.pos.clone()));
                         continue;
                     }
                     fails.push((mf, ft));
-                    servers.push(inline(&pairs));
+                    servers.push((pairs, backup));
                 }
                 "least_conn" => balance = Some("least_conn"),
-                "keepalive" => keepalive = c.args.first().and_then(|k| k.parse::<u64>().ok()),
+                "keepalive" => {
+                    keepalive = c
+                        .args
+                        .first()
+                        .and_then(|k| k.parse::<u64>().ok())
+                        .map(|k| k.min(65536))
+                }
                 "ip_hash" | "hash" | "random" | "sticky" => self.skip(
                     c,
                     &mut notes,
@@ -383,6 +440,36 @@ impl<'a> Translator<'a> {
                 _ => self.skip(c, &mut notes, None),
             }
         }
+        if servers.is_empty() {
+            self.warn(
+                &d.pos,
+                format!("upstream {name}: no server rampart can use; the locations that proxy to it are not imported"),
+            );
+            notes.insert(
+                0,
+                format!(
+                    "not imported: upstream {name} ({}) — no server rampart can use",
+                    self.at(&d.pos)
+                ),
+            );
+            self.top_notes.append(&mut notes);
+            self.dead_upstreams.insert(name);
+            return;
+        }
+        // rampart needs a server that is not a backup.
+        let all_backup = servers.iter().all(|(_, b)| *b);
+        if all_backup {
+            notes.push("every server was a backup: rampart needs a primary, so they are all primaries here".into());
+        }
+        let servers: Vec<String> = servers
+            .into_iter()
+            .map(|(mut pairs, backup)| {
+                if backup && !all_backup {
+                    pairs.push(("backup", "true".into()));
+                }
+                inline(&pairs)
+            })
+            .collect();
         let one_line = servers.iter().map(|s| s.len() + 2).sum::<usize>() < 60;
         let value = if one_line {
             format!("[{}]", servers.join(", "))
@@ -434,8 +521,16 @@ impl<'a> Translator<'a> {
         self.counts.upstreams += 1;
     }
 
-    /// The upstream a `proxy_pass` URL names, made up when it is an address.
-    fn proxy_target(&mut self, url: &str) -> Result<String, &'static str> {
+    /// The upstream a `proxy_pass` URL names (made up when it is an
+    /// address), and the host name nginx would have sent as `Host` for a
+    /// direct one. `same_uri` is the location's prefix: a URI equal to it
+    /// changes nothing.
+    fn proxy_target(
+        &mut self,
+        url: &str,
+        same_uri: Option<&str>,
+    ) -> Result<(String, Option<String>), &'static str> {
+        const REWRITE: &str = "a proxy_pass URI replaces the matched location prefix; rampart forwards the path unchanged";
         if url.contains('$') {
             return Err("a proxy_pass with variables is decided per request; rampart needs a fixed upstream");
         }
@@ -453,23 +548,36 @@ impl<'a> Translator<'a> {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
+        if !uri.is_empty() && Some(uri) != same_uri {
+            return Err(REWRITE);
+        }
+        if self.dead_upstreams.contains(hostport) {
+            return Err("its upstream has no server rampart can reach over TCP");
+        }
         if let Some(i) = self.upstreams.iter().position(|u| u.name == hostport) {
             if tls {
                 self.upstreams[i].tls = true;
             }
-            return if uri.is_empty() {
-                Ok(hostport.to_string())
-            } else {
-                Err("a proxy_pass URI replaces the matched location prefix; rampart forwards the path unchanged")
-            };
-        }
-        if !uri.is_empty() {
-            return Err("a proxy_pass URI replaces the matched location prefix; rampart forwards the path unchanged");
+            return Ok((hostport.to_string(), None));
         }
         let addr = with_port(hostport, if tls { 443 } else { 80 });
+        let host = hostport
+            .rsplit_once(':')
+            .filter(|(h, p)| !h.ends_with(']') || p.is_empty())
+            .map_or(hostport, |(h, _)| h);
+        let is_name = host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[');
+        let default_port =
+            !hostport.contains(':') || hostport.ends_with(if tls { ":443" } else { ":80" });
+        let host_header = is_name.then(|| {
+            if default_port {
+                host.to_string()
+            } else {
+                hostport.to_string()
+            }
+        });
         let scheme_key = format!("{}{addr}", if tls { "https://" } else { "http://" });
         if let Some(&i) = self.direct.get(&scheme_key) {
-            return Ok(self.upstreams[i].name.clone());
+            return Ok((self.upstreams[i].name.clone(), host_header));
         }
         let mut name: String = addr
             .chars()
@@ -490,7 +598,7 @@ impl<'a> Translator<'a> {
             tls,
         });
         self.counts.upstreams += 1;
-        Ok(name)
+        Ok((name, host_header))
     }
 
     // ---- main and http ---------------------------------------------------
@@ -575,6 +683,9 @@ impl<'a> Translator<'a> {
                     "not imported: real_ip_header {} — rampart takes the client IP from X-Forwarded-For only",
                     real_ip_header.unwrap_or_default()
                 ));
+                if let Some(d) = directives.iter().find(|d| d.name == "real_ip_header") {
+                    self.skipped.push(("real_ip_header".into(), d.pos.clone()));
+                }
             }
         }
         self.top_notes.append(&mut notes);
@@ -652,11 +763,16 @@ impl<'a> Translator<'a> {
                 let (Some(name), Some(value)) = (d.args.first(), d.args.get(1)) else {
                     return false;
                 };
+                // Any proxy_set_header at a level replaces the inherited list.
+                if !lv.set_headers_here {
+                    lv.set_headers.clear();
+                    lv.host_header = None;
+                    lv.set_headers_here = true;
+                }
+                if name.eq_ignore_ascii_case("host") {
+                    lv.host_header = Some(value.clone());
+                }
                 if !is_standard_proxy_header(name, value) {
-                    if !lv.set_headers_here {
-                        lv.set_headers.clear();
-                        lv.set_headers_here = true;
-                    }
                     if value.contains('$') {
                         self.skip(
                             d,
@@ -701,18 +817,24 @@ impl<'a> Translator<'a> {
             }
             "limit_req_status" => lv.limit_req_status = a0.parse().ok(),
             "gzip" => lv.gzip = Some(a0 == "on"),
-            "gzip_types" => lv.gzip_types = Some(d.args.clone()),
+            "gzip_types" => {
+                if d.args.iter().any(|a| a == "*") {
+                    notes.push("gzip_types * (every type): not imported; rampart compresses the listed types only".into());
+                }
+                lv.gzip_types = Some(d.args.clone());
+            }
             "gzip_min_length" => lv.gzip_min_length = size(a0),
             "client_max_body_size" => lv.max_body = size(a0),
             "client_header_timeout" => lv.client_header_timeout = dur(a0),
             "client_body_timeout" => lv.client_body_timeout = dur(a0),
             "keepalive_timeout" => {
                 lv.keepalive_timeout = dur(a0);
-                if d.args.len() > 1 {
+                if let Some(second) = d.args.get(1) {
                     notes.push(format!(
-                        "keepalive_timeout's second value ({}, for a Keep-Alive response header) is not imported",
-                        d.args[1]
+                        "not imported: keepalive_timeout's second value ({second}, for a Keep-Alive response header)"
                     ));
+                    self.skipped
+                        .push(("keepalive_timeout".into(), d.pos.clone()));
                 }
             }
             "ssl_certificate" => lv.cert = Some(a0.to_string()),
@@ -731,7 +853,48 @@ impl<'a> Translator<'a> {
                     ));
                 }
             }
-            "root" => lv.root = Some(a0.to_string()),
+            "root" => {
+                lv.root = Some(a0.to_string());
+                lv.alias = false;
+            }
+            "deny" | "allow" if d.args.len() == 1 => {
+                let everyone = a0 == "all";
+                match (d.name.as_str(), everyone) {
+                    ("allow", true) => {}
+                    ("deny", true) => lv.denied = Some((403, "deny all".into())),
+                    _ => {
+                        lv.denied =
+                            Some((403, "an access list by client address (allow/deny)".into()))
+                    }
+                }
+                if !(d.name == "allow" && everyone) {
+                    self.skipped.push((d.name.clone(), d.pos.clone()));
+                }
+            }
+            "auth_basic" | "auth_request" => {
+                if a0 == "off" {
+                    lv.denied = None;
+                } else {
+                    lv.denied = Some((403, format!("{} (authentication)", d.name)));
+                    self.skipped.push((d.name.clone(), d.pos.clone()));
+                }
+            }
+            "auth_basic_user_file" | "satisfy" => {}
+            "include" => {
+                let missing = !a0.ends_with("mime.types");
+                let why = if missing {
+                    "the file is not on this machine (or the pattern matched nothing): copy it next to the imported file and import again"
+                } else {
+                    "rampart has a built-in MIME type table"
+                };
+                if missing {
+                    self.warn(
+                        &d.pos,
+                        format!("include {a0}: not found; its directives are not imported"),
+                    );
+                }
+                self.skip(d, notes, Some(why));
+            }
             "index" => lv.index = Some(a0.to_string()),
             "expires" => match a0 {
                 "max" => lv.expires = Some(3650 * 86_400_000),
@@ -753,30 +916,38 @@ impl<'a> Translator<'a> {
         let mut lv = parent.child();
         let mut notes = Vec::new();
         let mut listens = Vec::new();
+        let mut had_listen = false;
         let mut names: Vec<String> = Vec::new();
         let mut server_return: Option<&Directive> = None;
         let mut http2 = false;
+        let mut ssl_on = false;
         for c in children.iter().filter(|c| c.block.is_none()) {
             match c.name.as_str() {
-                "listen" => match parse_listen(&c.args) {
-                    Ok(l) => {
-                        http2 |= l.http2;
-                        listens.push(l);
+                "listen" => {
+                    had_listen = true;
+                    match parse_listen(&c.args) {
+                        Ok(l) => {
+                            http2 |= l.http2;
+                            listens.push(l);
+                        }
+                        Err(why) => self.skip(c, &mut notes, Some(why)),
                     }
-                    Err(why) => self.skip(c, &mut notes, Some(why)),
-                },
+                }
                 "server_name" => {
                     for n in &c.args {
-                        if n == "_" || n.is_empty() || n == "localhost" && c.args.len() == 1 {
+                        let n = n.to_ascii_lowercase();
+                        if n == "_" || n.is_empty() {
                             continue;
                         }
-                        if n.starts_with('~') || n.ends_with(".*") {
+                        let base = n.strip_prefix('.');
+                        let candidate = base.unwrap_or(&n);
+                        if !valid_host(candidate) {
                             notes.push(format!(
-                                "not imported: server_name {n} ({}) — regex and trailing-wildcard names are not supported",
+                                "not imported: server_name {n} ({}) — regex, trailing-wildcard and other patterns are not supported",
                                 self.at(&c.pos)
                             ));
                             self.skipped.push(("server_name".into(), c.pos.clone()));
-                        } else if let Some(base) = n.strip_prefix('.') {
+                        } else if let Some(base) = base {
                             names.push(base.to_string());
                             names.push(format!("*.{base}"));
                             notes.push(format!(
@@ -788,6 +959,7 @@ impl<'a> Translator<'a> {
                     }
                 }
                 "http2" => http2 = c.args.first().is_some_and(|a| a == "on"),
+                "ssl" => ssl_on = c.args.first().is_some_and(|a| a == "on"),
                 "return" => server_return = Some(c),
                 _ => {
                     if !self.apply_common(c, &mut lv, &mut notes, 1) {
@@ -797,6 +969,21 @@ impl<'a> Translator<'a> {
             }
         }
         if listens.is_empty() {
+            if had_listen {
+                let mut n = Vec::new();
+                self.skip(
+                    d,
+                    &mut n,
+                    Some("none of its listen addresses can be served by rampart"),
+                );
+                self.warn(
+                    &d.pos,
+                    "server not imported: none of its listen addresses can be served by rampart"
+                        .into(),
+                );
+                self.top_notes.append(&mut n);
+                return;
+            }
             listens.push(Listen {
                 addr: "0.0.0.0:80".into(),
                 ssl: false,
@@ -805,7 +992,15 @@ impl<'a> Translator<'a> {
             });
             notes.push("no listen directive: nginx's default *:80".into());
         }
-        names.dedup();
+        // In nginx `ssl` belongs to the address: one server saying it makes
+        // the address TLS for every server on it.
+        for l in &mut listens {
+            if ssl_on || self.ssl_addrs.contains(&l.addr) {
+                l.ssl = true;
+            }
+        }
+        let mut seen = BTreeSet::new();
+        names.retain(|n| seen.insert(n.clone()));
 
         let mut parts = ServerParts {
             head: Table::new("[[servers]]"),
@@ -823,24 +1018,42 @@ impl<'a> Translator<'a> {
             .lead
             .push(format!("---- {what} ({}) ----", self.at(&d.pos)));
 
+        // certbot's `if ($host = example.com) { return 301 https://$host$request_uri; }`
+        // (followed by `return 404;`) is an HTTPS redirect for those names.
+        let certbot: Vec<&Directive> = children
+            .iter()
+            .filter(|c| c.name == "if" && is_certbot_redirect(c))
+            .collect();
+        let certbot_404 = !certbot.is_empty()
+            && server_return.is_some_and(|r| r.args.first().is_some_and(|a| a == "404"));
+
         // A server-level `return` answers before any location is looked at.
         let mut https_redirect = false;
-        if let Some(r) = server_return {
+        if let Some(r) = server_return.filter(|_| !certbot_404) {
             if is_https_redirect(&r.args) {
                 https_redirect = true;
             } else {
                 match self.return_action(r) {
-                    Ok((key_name, value)) => {
+                    Ok((key_name, value, note)) => {
+                        notes.extend(note);
                         let mut t = Table::new("[[servers.routes]]");
                         t.lead
                             .push(format!("return {} ({})", r.args.join(" "), self.at(&r.pos)));
                         t.set("prefix", q("/"));
                         t.set(key_name, value);
                         parts.routes.push(t);
+                        self.counts.routes += 1;
                     }
                     Err(why) => self.skip(r, &mut notes, Some(why)),
                 }
             }
+        }
+        if !certbot.is_empty() && (server_return.is_none() || certbot_404) {
+            https_redirect = true;
+            notes.push(format!(
+                "certbot's `if ($host = ...) {{ return 301 https://$host$request_uri; }}` ({}): https_redirect for this server's names",
+                self.at(&certbot[0].pos)
+            ));
         }
 
         let server_cors = self.server_settings(&mut parts, &lv, &listens, &mut notes);
@@ -862,30 +1075,33 @@ impl<'a> Translator<'a> {
                 .head
                 .set_c("cors", q(name), "Access-Control-* add_header lines");
         }
-        if server_return.is_none() {
+        if server_return.is_none() && !https_redirect {
+            let cx = LocCx {
+                server: lv.clone(),
+                cors: server_cors.clone(),
+                parent_prefix: None,
+            };
             for c in children.iter().filter(|c| c.block.is_some()) {
                 match c.name.as_str() {
-                    "location" => {
-                        self.location(
-                            c,
-                            &lv,
-                            &mut parts.routes,
-                            &mut notes,
-                            server_cors.as_deref(),
-                            &names,
-                        );
-                    }
+                    "location" => self.location(c, &lv, &mut parts.routes, &mut notes, &cx),
+                    "if" if certbot.iter().any(|x| std::ptr::eq(*x, c)) => {}
                     _ => self.skip(c, &mut notes, None),
                 }
             }
-            if parts.routes.is_empty() && !https_redirect {
-                if let Some(root) = lv.root.clone() {
-                    let mut t = Table::new("[[servers.routes]]");
-                    t.lead.push("root of the server".into());
-                    t.set("prefix", q("/"));
-                    t.set("static", self.static_value(&root, &lv, None));
-                    parts.routes.push(t);
-                }
+            // nginx serves the server's root for paths no location takes.
+            let has_catch_all = parts.routes.iter().any(|t| {
+                t.entries
+                    .iter()
+                    .any(|e| e.key == "prefix" && e.value == q("/"))
+            });
+            if let (Some(root), false) = (lv.root.clone(), has_catch_all) {
+                let mut t = Table::new("[[servers.routes]]");
+                t.lead
+                    .push("root of the server (paths no location takes)".into());
+                t.set("prefix", q("/"));
+                t.set("static", self.static_value(&root, &lv, None));
+                parts.routes.push(t);
+                self.counts.routes += 1;
             }
         } else if children.iter().any(|c| c.name == "location") {
             notes.push("the server-level return answers every request: its locations were never reached and are not imported".into());
@@ -893,9 +1109,9 @@ impl<'a> Translator<'a> {
         if !http2 && listens.iter().any(|l| l.ssl) {
             notes.push("nginx did not offer HTTP/2 here; rampart offers it on TLS servers by default (http2 = false to match)".into());
         }
-        let _ = http2;
         parts.head.notes = notes;
-        self.emit_server(parts, listens, names, https_redirect, http2);
+        let protocols = lv.protocols.as_ref().map(|p| kept_protocols(p));
+        self.emit_server(parts, listens, names, https_redirect, http2, protocols);
     }
 
     /// Server-level keys; returns the name of the server's CORS policy.
@@ -991,27 +1207,16 @@ impl<'a> Translator<'a> {
         t.set_c("cert", q(&c), cc);
         t.set_c("key", q(&k), kc);
         if let Some(p) = &lv.protocols {
-            let kept: Vec<String> = p
+            let dropped: Vec<&str> = p
                 .iter()
-                .filter(|p| *p == "TLSv1.2" || *p == "TLSv1.3")
-                .cloned()
+                .filter(|p| *p != "TLSv1.2" && *p != "TLSv1.3")
+                .map(String::as_str)
                 .collect();
-            let dropped: Vec<&String> = p.iter().filter(|p| !kept.contains(p)).collect();
             if !dropped.is_empty() {
-                let d: Vec<&str> = dropped.iter().map(|s| s.as_str()).collect();
                 notes.push(format!(
                     "ssl_protocols {}: not offered by rampart (insecure)",
-                    d.join(" ")
+                    dropped.join(" ")
                 ));
-            }
-            if kept.is_empty() {
-                t.set_c(
-                    "protocols",
-                    list(&["TLSv1.2".into(), "TLSv1.3".into()]),
-                    "nginx listed only retired versions",
-                );
-            } else {
-                t.set_c("protocols", list(&kept), "ssl_protocols");
             }
         }
         t
@@ -1071,8 +1276,22 @@ impl<'a> Translator<'a> {
                 },
             }
         }
-        let covered =
-            (!covered.is_empty()).then(|| format!("covers add_header {}", covered.join(", ")));
+        let missing: Vec<String> = SECURITY_DEFAULTS
+            .iter()
+            .filter(|(n, _)| tls || *n != "strict-transport-security")
+            .filter(|(n, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)))
+            .map(|(n, _)| header_case(n))
+            .collect();
+        let covered = (!covered.is_empty()).then(|| {
+            let mut c = format!("covers add_header {}", covered.join(", "));
+            if !missing.is_empty() {
+                c.push_str(&format!(
+                    "; also sends {} (nginx did not)",
+                    missing.join(", ")
+                ));
+            }
+            c
+        });
         (covered, extra, (!cors.is_empty()).then_some(cors))
     }
 
@@ -1149,10 +1368,16 @@ impl<'a> Translator<'a> {
             t.set("allow_credentials", "true".into());
         }
         if let Some(h) = get("Access-Control-Max-Age") {
-            if let Ok(secs) = h.value.parse::<u64>() {
+            if let Some(ms) = h
+                .value
+                .parse::<u64>()
+                .ok()
+                .and_then(|s| s.checked_mul(1000))
+            {
+                let secs = ms / 1000;
                 t.set_c(
                     "max_age",
-                    q(&fmt_duration(secs * 1000)),
+                    q(&fmt_duration(ms)),
                     format!("Access-Control-Max-Age {secs}"),
                 );
             }
@@ -1183,54 +1408,38 @@ impl<'a> Translator<'a> {
 
     // ---- locations ---------------------------------------------------------
 
-    #[allow(clippy::too_many_arguments)]
+    /// One `location` (and the ones nested in it): a route each.
     fn location(
         &mut self,
         d: &Directive,
         parent: &Level,
         routes: &mut Vec<Table>,
         server_notes: &mut Vec<String>,
-        server_cors: Option<&str>,
-        server_names: &[String],
+        cx: &LocCx,
     ) {
         let children = d.block.as_deref().unwrap_or_default();
         let mut notes = Vec::new();
-        let matcher = match location_matcher(&d.args) {
-            Ok(m) => m,
-            Err(why) => {
-                self.skip(d, server_notes, Some(why));
-                return;
-            }
-        };
-        if let ("regex", pattern) = (matcher.0, &matcher.1) {
-            if let Err(e) = regex::Regex::new(pattern) {
-                let msg = format!(
-                    "location {}: the regex is not supported by rampart's regex engine: {e}",
-                    d.args.join(" ")
-                );
-                self.warn(&d.pos, msg.lines().next().unwrap_or_default().to_string());
-                self.skip(
-                    d,
-                    server_notes,
-                    Some(
-                        "regex with features rampart's engine lacks (look-around, back-references)",
-                    ),
-                );
-                return;
-            }
-        }
         let mut lv = parent.child();
-        let mut proxy: Option<&Directive> = None;
-        let mut ret: Option<&Directive> = None;
-        let mut alias: Option<String> = None;
-        let mut preflight: Option<Vec<Header>> = None;
+        let mut loc = Loc::default();
         for c in children {
             match (c.name.as_str(), &c.block) {
-                ("proxy_pass", None) => proxy = Some(c),
-                ("return", None) => ret = Some(c),
-                ("alias", None) => alias = c.args.first().cloned(),
+                ("proxy_pass", None) => loc.proxy = Some(c),
+                ("return", None) => loc.ret = Some(c),
+                ("alias", None) => {
+                    lv.root = c.args.first().cloned();
+                    lv.alias = true;
+                    loc.own_alias = true;
+                }
+                ("internal", None) => {
+                    lv.denied = Some((404, "internal (reached only by nginx's own redirects)".into()));
+                    self.skipped.push((c.name.clone(), c.pos.clone()));
+                }
+                (
+                    "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" | "memcached_pass",
+                    None,
+                ) => loc.unsupported = Some(c),
                 ("if", Some(body)) if is_options_check(&c.args) => match preflight_headers(body) {
-                    Some(h) => preflight = Some(h),
+                    Some(h) => loc.preflight = Some(h),
                     None => self.skip(c, &mut notes, Some("only the CORS preflight idiom (add_header + return 204) is recognised inside if")),
                 },
                 ("location", Some(_)) => {}
@@ -1243,78 +1452,190 @@ impl<'a> Translator<'a> {
                 (_, Some(_)) => self.skip(c, &mut notes, None),
             }
         }
-        let mut t = Table::new("[[servers.routes]]");
-        t.lead.push(format!(
-            "location {} ({})",
-            d.args.join(" "),
-            self.at(&d.pos)
-        ));
-        t.set(matcher.0, q(&matcher.1));
-        if let Some(n) = matcher.2 {
-            notes.push(n.into());
-        }
-
-        // The action.
-        let mut is_static = false;
-        if let Some(r) = ret {
-            match self.return_action(r) {
-                Ok((k, v)) => t.set(k, v),
-                Err(why) => {
-                    self.skip(r, server_notes, Some(why));
-                    return;
+        let matcher = location_matcher(&d.args).map(|(kind, pattern, note)| {
+            if let Some(n) = note {
+                notes.push(n.into());
+            }
+            match (&cx.parent_prefix, kind) {
+                (Some(p), "regex") => {
+                    let (flags, body) = match pattern.strip_prefix("(?i)") {
+                        Some(rest) => ("(?i)", rest.to_string()),
+                        None => ("", pattern.clone()),
+                    };
+                    if body.starts_with('^') {
+                        notes.push(format!("nested in location {p}: nginx tried this regex only under {p}"));
+                        (kind, pattern)
+                    } else {
+                        notes.push(format!("nested in location {p}: the regex is anchored to {p}, the only paths nginx tried it on"));
+                        (kind, format!("{flags}^{}.*(?:{body})", regex::escape(p)))
+                    }
+                }
+                _ => (kind, pattern),
+            }
+        });
+        let this_prefix = match &matcher {
+            Ok(("prefix", p)) => Some(p.clone()),
+            _ => cx.parent_prefix.clone(),
+        };
+        match matcher {
+            Ok(m) => {
+                if let Some(t) = self.route(d, m, &lv, parent, loc, notes, server_notes, cx) {
+                    routes.push(t);
+                    self.counts.routes += 1;
                 }
             }
-            if proxy.is_some() {
+            Err(why) => self.skip(d, server_notes, Some(why)),
+        }
+        let nested = LocCx {
+            server: cx.server.clone(),
+            cors: cx.cors.clone(),
+            parent_prefix: this_prefix,
+        };
+        for c in children
+            .iter()
+            .filter(|c| c.name == "location" && c.block.is_some())
+        {
+            self.location(c, &lv, routes, server_notes, &nested);
+        }
+    }
+
+    /// The route of one location, or `None` (noted) when it cannot be one.
+    #[allow(clippy::too_many_arguments)]
+    fn route(
+        &mut self,
+        d: &Directive,
+        (kind, pattern): (&'static str, String),
+        lv: &Level,
+        parent: &Level,
+        loc: Loc<'_>,
+        mut notes: Vec<String>,
+        server_notes: &mut Vec<String>,
+        cx: &LocCx,
+    ) -> Option<Table> {
+        let what = format!("location {}", d.args.join(" "));
+        if kind == "regex" {
+            if let Err(e) = regex::Regex::new(&pattern) {
+                let msg =
+                    format!("{what}: the regex is not supported by rampart's regex engine: {e}");
+                self.warn(&d.pos, msg.lines().next().unwrap_or_default().to_string());
+                self.skip(
+                    d,
+                    server_notes,
+                    Some(
+                        "regex with features rampart's engine lacks (look-around, back-references)",
+                    ),
+                );
+                return None;
+            }
+        }
+        if let Some(u) = loc.unsupported {
+            let why = "rampart proxies HTTP only: no FastCGI, uwsgi, SCGI, gRPC or memcached";
+            self.warn(&u.pos, format!("{}: {why}; {what} not imported", u.name));
+            self.skip(d, server_notes, Some(why));
+            return None;
+        }
+        let mut t = Table::new("[[servers.routes]]");
+        t.lead.push(format!("{what} ({})", self.at(&d.pos)));
+        t.set(kind, q(&pattern));
+
+        // The action. Access rules rampart cannot express fail closed.
+        let mut is_static = false;
+        let mut direct_host = None;
+        let mut upstream_name = None;
+        if let Some((status, why)) = &lv.denied {
+            t.set_c(
+                "respond",
+                inline(&[("status", status.to_string())]),
+                format!("nginx: {why}"),
+            );
+            self.warn(
+                &d.pos,
+                format!("{what}: {why} has no rampart equivalent; the route answers {status} to everyone (put the check in the application, or remove this route)"),
+            );
+        } else if let Some(r) = loc.ret {
+            match self.return_action(r) {
+                Ok((k, v, note)) => {
+                    t.set(k, v);
+                    notes.extend(note);
+                }
+                Err(why) => {
+                    self.skip(r, server_notes, Some(why));
+                    return None;
+                }
+            }
+            if loc.proxy.is_some() {
                 notes.push(
                     "return answers before proxy_pass: the proxy_pass of this location is not used"
                         .into(),
                 );
             }
-        } else if let Some(p) = proxy {
+        } else if let Some(p) = loc.proxy {
             let url = p.args.first().cloned().unwrap_or_default();
-            match self.proxy_target(&url) {
-                Ok(name) => t.set("upstream", q(&name)),
+            let same_uri = (kind == "prefix").then_some(pattern.as_str());
+            match self.proxy_target(&url, same_uri) {
+                Ok((name, host)) => {
+                    t.set("upstream", q(&name));
+                    upstream_name = Some(name);
+                    direct_host = host;
+                }
                 Err(why) => {
                     self.warn(
                         &p.pos,
-                        format!(
-                            "proxy_pass {url}: {why}; location {} not imported",
-                            d.args.join(" ")
-                        ),
+                        format!("proxy_pass {url}: {why}; {what} not imported"),
                     );
                     self.skip(d, server_notes, Some(why));
-                    return;
+                    return None;
                 }
             };
-        } else if let Some(root) = alias.clone().or_else(|| {
-            lv.root
-                .as_ref()
-                .map(|r| join_root(r, matcher.0, &matcher.1))
-        }) {
-            if matcher.0 == "regex" && alias.is_some() {
-                self.skip(
-                    d,
-                    server_notes,
-                    Some("alias in a regex location uses captures; not supported"),
-                );
-                return;
-            }
-            let immutable = lv.add_headers.iter().any(|h| {
-                h.name.eq_ignore_ascii_case("cache-control")
-                    && h.value.to_ascii_lowercase().contains("immutable")
-            });
-            t.set("static", self.static_value(&root, &lv, Some(immutable)));
+        } else if let Some(root) = lv.root.clone() {
+            let root = if lv.alias {
+                if !loc.own_alias {
+                    self.skip(
+                        d,
+                        server_notes,
+                        Some("a nested location under an alias: not supported"),
+                    );
+                    return None;
+                }
+                match kind {
+                    "prefix" => root,
+                    // `location = /robots.txt { alias /srv/robots.txt; }`
+                    "exact" => match alias_dir_for_exact(&root, &pattern) {
+                        Some(dir) => dir,
+                        None => {
+                            self.skip(
+                                d,
+                                server_notes,
+                                Some("alias to a file of another name: not supported"),
+                            );
+                            return None;
+                        }
+                    },
+                    _ => {
+                        self.skip(
+                            d,
+                            server_notes,
+                            Some("alias in a regex location uses captures; not supported"),
+                        );
+                        return None;
+                    }
+                }
+            } else {
+                join_root(&root, kind, &pattern)
+            };
+            let immutable =
+                lv.expires.is_some() && lv.add_headers.iter().any(is_immutable_cache_control);
+            t.set("static", self.static_value(&root, lv, Some(immutable)));
             is_static = true;
         } else {
             server_notes.push(format!(
-                "not imported: location {} ({}) — no proxy_pass, return, root or alias",
-                d.args.join(" "),
+                "not imported: {what} ({}) — no proxy_pass, return, root or alias",
                 self.at(&d.pos)
             ));
             self.skipped.push(("location".into(), d.pos.clone()));
-            return;
+            return None;
         }
-        let proxied = proxy.is_some() && ret.is_none();
+        let proxied = upstream_name.is_some();
 
         // Route-level settings in effect here.
         if !lv.limit_req.is_empty() {
@@ -1376,45 +1697,59 @@ impl<'a> Translator<'a> {
                     "proxy_buffering off: streamed as it arrives",
                 );
             }
-            if !lv.set_headers.is_empty() {
-                let pairs: Vec<(String, String)> =
-                    lv.set_headers.iter().map(|(n, v)| (q(n), q(v))).collect();
+            let mut set = lv.set_headers.clone();
+            // nginx sends `Host: $proxy_host` unless told otherwise.
+            let host_default = matches!(lv.host_header.as_deref(), None | Some("$proxy_host"));
+            match (&direct_host, host_default) {
+                (Some(h), true) => set.insert(0, ("Host".into(), h.clone())),
+                (None, true) => notes.push(format!(
+                    "nginx sent `Host: {}` (no proxy_set_header Host); rampart sends the client's Host",
+                    upstream_name.as_deref().unwrap_or_default()
+                )),
+                _ => {}
+            }
+            if !set.is_empty() {
+                let pairs: Vec<(String, String)> = set.iter().map(|(n, v)| (q(n), q(v))).collect();
                 let refs: Vec<(&str, String)> =
                     pairs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
                 t.set_c("request_headers", inline(&refs), "proxy_set_header");
             }
         }
-        if lv.access_log_off == Some(true) && parent.access_log_off != Some(true) {
+        if lv.access_log_off == Some(true) && cx.server.access_log_off != Some(true) {
             t.set_c("access_log", "false".into(), "access_log off");
         }
 
-        // Response headers: a location with its own add_header lines replaced
-        // the server's in nginx.
+        // Response headers: a location with its own add_header lines (or a
+        // parent location's) replaced the server's in nginx.
         let mut route_headers: Vec<(String, String)> = Vec::new();
-        if lv.add_headers_here || preflight.is_some() {
-            let own: Vec<Header> = if lv.add_headers_here {
-                lv.add_headers.clone()
-            } else {
-                parent.add_headers.clone()
-            };
+        let location_headers = lv.add_headers_depth == 2;
+        if location_headers || loc.preflight.is_some() {
+            let own: Vec<Header> = lv.add_headers.clone();
             let (_, extra, cors) = self.classify_headers(&own, true, &mut notes);
-            let server_has: Vec<(String, String)> = parent
+            let server_has: Vec<(String, String)> = cx
+                .server
                 .add_headers
                 .iter()
                 .map(|h| (h.name.to_ascii_lowercase(), h.value.clone()))
                 .collect();
-            let mut headers = Vec::new();
             for (n, v) in extra {
                 if server_has.contains(&(n.to_ascii_lowercase(), v.clone())) {
                     continue;
                 }
-                if is_static && n.eq_ignore_ascii_case("cache-control") {
+                // `Cache-Control: public, immutable` next to `expires` is
+                // what `immutable = true` sends.
+                if is_static
+                    && lv.expires.is_some()
+                    && n.eq_ignore_ascii_case("cache-control")
+                    && v.contains("immutable")
+                {
                     continue;
                 }
-                headers.push((q(&n), q(&v)));
+                route_headers.push((q(&n), q(&v)));
             }
-            if lv.add_headers_here && !parent.add_headers.is_empty() {
-                let lost: Vec<&str> = parent
+            if location_headers && !cx.server.add_headers.is_empty() {
+                let lost: Vec<&str> = cx
+                    .server
                     .add_headers
                     .iter()
                     .filter(|p| !own.iter().any(|o| o.name.eq_ignore_ascii_case(&p.name)))
@@ -1427,8 +1762,8 @@ impl<'a> Translator<'a> {
                     ));
                 }
             }
-            route_headers = headers;
-            match (cors, preflight.as_deref()) {
+            let server_cors = cx.cors.as_deref();
+            match (cors, loc.preflight.as_deref()) {
                 (Some(c), pf) => {
                     let name = self.cors_policy(&c, pf, &mut notes);
                     if server_cors != Some(name.as_str()) {
@@ -1443,22 +1778,19 @@ impl<'a> Translator<'a> {
                     let name = self.cors_policy(pf, Some(pf), &mut notes);
                     t.set("cors", q(&name));
                 }
-                (None, _) if server_cors.is_some() && lv.add_headers_here => {
+                (None, _) if server_cors.is_some() && location_headers => {
                     t.set_c("cors", "false".into(), "this location's own add_header lines dropped the server's CORS headers in nginx");
                 }
                 _ => {}
             }
-            if let Some(pf) = &preflight {
-                let anywhere = pf
+            if let Some(pf) = &loc.preflight {
+                let in_if = pf
                     .iter()
-                    .chain(own.iter())
                     .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"));
-                if lv.add_headers_here
-                    && !pf
-                        .iter()
-                        .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"))
-                    && anywhere
-                {
+                let outside = own
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"));
+                if location_headers && !in_if && outside {
                     notes.push("nginx's `if ($request_method = OPTIONS)` block had its own add_header lines, so its 204 carried no Access-Control-Allow-Origin and browsers failed the preflight; rampart answers preflights with the full policy".into());
                 }
             }
@@ -1479,25 +1811,25 @@ impl<'a> Translator<'a> {
                 .collect();
             t.set_c("response_headers", inline(&refs), "add_header / expires");
         }
-        if lv.max_body != parent.max_body {
-            notes.push("client_max_body_size differs in this location: rampart sets it per server (the server's value applies)".into());
+        if lv.max_body != cx.server.max_body {
+            let limit = lv.max_body.map(fmt_size).unwrap_or_else(|| "1M".into());
+            self.warn(
+                &d.pos,
+                format!("{what}: client_max_body_size {limit} here is not imported: rampart sets the limit per server (the server's applies)"),
+            );
+            self.skipped
+                .push(("client_max_body_size".into(), d.pos.clone()));
+            notes.push(format!(
+                "not imported: client_max_body_size {limit} — rampart sets it per server (the server's value applies)"
+            ));
         }
         if lv.gzip != parent.gzip || lv.gzip_types != parent.gzip_types {
             notes.push(
                 "gzip settings differ in this location: rampart sets compression per server".into(),
             );
         }
-        let _ = server_names;
         t.notes = notes;
-        routes.push(t);
-        self.counts.routes += 1;
-
-        for c in children
-            .iter()
-            .filter(|c| c.name == "location" && c.block.is_some())
-        {
-            self.location(c, &lv, routes, server_notes, server_cors, server_names);
-        }
+        Some(t)
     }
 
     fn static_value(&mut self, root: &str, lv: &Level, immutable: Option<bool>) -> String {
@@ -1528,7 +1860,12 @@ impl<'a> Translator<'a> {
     }
 
     /// `return CODE [TEXT|URL]` as a `respond` or `redirect` value.
-    fn return_action(&mut self, r: &Directive) -> Result<(&'static str, String), &'static str> {
+    /// `return CODE [TEXT|URL]` as a `respond` or `redirect` value, with a
+    /// note when the translation differs.
+    fn return_action(
+        &mut self,
+        r: &Directive,
+    ) -> Result<(&'static str, String, Option<String>), &'static str> {
         let (code, rest) = match r.args.as_slice() {
             [url]
                 if url.starts_with("http://")
@@ -1549,7 +1886,20 @@ impl<'a> Translator<'a> {
             return Ok((
                 "redirect",
                 inline(&[("to", q(&to)), ("status", status.to_string())]),
+                None,
             ));
+        }
+        if status == 444 {
+            return Ok((
+                "respond",
+                inline(&[("status", "403".into())]),
+                Some(
+                    "return 444 (close without an answer) is not HTTP: rampart answers 403".into(),
+                ),
+            ));
+        }
+        if !(100..=999).contains(&status) {
+            return Err("the status is outside 100-999");
         }
         let mut p = vec![("status", status.to_string())];
         if let Some(body) = rest {
@@ -1558,7 +1908,7 @@ impl<'a> Translator<'a> {
             }
             p.push(("body", q(body)));
         }
-        Ok(("respond", inline(&p)))
+        Ok(("respond", inline(&p), None))
     }
 
     fn emit_server(
@@ -1568,6 +1918,7 @@ impl<'a> Translator<'a> {
         names: Vec<String>,
         https_redirect: bool,
         http2: bool,
+        protocols: Option<Vec<String>>,
     ) {
         // One rampart server is either TLS or plain: nginx servers with both
         // kinds of listen become two.
@@ -1595,35 +1946,28 @@ impl<'a> Translator<'a> {
                 n += 1;
             }
             self.server_names.insert(name.clone());
-            let mut head_first = Table::new("[[servers]]");
-            head_first.lead = std::mem::take(&mut p.head.lead);
-            head_first.set("name", q(&name));
-            let addrs: Vec<String> = group.iter().map(|l| l.addr.clone()).collect();
-            head_first.set("listen", list(&addrs));
-            if !names.is_empty() {
-                head_first.set("hosts", list(&names));
-            }
-            if is_tls && http2 {
-                head_first.set_c("http2", "true".into(), "listen ... http2");
-            }
-            let default = group.iter().any(|l| l.default);
-            head_first.entries.append(&mut p.head.entries);
-            head_first.notes = std::mem::take(&mut p.head.notes);
             if split {
-                head_first.notes.push(format!(
+                p.head.notes.push(format!(
                     "the nginx server listened on both plain and TLS ports; this is its {} half",
                     if is_tls { "TLS" } else { "plain-HTTP" }
                 ));
             }
-            if !is_tls {
-                p.tls = None;
-            }
-            let mut tables = vec![head_first];
-            tables.extend(p.tls);
-            tables.extend(p.response_headers);
-            tables.extend(p.compression);
-            tables.extend(p.routes);
-            self.servers.push((default, tables));
+            let mut rest = Vec::new();
+            rest.extend(p.response_headers);
+            rest.extend(p.compression);
+            rest.extend(p.routes);
+            self.servers.push(ServerOut {
+                default: group.iter().any(|l| l.default),
+                name,
+                listens: group.iter().map(|l| l.addr.clone()).collect(),
+                hosts: names.clone(),
+                tls: is_tls,
+                http2,
+                protocols: if is_tls { protocols.clone() } else { None },
+                head: p.head,
+                tls_table: if is_tls { p.tls } else { None },
+                rest,
+            });
             self.counts.servers += 1;
         }
     }
@@ -1664,7 +2008,7 @@ impl<'a> Translator<'a> {
         lv.protocols = None;
         let _ = self.server_settings(&mut parts, &lv, &listens, &mut notes);
         parts.head.notes = notes;
-        self.emit_server(parts, listens, Vec::new(), false, false);
+        self.emit_server(parts, listens, Vec::new(), false, false, None);
     }
 
     fn finish(mut self) -> Translation {
@@ -1704,7 +2048,7 @@ impl<'a> Translator<'a> {
         let mut admin = Table::new("[admin]");
         admin.set_c(
             "listen",
-            q("127.0.0.1:9090"),
+            q(&format!("127.0.0.1:{}", servers::admin_port(&self.servers))),
             "GET /metrics (Prometheus) and /healthz; keep it private",
         );
         tables.push(admin);
@@ -1716,12 +2060,7 @@ impl<'a> Translator<'a> {
             }
             tables.push(u.table);
         }
-        // nginx's default_server is the first server of its address in rampart.
-        let mut servers = self.servers;
-        servers.sort_by_key(|(default, _)| !*default);
-        for (_, t) in servers {
-            tables.extend(t);
-        }
+        tables.extend(servers::arrange(self.servers));
         Translation {
             tables,
             skipped: self.skipped,
@@ -1729,6 +2068,42 @@ impl<'a> Translator<'a> {
             counts: self.counts,
         }
     }
+}
+
+/// The versions of an `ssl_protocols` line rampart offers, in its order;
+/// both when nginx listed only retired ones.
+fn kept_protocols(p: &[String]) -> Vec<String> {
+    let kept: Vec<String> = ["TLSv1.2", "TLSv1.3"]
+        .into_iter()
+        .filter(|v| p.iter().any(|x| x == v))
+        .map(String::from)
+        .collect();
+    if kept.is_empty() {
+        vec!["TLSv1.2".into(), "TLSv1.3".into()]
+    } else {
+        kept
+    }
+}
+
+/// A name rampart's `hosts` accepts: a DNS name or `*.` and one.
+fn valid_host(n: &str) -> bool {
+    let name = n.strip_prefix("*.").unwrap_or(n);
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// `if ($host = example.com) { return 301 https://$host$request_uri; }`
+fn is_certbot_redirect(d: &Directive) -> bool {
+    let joined = d.args.join(" ").replace(['(', ')', '\'', '"'], " ");
+    let words: Vec<&str> = joined.split_whitespace().collect();
+    let cond = matches!(words.as_slice(), ["$host", "=", _]);
+    let body = d.block.as_deref().unwrap_or_default();
+    cond && matches!(body, [r] if r.name == "return" && is_https_redirect(&r.args))
 }
 
 fn compression_table(lv: &Level) -> Table {
@@ -1829,6 +2204,28 @@ fn location_matcher(
     }
 }
 
+/// The directory to serve an exact location's `alias` file from, when the
+/// file has the requested name (rampart serves the path under the root).
+fn alias_dir_for_exact(alias: &str, path: &str) -> Option<String> {
+    let (dir, file) = alias.rsplit_once('/')?;
+    let wanted = path.rsplit('/').next()?;
+    if file != wanted || file.is_empty() {
+        return None;
+    }
+    let prefix = &path[..path.len() - wanted.len()];
+    let dir = dir.strip_suffix(prefix.trim_end_matches('/'))?;
+    Some(if dir.is_empty() {
+        "/".to_string()
+    } else {
+        dir.to_string()
+    })
+}
+
+fn is_immutable_cache_control(h: &Header) -> bool {
+    h.name.eq_ignore_ascii_case("cache-control")
+        && h.value.to_ascii_lowercase().contains("immutable")
+}
+
 /// `root` in a location serves `root + path`; rampart strips a prefix route's
 /// prefix (nginx `alias`), so the prefix moves into the root.
 fn join_root(root: &str, kind: &str, pattern: &str) -> String {
@@ -1848,26 +2245,37 @@ fn is_https_redirect(args: &[String]) -> bool {
         && (url == "https://$host$request_uri" || url == "https://$server_name$request_uri" || url == "https://$http_host$request_uri"))
 }
 
-/// nginx variables in a redirect target → rampart placeholders.
+/// nginx variables in a redirect target → rampart placeholders; `None`
+/// when one has no placeholder.
 fn translate_vars(s: &str) -> Option<String> {
-    const VARS: [(&str, &str); 7] = [
-        ("$request_uri", "{uri}"),
-        ("$query_string", "{query}"),
-        ("$server_name", "{host}"),
-        ("$http_host", "{host}"),
-        ("$host", "{host}"),
-        ("$args", "{query}"),
-        ("$uri", "{path}"),
-    ];
-    let mut out = if s.contains("${") {
-        s.replace("${", "$").replace('}', "")
-    } else {
-        s.to_string()
-    };
-    for (var, with) in VARS {
-        out = out.replace(var, with);
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, len) = match after.strip_prefix('{') {
+            Some(braced) => {
+                let end = braced.find('}')?;
+                (&braced[..end], end + 2)
+            }
+            None => {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            }
+        };
+        out.push_str(match name {
+            "request_uri" => "{uri}",
+            "uri" | "document_uri" => "{path}",
+            "args" | "query_string" => "{query}",
+            "host" | "http_host" | "server_name" => "{host}",
+            _ => return None,
+        });
+        rest = &after[len..];
     }
-    (!out.contains('$')).then_some(out)
+    out.push_str(rest);
+    Some(out)
 }
 
 fn is_options_check(args: &[String]) -> bool {
@@ -2066,6 +2474,8 @@ mod tests {
             Some("https://{host}/new{path}?{query}")
         );
         assert_eq!(translate_vars("https://$cookie_x/"), None);
+        assert_eq!(translate_vars("https://$hostname/"), None);
+        assert_eq!(translate_vars("https://${host"), None);
         assert!(is_https_redirect(&[
             "301".into(),
             "https://$server_name$request_uri".into()
@@ -2252,6 +2662,174 @@ mod tests {
             r[0]["response_headers"]["Cache-Control"].as_str(),
             Some("max-age=60")
         );
+    }
+
+    #[test]
+    fn access_rules_fail_closed_and_other_protocols_are_left_out() {
+        let (text, doc, warnings) = imp("server { listen 80; root /var/www;\n\
+               location ~ \\.php$ { fastcgi_pass unix:/run/php.sock; }\n\
+               location ~ /\\.git { deny all; }\n\
+               location /admin/ { auth_basic \"x\"; proxy_pass http://127.0.0.1:1; }\n\
+               location /private/ { internal; }\n\
+               location /metrics { allow 10.0.0.0/8; deny all; proxy_pass http://127.0.0.1:1; }\n\
+               location /api/ { proxy_pass http://127.0.0.1:1; }\n\
+             }\n");
+        let r = routes(&doc, 0);
+        let kinds: Vec<(String, Option<i64>)> = r
+            .iter()
+            .map(|t| {
+                let m = ["exact", "prefix", "regex"]
+                    .iter()
+                    .find_map(|k| t.get(k).and_then(|v| v.as_str()))
+                    .unwrap_or_default()
+                    .to_string();
+                (m, t.get("respond").and_then(|v| v["status"].as_integer()))
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("/\\.git".to_string(), Some(403)),
+                ("/admin/".to_string(), Some(403)),
+                ("/private/".to_string(), Some(404)),
+                ("/metrics".to_string(), Some(403)),
+                ("/api/".to_string(), None),
+                ("/".to_string(), None),
+            ],
+            "{text}"
+        );
+        // The server root still serves what no location takes, but never
+        // the PHP sources.
+        assert_eq!(r[5]["static"]["root"].as_str(), Some("/var/www"));
+        assert!(
+            text.contains("# not imported: location ~ \\.php$ (line 2)"),
+            "{text}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("fastcgi_pass")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("t.conf:4:") && w.contains("auth_basic")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn nested_locations_inherit_from_their_parent() {
+        let (text, doc, _) = imp("server { listen 80; add_header X-S s;\n\
+               location /a/ { add_header X-A a; proxy_set_header X-Up up;\n\
+                 location ~ \\.json$ { proxy_pass http://127.0.0.1:1; }\n\
+               }\n\
+               location /b/ { location /b/c/ { proxy_pass http://127.0.0.1:1; } }\n\
+             }\n");
+        let r = routes(&doc, 0);
+        assert_eq!(r.len(), 2, "{text}");
+        assert_eq!(r[0]["regex"].as_str(), Some("^/a/.*(?:\\.json$)"));
+        assert_eq!(r[0]["response_headers"]["X-A"].as_str(), Some("a"));
+        assert_eq!(r[0]["request_headers"]["X-Up"].as_str(), Some("up"));
+        assert_eq!(r[1]["prefix"].as_str(), Some("/b/c/"));
+        assert!(text.contains("not imported: location /b/ "), "{text}");
+    }
+
+    #[test]
+    fn proxy_headers_follow_nginx() {
+        let (text, doc, _) = imp("upstream u { server 127.0.0.1:1; }\n\
+             server { listen 80; proxy_set_header X-Env prod;\n\
+               location /a/ { proxy_set_header Host $host; proxy_pass http://u; }\n\
+               location /b/ { proxy_pass http://u; }\n\
+               location /ext/ { proxy_pass https://api.example.net; }\n\
+               location / { proxy_pass http://u/; }\n\
+             }\n");
+        let r = routes(&doc, 0);
+        // Any proxy_set_header in /a/ replaced the server's list.
+        assert!(r[0].get("request_headers").is_none(), "{text}");
+        assert_eq!(r[1]["request_headers"]["X-Env"].as_str(), Some("prod"));
+        assert!(text.contains("nginx sent `Host: u`"), "{text}");
+        assert_eq!(
+            r[2]["request_headers"]["Host"].as_str(),
+            Some("api.example.net")
+        );
+        assert_eq!(
+            r[3]["upstream"].as_str(),
+            Some("u"),
+            "a URI equal to the prefix is no rewrite"
+        );
+    }
+
+    #[test]
+    fn servers_names_and_addresses() {
+        let (text, doc, warnings) = imp(
+            "server { listen 443 ssl; server_name a.test; ssl_certificate /c/a.pem; ssl_certificate_key /c/a.key; ssl_protocols TLSv1.3 TLSv1.2; location / { return 204; } }\n\
+             server { listen 443; server_name b.test; ssl_certificate /c/b.pem; ssl_certificate_key /c/b.key; location / { return 444; } }\n\
+             server { listen 9090; server_name localhost; location = /robots.txt { alias /srv/www/robots.txt; } }\n\
+             server { listen 9090; location / { return 200; } }\n\
+             server { listen 80; server_name c.test;\n\
+               if ($host = c.test) { return 301 https://$host$request_uri; }\n\
+               return 404; }\n\
+             server { listen 8080 proxy_protocol; location / { return 200; } }\n",
+        );
+        let servers = doc["servers"].as_array_of_tables().unwrap();
+        let names: Vec<&str> = servers
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "a.test",
+                "b.test",
+                "localhost",
+                "default",
+                "c.test-redirect"
+            ],
+            "{text}"
+        );
+        // `ssl` belongs to the address in nginx.
+        assert_eq!(doc["servers"][1]["tls"]["cert"].as_str(), Some("/c/b.pem"));
+        assert!(
+            doc["servers"][0]["tls"].get("protocols").is_none(),
+            "servers of :443 disagreed"
+        );
+        assert_eq!(
+            routes(&doc, 1)[0]["respond"]["status"].as_integer(),
+            Some(403)
+        );
+        assert_eq!(doc["servers"][2]["hosts"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            routes(&doc, 2)[0]["static"]["root"].as_str(),
+            Some("/srv/www")
+        );
+        assert_eq!(
+            doc["servers"][3]["hosts"].as_array().map(|a| a.len()),
+            Some(0)
+        );
+        assert_eq!(doc["servers"][4]["https_redirect"].as_bool(), Some(true));
+        assert_eq!(doc["admin"]["listen"].as_str(), Some("127.0.0.1:9091"));
+        assert!(
+            warnings.iter().any(|w| w.starts_with("t.conf:8:")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn static_cache_control_is_kept_unless_immutable_covers_it() {
+        let (_, doc, _) = imp(
+            "server { listen 80;\n\
+               location /a/ { root /srv; add_header Cache-Control no-store; }\n\
+               location /b/ { root /srv; expires 1d; add_header Cache-Control \"public, immutable\"; }\n\
+             }\n",
+        );
+        let r = routes(&doc, 0);
+        assert_eq!(
+            r[0]["response_headers"]["Cache-Control"].as_str(),
+            Some("no-store")
+        );
+        assert_eq!(r[0]["static"]["root"].as_str(), Some("/srv/a"));
+        assert!(r[1].get("response_headers").is_none());
+        assert_eq!(r[1]["static"]["immutable"].as_bool(), Some(true));
     }
 
     #[test]

@@ -352,12 +352,16 @@ where
                         "Fail to proxy: {e}, downstream session type: {}",
                         downstream_session.session_type()
                     );
-                    downstream_session
-                        .respond_error(400)
-                        .await
-                        .unwrap_or_else(|e| {
-                            error!("failed to send error response to downstream: {e}");
-                        });
+                    // rampart patch: the application's 400 if it has one.
+                    let sent = match self.inner.early_error_response(400) {
+                        Some((resp, body)) => {
+                            downstream_session.write_error_response(resp, body).await
+                        }
+                        None => downstream_session.respond_error(400).await,
+                    };
+                    sent.unwrap_or_else(|e| {
+                        error!("failed to send error response to downstream: {e}");
+                    });
                 } else {
                     // otherwise the connection must be broken, no need to send anything
                     error!(
@@ -385,12 +389,14 @@ where
             .is_some_and(|opts| opts.allow_connect_method_proxying)
             && downstream_session.req_header().method == Method::CONNECT
         {
-            downstream_session
-                .respond_error(405)
-                .await
-                .unwrap_or_else(|e| {
-                    error!("failed to send error response to downstream: {e}");
-                });
+            // rampart patch: the application's 405 if it has one.
+            let sent = match self.inner.early_error_response(405) {
+                Some((resp, body)) => downstream_session.write_error_response(resp, body).await,
+                None => downstream_session.respond_error(405).await,
+            };
+            sent.unwrap_or_else(|e| {
+                error!("failed to send error response to downstream: {e}");
+            });
             downstream_session.shutdown().await;
             return None;
         }

@@ -52,6 +52,13 @@ pub trait ProxyHttp {
     /// Define how the `ctx` should be created.
     fn new_ctx(&self) -> Self::CTX;
 
+    /// rampart patch: the response to a request pingora refuses before any
+    /// other hook runs: a malformed request head (400) or CONNECT (405).
+    /// `None` keeps pingora's own (an empty body with `Server: Pingora`).
+    fn early_error_response(&self, _status: u16) -> Option<(ResponseHeader, Bytes)> {
+        None
+    }
+
     /// Define where the proxy should send the request to.
     ///
     /// The returned [HttpPeer] contains the information regarding where and how this request should
