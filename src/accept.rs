@@ -125,7 +125,9 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Front<A> {
             None => stream,
             Some(t) => {
                 let raw = HeadDeadline::passthrough(stream);
-                let hs = handshake_with_callback(&t.acceptor, raw, &HandshakeInfo);
+                // Boxed: the handshake's state would otherwise size the
+                // future of every connection for its whole life.
+                let hs = Box::pin(handshake_with_callback(&t.acceptor, raw, &HandshakeInfo));
                 let done = match tokio::time::timeout(deadline, hs).await {
                     Ok(r) => r,
                     Err(_) => pingora::Error::e_explain(

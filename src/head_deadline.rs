@@ -76,7 +76,14 @@ pub struct HeadDeadline {
     timeout: Duration,
     phase: Phase,
     timer: Option<Pin<Box<Sleep>>>,
+    /// Bytes read by [`Peek::try_peek`] and not yet handed to a reader
+    /// (empty: the peer closed).
+    ahead: Option<Vec<u8>>,
 }
+
+/// How much a peek reads ahead: a typical request head, so that the read
+/// that follows it does not need another system call.
+const PEEK_READ: usize = 2048;
 
 impl HeadDeadline {
     pub fn new(inner: Stream, timeout: Duration) -> Self {
@@ -85,6 +92,7 @@ impl HeadDeadline {
             timeout,
             phase: Phase::Idle,
             timer: None,
+            ahead: None,
         }
     }
 
@@ -97,6 +105,7 @@ impl HeadDeadline {
             timeout: Duration::ZERO,
             phase: Phase::Rest,
             timer: None,
+            ahead: None,
         }
     }
 
@@ -174,7 +183,19 @@ impl AsyncRead for HeadDeadline {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        let polled = match this.ahead.take() {
+            Some(mut ahead) => {
+                let n = ahead.len().min(buf.remaining());
+                buf.put_slice(&ahead[..n]);
+                if n < ahead.len() {
+                    ahead.drain(..n);
+                    this.ahead = Some(ahead);
+                }
+                Poll::Ready(Ok(()))
+            }
+            None => Pin::new(&mut this.inner).poll_read(cx, buf),
+        };
+        match polled {
             Poll::Ready(Ok(())) => {
                 if !this.observe(&buf.filled()[before..]) {
                     // Best effort: the socket buffer takes this small answer at once.
@@ -304,10 +325,32 @@ impl GetSocketDigest for HeadDeadline {
     }
 }
 
+/// Waits for the peer's next bytes (any stream, TLS included) without a
+/// buffer held while waiting: pingora's keepalive loop (patched) waits here
+/// between requests instead of inside a whole request future.
 #[async_trait]
 impl Peek for HeadDeadline {
     async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
-        self.inner.try_peek(buf).await
+        std::future::poll_fn(|cx| {
+            if self.ahead.is_some() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut tmp = [0u8; PEEK_READ];
+            let mut rb = ReadBuf::new(&mut tmp);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    self.ahead = Some(rb.filled().to_vec());
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await?;
+        let ahead = self.ahead.as_deref().unwrap_or_default();
+        let n = ahead.len().min(buf.len());
+        buf[..n].copy_from_slice(&ahead[..n]);
+        Ok(true)
     }
 }
 
@@ -420,6 +463,55 @@ mod tests {
         assert!(
             matches!(h.phase, Phase::Idle),
             "keepalive: the next head is watched"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peek_waits_for_bytes_and_hands_them_to_the_next_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (a, mut b) = tokio::io::duplex(4096);
+        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            b.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .unwrap();
+            b
+        });
+        let mut first = [0u8; 1];
+        assert!(h.try_peek(&mut first).await.unwrap());
+        assert_eq!(&first, b"G");
+        assert!(
+            matches!(h.phase, Phase::Idle),
+            "peeked bytes are not read yet"
+        );
+        const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut head = vec![0u8; 64];
+        let mut got = 0;
+        // Reads smaller than what was peeked get it in pieces, in order.
+        for _ in 0..10 {
+            if got == HEAD.len() {
+                break;
+            }
+            let n = h.read(&mut head[got..got + 10]).await.unwrap();
+            assert!(n > 0);
+            got += n;
+        }
+        assert_eq!(&head[..got], HEAD);
+        assert!(
+            matches!(h.phase, Phase::Rest),
+            "the watch saw the whole head"
+        );
+        let b = writer.await.unwrap();
+        drop(b);
+        assert!(
+            h.try_peek(&mut first).await.unwrap(),
+            "a closed peer ends the wait"
+        );
+        assert_eq!(
+            h.read(&mut head).await.unwrap(),
+            0,
+            "and reads as end of stream"
         );
     }
 

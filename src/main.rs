@@ -2,6 +2,7 @@
 
 /// mimalloc: the system allocator cost ~14% of proxy CPU in profiles
 /// (see bench/README.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -148,6 +148,34 @@ impl HttpPersistentSettings {
         self.pipelined_prefix = Some(prefix);
     }
 
+    /// rampart patch: waits until the reused connection has bytes of a next
+    /// request (or was closed), within the keepalive timeout. `false`: close
+    /// it (timeout, error, or the server is shutting down). Returns at once
+    /// when pipelined bytes are already buffered, when keepalive is off or
+    /// when the stream cannot peek: the session's own read then applies.
+    async fn wait_for_next_request(&self, stream: &mut Stream, shutdown: &ShutdownWatch) -> bool {
+        if self.pipelined_prefix.is_some() || *shutdown.borrow() {
+            return true;
+        }
+        let Some(secs) = self.keepalive_timeout else {
+            return true;
+        };
+        let mut shutdown = shutdown.clone();
+        let mut first = [0u8; 1];
+        let peek = stream.try_peek(&mut first);
+        let wait = async {
+            if secs == 0 {
+                Ok(peek.await)
+            } else {
+                tokio::time::timeout(Duration::from_secs(secs), peek).await
+            }
+        };
+        tokio::select! {
+            r = wait => matches!(r, Ok(Ok(_))),
+            _ = shutdown.changed() => false,
+        }
+    }
+
     pub fn apply_to_session(self, session: &mut ServerSession) {
         let Self {
             keepalive_timeout,
@@ -307,7 +335,9 @@ where
             });
 
             let h2_options = self.h2_options();
-            let h2_conn = match server::handshake(stream, h2_options).await {
+            // rampart patch: the h2 futures are boxed so that they do not size
+            // the future of every HTTP/1 connection.
+            let h2_conn = match Box::pin(server::handshake(stream, h2_options)).await {
                 Err(e) => {
                     error!("H2 handshake error {e}");
                     return None;
@@ -321,7 +351,7 @@ where
             let app = self.clone();
             let shutdown_for_session = shutdown.clone();
             let h2_idle_timeout = self.server_options().and_then(|o| o.h2_idle_timeout);
-            server::accept_downstream_sessions(
+            Box::pin(server::accept_downstream_sessions(
                 h2_conn,
                 digest,
                 shutdown.clone(),
@@ -338,7 +368,7 @@ where
                             .await;
                     });
                 },
-            )
+            ))
             .await;
         } else if custom || matches!(stream.selected_alpn_proto(), Some(ALPN::Custom(_))) {
             return self.clone().process_custom_session(stream, shutdown).await;
@@ -358,7 +388,15 @@ where
             );
 
             let mut result = self.process_new_http(session, shutdown).await;
-            while let Some((stream, persistent_settings)) = result.map(|r| r.consume()) {
+            while let Some((mut stream, persistent_settings)) = result.map(|r| r.consume()) {
+                // rampart patch: wait for the next request's first bytes
+                // before building its session. An idle keepalive connection
+                // then holds neither the request future nor a header buffer.
+                if let Some(settings) = &persistent_settings {
+                    if !settings.wait_for_next_request(&mut stream, shutdown).await {
+                        return None;
+                    }
+                }
                 let mut session = ServerSession::new_http1(stream);
                 if let Some(persistent_settings) = persistent_settings {
                     persistent_settings.apply_to_session(&mut session);

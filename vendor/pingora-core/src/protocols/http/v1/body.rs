@@ -29,6 +29,11 @@ use crate::utils::BufRef;
 
 // TODO: make this dynamically adjusted
 const BODY_BUFFER_SIZE: usize = 1024 * 64;
+/// rampart patch: the first read size of a body read until close (an
+/// upgraded connection such as a WebSocket, or a close-delimited response).
+/// Such a read may wait for hours with its buffer allocated, so it starts
+/// small and grows only while reads fill it.
+const UNTIL_CLOSE_MIN_READ: usize = 4 * 1024;
 // limit how much incomplete chunk-size and chunk-ext to buffer
 const PARTIAL_CHUNK_HEAD_LIMIT: usize = 1024 * 8;
 // Trailers: https://datatracker.ietf.org/doc/html/rfc9112#section-7.1.2
@@ -151,6 +156,8 @@ pub struct BodyReader {
     rewind_buf_len: usize,
     upstream: bool,
     body_buf_overread: Option<BytesMut>,
+    /// rampart patch: the next read size of a body read until close.
+    until_close_read_size: usize,
 }
 
 impl BodyReader {
@@ -162,6 +169,7 @@ impl BodyReader {
             rewind_buf_len: 0,
             upstream,
             body_buf_overread: None,
+            until_close_read_size: UNTIL_CLOSE_MIN_READ,
         }
     }
 
@@ -174,7 +182,10 @@ impl BodyReader {
     }
 
     fn prepare_buf(&mut self, buf_to_rewind: &[u8]) {
-        let mut body_buf = BytesMut::with_capacity(self.body_buf_size.max(buf_to_rewind.len()));
+        // rampart patch: no up-front `body_buf_size` allocation; every read
+        // reserves what it needs (`prepare_buf_for_io`, `reserve_buf_for_io`),
+        // so a body that is never read, or read late, holds no 64 KiB.
+        let mut body_buf = BytesMut::with_capacity(buf_to_rewind.len());
         if !buf_to_rewind.is_empty() {
             self.rewind_buf_len = buf_to_rewind.len();
             // TODO: this is still 1 copy. Make it zero
@@ -203,6 +214,11 @@ impl BodyReader {
     fn prepare_buf_for_io(&mut self, read_size: usize) -> &mut BytesMut {
         let body_buf = self.body_buf.get_or_insert_default();
         body_buf.clear();
+        // rampart patch: give back a buffer much larger than this read needs
+        // (a large read earlier), so that a long wait does not hold it.
+        if body_buf.capacity() > 4 * read_size.max(UNTIL_CLOSE_MIN_READ) {
+            *body_buf = BytesMut::with_capacity(read_size);
+        }
         body_buf.reserve(read_size);
         body_buf
     }
@@ -462,13 +478,22 @@ impl BodyReader {
         self.rewind_buf_len = 0; // we only need to read rewind data once
         if n == 0 {
             /* Need to actually read */
-            let read_size = self.body_buf_size;
+            // rampart patch: start small, double while reads fill the
+            // buffer, halve after small reads (see UNTIL_CLOSE_MIN_READ).
+            let read_size = self.until_close_read_size.min(self.body_buf_size);
             let body_buf = self.prepare_buf_for_io(read_size);
             n = stream
                 .take(read_size as u64)
                 .read_buf(body_buf)
                 .await
                 .or_err(ReadError, "when reading body")?;
+            self.until_close_read_size = if n >= read_size {
+                (read_size * 2).min(self.body_buf_size)
+            } else if n <= read_size / 4 {
+                (read_size / 2).max(UNTIL_CLOSE_MIN_READ)
+            } else {
+                read_size
+            };
         }
         match self.body_state {
             PS::UntilClose(read) => {
