@@ -243,6 +243,14 @@ impl<'a> Translator<'a> {
         self.skipped.push((d.name.clone(), d.pos.clone()));
     }
 
+    /// `skip` for a directive of the main or http level: its note goes to
+    /// the top of the file.
+    fn skip_top(&mut self, d: &Directive, why: &str) {
+        let mut notes = Vec::new();
+        self.skip(d, &mut notes, Some(why));
+        self.top_notes.append(&mut notes);
+    }
+
     fn warn(&mut self, pos: &Pos, msg: String) {
         self.warnings.push(format!("{pos}: warning: {msg}"));
     }
@@ -283,7 +291,6 @@ impl<'a> Translator<'a> {
     }
 
     fn zone(&mut self, d: &Directive) {
-        let mut notes = Vec::new();
         let mut name = None;
         let mut mb = None;
         let mut rate = None;
@@ -311,21 +318,14 @@ impl<'a> Translator<'a> {
                 .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
         });
         if name.as_ref().is_some_and(|n| self.zone_names.contains(n)) {
-            self.skip(
+            self.skip_top(
                 d,
-                &mut notes,
-                Some("a zone of this name is already defined (nginx refuses this too)"),
+                "a zone of this name is already defined (nginx refuses this too)",
             );
-            self.top_notes.append(&mut notes);
             return;
         }
         let (Some(name), Some(rate_key), true) = (name, rampart_key, valid_rate) else {
-            self.skip(
-                d,
-                &mut notes,
-                Some("rampart keys zones by client_ip, host or header:<Name>, with an integer r/s or r/m rate"),
-            );
-            self.top_notes.append(&mut notes);
+            self.skip_top(d, "rampart keys zones by client_ip, host or header:<Name>, with an integer r/s or r/m rate");
             return;
         };
         let mut t = Table::new(format!("[rate_limits.{}]", key(&name)));
@@ -349,13 +349,10 @@ impl<'a> Translator<'a> {
             return;
         };
         if self.upstreams.iter().any(|u| u.name == name) {
-            let mut notes = Vec::new();
-            self.skip(
+            self.skip_top(
                 d,
-                &mut notes,
-                Some("an upstream of this name is already defined (nginx refuses this too)"),
+                "an upstream of this name is already defined (nginx refuses this too)",
             );
-            self.top_notes.append(&mut notes);
             return;
         }
         let mut t = Table::new(format!("[upstreams.{}]", key(&name)));
@@ -701,22 +698,15 @@ impl<'a> Translator<'a> {
                 "server" => self.server(d, children, level),
                 "events" => {
                     let inner: Vec<String> = children.iter().map(|c| c.text()).collect();
-                    let mut n = Vec::new();
-                    self.skip(
+                    self.skip_top(
                         d,
-                        &mut n,
-                        Some(&format!(
+                        &format!(
                             "{}: rampart has no per-worker connection cap; raise LimitNOFILE instead",
                             inner.join("; ")
-                        )),
+                        ),
                     );
-                    self.top_notes.append(&mut n);
                 }
-                _ => {
-                    let mut n = Vec::new();
-                    self.skip(d, &mut n, None);
-                    self.top_notes.append(&mut n);
-                }
+                _ => self.skip_top(d, reason(&d.name).unwrap_or("no rampart equivalent")),
             }
         }
     }
@@ -970,18 +960,9 @@ impl<'a> Translator<'a> {
         }
         if listens.is_empty() {
             if had_listen {
-                let mut n = Vec::new();
-                self.skip(
-                    d,
-                    &mut n,
-                    Some("none of its listen addresses can be served by rampart"),
-                );
-                self.warn(
-                    &d.pos,
-                    "server not imported: none of its listen addresses can be served by rampart"
-                        .into(),
-                );
-                self.top_notes.append(&mut n);
+                const WHY: &str = "none of its listen addresses can be served by rampart";
+                self.skip_top(d, WHY);
+                self.warn(&d.pos, format!("server not imported: {WHY}"));
                 return;
             }
             listens.push(Listen {
