@@ -305,7 +305,16 @@ impl HttpSession {
                             return self.fail_response_header_read(e);
                         }
 
-                        let buf = std::mem::take(&mut self.response_header_read_buf).freeze();
+                        // rampart patch: as in the server's read_request, a small
+                        // head (and preread body) leaves the 4 KiB read buffer for
+                        // an allocation of its own size: the header values point
+                        // into it for the life of the response (or tunnel).
+                        let read = std::mem::take(&mut self.response_header_read_buf);
+                        let buf = if read.capacity() >= 2 * read.len() + 1024 {
+                            Bytes::copy_from_slice(&read)
+                        } else {
+                            read.freeze()
+                        };
 
                         for header in header_refs {
                             let header_name = header.get_name_bytes(&buf);

@@ -380,7 +380,16 @@ impl HttpSession {
                             }
                             rest
                         };
-                        let buf = buf.freeze();
+                        // rampart patch: a small head moves out of the 4 KiB read
+                        // buffer into an allocation of its own size. The header
+                        // values point into this buffer for as long as the request
+                        // lives (a WebSocket tunnel: hours), so it should not keep
+                        // 4 KiB for a 300-byte head. Costs one small copy.
+                        let buf = if buf.capacity() >= 2 * buf.len() + 1024 {
+                            Bytes::copy_from_slice(&buf)
+                        } else {
+                            buf.freeze()
+                        };
 
                         for header in header_refs {
                             let header_name = header.get_name_bytes(&buf);
