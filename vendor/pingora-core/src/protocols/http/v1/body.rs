@@ -30,9 +30,9 @@ use crate::utils::BufRef;
 // TODO: make this dynamically adjusted
 const BODY_BUFFER_SIZE: usize = 1024 * 64;
 /// rampart patch: the first read size of a body read until close (an
-/// upgraded connection such as a WebSocket, or a close-delimited response).
-/// Such a read may wait for hours with its buffer allocated, so it starts
-/// small and grows only while reads fill it.
+/// upgraded connection such as a WebSocket, or a close-delimited response)
+/// or in chunks (server-sent events). Such a read may wait for hours with its
+/// buffer allocated, so it starts small and grows only while reads fill it.
 const UNTIL_CLOSE_MIN_READ: usize = 4 * 1024;
 // limit how much incomplete chunk-size and chunk-ext to buffer
 const PARTIAL_CHUNK_HEAD_LIMIT: usize = 1024 * 8;
@@ -156,8 +156,9 @@ pub struct BodyReader {
     rewind_buf_len: usize,
     upstream: bool,
     body_buf_overread: Option<BytesMut>,
-    /// rampart patch: the next read size of a body read until close.
-    until_close_read_size: usize,
+    /// rampart patch: the next read size of a body read until close or in
+    /// chunks (see [`UNTIL_CLOSE_MIN_READ`]).
+    adaptive_read_size: usize,
 }
 
 impl BodyReader {
@@ -169,7 +170,7 @@ impl BodyReader {
             rewind_buf_len: 0,
             upstream,
             body_buf_overread: None,
-            until_close_read_size: UNTIL_CLOSE_MIN_READ,
+            adaptive_read_size: UNTIL_CLOSE_MIN_READ,
         }
     }
 
@@ -211,6 +212,23 @@ impl BodyReader {
     /// every previously buffered byte has been parsed and handed to the caller. Paths that still
     /// need the buffered bytes (a pending rewind, a partial chunk head, or the trailer tail left
     /// behind by [`Self::do_read_chunked_body`]) must reuse the existing buffer instead.
+    /// rampart patch: the size of the next read of a long-lived body.
+    fn adaptive_read_size(&self) -> usize {
+        self.adaptive_read_size.min(self.body_buf_size)
+    }
+
+    /// rampart patch: double the next read after one that filled the buffer,
+    /// halve it after one that used a quarter or less.
+    fn adapt_read_size(&mut self, read_size: usize, n: usize) {
+        self.adaptive_read_size = if n >= read_size {
+            (read_size * 2).min(self.body_buf_size)
+        } else if n <= read_size / 4 {
+            (read_size / 2).max(UNTIL_CLOSE_MIN_READ)
+        } else {
+            read_size
+        };
+    }
+
     fn prepare_buf_for_io(&mut self, read_size: usize) -> &mut BytesMut {
         let body_buf = self.body_buf.get_or_insert_default();
         body_buf.clear();
@@ -480,20 +498,14 @@ impl BodyReader {
             /* Need to actually read */
             // rampart patch: start small, double while reads fill the
             // buffer, halve after small reads (see UNTIL_CLOSE_MIN_READ).
-            let read_size = self.until_close_read_size.min(self.body_buf_size);
+            let read_size = self.adaptive_read_size();
             let body_buf = self.prepare_buf_for_io(read_size);
             n = stream
                 .take(read_size as u64)
                 .read_buf(body_buf)
                 .await
                 .or_err(ReadError, "when reading body")?;
-            self.until_close_read_size = if n >= read_size {
-                (read_size * 2).min(self.body_buf_size)
-            } else if n <= read_size / 4 {
-                (read_size / 2).max(UNTIL_CLOSE_MIN_READ)
-            } else {
-                read_size
-            };
+            self.adapt_read_size(read_size, n);
         }
         match self.body_state {
             PS::UntilClose(read) => {
@@ -525,13 +537,15 @@ impl BodyReader {
                         existing_buf_end = self.rewind_buf_len;
                         self.rewind_buf_len = 0; // we only need to read rewind data once
                         if existing_buf_end == 0 {
-                            let read_size = self.body_buf_size;
+                            // rampart patch: adaptive, as for bodies read until close.
+                            let read_size = self.adaptive_read_size();
                             let body_buf = self.prepare_buf_for_io(read_size);
                             existing_buf_end = stream
                                 .take(read_size as u64)
                                 .read_buf(body_buf)
                                 .await
                                 .or_err(ReadError, "when reading body")?;
+                            self.adapt_read_size(read_size, existing_buf_end);
                         }
                     } else {
                         /* existing_buf_end != 0 this is partial chunk head */
