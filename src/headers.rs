@@ -21,7 +21,8 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// `security_headers = true`: (name, value, TLS servers only).
-const SECURITY: [(&str, &str, bool); 5] = [
+/// What `security_headers = true` sends: (name, value, TLS servers only).
+pub const SECURITY: [(&str, &str, bool); 5] = [
     (
         "strict-transport-security",
         "max-age=31536000; includeSubDomains",

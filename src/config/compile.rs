@@ -91,7 +91,8 @@ pub fn parse_listen(s: &str) -> Option<SocketAddr> {
         .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
 }
 
-fn valid_host_pattern(h: &str) -> bool {
+/// A name `hosts` accepts: a DNS name, or `*.` and one.
+pub(crate) fn valid_host_pattern(h: &str) -> bool {
     let h = h.strip_prefix("*.").unwrap_or(h);
     !h.is_empty()
         && h.len() <= 253

@@ -16,21 +16,11 @@ use super::servers::{self, ServerOut};
 use super::toml_out::{inline, key, list, q, Table};
 use super::units::{duration_ms, fmt_duration, fmt_size, size};
 use super::Options;
+use crate::config::compile::valid_host_pattern;
+use crate::headers::SECURITY;
 
 /// nginx holds about 16,000 `$binary_remote_addr` states per megabyte of zone.
 const KEYS_PER_MB: u64 = 16_000;
-
-/// The security headers `security_headers = true` sends, and their values.
-const SECURITY_DEFAULTS: [(&str, &str); 5] = [
-    (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    ),
-    ("x-frame-options", "DENY"),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "strict-origin-when-cross-origin"),
-    ("x-xss-protection", "0"),
-];
 
 /// Where a CORS origin list must be written by hand.
 pub const ORIGIN_PLACEHOLDER: &str = "https://app.example.com";
@@ -224,7 +214,7 @@ impl<'a> Translator<'a> {
         // Upstreams and zones first: servers may name them before they appear.
         self.collect_definitions(tree);
         let mut level = Level::default();
-        self.main_level(tree, &mut level, 0);
+        self.main_level(tree, &mut level);
         if self.servers.is_empty() {
             self.server_for_snippet(&level);
         }
@@ -600,7 +590,7 @@ impl<'a> Translator<'a> {
 
     // ---- main and http ---------------------------------------------------
 
-    fn main_level(&mut self, directives: &[Directive], level: &mut Level, depth: u8) {
+    fn main_level(&mut self, directives: &[Directive], level: &mut Level) {
         let mut notes = Vec::new();
         let mut real_ip_from = Vec::new();
         let mut real_ip_header = None;
@@ -647,7 +637,7 @@ impl<'a> Translator<'a> {
                     );
                 }
                 _ => {
-                    if !self.apply_common(d, level, &mut notes, depth) {
+                    if !self.apply_common(d, level, &mut notes, 0) {
                         self.skip(d, &mut notes, None);
                     }
                 }
@@ -691,7 +681,7 @@ impl<'a> Translator<'a> {
             match d.name.as_str() {
                 "http" => {
                     let mut http = level.child();
-                    self.main_level(children, &mut http, 0);
+                    self.main_level(children, &mut http);
                     *level = http;
                 }
                 "upstream" => {}
@@ -931,7 +921,7 @@ impl<'a> Translator<'a> {
                         }
                         let base = n.strip_prefix('.');
                         let candidate = base.unwrap_or(&n);
-                        if !valid_host(candidate) {
+                        if !valid_host_pattern(candidate) {
                             notes.push(format!(
                                 "not imported: server_name {n} ({}) — regex, trailing-wildcard and other patterns are not supported",
                                 self.at(&c.pos)
@@ -1231,8 +1221,8 @@ impl<'a> Translator<'a> {
                 self.skipped.push(("add_header".into(), h.pos.clone()));
                 continue;
             }
-            match SECURITY_DEFAULTS.iter().find(|(n, _)| *n == lower) {
-                Some((_, v)) if v.eq_ignore_ascii_case(&h.value) => covered.push(h.name.clone()),
+            match SECURITY.iter().find(|(n, _, _)| *n == lower) {
+                Some((_, v, _)) if v.eq_ignore_ascii_case(&h.value) => covered.push(h.name.clone()),
                 Some(_) if lower == "x-xss-protection" => {
                     covered.push(h.name.clone());
                     notes.push(format!(
@@ -1257,11 +1247,11 @@ impl<'a> Translator<'a> {
                 },
             }
         }
-        let missing: Vec<String> = SECURITY_DEFAULTS
+        let missing: Vec<String> = SECURITY
             .iter()
-            .filter(|(n, _)| tls || *n != "strict-transport-security")
-            .filter(|(n, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)))
-            .map(|(n, _)| header_case(n))
+            .filter(|(_, _, tls_only)| tls || !tls_only)
+            .filter(|(n, _, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)))
+            .map(|(n, _, _)| header_case(n))
             .collect();
         let covered = (!covered.is_empty()).then(|| {
             let mut c = format!("covers add_header {}", covered.join(", "));
@@ -1377,7 +1367,7 @@ impl<'a> Translator<'a> {
         t.header = format!("[cors.{name}]");
         t.lead.push(format!(
             "CORS policy from add_header Access-Control-* ({})",
-            self.at(&all[0].pos)
+            all.first().map(|h| self.at(&h.pos)).unwrap_or_default()
         ));
         self.cors.push(Cors {
             name: name.clone(),
@@ -2066,23 +2056,10 @@ fn kept_protocols(p: &[String]) -> Vec<String> {
     }
 }
 
-/// A name rampart's `hosts` accepts: a DNS name or `*.` and one.
-fn valid_host(n: &str) -> bool {
-    let name = n.strip_prefix("*.").unwrap_or(n);
-    !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-}
-
 /// `if ($host = example.com) { return 301 https://$host$request_uri; }`
 fn is_certbot_redirect(d: &Directive) -> bool {
-    let joined = d.args.join(" ").replace(['(', ')', '\'', '"'], " ");
-    let words: Vec<&str> = joined.split_whitespace().collect();
-    let cond = matches!(words.as_slice(), ["$host", "=", _]);
+    let cond =
+        matches!(if_condition(&d.args).as_slice(), [var, eq, _] if var == "$host" && eq == "=");
     let body = d.block.as_deref().unwrap_or_default();
     cond && matches!(body, [r] if r.name == "return" && is_https_redirect(&r.args))
 }
@@ -2259,10 +2236,18 @@ fn translate_vars(s: &str) -> Option<String> {
     Some(out)
 }
 
+/// The words of an `if` condition without its parentheses and quotes:
+/// `($request_method = 'OPTIONS')` → `$request_method`, `=`, `OPTIONS`.
+fn if_condition(args: &[String]) -> Vec<String> {
+    args.join(" ")
+        .replace(['(', ')', '\'', '"'], " ")
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
 fn is_options_check(args: &[String]) -> bool {
-    let joined: String = args.join(" ").replace(['(', ')', '\'', '"'], " ");
-    let words: Vec<&str> = joined.split_whitespace().collect();
-    matches!(words.as_slice(), ["$request_method", "=", "OPTIONS"])
+    if_condition(args) == ["$request_method", "=", "OPTIONS"]
 }
 
 /// The headers of an `if ($request_method = OPTIONS) { add_header ...; return 204; }`.
