@@ -48,9 +48,21 @@ impl HeadTimeout {
 /// `large_client_header_buffers 4 8k` allows 32 KiB).
 pub const MAX_HEAD: usize = 64 * 1024;
 
-/// Sent as is when a head is too large: the server is not known yet, so
-/// only the default security headers apply.
-const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 36\r\nX-Frame-Options: DENY\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: strict-origin-when-cross-origin\r\nX-XSS-Protection: 0\r\nConnection: close\r\n\r\n431 Request Header Fields Too Large\n";
+/// Sent as is when a head is too large: the server is not known yet, so it
+/// is rampart's answer to an unreadable request ([`crate::headers::early_error`]),
+/// built once.
+fn too_large() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let mut out = b"HTTP/1.1 431 Request Header Fields Too Large\r\n".to_vec();
+        if let Some((head, body)) = crate::headers::early_error(431, false) {
+            head.header_to_h1_wire(&mut out);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&body);
+        }
+        out
+    })
+}
 
 #[derive(Debug)]
 enum Phase {
@@ -199,7 +211,7 @@ impl AsyncRead for HeadDeadline {
             Poll::Ready(Ok(())) => {
                 if !this.observe(&buf.filled()[before..]) {
                     // Best effort: the socket buffer takes this small answer at once.
-                    let _ = Pin::new(&mut this.inner).poll_write(cx, TOO_LARGE);
+                    let _ = Pin::new(&mut this.inner).poll_write(cx, too_large());
                     let _ = Pin::new(&mut this.inner).poll_flush(cx);
                     return Poll::Ready(Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,

@@ -20,18 +20,17 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// `security_headers = true`: (name, value, TLS servers only).
 /// What `security_headers = true` sends: (name, value, TLS servers only).
 pub const SECURITY: [(&str, &str, bool); 5] = [
     (
-        "strict-transport-security",
+        "Strict-Transport-Security",
         "max-age=31536000; includeSubDomains",
         true,
     ),
-    ("x-frame-options", "DENY", false),
-    ("x-content-type-options", "nosniff", false),
-    ("referrer-policy", "strict-origin-when-cross-origin", false),
-    ("x-xss-protection", "0", false),
+    ("X-Frame-Options", "DENY", false),
+    ("X-Content-Type-Options", "nosniff", false),
+    ("Referrer-Policy", "strict-origin-when-cross-origin", false),
+    ("X-XSS-Protection", "0", false),
 ];
 
 /// Who the request is from, as the upstream should learn it.

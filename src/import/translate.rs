@@ -1221,7 +1221,10 @@ impl<'a> Translator<'a> {
                 self.skipped.push(("add_header".into(), h.pos.clone()));
                 continue;
             }
-            match SECURITY.iter().find(|(n, _, _)| *n == lower) {
+            match SECURITY
+                .iter()
+                .find(|(n, _, _)| n.eq_ignore_ascii_case(&lower))
+            {
                 Some((_, v, _)) if v.eq_ignore_ascii_case(&h.value) => covered.push(h.name.clone()),
                 Some(_) if lower == "x-xss-protection" => {
                     covered.push(h.name.clone());
@@ -1251,7 +1254,7 @@ impl<'a> Translator<'a> {
             .iter()
             .filter(|(_, _, tls_only)| tls || !tls_only)
             .filter(|(n, _, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)))
-            .map(|(n, _, _)| header_case(n))
+            .map(|(n, _, _)| n.to_string())
             .collect();
         let covered = (!covered.is_empty()).then(|| {
             let mut c = format!("covers add_header {}", covered.join(", "));
