@@ -38,49 +38,79 @@ pub struct Forwarded<'a> {
     pub client_ip: IpAddr,
     pub peer_ip: Option<IpAddr>,
     pub tls: bool,
-    pub host: Option<&'a str>,
-    pub request_id: &'a str,
-}
-
-fn value(s: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(s).ok()
+    /// The request's `Host` (or its URI authority for HTTP/2).
+    pub host: Option<HeaderValue>,
+    pub request_id: &'a RequestId,
 }
 
 /// Sets the forwarding headers and the route's `request_headers`.
+///
+/// Runs on every proxied request: values are built without text formatting
+/// and shared (a `HeaderValue` clone is a reference count) where they repeat.
 pub fn upstream_request(req: &mut RequestHeader, f: &Forwarded<'_>, extra: &[Header]) {
-    let client = f.client_ip.to_string();
-    let _ = req.insert_header(X_REAL_IP.clone(), client.as_str());
-
+    let client = ip_value(f.client_ip);
     // nginx $proxy_add_x_forwarded_for: what came in, then the TCP peer.
-    let peer = f.peer_ip.map(|p| p.to_string()).unwrap_or(client);
-    let mut xff = String::new();
-    for v in req.headers.get_all(&X_FORWARDED_FOR) {
-        if let Ok(s) = v.to_str() {
-            if !xff.is_empty() {
-                xff.push_str(", ");
+    let peer = match f.peer_ip {
+        Some(p) if p != f.client_ip => ip_value(p),
+        _ => client.clone(),
+    };
+    let xff = if req.headers.contains_key(&X_FORWARDED_FOR) {
+        let mut xff = String::new();
+        for v in req.headers.get_all(&X_FORWARDED_FOR) {
+            match v.to_str().map(str::trim) {
+                Ok(s) if !s.is_empty() => {
+                    xff.push_str(s);
+                    xff.push_str(", ");
+                }
+                _ => {}
             }
-            xff.push_str(s.trim());
         }
-    }
-    if !xff.is_empty() {
-        xff.push_str(", ");
-    }
-    xff.push_str(&peer);
-    let _ = req.insert_header(X_FORWARDED_FOR.clone(), xff.as_str());
+        xff.push_str(peer.to_str().unwrap_or_default());
+        HeaderValue::from_str(&xff).unwrap_or(peer)
+    } else {
+        peer
+    };
+    let _ = req.insert_header(X_REAL_IP.clone(), client);
+    let _ = req.insert_header(X_FORWARDED_FOR.clone(), xff);
     let proto = if f.tls { "https" } else { "http" };
-    let _ = req.insert_header(X_FORWARDED_PROTO.clone(), proto);
-    if let Some(host) = f.host.and_then(value) {
-        if req.headers.get(header::HOST).is_none() {
+    let _ = req.insert_header(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    if let Some(host) = &f.host {
+        if !req.headers.contains_key(header::HOST) {
             let _ = req.insert_header(header::HOST, host.clone());
         }
-        let _ = req.insert_header(X_FORWARDED_HOST.clone(), host);
+        let _ = req.insert_header(X_FORWARDED_HOST.clone(), host.clone());
     }
-    if let Some(id) = value(f.request_id) {
-        let _ = req.insert_header(X_REQUEST_ID.clone(), id);
-    }
+    let _ = req.insert_header(X_REQUEST_ID.clone(), f.request_id.header());
     for (n, v) in extra {
         let _ = req.insert_header(n.clone(), v.clone());
     }
+}
+
+/// An IP address as a header value, without `fmt` for IPv4 (the common
+/// case, twice per proxied request).
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    let IpAddr::V4(v4) = ip else {
+        return HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""));
+    };
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if octet >= 100 {
+            buf[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            buf[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + octet % 10;
+        n += 1;
+    }
+    HeaderValue::from_bytes(&buf[..n]).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// Applies server and route response headers, security defaults, the
@@ -90,7 +120,7 @@ pub fn client_response(
     resp: &mut ResponseHeader,
     server: &Server,
     route: Option<&Route>,
-    request_id: &str,
+    request_id: &RequestId,
     tls: bool,
     server_header: bool,
 ) {
@@ -118,9 +148,7 @@ pub fn client_response(
             let _ = resp.insert_header(n.clone(), v.clone());
         }
     }
-    if let Some(id) = value(request_id) {
-        let _ = resp.insert_header(X_REQUEST_ID.clone(), id);
-    }
+    let _ = resp.insert_header(X_REQUEST_ID.clone(), request_id.header());
 }
 
 /// rampart's answer to a request refused before its head could be read as
@@ -148,45 +176,79 @@ pub fn early_error(status: u16, server_header: bool) -> Option<(ResponseHeader, 
 
 /// Removes hop-by-hop headers an upstream response may carry.
 pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
-    for h in ["keep-alive", "proxy-connection", "trailer", "te"] {
+    const HOP: [&str; 4] = ["keep-alive", "proxy-connection", "trailer", "te"];
+    // One pass over the names present; a hashed lookup per name would cost
+    // more on every response than the rare removal.
+    if !resp.headers.keys().any(|n| HOP.contains(&n.as_str())) {
+        return;
+    }
+    for h in HOP {
         resp.remove_header(h);
     }
 }
 
-/// A request id from the client if it is sane (1–200 visible ASCII chars),
-/// else a new one.
-pub fn request_id(incoming: Option<&HeaderValue>) -> String {
-    if let Some(v) = incoming {
-        let b = v.as_bytes();
-        if !b.is_empty() && b.len() <= 200 && b.iter().all(|c| c.is_ascii_graphic()) {
-            if let Ok(s) = v.to_str() {
-                return s.to_string();
-            }
-        }
+/// A request's id: 1–200 visible ASCII bytes, so it is valid both as a
+/// header value and as text. Cloning shares the bytes, so it is set on the
+/// upstream request and the response without copying.
+#[derive(Clone, Debug)]
+pub struct RequestId(HeaderValue);
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId(HeaderValue::from_static(""))
     }
-    new_request_id()
 }
 
-/// 32 hex digits: a per-process random prefix and a counter — unique,
-/// cheap, and not guessable across restarts.
-fn new_request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::LazyLock;
-    static PREFIX: LazyLock<u64> = LazyLock::new(|| {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        h.finish()
-    });
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:016x}{:016x}", *PREFIX, n)
+impl RequestId {
+    /// The client's id if it is sane, else a new one.
+    pub fn from_request(incoming: Option<&HeaderValue>) -> Self {
+        match incoming {
+            Some(v) if Self::acceptable(v.as_bytes()) => RequestId(v.clone()),
+            _ => Self::generate(),
+        }
+    }
+
+    fn acceptable(b: &[u8]) -> bool {
+        !b.is_empty() && b.len() <= 200 && b.iter().all(|c| c.is_ascii_graphic())
+    }
+
+    /// 32 hex digits: a per-process random prefix and a counter — unique,
+    /// cheap, and not guessable across restarts.
+    fn generate() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::LazyLock;
+        static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            h.write_u32(std::process::id());
+            h.finish()
+        });
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut buf = [0u8; 32];
+        for (i, word) in [*PREFIX, n].into_iter().enumerate() {
+            for j in 0..16 {
+                buf[i * 16 + j] = HEX[(word >> (60 - 4 * j)) as usize & 0xf];
+            }
+        }
+        RequestId(HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Visible ASCII by construction.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    pub fn header(&self) -> HeaderValue {
+        self.0.clone()
+    }
 }
 
 #[cfg(test)]
@@ -195,13 +257,106 @@ mod tests {
 
     #[test]
     fn request_ids() {
-        let a = request_id(None);
-        let b = request_id(None);
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, b);
+        let a = RequestId::from_request(None);
+        let b = RequestId::from_request(None);
+        assert_eq!(a.as_str().len(), 32);
+        assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.as_str(), b.as_str());
+        // Same process prefix, consecutive counters.
+        assert_eq!(a.as_str()[..16], b.as_str()[..16]);
+        let (na, nb) = (
+            u64::from_str_radix(&a.as_str()[16..], 16).unwrap(),
+            u64::from_str_radix(&b.as_str()[16..], 16).unwrap(),
+        );
+        assert!(nb > na);
         let v = HeaderValue::from_static("abc-123");
-        assert_eq!(request_id(Some(&v)), "abc-123");
+        assert_eq!(RequestId::from_request(Some(&v)).as_str(), "abc-123");
+        assert_eq!(RequestId::from_request(Some(&v)).header(), v);
         let bad = HeaderValue::from_static("has space");
-        assert_eq!(request_id(Some(&bad)).len(), 32);
+        assert_eq!(RequestId::from_request(Some(&bad)).as_str().len(), 32);
+        let long = HeaderValue::from_str(&"a".repeat(201)).unwrap();
+        assert_eq!(RequestId::from_request(Some(&long)).as_str().len(), 32);
+    }
+
+    #[test]
+    fn ip_values_match_display() {
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.20.30.40",
+            "100.200.255.9",
+            "255.255.255.255",
+            "127.0.0.1",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_value(ip).to_str().unwrap(), ip.to_string());
+        }
+    }
+
+    fn forwarded_headers(incoming_xff: &[&str], client: &str, peer: &str) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        for v in incoming_xff {
+            req.append_header("X-Forwarded-For", *v).unwrap();
+        }
+        let id = RequestId::from_request(Some(&HeaderValue::from_static("id-1")));
+        let f = Forwarded {
+            client_ip: client.parse().unwrap(),
+            peer_ip: Some(peer.parse().unwrap()),
+            tls: true,
+            host: Some(HeaderValue::from_static("example.com:8443")),
+            request_id: &id,
+        };
+        upstream_request(&mut req, &f, &[]);
+        req
+    }
+
+    #[test]
+    fn forwarding_headers() {
+        let get = |r: &RequestHeader, n: &str| {
+            let all: Vec<_> = r
+                .headers
+                .get_all(n)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            all.join("|")
+        };
+        let r = forwarded_headers(&[], "10.0.0.1", "10.0.0.1");
+        assert_eq!(get(&r, "x-real-ip"), "10.0.0.1");
+        assert_eq!(get(&r, "x-forwarded-for"), "10.0.0.1");
+        assert_eq!(get(&r, "x-forwarded-proto"), "https");
+        assert_eq!(get(&r, "host"), "example.com:8443");
+        assert_eq!(get(&r, "x-forwarded-host"), "example.com:8443");
+        assert_eq!(get(&r, "x-request-id"), "id-1");
+        // Behind a trusted proxy: the client from its header, the peer appended.
+        let r = forwarded_headers(
+            &["203.0.113.7", " 198.51.100.2 ", ""],
+            "203.0.113.7",
+            "10.0.0.2",
+        );
+        assert_eq!(get(&r, "x-real-ip"), "203.0.113.7");
+        assert_eq!(
+            get(&r, "x-forwarded-for"),
+            "203.0.113.7, 198.51.100.2, 10.0.0.2"
+        );
+    }
+
+    #[test]
+    fn response_hop_by_hop_headers_are_stripped() {
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.append_header("Keep-Alive", "timeout=5").unwrap();
+        resp.append_header("TE", "trailers").unwrap();
+        resp.append_header("Content-Type", "text/plain").unwrap();
+        strip_response_hop_by_hop(&mut resp);
+        assert!(resp.headers.get("keep-alive").is_none());
+        assert!(resp.headers.get("te").is_none());
+        assert_eq!(resp.headers.get("content-type").unwrap(), "text/plain");
+        let mut plain = ResponseHeader::build(200, None).unwrap();
+        plain.append_header("Content-Type", "text/plain").unwrap();
+        strip_response_hop_by_hop(&mut plain);
+        assert_eq!(plain.headers.len(), 1);
     }
 }

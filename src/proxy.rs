@@ -49,7 +49,7 @@ pub struct Ctx {
     live: Option<Arc<Live>>,
     server: usize,
     route: Option<usize>,
-    request_id: String,
+    request_id: headers::RequestId,
     client_ip: Option<IpAddr>,
     tls: bool,
     /// Upstream of the route, when it proxies.
@@ -107,6 +107,18 @@ fn request_host(session: &Session) -> Option<&str> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
+}
+
+/// [`request_host`] as a header value, shared rather than copied.
+fn request_host_value(session: &Session) -> Option<HeaderValue> {
+    let req = session.req_header();
+    match req.headers.get(header::HOST) {
+        Some(h) => Some(h.clone()),
+        None => req
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    }
 }
 
 /// Over TLS, a Host naming a server whose certificate the SNI did not
@@ -258,7 +270,7 @@ impl Gateway {
         extra: &[(header::HeaderName, HeaderValue)],
     ) -> Result<()> {
         let json = respond::prefers_json(session.req_header().headers.get(header::ACCEPT));
-        let (body, ct) = respond::error_body(status, &ctx.request_id, json);
+        let (body, ct) = respond::error_body(status, ctx.request_id.as_str(), json);
         self.answer(
             session,
             ctx,
@@ -485,7 +497,7 @@ impl ProxyHttp for Gateway {
             live: None,
             server: 0,
             route: None,
-            request_id: String::new(),
+            request_id: headers::RequestId::default(),
             client_ip: None,
             tls: false,
             upstream: None,
@@ -513,8 +525,9 @@ impl ProxyHttp for Gateway {
     /// compression settings steer the compression module).
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
         let live = self.state.current();
-        ctx.request_id =
-            headers::request_id(session.req_header().headers.get(&headers::X_REQUEST_ID));
+        ctx.request_id = headers::RequestId::from_request(
+            session.req_header().headers.get(&headers::X_REQUEST_ID),
+        );
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let local = session.server_addr().and_then(|a| a.as_inet()).copied();
         ctx.listener = live.cfg.listener_index(local);
@@ -850,7 +863,7 @@ impl ProxyHttp for Gateway {
                 .unwrap_or(IpAddr::from([0, 0, 0, 0])),
             peer_ip,
             tls: ctx.tls,
-            host: request_host(session),
+            host: request_host_value(session),
             request_id: &ctx.request_id,
         };
         // The client's own Accept-Encoding, not the one narrowed for the
@@ -1027,7 +1040,7 @@ impl ProxyHttp for Gateway {
             upstream: up.map(|u| u.name.as_str()),
             upstream_addr,
             upstream_status: ctx.upstream_status,
-            request_id: &ctx.request_id,
+            request_id: ctx.request_id.as_str(),
             user_agent: hdr(header::USER_AGENT),
             referer: hdr(header::REFERER),
             tls: session

@@ -167,7 +167,13 @@ impl HttpPersistentSettings {
             if secs == 0 {
                 Ok(peek.await)
             } else {
-                tokio::time::timeout(Duration::from_secs(secs), peek).await
+                // pingora's coarse timer: arming it takes no system call
+                // (tokio's wakes its driver through an eventfd whenever the
+                // new deadline is the earliest), and it is armed only if the
+                // next request is not already here.
+                pingora_timeout::fast_timeout::fast_timeout(Duration::from_secs(secs), peek)
+                    .await
+                    .map_err(|_| ())
             }
         };
         tokio::select! {

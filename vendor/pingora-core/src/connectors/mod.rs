@@ -183,6 +183,22 @@ pub struct TransportConnector {
 
 const DEFAULT_POOL_SIZE: usize = 128;
 
+/// rampart patch: whether a pooled stream is still connected to `peer`.
+/// The stream owns its fd, so once the socket digest has read the peer's
+/// address (one `getpeername` per connection, cached) that answer holds for
+/// every later reuse; upstream pingora asked the kernel on every reuse.
+/// Anything but a cached match falls back to the kernel's answer.
+#[cfg(unix)]
+fn pooled_fd_matches<P: Peer>(peer: &P, stream: &Stream) -> bool {
+    let cached = stream
+        .get_socket_digest()
+        .and_then(|d| d.peer_addr().cloned());
+    match cached {
+        Some(addr) if &addr == peer.address() => true,
+        _ => peer.matches_fd(stream.id()),
+    }
+}
+
 impl TransportConnector {
     /// Create a new [TransportConnector] with the given [ConnectorOptions]
     pub fn new(mut options: Option<ConnectorOptions>) -> Self {
@@ -261,7 +277,7 @@ impl TransportConnector {
                         // test_reusable_stream: we assume server would never actively send data
                         // first on an idle stream.
                         #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
+                        if pooled_fd_matches(peer, &stream)
                             && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
                         {
                             Some(stream)
