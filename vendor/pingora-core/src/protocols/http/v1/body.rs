@@ -241,6 +241,37 @@ impl BodyReader {
         body_buf
     }
 
+    /// rampart patch: a fresh read of a long-lived body (until close, or
+    /// chunked) that holds no body buffer while it waits. At the smallest
+    /// read size — the body arrives in small pieces, or not at all, as in
+    /// an idle WebSocket tunnel or event stream — the read goes through a
+    /// buffer on the stack of each poll and what arrived is then copied
+    /// into a body buffer of its own size; a waiting connection holds
+    /// nothing. Larger reads (bulk transfer) read into the body buffer
+    /// directly. Like [`Self::prepare_buf_for_io`], this discards what the
+    /// buffer held: only for reads that start a new piece of body.
+    async fn read_fresh<S>(&mut self, stream: &mut S, read_size: usize) -> std::io::Result<usize>
+    where
+        S: AsyncRead + Unpin + Send,
+    {
+        if read_size > UNTIL_CLOSE_MIN_READ {
+            let body_buf = self.prepare_buf_for_io(read_size);
+            return stream.take(read_size as u64).read_buf(body_buf).await;
+        }
+        self.body_buf = None;
+        std::future::poll_fn(|cx| {
+            let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); UNTIL_CLOSE_MIN_READ];
+            let mut read = tokio::io::ReadBuf::uninit(&mut stack[..read_size]);
+            ready!(Pin::new(&mut *stream).poll_read(cx, &mut read))?;
+            let got = read.filled();
+            let mut body_buf = BytesMut::with_capacity(got.len());
+            body_buf.put_slice(got);
+            self.body_buf = Some(body_buf);
+            Poll::Ready(Ok(got.len()))
+        })
+        .await
+    }
+
     /// Grow the body buffer so it has room for `body_buf_size` bytes in total without discarding
     /// what it already holds.
     ///
@@ -499,10 +530,8 @@ impl BodyReader {
             // rampart patch: start small, double while reads fill the
             // buffer, halve after small reads (see UNTIL_CLOSE_MIN_READ).
             let read_size = self.adaptive_read_size();
-            let body_buf = self.prepare_buf_for_io(read_size);
-            n = stream
-                .take(read_size as u64)
-                .read_buf(body_buf)
+            n = self
+                .read_fresh(stream, read_size)
                 .await
                 .or_err(ReadError, "when reading body")?;
             self.adapt_read_size(read_size, n);
@@ -539,10 +568,8 @@ impl BodyReader {
                         if existing_buf_end == 0 {
                             // rampart patch: adaptive, as for bodies read until close.
                             let read_size = self.adaptive_read_size();
-                            let body_buf = self.prepare_buf_for_io(read_size);
-                            existing_buf_end = stream
-                                .take(read_size as u64)
-                                .read_buf(body_buf)
+                            existing_buf_end = self
+                                .read_fresh(stream, read_size)
                                 .await
                                 .or_err(ReadError, "when reading body")?;
                             self.adapt_read_size(read_size, existing_buf_end);
