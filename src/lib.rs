@@ -33,4 +33,5 @@ pub mod state;
 pub mod static_files;
 pub mod sweeper;
 pub mod tls;
+pub mod tunnel;
 pub mod upstream;

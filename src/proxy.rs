@@ -7,8 +7,12 @@
 //! `upstream_request_filter` (forwarding headers) → `request_body_filter`
 //! (body limit) → `upstream_response_filter` / `response_filter` (headers
 //! back) → `logging` (metrics, access log). Failures go through
-//! `fail_to_connect` (retry?) and `fail_to_proxy` (which status?).
+//! `fail_to_connect` (retry?) and `fail_to_proxy` (which status?). An
+//! upgraded connection (101) leaves the request through `detach_tunnel`
+//! and is relayed by [`crate::tunnel`], which accounts for it when it
+//! closes.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,6 +74,9 @@ pub struct Ctx {
     /// Status of a response rampart wrote itself (for logs and metrics).
     local_status: Option<u16>,
     websocket: bool,
+    /// The connection was upgraded and handed to a relay task, which
+    /// accounts for it when it closes.
+    detached: bool,
     /// Index of the listener the connection arrived on.
     listener: Option<usize>,
     /// The client's `Accept-Encoding`, when rampart narrowed it for the
@@ -85,6 +92,38 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A context that holds no slot.
+    fn blank() -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            live: None,
+            server: 0,
+            route: None,
+            request_id: headers::RequestId::default(),
+            client_ip: None,
+            tls: false,
+            upstream: None,
+            tried: 0,
+            attempts: 0,
+            current: None,
+            in_flight: None,
+            upstream_status: None,
+            last_failure: None,
+            retry_5xx: None,
+            body_limit: None,
+            body_seen: 0,
+            local_status: None,
+            websocket: false,
+            detached: false,
+            listener: None,
+            accept_encoding: None,
+            cors: None,
+            cors_origin: None,
+            preflight: false,
+            _request: None,
+        }
+    }
+
     fn live(&self) -> Option<&Live> {
         self.live.as_deref()
     }
@@ -207,6 +246,108 @@ fn rate_limit(
 }
 
 /// pingora reports rustls versions as `TLSv1_3`; logs say `TLSv1.3`.
+/// The parts of a request its access-log line is made of: borrowed from
+/// the session, or owned when the line is written after the session has
+/// gone (a detached tunnel).
+struct LineFacts<'a> {
+    method: Cow<'a, str>,
+    host: Option<Cow<'a, str>>,
+    path: Cow<'a, str>,
+    query: Option<Cow<'a, str>>,
+    user_agent: Option<Cow<'a, str>>,
+    referer: Option<Cow<'a, str>>,
+    tls: Option<&'static str>,
+    protocol: &'static str,
+}
+
+impl<'a> LineFacts<'a> {
+    fn of(session: &'a Session) -> Self {
+        let req = session.req_header();
+        let hdr = |n: header::HeaderName| {
+            req.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(Cow::Borrowed)
+        };
+        LineFacts {
+            method: Cow::Borrowed(req.method.as_str()),
+            host: request_host(session).map(Cow::Borrowed),
+            path: Cow::Borrowed(req.uri.path()),
+            query: req.uri.query().map(Cow::Borrowed),
+            user_agent: hdr(header::USER_AGENT),
+            referer: hdr(header::REFERER),
+            tls: session
+                .digest()
+                .and_then(|d| d.ssl_digest.as_ref())
+                .map(|t| tls_version_name(&t.version)),
+            protocol: match req.version {
+                http::Version::HTTP_2 => "HTTP/2",
+                http::Version::HTTP_10 => "HTTP/1.0",
+                _ => "HTTP/1.1",
+            },
+        }
+    }
+
+    fn into_owned(self) -> LineFacts<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        LineFacts {
+            method: own(self.method),
+            host: self.host.map(own),
+            path: own(self.path),
+            query: self.query.map(own),
+            user_agent: self.user_agent.map(own),
+            referer: self.referer.map(own),
+            tls: self.tls,
+            protocol: self.protocol,
+        }
+    }
+}
+
+/// A finished request (or closed tunnel): its metrics and access-log line.
+/// `bytes` is (sent to the client, received from it).
+fn account(live: &Live, ctx: &Ctx, status: u16, bytes: (u64, u64), facts: Option<&LineFacts<'_>>) {
+    let elapsed = ctx.start.elapsed();
+    let server = &live.cfg.servers[ctx.server];
+    let route = ctx.route.map(|r| server.routes.get(r));
+    let metrics = route.map(|r| &r.metrics).unwrap_or(&server.unrouted);
+    metrics.observe(status, elapsed.as_secs_f64());
+    if ctx.websocket {
+        metrics.websockets().dec();
+    }
+    let wanted = route.map_or(server.access_log, |r| r.access_log);
+    let Some(facts) = facts else { return };
+    if !wanted || !access_log::enabled() {
+        return;
+    }
+    let up = ctx.upstream.map(|u| &live.cfg.upstreams[u]);
+    let upstream_addr = match (up, ctx.current) {
+        (Some(u), Some(i)) => u.servers.get(i).map(|s| s.addr.as_str()),
+        _ => None,
+    };
+    let entry = access_log::Entry {
+        time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        client_ip: ctx.client_ip.map(|ip| ip.to_string()),
+        method: &facts.method,
+        host: facts.host.as_deref(),
+        path: &facts.path,
+        query: facts.query.as_deref(),
+        status,
+        bytes_sent: bytes.0,
+        bytes_received: bytes.1,
+        duration_ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        route: route.map(|r| r.name.as_str()),
+        upstream: up.map(|u| u.name.as_str()),
+        upstream_addr,
+        upstream_status: ctx.upstream_status,
+        request_id: ctx.request_id.as_str(),
+        user_agent: facts.user_agent.as_deref(),
+        referer: facts.referer.as_deref(),
+        tls: facts.tls,
+        protocol: facts.protocol,
+    };
+    access_log::write(&entry);
+}
+
 fn tls_version_name(v: &str) -> &'static str {
     match v {
         "TLSv1_3" | "TLSv1.3" => "TLSv1.3",
@@ -493,31 +634,8 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
-            start: Instant::now(),
-            live: None,
-            server: 0,
-            route: None,
-            request_id: headers::RequestId::default(),
-            client_ip: None,
-            tls: false,
-            upstream: None,
-            tried: 0,
-            attempts: 0,
-            current: None,
-            in_flight: None,
-            upstream_status: None,
-            last_failure: None,
-            retry_5xx: None,
-            body_limit: None,
-            body_seen: 0,
-            local_status: None,
-            websocket: false,
-            listener: None,
-            accept_encoding: None,
-            cors: None,
-            cors_origin: None,
-            preflight: false,
             _request: Some(self.state.request_started()),
+            ..Ctx::blank()
         }
     }
 
@@ -1001,58 +1119,81 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        // A detached tunnel accounts for itself when it closes.
+        if ctx.detached {
+            return;
+        }
         let Some(live) = ctx.live.clone() else { return };
-        let elapsed = ctx.start.elapsed();
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
             .or(ctx.local_status)
             .unwrap_or(0);
-        let (server, route) = Self::server_route(&live, ctx);
-        let metrics = route.map(|r| &r.metrics).unwrap_or(&server.unrouted);
-        metrics.observe(status, elapsed.as_secs_f64());
-        if ctx.websocket {
-            metrics.websockets().dec();
-        }
-        let wanted = route.map_or(server.access_log, |r| r.access_log);
-        if !wanted || !access_log::enabled() {
-            return;
-        }
-        let req = session.req_header();
-        let hdr = |n: header::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
-        let up = ctx.upstream.map(|u| &live.cfg.upstreams[u]);
-        let upstream_addr = match (up, ctx.current) {
-            (Some(u), Some(i)) => u.servers.get(i).map(|s| s.addr.as_str()),
-            _ => None,
-        };
-        let entry = access_log::Entry {
-            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-            client_ip: ctx.client_ip.map(|ip| ip.to_string()),
-            method: req.method.as_str(),
-            host: request_host(session),
-            path: req.uri.path(),
-            query: req.uri.query(),
-            status,
-            bytes_sent: session.body_bytes_sent() as u64,
-            bytes_received: session.body_bytes_read() as u64,
-            duration_ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-            route: route.map(|r| r.name.as_str()),
-            upstream: up.map(|u| u.name.as_str()),
-            upstream_addr,
-            upstream_status: ctx.upstream_status,
-            request_id: ctx.request_id.as_str(),
-            user_agent: hdr(header::USER_AGENT),
-            referer: hdr(header::REFERER),
-            tls: session
-                .digest()
-                .and_then(|d| d.ssl_digest.as_ref())
-                .map(|t| tls_version_name(&t.version)),
-            protocol: match req.version {
-                http::Version::HTTP_2 => "HTTP/2",
-                http::Version::HTTP_10 => "HTTP/1.0",
-                _ => "HTTP/1.1",
+        let facts = LineFacts::of(session);
+        let bytes = (
+            session.body_bytes_sent() as u64,
+            session.body_bytes_read() as u64,
+        );
+        account(&live, ctx, status, bytes, Some(&facts));
+    }
+
+    fn detaches_tunnels(&self) -> bool {
+        true
+    }
+
+    /// Relays an upgraded connection in a task of its own, holding only
+    /// what the relay and the final accounting need (see `tunnel`).
+    fn detach_tunnel(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        t: pingora::proxy::DetachedTunnel,
+    ) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(101);
+        let wanted = ctx.live().is_some_and(|live| {
+            let (server, route) = Self::server_route(live, ctx);
+            route.map_or(server.access_log, |r| r.access_log)
+        });
+        let facts = (wanted && access_log::enabled()).then(|| LineFacts::of(session).into_owned());
+        // The whole context goes with the tunnel: its slots (in-flight count
+        // for the balancer, the drain count for shutdown) stay taken while
+        // the tunnel lives, and it has what the final accounting needs.
+        let closing = std::mem::replace(
+            ctx,
+            Ctx {
+                detached: true,
+                ..Ctx::blank()
             },
-        };
-        access_log::write(&entry);
+        );
+        tokio::spawn(async move {
+            let pingora::proxy::DetachedTunnel {
+                mut downstream,
+                downstream_pending,
+                mut upstream,
+                upstream_pending,
+                read_timeout,
+            } = t;
+            let stats = crate::tunnel::relay(
+                &mut downstream,
+                downstream_pending,
+                &mut upstream,
+                upstream_pending,
+                read_timeout,
+            )
+            .await;
+            drop((downstream, upstream));
+            if let Some(live) = closing.live.clone() {
+                account(
+                    &live,
+                    &closing,
+                    status,
+                    (stats.to_client, stats.to_upstream),
+                    facts.as_ref(),
+                );
+            }
+        });
     }
 }

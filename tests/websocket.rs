@@ -104,6 +104,79 @@ async fn ws_echo_large_messages_and_gauges_back_to_zero() {
     assert!(e["bytes_received"].as_u64().unwrap() > 1 << 20);
 }
 
+/// Bytes that travel in the same packets as the two heads — a client that
+/// sends its first frame right behind the upgrade request, an upstream that
+/// greets right behind its 101 — are relayed first, in order, once the
+/// connection is handed to the tunnel relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_sent_with_the_heads_go_through_the_tunnel() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = SERIAL.lock().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = listener.local_addr().unwrap();
+    let upstream_saw = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "request head incomplete");
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nWELCOME",
+        )
+        .await
+        .unwrap();
+        // Whatever the client sent behind its head, then its next bytes.
+        let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut after = got[end..].to_vec();
+        while after.len() < b"EARLY LATER".len() {
+            let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                .await
+                .expect("client bytes in time")
+                .unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&after));
+            after.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b" BYE").await.unwrap();
+        after
+    });
+    let g = Gateway::start(&config(origin, "1d"));
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", g.port))
+        .await
+        .unwrap();
+    c.write_all(
+        b"GET /ws/raw HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nEARLY",
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"WELCOME") {
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("101 and greeting in time")
+            .unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    c.write_all(b" LATER").await.unwrap();
+    assert_eq!(upstream_saw.await.unwrap(), b"EARLY LATER");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest))
+        .await
+        .expect("tunnel closed after the upstream")
+        .unwrap();
+    assert_eq!(rest, b" BYE");
+    wait_gauge(&g, "rampart_websocket_connections{", 0.0).await;
+}
+
 /// Before the vendored pingora-proxy fix (vendor/README.md, pingora #946),
 /// a few of these tunnels were torn down right after the 101 in about one
 /// run in eight.

@@ -148,6 +148,10 @@ where
         // closure (the downstream half finished and dropped rx) from an unexpected one.
         let pipe_state = Arc::new(AtomicU8::new(PipeState::Active as u8));
 
+        // rampart patch: both halves stop at a successful upgrade when the
+        // tunnel is to be detached (see `ProxyHttp::detaches_tunnels`).
+        let detach = self.inner.detaches_tunnels() && downstream_custom_message_writer.is_none();
+
         // start bi-directional streaming
         let ret = tokio::try_join!(
             self.proxy_handle_downstream(
@@ -158,9 +162,35 @@ where
                 &mut downstream_custom_message_writer,
                 &mut downstream_custom_message_reader,
                 pipe_state.clone(),
+                detach,
             ),
-            self.proxy_handle_upstream(client_session, tx_upstream, rx_downstream, pipe_state),
+            self.proxy_handle_upstream(
+                client_session,
+                tx_upstream,
+                rx_downstream,
+                pipe_state,
+                detach
+            ),
         );
+
+        // rampart patch: hand the upgraded connection over, and end this
+        // request (neither connection is reusable for HTTP).
+        if detach && ret.is_ok() && session.was_upgraded() && client_session.was_upgraded() {
+            if let Some((downstream, downstream_pending)) =
+                session.downstream_session.take_h1_tunnel_parts()
+            {
+                let (upstream, upstream_pending) = client_session.take_tunnel_parts();
+                let tunnel = crate::DetachedTunnel {
+                    downstream,
+                    downstream_pending,
+                    upstream,
+                    upstream_pending,
+                    read_timeout: client_session.read_timeout,
+                };
+                self.inner.detach_tunnel(session, ctx, tunnel);
+                return (false, false, None);
+            }
+        }
 
         if let Some(custom_session) = session.downstream_session.as_custom_mut() {
             if let Some(downstream_custom_message_writer) = downstream_custom_message_writer {
@@ -251,6 +281,7 @@ where
         tx: mpsc::Sender<HttpTask>,
         mut rx: mpsc::Receiver<HttpTask>,
         pipe_state: Arc<AtomicU8>,
+        detach: bool,
     ) -> Result<bool>
     where
         SV: ProxyHttp + Send + Sync,
@@ -284,6 +315,11 @@ where
                                     || format!("Failed to send upstream task {type_str}{} to pipe",
                                         if response_done { " (end)" } else {""})
                                 );
+                            // rampart patch: the 101 is on its way downstream; stop
+                            // before reading any tunnel bytes (detached tunnel).
+                            if detach && upgraded {
+                                return Ok(false);
+                            }
                             // If the request is upgraded, the downstream pipe can early exit
                             // when the downstream connection is closed.
                             // In that case, this function should ignore that the pipe is closed.
@@ -458,6 +494,7 @@ where
             Box<dyn futures::Stream<Item = Result<Bytes>> + Unpin + Send + Sync + 'static>,
         >,
         pipe_state: Arc<AtomicU8>,
+        detach: bool,
     ) -> Result<bool>
     where
         SV: ProxyHttp + Send + Sync,
@@ -638,6 +675,10 @@ where
                             // nothing sent downstream e.g. serve_from_cache
                             continue;
                         };
+                        // rampart patch: the 101 is written; the tunnel is detached.
+                        if detach && session.was_upgraded() {
+                            return Ok(false);
+                        }
                         response_state.maybe_set_upstream_done(response_done);
                         // unsuccessful upgrade response may force the request done
                         downstream_state.maybe_finished(session.is_body_done());
@@ -663,6 +704,10 @@ where
                             // nothing sent downstream e.g. serve_from_cache
                             continue;
                         };
+                        // rampart patch: the 101 is written; the tunnel is detached.
+                        if detach && session.was_upgraded() {
+                            return Ok(false);
+                        }
                         if !upgraded && session.was_upgraded() && downstream_state.can_poll() {
                             // TODO: write can happen async now
                             // just upgraded, the downstream state should be reset to continue to

@@ -59,7 +59,23 @@ pub trait ProxyHttp {
         None
     }
 
+    /// rampart patch: whether an HTTP/1 request the upstream upgrades (101)
+    /// is handed to [`Self::detach_tunnel`] once the 101 has been written
+    /// downstream, instead of being relayed by the HTTP session machinery
+    /// for the life of the tunnel. `false` keeps pingora's relay.
+    fn detaches_tunnels(&self) -> bool {
+        false
+    }
+
+    /// rampart patch: takes over an upgraded connection (see
+    /// [`Self::detaches_tunnels`]). Runs after the 101 has been written
+    /// downstream and before the request finishes (its [`Self::logging`]
+    /// runs next); from here on the request's session holds inert streams.
+    fn detach_tunnel(&self, _session: &mut Session, _ctx: &mut Self::CTX, _tunnel: DetachedTunnel) {}
+
     /// Define where the proxy should send the request to.
+    ///
+    /// The returned [HttpPeer]    /// Define where the proxy should send the request to.
     ///
     /// The returned [HttpPeer] contains the information regarding where and how this request should
     /// be forwarded to.
@@ -761,4 +777,19 @@ pub trait ProxyHttp {
 pub struct FailToProxy {
     pub error_code: u16,
     pub can_reuse_downstream: bool,
+}
+
+/// rampart patch: an upgraded HTTP/1 connection taken out of its sessions
+/// (see [`ProxyHttp::detach_tunnel`]).
+pub struct DetachedTunnel {
+    /// The client's connection; the 101 has been written to it.
+    pub downstream: pingora_core::protocols::Stream,
+    /// Client bytes already read past the upgrade request, for the upstream.
+    pub downstream_pending: Bytes,
+    /// The upstream's connection.
+    pub upstream: pingora_core::protocols::Stream,
+    /// Upstream bytes already read past its 101 head, for the client.
+    pub upstream_pending: Bytes,
+    /// The upstream read timeout in force for this request.
+    pub read_timeout: Option<std::time::Duration>,
 }

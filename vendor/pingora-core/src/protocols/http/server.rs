@@ -61,6 +61,15 @@ pub enum Session {
 }
 
 impl Session {
+    /// rampart patch: for an HTTP/1 session upgraded by a 101, its stream and
+    /// the client's bytes already read (see `v1::server::HttpSession::take_tunnel_parts`).
+    pub fn take_h1_tunnel_parts(&mut self) -> Option<(Stream, bytes::Bytes)> {
+        match self {
+            Self::H1(s) if s.was_upgraded() => Some(s.take_tunnel_parts()),
+            _ => None,
+        }
+    }
+
     /// Create a new [`Session`] from an established connection for HTTP/1.x
     pub fn new_http1(stream: Stream) -> Self {
         Self::H1(SessionV1::new(stream))

@@ -367,6 +367,23 @@ impl BodyReader {
         self.body_state = PS::UntilClose(0);
     }
 
+    /// rampart patch: the bytes this reader holds but has not handed out
+    /// (a pending rewind, or bytes read past the end of a body), for a
+    /// caller taking the raw stream over (a detached upgraded tunnel).
+    pub fn take_unread(&mut self) -> Bytes {
+        let mut out = BytesMut::new();
+        if self.rewind_buf_len > 0 {
+            if let Some(buf) = self.body_buf.as_ref() {
+                out.extend_from_slice(&buf[..self.rewind_buf_len.min(buf.len())]);
+            }
+            self.rewind_buf_len = 0;
+        }
+        if let Some(overread) = self.body_buf_overread.take() {
+            out.extend_from_slice(&overread);
+        }
+        out.freeze()
+    }
+
     pub fn get_body(&self, buf_ref: &BufRef) -> &[u8] {
         // TODO: these get_*() could panic. handle them better
         buf_ref.get(self.body_buf.as_ref().unwrap())

@@ -886,6 +886,27 @@ impl HttpSession {
     /// Consume `self`, the underlying [Stream] will be returned and can be used
     /// directly, for example, in the case of HTTP upgrade. It is not flushed
     /// prior to being returned.
+    /// rampart patch: takes the connection out of an upgraded (101) session
+    /// for a relay of its own: the stream and the bytes already read past
+    /// the 101 head. The session keeps an inert stream and must not be
+    /// reused.
+    pub fn take_tunnel_parts(&mut self) -> (Stream, Bytes) {
+        let mut pending = BytesMut::new();
+        if self.body_reader.need_init() {
+            if let Some(pre) = self.preread_body.as_ref() {
+                pending.extend_from_slice(pre.get(&self.buf[..]));
+            }
+        } else {
+            pending.extend_from_slice(&self.body_reader.take_unread());
+        }
+        self.preread_body = None;
+        let stream = std::mem::replace(
+            &mut self.underlying_stream,
+            Box::new(std::io::Cursor::new(Vec::new())),
+        );
+        (stream, pending.freeze())
+    }
+
     pub fn into_inner(self) -> Stream {
         self.underlying_stream
     }

@@ -1758,6 +1758,23 @@ impl HttpSession {
     /// Consume `self`, the underlying stream will be returned and can be used
     /// directly, for example, in the case of HTTP upgrade. The stream is not
     /// flushed prior to being returned.
+    /// rampart patch: takes the connection out of an upgraded (101) session
+    /// for a relay of its own: the stream and the client's bytes already
+    /// read past the request. The session keeps an inert stream and must
+    /// not be reused.
+    pub fn take_tunnel_parts(&mut self) -> (Stream, Bytes) {
+        let mut pending = BytesMut::new();
+        if let Some(pre) = self.preread_body.take() {
+            pending.extend_from_slice(&pre);
+        }
+        pending.extend_from_slice(&self.body_reader.take_unread());
+        let stream = std::mem::replace(
+            &mut self.underlying_stream,
+            Box::new(std::io::Cursor::new(Vec::new())),
+        );
+        (stream, pending.freeze())
+    }
+
     pub fn into_inner(self) -> Stream {
         self.underlying_stream
     }
