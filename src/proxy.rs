@@ -786,6 +786,20 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
 
+        // Browsers do not apply CORS to WebSockets: a page from any site can
+        // open one with the user's cookies (cross-site WebSocket hijacking).
+        // Where a CORS policy names the origins, an upgrade from another
+        // browser origin is refused; clients that send no Origin are not
+        // browsers and pass.
+        if ctx.cors.is_some()
+            && origin.is_some()
+            && ctx.cors_origin.is_none()
+            && session.is_upgrade_req()
+        {
+            self.answer_error(session, ctx, 403).await?;
+            return Ok(true);
+        }
+
         if !route.rate_limits.is_empty() {
             match rate_limit(session, ctx, &live, route) {
                 Ok(wait) if wait.is_zero() => {}

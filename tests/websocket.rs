@@ -370,3 +370,122 @@ async fn server_sent_events_arrive_as_they_are_sent() {
         );
     }
 }
+
+/// Opens a WebSocket through the gateway, with an `Origin` if given;
+/// the handshake's status (101, or the refusal's).
+async fn handshake_status(port: u16, origin: Option<&str>) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://127.0.0.1:{port}/ws/guarded")
+        .into_client_request()
+        .unwrap();
+    if let Some(o) = origin {
+        req.headers_mut().insert("origin", o.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, resp)) => {
+            // Keep the tunnel open for the rest of the test.
+            std::mem::forget(ws);
+            resp.status().as_u16()
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("handshake: {e}"),
+    }
+}
+
+/// Rate limits and the CORS policy's origins apply to the upgrade request;
+/// a refused upgrade gets its status and never reaches the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_are_subject_to_rate_limits_and_the_cors_origins() {
+    let _serial = SERIAL.lock().await;
+    let origin = WsOrigin::start().await;
+    let toml = config(origin.addr, "1d")
+        .replace(
+            "[upstreams.chat]",
+            "[rate_limits.ws]\nrate = \"1r/m\"\n\n[cors.app]\nallow_origins = [\"https://app.example.com\"]\n\n[upstreams.chat]",
+        )
+        .replace(
+            "prefix = \"/ws/\"\nupstream = \"chat\"",
+            "prefix = \"/ws/\"\nupstream = \"chat\"\ncors = \"app\"\nrate_limit = { zone = \"ws\" }",
+        );
+    let g = Gateway::start(&toml);
+    // Cross-site WebSocket hijacking: another site's page is refused, and
+    // does not use up the user's rate.
+    assert_eq!(
+        handshake_status(g.port, Some("https://evil.example")).await,
+        403
+    );
+    assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // The application's own page gets its tunnel.
+    assert_eq!(
+        handshake_status(g.port, Some("https://app.example.com")).await,
+        101
+    );
+    // Within the minute, the next upgrade is over the rate: 429, no tunnel.
+    assert_eq!(handshake_status(g.port, None).await, 429);
+    assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(gauge(&g, "rampart_websocket_connections{").await, 1.0);
+    let log = g.access_log(3);
+    let statuses: Vec<_> = log.iter().map(|e| e["status"].as_u64().unwrap()).collect();
+    assert!(
+        statuses.contains(&403) && statuses.contains(&429),
+        "{statuses:?}"
+    );
+}
+
+/// HTTP/2 has no `Upgrade` (RFC 9113 §8.2.2) and rampart does not offer
+/// RFC 8441's extended CONNECT, so an HTTP/2 client cannot open a
+/// WebSocket: its plain request to a WebSocket route is proxied and gets the
+/// upstream's answer (here 426 Upgrade Required, whose HTTP/1 connection
+/// headers must not reach the HTTP/2 client), with no tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_request_to_a_websocket_route_gets_a_clear_status() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = SERIAL.lock().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 15\r\n\r\nuse a websocket",
+                    )
+                    .await;
+            });
+        }
+    });
+    let toml = config(addr, "1d").replace(
+        "[[servers.routes]]\nprefix = \"/ws/\"",
+        &format!(
+            "[servers.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[[servers.routes]]\nprefix = \"/ws/\"",
+            fixture("leaf.pem"),
+            fixture("leaf-key.pem")
+        ),
+    );
+    let g = Gateway::start(&toml);
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("ca.pem")).unwrap()).unwrap();
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .use_rustls_tls()
+        .add_root_certificate(ca)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/ws/chat", g.port);
+    for _ in 0..2 {
+        let r = c.get(&url).send().await.unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 426);
+        assert!(r.headers().get("connection").is_none());
+        assert_eq!(r.text().await.unwrap(), "use a websocket");
+    }
+    assert_eq!(gauge(&g, "rampart_websocket_connections{").await, 0.0);
+}
