@@ -221,14 +221,7 @@ async fn http2_by_alpn_proxied_to_an_http1_origin_including_a_post_body() {
     .await
     .unwrap();
     assert_eq!(seen.alpn.as_deref(), Some(&b"h2"[..]));
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("ca.pem")).unwrap()).unwrap();
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .use_rustls_tls()
-        .add_root_certificate(ca)
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let c = h2_client();
     let url = format!("https://localhost:{}/h2", g.port);
     let r = c.get(&url).send().await.unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);

@@ -41,6 +41,18 @@ buffering = false
     )
 }
 
+/// [`config`] on a TLS server (test certificate for `localhost`).
+fn tls_config(origin: std::net::SocketAddr) -> String {
+    config(origin, "1d").replace(
+        "[[servers.routes]]\nprefix = \"/ws/\"",
+        &format!(
+            "[servers.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[[servers.routes]]\nprefix = \"/ws/\"",
+            fixture("leaf.pem"),
+            fixture("leaf-key.pem")
+        ),
+    )
+}
+
 async fn gauge(g: &Gateway, name: &str) -> f64 {
     g.metrics()
         .await
@@ -224,14 +236,7 @@ async fn two_hundred_concurrent_connections_twenty_messages_each() {
 async fn wss_echo() {
     let _serial = SERIAL.lock().await;
     let origin = WsOrigin::start().await;
-    let toml = config(origin.addr, "1d").replace(
-        "[[servers.routes]]\nprefix = \"/ws/\"",
-        &format!(
-            "[servers.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[[servers.routes]]\nprefix = \"/ws/\"",
-            fixture("leaf.pem"),
-            fixture("leaf-key.pem")
-        ),
-    );
+    let toml = tls_config(origin.addr);
     let g = Gateway::start(&toml);
     let tls = tls_connect(
         g.port,
@@ -462,23 +467,9 @@ async fn an_http2_request_to_a_websocket_route_gets_a_clear_status() {
             });
         }
     });
-    let toml = config(addr, "1d").replace(
-        "[[servers.routes]]\nprefix = \"/ws/\"",
-        &format!(
-            "[servers.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[[servers.routes]]\nprefix = \"/ws/\"",
-            fixture("leaf.pem"),
-            fixture("leaf-key.pem")
-        ),
-    );
+    let toml = tls_config(addr);
     let g = Gateway::start(&toml);
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("ca.pem")).unwrap()).unwrap();
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .use_rustls_tls()
-        .add_root_certificate(ca)
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let c = h2_client();
     let url = format!("https://localhost:{}/ws/chat", g.port);
     for _ in 0..2 {
         let r = c.get(&url).send().await.unwrap();

@@ -484,6 +484,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// An HTTP/2-only (prior knowledge, over TLS) client trusting the test CA.
+pub fn h2_client() -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("ca.pem")).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .no_proxy()
+        .use_rustls_tls()
+        .add_root_certificate(ca)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap()
+}
+
 /// Headers as a lowercase map (last value wins) for assertions.
 pub fn header_map(r: &reqwest::Response) -> HashMap<String, String> {
     r.headers()
