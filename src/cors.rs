@@ -28,6 +28,33 @@ pub fn origin_allowed(p: &CorsPolicy, origin: &str) -> bool {
     })
 }
 
+/// Whether `origin` is the request's own origin: the scheme it came in on
+/// and its `Host`, default ports ignored. A site's own page needs no CORS
+/// permission (and a WebSocket from it must not be taken for a foreign one).
+pub fn same_origin(origin: &[u8], tls: bool, host: Option<&str>) -> bool {
+    let (Ok(origin), Some(host)) = (std::str::from_utf8(origin), host) else {
+        return false;
+    };
+    let (scheme, default_port) = if tls {
+        ("https://", ":443")
+    } else {
+        ("http://", ":80")
+    };
+    let Some(authority) = origin
+        .get(..scheme.len())
+        .filter(|s| s.eq_ignore_ascii_case(scheme))
+        .map(|_| &origin[scheme.len()..])
+    else {
+        return false;
+    };
+    let bare = |a: &str| {
+        a.strip_suffix(default_port)
+            .unwrap_or(a)
+            .to_ascii_lowercase()
+    };
+    !authority.is_empty() && !authority.contains('/') && bare(authority) == bare(host.trim())
+}
+
 /// Whether the answer varies by `Origin` (everything but a plain `"*"`).
 pub fn varies(p: &CorsPolicy) -> bool {
     !p.any_origin || p.allow_credentials
@@ -259,5 +286,49 @@ mod tests {
         );
         assert_eq!(resp.headers["access-control-allow-origin"], "*");
         assert!(resp.headers.get("vary").is_none());
+    }
+
+    #[test]
+    fn same_origin_is_scheme_and_host_with_default_ports_ignored() {
+        let yes = [
+            ("https://chat.example.com", true, "chat.example.com"),
+            ("https://chat.example.com", true, "chat.example.com:443"),
+            ("https://chat.example.com:443", true, "chat.example.com"),
+            ("HTTPS://Chat.Example.com", true, "chat.example.com"),
+            ("http://127.0.0.1:8080", false, "127.0.0.1:8080"),
+            ("http://localhost", false, "localhost:80"),
+        ];
+        for (o, tls, host) in yes {
+            assert!(
+                same_origin(o.as_bytes(), tls, Some(host)),
+                "{o} {tls} {host}"
+            );
+        }
+        let no = [
+            ("https://evil.example", true, "chat.example.com"),
+            ("http://chat.example.com", true, "chat.example.com"),
+            ("https://chat.example.com", false, "chat.example.com"),
+            ("https://chat.example.com:8443", true, "chat.example.com"),
+            (
+                "https://chat.example.com.evil.example",
+                true,
+                "chat.example.com",
+            ),
+            (
+                "https://chat.example.com/path",
+                true,
+                "chat.example.com/path",
+            ),
+            ("null", true, "chat.example.com"),
+            ("https://", true, ""),
+        ];
+        for (o, tls, host) in no {
+            assert!(
+                !same_origin(o.as_bytes(), tls, Some(host)),
+                "{o} {tls} {host}"
+            );
+        }
+        assert!(!same_origin(b"https://chat.example.com", true, None));
+        assert!(!same_origin(b"https://\xff", true, Some("x")));
     }
 }

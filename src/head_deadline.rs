@@ -170,21 +170,23 @@ impl HeadDeadline {
 
 impl HeadDeadline {
     /// The first write after a head starts its response: watch for the
-    /// next head, unless the connection was upgraded.
-    fn on_response(&mut self, switching_protocols: bool) {
-        if matches!(self.phase, Phase::Rest) && !self.timeout.is_zero() {
-            self.phase = if switching_protocols {
-                Phase::Tunnel
-            } else {
-                Phase::Idle
-            };
+    /// next head, unless the connection was upgraded. An interim response
+    /// (`100 Continue`, `103 Early Hints`) is not the response: the body the
+    /// client sends after a 100 must not be taken for a next head.
+    fn on_response(&mut self, written: &[u8]) {
+        if !matches!(self.phase, Phase::Rest) || self.timeout.is_zero() {
+            return;
+        }
+        let status = written
+            .strip_prefix(b"HTTP/1.1 ")
+            .or_else(|| written.strip_prefix(b"HTTP/1.0 "))
+            .and_then(|rest| rest.get(..3));
+        match status {
+            Some(b"101") => self.phase = Phase::Tunnel,
+            Some([b'1', ..]) => {}
+            _ => self.phase = Phase::Idle,
         }
     }
-}
-
-/// Whether a response starts with `101 Switching Protocols`.
-fn is_101(buf: &[u8]) -> bool {
-    buf.starts_with(b"HTTP/1.1 101") || buf.starts_with(b"HTTP/1.0 101")
 }
 
 impl AsyncRead for HeadDeadline {
@@ -252,7 +254,7 @@ impl AsyncWrite for HeadDeadline {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.on_response(is_101(buf));
+        self.on_response(buf);
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -261,11 +263,9 @@ impl AsyncWrite for HeadDeadline {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let switching = bufs
-            .iter()
-            .find(|b| !b.is_empty())
-            .is_some_and(|b| is_101(b));
-        self.on_response(switching);
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            self.on_response(first);
+        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -441,6 +441,24 @@ mod tests {
     impl Peek for DuplexIo {}
 
     #[test]
+    fn interim_responses_leave_the_body_to_come_alone() {
+        let (a, _b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let _ = h.observe(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+        assert!(matches!(h.phase, Phase::Rest));
+        h.on_response(b"HTTP/1.1 100 Continue\r\n\r\n");
+        h.on_response(b"HTTP/1.1 103 Early Hints\r\n\r\n");
+        // The body after a 100 is not a head, however large.
+        assert!(h.observe(&[b'a'; 100 * 1024]));
+        assert!(matches!(h.phase, Phase::Rest));
+        h.on_response(b"HTTP/1.1 200 OK\r\n\r\n");
+        assert!(matches!(h.phase, Phase::Idle));
+        let _ = h.observe(b"GET / HTTP/1.1\r\n\r\n");
+        h.on_response(b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
+        assert!(matches!(h.phase, Phase::Tunnel));
+    }
+
+    #[test]
     fn finds_the_end_of_the_head_across_reads() {
         assert_eq!(phase_after(&[]), "idle");
         assert_eq!(phase_after(&[b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"]), "rest");
@@ -462,7 +480,7 @@ mod tests {
         let (a, _b) = tokio::io::duplex(64);
         let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
         assert!(h.observe(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"));
-        h.on_response(is_101(b"HTTP/1.1 101 Switching Protocols\r\n"));
+        h.on_response(b"HTTP/1.1 101 Switching Protocols\r\n");
         assert!(matches!(h.phase, Phase::Tunnel));
         assert!(
             h.observe(&vec![0u8; MAX_HEAD * 2]),
@@ -471,7 +489,7 @@ mod tests {
         let (a, _b) = tokio::io::duplex(64);
         let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
         assert!(h.observe(b"GET / HTTP/1.1\r\n\r\n"));
-        h.on_response(is_101(b"HTTP/1.1 200 OK\r\n"));
+        h.on_response(b"HTTP/1.1 200 OK\r\n");
         assert!(
             matches!(h.phase, Phase::Idle),
             "keepalive: the next head is watched"

@@ -246,6 +246,14 @@ impl RequestId {
         self.0.to_str().unwrap_or_default()
     }
 
+    /// The same id in a buffer of its own (a client's id shares the
+    /// request head's buffer).
+    pub fn unshared(&self) -> RequestId {
+        RequestId(
+            HeaderValue::from_bytes(self.0.as_bytes()).unwrap_or(HeaderValue::from_static("")),
+        )
+    }
+
     pub fn header(&self) -> HeaderValue {
         self.0.clone()
     }

@@ -245,7 +245,6 @@ fn rate_limit(
     Ok(std::time::Duration::from_millis(wait))
 }
 
-/// pingora reports rustls versions as `TLSv1_3`; logs say `TLSv1.3`.
 /// The parts of a request its access-log line is made of: borrowed from
 /// the session, or owned when the line is written after the session has
 /// gone (a detached tunnel).
@@ -348,6 +347,7 @@ fn account(live: &Live, ctx: &Ctx, status: u16, bytes: (u64, u64), facts: Option
     access_log::write(&entry);
 }
 
+/// pingora reports rustls versions as `TLSv1_3`; logs say `TLSv1.3`.
 fn tls_version_name(v: &str) -> &'static str {
     match v {
         "TLSv1_3" | "TLSv1.3" => "TLSv1.3",
@@ -788,13 +788,15 @@ impl ProxyHttp for Gateway {
 
         // Browsers do not apply CORS to WebSockets: a page from any site can
         // open one with the user's cookies (cross-site WebSocket hijacking).
-        // Where a CORS policy names the origins, an upgrade from another
-        // browser origin is refused; clients that send no Origin are not
-        // browsers and pass.
+        // Where a CORS policy names the origins, an upgrade from a browser
+        // origin it does not list, other than the site's own, is refused;
+        // clients that send no Origin are not browsers and pass.
         if ctx.cors.is_some()
-            && origin.is_some()
             && ctx.cors_origin.is_none()
             && session.is_upgrade_req()
+            && origin.as_ref().is_some_and(|o| {
+                !crate::cors::same_origin(o.as_bytes(), ctx.tls, request_host(session))
+            })
         {
             self.answer_error(session, ctx, 403).await?;
             return Ok(true);
@@ -1073,7 +1075,8 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         self.finish_head(session, ctx, resp);
-        if resp.status.as_u16() == 101 {
+        // Once per request: a retried 101 (the first write failed) is the same tunnel.
+        if resp.status.as_u16() == 101 && !ctx.websocket {
             if let Some(live) = ctx.live() {
                 let (server, route) = Self::server_route(live, ctx);
                 route
@@ -1175,13 +1178,18 @@ impl ProxyHttp for Gateway {
         // The whole context goes with the tunnel: its slots (in-flight count
         // for the balancer, the drain count for shutdown) stay taken while
         // the tunnel lives, and it has what the final accounting needs.
-        let closing = std::mem::replace(
+        let mut closing = std::mem::replace(
             ctx,
             Ctx {
                 detached: true,
                 ..Ctx::blank()
             },
         );
+        // Header values share the request head's buffer (cookies and all):
+        // the tunnel keeps none of them.
+        closing.cors_origin = None;
+        closing.accept_encoding = None;
+        closing.request_id = closing.request_id.unshared();
         tokio::spawn(async move {
             let pingora::proxy::DetachedTunnel {
                 mut downstream,

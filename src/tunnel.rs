@@ -101,6 +101,8 @@ impl Half {
                 self.unflushed = true;
                 *moved = true;
             }
+            // An emptied `Bytes` still owns its allocation.
+            self.pending = Bytes::new();
             if self.unflushed {
                 ready!(Pin::new(&mut *to).poll_flush(cx))?;
                 self.unflushed = false;

@@ -799,7 +799,7 @@ async fn keepalive_timeout_closes_idle_client_connections() {
         (first, t.elapsed())
     })
     .await
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}\nrampart stderr:\n{}", g.stderr_text()));
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert!(
         closed_after >= Duration::from_millis(800) && closed_after < Duration::from_secs(4),
@@ -975,4 +975,54 @@ async fn malformed_heads_and_connect_get_rampart_answers_not_pingoras() {
         assert_eq!(body, format!("{status}\n"), "{request:?}");
     }
     assert_eq!(origin.hits(), 0);
+}
+
+/// `Expect: 100-continue` (curl sends it for bodies over 1 MiB): the body
+/// that follows the origin's `100 Continue` is a body, not a next request
+/// head — it reaches the origin whole, whatever its size, and the
+/// connection carries the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_after_100_continue_is_not_taken_for_a_head() {
+    use std::io::{Read, Write};
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(
+        &base(origin.addr, "", PROXY_ALL)
+            .replace("max_body_size = \"1k\"", "max_body_size = \"1M\""),
+    );
+    let port = g.port;
+    let n = 200_000;
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {n}\r\nExpect: 100-continue\r\n\r\n"
+        )
+        .unwrap();
+        let mut buf = [0u8; 4096];
+        let k = s.read(&mut buf).unwrap();
+        let interim = String::from_utf8_lossy(&buf[..k]).to_string();
+        assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+        s.write_all(&vec![b'a'; n]).unwrap();
+        let mut read_response = |s: &mut std::net::TcpStream| {
+            let mut got = Vec::new();
+            while !got.ends_with(b"origin o") {
+                let k = s.read(&mut buf).unwrap();
+                assert!(k > 0, "closed: {}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..k]);
+            }
+            String::from_utf8_lossy(&got).to_string()
+        };
+        let first = read_response(&mut s);
+        s.write_all(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        (first, read_response(&mut s))
+    })
+    .await
+    .unwrap();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(!first.contains("431"), "{first}");
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    let seen = origin.seen.lock().unwrap();
+    let upload = seen.iter().find(|r| r.uri == "/upload").unwrap();
+    assert_eq!(upload.body_len, n);
 }

@@ -122,6 +122,26 @@ async fn ws_echo_large_messages_and_gauges_back_to_zero() {
 /// connection is handed to the tunnel relay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_sent_with_the_heads_go_through_the_tunnel() {
+    raw_upgrade("", b"EARLY", b"EARLY LATER").await;
+}
+
+/// An upgrade request with a body, which the origin answers with a 101 as
+/// soon as it has the head: the body reaches the upstream, then the
+/// tunnel's bytes. (Such a request stays with pingora's relay: detached,
+/// a body still queued for the upstream when the 101 arrives would be
+/// lost. That race is too narrow to provoke reliably here; this covers the
+/// path end to end.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_request_body_reaches_the_upstream_before_the_tunnel_bytes() {
+    raw_upgrade("Content-Length: 5\r\n", b"hello", b"hello LATER").await;
+}
+
+/// A raw client and a raw origin around an upgrade: the client sends its
+/// head (with `extra` header lines) and `behind_head` in one write, the
+/// origin answers 101 and "WELCOME" in one write as soon as it has the head;
+/// the client then sends " LATER". Asserts what the origin received after
+/// the head, then " BYE" from the origin and the tunnel's close.
+async fn raw_upgrade(extra: &str, behind_head: &[u8], upstream_expects: &'static [u8]) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _serial = SERIAL.lock().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -143,7 +163,7 @@ async fn bytes_sent_with_the_heads_go_through_the_tunnel() {
         // Whatever the client sent behind its head, then its next bytes.
         let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let mut after = got[end..].to_vec();
-        while after.len() < b"EARLY LATER".len() {
+        while after.len() < upstream_expects.len() {
             let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
                 .await
                 .expect("client bytes in time")
@@ -158,11 +178,12 @@ async fn bytes_sent_with_the_heads_go_through_the_tunnel() {
     let mut c = tokio::net::TcpStream::connect(("127.0.0.1", g.port))
         .await
         .unwrap();
-    c.write_all(
-        b"GET /ws/raw HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nEARLY",
+    let mut request = format!(
+        "GET /ws/raw HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     )
-    .await
-    .unwrap();
+    .into_bytes();
+    request.extend_from_slice(behind_head);
+    c.write_all(&request).await.unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
     while !got.ends_with(b"WELCOME") {
@@ -179,7 +200,10 @@ async fn bytes_sent_with_the_heads_go_through_the_tunnel() {
         String::from_utf8_lossy(&got)
     );
     c.write_all(b" LATER").await.unwrap();
-    assert_eq!(upstream_saw.await.unwrap(), b"EARLY LATER");
+    assert_eq!(
+        String::from_utf8_lossy(&upstream_saw.await.unwrap()),
+        String::from_utf8_lossy(upstream_expects)
+    );
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest))
         .await
@@ -410,7 +434,7 @@ async fn upgrades_are_subject_to_rate_limits_and_the_cors_origins() {
         )
         .replace(
             "prefix = \"/ws/\"\nupstream = \"chat\"",
-            "prefix = \"/ws/\"\nupstream = \"chat\"\ncors = \"app\"\nrate_limit = { zone = \"ws\" }",
+            "prefix = \"/ws/\"\nupstream = \"chat\"\ncors = \"app\"\nrate_limit = { zone = \"ws\", burst = 1, nodelay = true }",
         );
     let g = Gateway::start(&toml);
     // Cross-site WebSocket hijacking: another site's page is refused, and
@@ -420,16 +444,19 @@ async fn upgrades_are_subject_to_rate_limits_and_the_cors_origins() {
         403
     );
     assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
-    // The application's own page gets its tunnel.
+    // A page of the gateway's own origin, and one the policy lists, get
+    // their tunnels.
+    let own = format!("http://127.0.0.1:{}", g.port);
+    assert_eq!(handshake_status(g.port, Some(&own)).await, 101);
     assert_eq!(
         handshake_status(g.port, Some("https://app.example.com")).await,
         101
     );
     // Within the minute, the next upgrade is over the rate: 429, no tunnel.
     assert_eq!(handshake_status(g.port, None).await, 429);
-    assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
-    assert_eq!(gauge(&g, "rampart_websocket_connections{").await, 1.0);
-    let log = g.access_log(3);
+    assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(gauge(&g, "rampart_websocket_connections{").await, 2.0);
+    let log = g.access_log(2);
     let statuses: Vec<_> = log.iter().map(|e| e["status"].as_u64().unwrap()).collect();
     assert!(
         statuses.contains(&403) && statuses.contains(&429),

@@ -150,7 +150,12 @@ where
 
         // rampart patch: both halves stop at a successful upgrade when the
         // tunnel is to be detached (see `ProxyHttp::detaches_tunnels`).
-        let detach = self.inner.detaches_tunnels() && downstream_custom_message_writer.is_none();
+        // Only a bodiless HTTP/1 request: a body could still be in the
+        // task pipe when the upstream half stops.
+        let detach = self.inner.detaches_tunnels()
+            && session.downstream_session.is_http1()
+            && session.is_body_empty()
+            && downstream_custom_message_writer.is_none();
 
         // start bi-directional streaming
         let ret = tokio::try_join!(

@@ -62,7 +62,11 @@ pub trait ProxyHttp {
     /// rampart patch: whether an HTTP/1 request the upstream upgrades (101)
     /// is handed to [`Self::detach_tunnel`] once the 101 has been written
     /// downstream, instead of being relayed by the HTTP session machinery
-    /// for the life of the tunnel. `false` keeps pingora's relay.
+    /// for the life of the tunnel. `false` keeps pingora's relay. Only
+    /// requests without a body are detached (a body may still be on its
+    /// way to the upstream). Returning `true` obliges
+    /// [`Self::detach_tunnel`] to relay the connection: the default one
+    /// drops it.
     fn detaches_tunnels(&self) -> bool {
         false
     }
@@ -74,8 +78,6 @@ pub trait ProxyHttp {
     fn detach_tunnel(&self, _session: &mut Session, _ctx: &mut Self::CTX, _tunnel: DetachedTunnel) {}
 
     /// Define where the proxy should send the request to.
-    ///
-    /// The returned [HttpPeer]    /// Define where the proxy should send the request to.
     ///
     /// The returned [HttpPeer] contains the information regarding where and how this request should
     /// be forwarded to.

@@ -184,10 +184,10 @@ pub struct TransportConnector {
 const DEFAULT_POOL_SIZE: usize = 128;
 
 /// rampart patch: whether a pooled stream is still connected to `peer`.
-/// The stream owns its fd, so once the socket digest has read the peer's
-/// address (one `getpeername` per connection, cached) that answer holds for
-/// every later reuse; upstream pingora asked the kernel on every reuse.
-/// Anything but a cached match falls back to the kernel's answer.
+/// The stream owns its fd, so the peer address its socket digest holds
+/// (set at connect for TCP peers, else read once with `getpeername` and
+/// cached) holds for every later reuse; upstream pingora asked the kernel
+/// on every reuse. Anything but a match falls back to the kernel's answer.
 #[cfg(unix)]
 fn pooled_fd_matches<P: Peer>(peer: &P, stream: &Stream) -> bool {
     let cached = stream

@@ -61,6 +61,11 @@ pub enum Session {
 }
 
 impl Session {
+    /// rampart patch: whether this is an HTTP/1 session.
+    pub fn is_http1(&self) -> bool {
+        matches!(self, Self::H1(_))
+    }
+
     /// rampart patch: for an HTTP/1 session upgraded by a 101, its stream and
     /// the client's bytes already read (see `v1::server::HttpSession::take_tunnel_parts`).
     pub fn take_h1_tunnel_parts(&mut self) -> Option<(Stream, bytes::Bytes)> {

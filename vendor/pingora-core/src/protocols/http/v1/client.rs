@@ -883,9 +883,6 @@ impl HttpSession {
         &self.underlying_stream
     }
 
-    /// Consume `self`, the underlying [Stream] will be returned and can be used
-    /// directly, for example, in the case of HTTP upgrade. It is not flushed
-    /// prior to being returned.
     /// rampart patch: takes the connection out of an upgraded (101) session
     /// for a relay of its own: the stream and the bytes already read past
     /// the 101 head. The session keeps an inert stream and must not be
@@ -907,6 +904,9 @@ impl HttpSession {
         (stream, pending.freeze())
     }
 
+    /// Consume `self`, the underlying [Stream] will be returned and can be used
+    /// directly, for example, in the case of HTTP upgrade. It is not flushed
+    /// prior to being returned.
     pub fn into_inner(self) -> Stream {
         self.underlying_stream
     }

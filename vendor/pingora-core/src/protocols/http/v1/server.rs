@@ -845,7 +845,11 @@ impl HttpSession {
         }
 
         // if body unfinished, or request header was not finished reading
+        // rampart patch: not for an interim response: the body a `100
+        // Continue` asks for is still to come, and the connection stays
+        // reusable if it arrives whole.
         if self.close_on_response_before_downstream_finish
+            && !header.status.is_informational()
             && (self.request_header.is_none() || !self.is_body_done())
         {
             debug!("set connection close before downstream finish");
@@ -1755,9 +1759,6 @@ impl HttpSession {
         &self.underlying_stream
     }
 
-    /// Consume `self`, the underlying stream will be returned and can be used
-    /// directly, for example, in the case of HTTP upgrade. The stream is not
-    /// flushed prior to being returned.
     /// rampart patch: takes the connection out of an upgraded (101) session
     /// for a relay of its own: the stream and the client's bytes already
     /// read past the request. The session keeps an inert stream and must
@@ -1775,6 +1776,9 @@ impl HttpSession {
         (stream, pending.freeze())
     }
 
+    /// Consume `self`, the underlying stream will be returned and can be used
+    /// directly, for example, in the case of HTTP upgrade. The stream is not
+    /// flushed prior to being returned.
     pub fn into_inner(self) -> Stream {
         self.underlying_stream
     }
