@@ -31,6 +31,11 @@ use tokio::time::{Instant, Sleep};
 /// Bytes one read may take. It lives on the stack only while a poll runs.
 const READ: usize = 16 * 1024;
 
+/// The first and smallest read size. Reads grow towards [`READ`] while they
+/// fill the buffer (bulk transfer) and shrink back after small ones: a TLS
+/// stream zero-fills the part of the buffer it is offered on every read.
+const MIN_READ: usize = 4 * 1024;
+
 /// Reads one direction may do in one poll before it lets others run.
 const BUDGET: usize = 32;
 
@@ -67,12 +72,15 @@ struct Half {
     eof: bool,
     /// The end was passed on (or this direction failed): nothing more to do.
     done: bool,
+    /// The next read's size, [`MIN_READ`] to [`READ`].
+    read_size: usize,
 }
 
 impl Half {
     fn new(pending: Bytes) -> Self {
         Half {
             pending,
+            read_size: MIN_READ,
             ..Half::default()
         }
     }
@@ -115,13 +123,20 @@ impl Half {
                 return Poll::Ready(Ok(()));
             }
             let mut stack = [MaybeUninit::<u8>::uninit(); READ];
-            let mut buf = ReadBuf::uninit(&mut stack);
+            let mut buf = ReadBuf::uninit(&mut stack[..self.read_size]);
             ready!(Pin::new(&mut *from).poll_read(cx, &mut buf))?;
             let got = buf.filled();
             if got.is_empty() {
                 self.eof = true;
                 continue;
             }
+            self.read_size = if got.len() == self.read_size {
+                (self.read_size * 2).min(READ)
+            } else if got.len() <= self.read_size / 4 {
+                (self.read_size / 2).max(MIN_READ)
+            } else {
+                self.read_size
+            };
             *moved = true;
             let mut off = 0;
             while off < got.len() {
