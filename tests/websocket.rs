@@ -375,9 +375,22 @@ async fn closes_propagate_both_ways() {
 async fn server_sent_events_arrive_as_they_are_sent() {
     let _serial = SERIAL.lock().await;
     let (addr, _task) = sse_origin(5, Duration::from_millis(300)).await;
-    let g = Gateway::start(&config(addr, "1d"));
-    let mut r = client().get(g.url("/events")).send().await.unwrap();
+    // Compression on, event streams listed, and a client that accepts
+    // gzip: events must still leave one by one, uncompressed.
+    let toml = config(addr, "1d").replace(
+        "[[servers.routes]]\nprefix = \"/ws/\"",
+        "[servers.compression]\nmin_length = 1\ntypes = [\"text/event-stream\", \"text/plain\"]\n\n[[servers.routes]]\nprefix = \"/ws/\"",
+    );
+    assert!(toml.contains("[servers.compression]"));
+    let g = Gateway::start(&toml);
+    let mut r = client()
+        .get(g.url("/events"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-encoding").is_none());
     let start = Instant::now();
     let mut arrivals = Vec::new();
     let mut buf = String::new();
