@@ -302,7 +302,19 @@ impl<'a> LineFacts<'a> {
     }
 }
 
-/// A finished request (or closed tunnel): its metrics and access-log line.
+/// Whether the request gets an access-log line (its route's or server's
+/// `access_log`, and a log configured).
+fn line_wanted(live: &Live, ctx: &Ctx) -> bool {
+    let server = &live.cfg.servers[ctx.server];
+    let wanted = match ctx.route {
+        Some(r) => server.routes.get(r).access_log,
+        None => server.access_log,
+    };
+    wanted && access_log::enabled()
+}
+
+/// A finished request (or closed tunnel): its metrics, and its access-log
+/// line when `facts` are given (see [`line_wanted`]).
 /// `bytes` is (sent to the client, received from it).
 fn account(live: &Live, ctx: &Ctx, status: u16, bytes: (u64, u64), facts: Option<&LineFacts<'_>>) {
     let elapsed = ctx.start.elapsed();
@@ -313,11 +325,7 @@ fn account(live: &Live, ctx: &Ctx, status: u16, bytes: (u64, u64), facts: Option
     if ctx.websocket {
         metrics.websockets().dec();
     }
-    let wanted = route.map_or(server.access_log, |r| r.access_log);
     let Some(facts) = facts else { return };
-    if !wanted || !access_log::enabled() {
-        return;
-    }
     let up = ctx.upstream.map(|u| &live.cfg.upstreams[u]);
     let upstream_addr = match (up, ctx.current) {
         (Some(u), Some(i)) => u.servers.get(i).map(|s| s.addr.as_str()),
@@ -1146,12 +1154,12 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .or(ctx.local_status)
             .unwrap_or(0);
-        let facts = LineFacts::of(session);
+        let facts = line_wanted(&live, ctx).then(|| LineFacts::of(session));
         let bytes = (
             session.body_bytes_sent() as u64,
             session.body_bytes_read() as u64,
         );
-        account(&live, ctx, status, bytes, Some(&facts));
+        account(&live, ctx, status, bytes, facts.as_ref());
     }
 
     fn detaches_tunnels(&self) -> bool {
@@ -1170,11 +1178,10 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(101);
-        let wanted = ctx.live().is_some_and(|live| {
-            let (server, route) = Self::server_route(live, ctx);
-            route.map_or(server.access_log, |r| r.access_log)
-        });
-        let facts = (wanted && access_log::enabled()).then(|| LineFacts::of(session).into_owned());
+        let facts = ctx
+            .live()
+            .is_some_and(|live| line_wanted(live, ctx))
+            .then(|| LineFacts::of(session).into_owned());
         // The whole context goes with the tunnel: its slots (in-flight count
         // for the balancer, the drain count for shutdown) stay taken while
         // the tunnel lives, and it has what the final accounting needs.

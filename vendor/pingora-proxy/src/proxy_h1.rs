@@ -368,9 +368,15 @@ where
                     // rampart patch (cloudflare/pingora#946, as PR #947): when the
                     // upstream's 101 was read before the upgrade request's own empty
                     // body end, that end must not end the tunnel.
-                    if client_session.was_upgraded() && matches!(body, Some(HttpTask::Body(None, true))) {
-                        continue;
-                    }
+                    // The same holds for a body end that carries the body's last
+                    // bytes: they are written, and the tunnel goes on.
+                    let body = match body {
+                        Some(HttpTask::Body(data, true)) if client_session.was_upgraded() => match data {
+                            None => continue,
+                            Some(d) => Some(HttpTask::Body(Some(d), false)),
+                        },
+                        other => other,
+                    };
                     match send_body_to1(client_session, body).await {
                         Ok(send_done) => {
                             request_done = send_done;
