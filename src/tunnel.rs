@@ -61,7 +61,6 @@ pub struct Stats {
 }
 
 /// One direction: bytes from one stream to the other.
-#[derive(Default)]
 struct Half {
     /// Read but not yet taken by the receiving side.
     pending: Bytes,
@@ -80,8 +79,11 @@ impl Half {
     fn new(pending: Bytes) -> Self {
         Half {
             pending,
+            written: 0,
+            unflushed: false,
+            eof: false,
+            done: false,
             read_size: MIN_READ,
-            ..Half::default()
         }
     }
 
