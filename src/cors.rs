@@ -28,31 +28,29 @@ pub fn origin_allowed(p: &CorsPolicy, origin: &str) -> bool {
     })
 }
 
-/// Whether `origin` is the request's own origin: the scheme it came in on
-/// and its `Host`, default ports ignored. A site's own page needs no CORS
-/// permission (and a WebSocket from it must not be taken for a foreign one).
+/// Whether `origin` is the request's own site: its `Host`, default ports
+/// ignored. The scheme is not compared: behind a load balancer that
+/// terminates TLS, a page served over https reaches rampart over plain HTTP
+/// (`tls` only says which default port a bare `Host` implies). A site's own
+/// page needs no CORS permission, and a WebSocket from it must not be taken
+/// for a foreign one.
 pub fn same_origin(origin: &[u8], tls: bool, host: Option<&str>) -> bool {
     let (Ok(origin), Some(host)) = (std::str::from_utf8(origin), host) else {
         return false;
     };
-    let (scheme, default_port) = if tls {
-        ("https://", ":443")
-    } else {
-        ("http://", ":80")
-    };
-    let Some(authority) = origin
-        .get(..scheme.len())
-        .filter(|s| s.eq_ignore_ascii_case(scheme))
-        .map(|_| &origin[scheme.len()..])
+    let lower = origin.to_ascii_lowercase();
+    let Some((authority, port)) = lower
+        .strip_prefix("https://")
+        .map(|a| (a, ":443"))
+        .or_else(|| lower.strip_prefix("http://").map(|a| (a, ":80")))
     else {
         return false;
     };
-    let bare = |a: &str| {
-        a.strip_suffix(default_port)
-            .unwrap_or(a)
-            .to_ascii_lowercase()
-    };
-    !authority.is_empty() && !authority.contains('/') && bare(authority) == bare(host.trim())
+    let origin_site = authority.strip_suffix(port).unwrap_or(authority);
+    let host = host.trim().to_ascii_lowercase();
+    let default_port = if tls { ":443" } else { ":80" };
+    let host_site = host.strip_suffix(default_port).unwrap_or(&host);
+    !origin_site.is_empty() && !origin_site.contains('/') && origin_site == host_site
 }
 
 /// Whether the answer varies by `Origin` (everything but a plain `"*"`).
@@ -289,7 +287,7 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_is_scheme_and_host_with_default_ports_ignored() {
+    fn same_origin_is_the_host_with_default_ports_ignored() {
         let yes = [
             ("https://chat.example.com", true, "chat.example.com"),
             ("https://chat.example.com", true, "chat.example.com:443"),
@@ -297,6 +295,8 @@ mod tests {
             ("HTTPS://Chat.Example.com", true, "chat.example.com"),
             ("http://127.0.0.1:8080", false, "127.0.0.1:8080"),
             ("http://localhost", false, "localhost:80"),
+            // TLS ended in front of rampart: the page is https, rampart sees http.
+            ("https://chat.example.com", false, "chat.example.com"),
         ];
         for (o, tls, host) in yes {
             assert!(
@@ -306,9 +306,8 @@ mod tests {
         }
         let no = [
             ("https://evil.example", true, "chat.example.com"),
-            ("http://chat.example.com", true, "chat.example.com"),
-            ("https://chat.example.com", false, "chat.example.com"),
             ("https://chat.example.com:8443", true, "chat.example.com"),
+            ("http://chat.example.com:8080", false, "chat.example.com"),
             (
                 "https://chat.example.com.evil.example",
                 true,
