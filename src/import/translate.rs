@@ -2477,6 +2477,14 @@ mod tests {
         (text, doc, t.warnings)
     }
 
+    /// Whether a warning was given at `line` of `t.conf` mentioning `what`.
+    fn warned(warnings: &[String], line: u32, what: &str) -> bool {
+        let at = format!("t.conf:{line}:");
+        warnings
+            .iter()
+            .any(|w| w.starts_with(&at) && w.contains(what))
+    }
+
     fn routes(doc: &toml_edit::DocumentMut, server: usize) -> Vec<&toml_edit::Table> {
         doc["servers"][server]["routes"]
             .as_array_of_tables()
@@ -2559,18 +2567,8 @@ mod tests {
         assert_eq!(r[0]["static"]["root"].as_str(), Some("/srv/img"));
         assert!(text.contains("^~ (no regex check"), "{text}");
         assert!(text.contains("# not imported: location /app/ "), "{text}");
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.starts_with("t.conf:3:") && w.contains("URI replaces")),
-            "{warnings:?}"
-        );
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.starts_with("t.conf:4:") && w.contains("regex")),
-            "{warnings:?}"
-        );
+        assert!(warned(&warnings, 3, "URI replaces"), "{warnings:?}");
+        assert!(warned(&warnings, 4, "regex"), "{warnings:?}");
         assert!(text.contains("named locations"), "{text}");
         assert!(
             text.contains("# not imported: if ($host = x) (line 6) — no scripting"),
@@ -2678,12 +2676,7 @@ mod tests {
             warnings.iter().any(|w| w.contains("fastcgi_pass")),
             "{warnings:?}"
         );
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.starts_with("t.conf:4:") && w.contains("auth_basic")),
-            "{warnings:?}"
-        );
+        assert!(warned(&warnings, 4, "auth_basic"), "{warnings:?}");
     }
 
     #[test]
@@ -2777,10 +2770,7 @@ mod tests {
         );
         assert_eq!(doc["servers"][4]["https_redirect"].as_bool(), Some(true));
         assert_eq!(doc["admin"]["listen"].as_str(), Some("127.0.0.1:9091"));
-        assert!(
-            warnings.iter().any(|w| w.starts_with("t.conf:8:")),
-            "{warnings:?}"
-        );
+        assert!(warned(&warnings, 8, ""), "{warnings:?}");
     }
 
     #[test]
