@@ -102,6 +102,8 @@ async fn ws_echo_large_messages_and_gauges_back_to_zero() {
         1.0,
         "an open tunnel counts as in flight"
     );
+    // Open a while longer, so the logged duration can be checked.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     ws.close(None).await.unwrap();
     drop(ws);
     wait_gauge(&g, "rampart_websocket_connections{", 0.0).await;
@@ -114,6 +116,9 @@ async fn ws_echo_large_messages_and_gauges_back_to_zero() {
         .expect("access line for the tunnel");
     assert!(e["bytes_sent"].as_u64().unwrap() > 1 << 20);
     assert!(e["bytes_received"].as_u64().unwrap() > 1 << 20);
+    // The duration covers the tunnel's life, not just its handshake.
+    let ms = e["duration_ms"].as_f64().unwrap();
+    assert!(ms >= 400.0, "duration_ms {ms}");
 }
 
 /// Bytes that travel in the same packets as the two heads — a client that
@@ -413,9 +418,13 @@ async fn server_sent_events_arrive_as_they_are_sent() {
     }
 }
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Opens a WebSocket through the gateway, with an `Origin` if given;
-/// the handshake's status (101, or the refusal's).
-async fn handshake_status(port: u16, origin: Option<&str>) -> u16 {
+/// the handshake's status (101, or the refusal's). An opened tunnel is
+/// kept in `open`.
+async fn handshake_status(port: u16, origin: Option<&str>, open: &mut Vec<Ws>) -> u16 {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = format!("ws://127.0.0.1:{port}/ws/guarded")
         .into_client_request()
@@ -425,8 +434,7 @@ async fn handshake_status(port: u16, origin: Option<&str>) -> u16 {
     }
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, resp)) => {
-            // Keep the tunnel open for the rest of the test.
-            std::mem::forget(ws);
+            open.push(ws);
             resp.status().as_u16()
         }
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
@@ -450,23 +458,24 @@ async fn upgrades_are_subject_to_rate_limits_and_the_cors_origins() {
             "prefix = \"/ws/\"\nupstream = \"chat\"\ncors = \"app\"\nrate_limit = { zone = \"ws\", burst = 1, nodelay = true }",
         );
     let g = Gateway::start(&toml);
+    let mut open = Vec::new();
     // Cross-site WebSocket hijacking: another site's page is refused, and
     // does not use up the user's rate.
     assert_eq!(
-        handshake_status(g.port, Some("https://evil.example")).await,
+        handshake_status(g.port, Some("https://evil.example"), &mut open).await,
         403
     );
     assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
     // A page of the gateway's own origin, and one the policy lists, get
     // their tunnels.
     let own = format!("http://127.0.0.1:{}", g.port);
-    assert_eq!(handshake_status(g.port, Some(&own)).await, 101);
+    assert_eq!(handshake_status(g.port, Some(&own), &mut open).await, 101);
     assert_eq!(
-        handshake_status(g.port, Some("https://app.example.com")).await,
+        handshake_status(g.port, Some("https://app.example.com"), &mut open).await,
         101
     );
     // Within the minute, the next upgrade is over the rate: 429, no tunnel.
-    assert_eq!(handshake_status(g.port, None).await, 429);
+    assert_eq!(handshake_status(g.port, None, &mut open).await, 429);
     assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert_eq!(gauge(&g, "rampart_websocket_connections{").await, 2.0);
     let log = g.access_log(2);
