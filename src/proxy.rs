@@ -148,10 +148,11 @@ fn request_host(session: &Session) -> Option<&str> {
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
 }
 
-/// [`request_host`] as a header value, shared rather than copied.
+/// [`request_host`] as a header value, shared rather than copied (the same
+/// choice: a `Host` that is not visible ASCII counts as absent).
 fn request_host_value(session: &Session) -> Option<HeaderValue> {
     let req = session.req_header();
-    match req.headers.get(header::HOST) {
+    match req.headers.get(header::HOST).filter(|h| h.to_str().is_ok()) {
         Some(h) => Some(h.clone()),
         None => req
             .uri
