@@ -9,16 +9,33 @@
 
 use std::net::IpAddr;
 
+use std::sync::LazyLock;
+
 use http::header::{self, HeaderName, HeaderValue};
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::{RequestHeader, ResponseHeader, WireHeaderName};
 
 use crate::config::snapshot::{Header, Route, Server};
 
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+// Names rampart sets on every request and response, parsed at compile time
+// and spelled as nginx deployments spell them: inserting one neither parses
+// the name nor allocates.
+pub static X_REQUEST_ID: WireHeaderName =
+    WireHeaderName::from_static("X-Request-Id", HeaderName::from_static("x-request-id"));
+static X_REAL_IP: WireHeaderName =
+    WireHeaderName::from_static("X-Real-IP", HeaderName::from_static("x-real-ip"));
+static X_FORWARDED_FOR: WireHeaderName = WireHeaderName::from_static(
+    "X-Forwarded-For",
+    HeaderName::from_static("x-forwarded-for"),
+);
+static X_FORWARDED_PROTO: WireHeaderName = WireHeaderName::from_static(
+    "X-Forwarded-Proto",
+    HeaderName::from_static("x-forwarded-proto"),
+);
+static X_FORWARDED_HOST: WireHeaderName = WireHeaderName::from_static(
+    "X-Forwarded-Host",
+    HeaderName::from_static("x-forwarded-host"),
+);
+static SERVER_VALUE: HeaderValue = HeaderValue::from_static("rampart");
 
 /// What `security_headers = true` sends: (name, value, TLS servers only).
 pub const SECURITY: [(&str, &str, bool); 5] = [
@@ -32,6 +49,17 @@ pub const SECURITY: [(&str, &str, bool); 5] = [
     ("Referrer-Policy", "strict-origin-when-cross-origin", false),
     ("X-XSS-Protection", "0", false),
 ];
+
+/// [`SECURITY`] as names and values ready to insert, built on first use.
+static SECURITY_HEADERS: LazyLock<Vec<(WireHeaderName, HeaderValue, bool)>> = LazyLock::new(|| {
+    SECURITY
+        .iter()
+        .filter_map(|&(name, value, tls_only)| {
+            let name = WireHeaderName::new(name).ok()?;
+            Some((name, HeaderValue::from_static(value), tls_only))
+        })
+        .collect()
+});
 
 /// Who the request is from, as the upstream should learn it.
 pub struct Forwarded<'a> {
@@ -54,9 +82,9 @@ pub fn upstream_request(req: &mut RequestHeader, f: &Forwarded<'_>, extra: &[Hea
         Some(p) if p != f.client_ip => ip_value(p),
         _ => client.clone(),
     };
-    let xff = if req.headers.contains_key(&X_FORWARDED_FOR) {
+    let xff = if req.headers.contains_key(X_FORWARDED_FOR.name()) {
         let mut xff = String::new();
-        for v in req.headers.get_all(&X_FORWARDED_FOR) {
+        for v in req.headers.get_all(X_FORWARDED_FOR.name()) {
             match v.to_str().map(str::trim) {
                 Ok(s) if !s.is_empty() => {
                     xff.push_str(s);
@@ -70,19 +98,21 @@ pub fn upstream_request(req: &mut RequestHeader, f: &Forwarded<'_>, extra: &[Hea
     } else {
         peer
     };
-    let _ = req.insert_header(X_REAL_IP.clone(), client);
-    let _ = req.insert_header(X_FORWARDED_FOR.clone(), xff);
+    // The cloned head has no spare room: make it once for all that follows.
+    req.reserve(5 + extra.len());
+    let _ = req.insert_header(&X_REAL_IP, client);
+    let _ = req.insert_header(&X_FORWARDED_FOR, xff);
     let proto = if f.tls { "https" } else { "http" };
-    let _ = req.insert_header(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    let _ = req.insert_header(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = &f.host {
         if !req.headers.contains_key(header::HOST) {
             let _ = req.insert_header(header::HOST, host.clone());
         }
-        let _ = req.insert_header(X_FORWARDED_HOST.clone(), host.clone());
+        let _ = req.insert_header(&X_FORWARDED_HOST, host.clone());
     }
-    let _ = req.insert_header(X_REQUEST_ID.clone(), f.request_id.header());
+    let _ = req.insert_header(&X_REQUEST_ID, f.request_id.header());
     for (n, v) in extra {
-        let _ = req.insert_header(n.clone(), v.clone());
+        let _ = req.insert_header(n, v.clone());
     }
 }
 
@@ -124,31 +154,29 @@ pub fn client_response(
     tls: bool,
     server_header: bool,
 ) {
+    // A parsed upstream head has no spare room: make it once for all of these.
+    let route_headers = route.map_or(&[][..], |r| r.response_headers.as_slice());
+    resp.reserve(2 + SECURITY.len() + server.response_headers.len() + route_headers.len());
     if server_header {
-        let _ = resp.insert_header(header::SERVER, "rampart");
+        let _ = resp.insert_header(header::SERVER, SERVER_VALUE.clone());
     } else {
         resp.remove_header(&header::SERVER);
     }
     if server.security_headers {
-        for (name, v, tls_only) in SECURITY {
-            if tls_only && !tls {
+        for (name, v, tls_only) in SECURITY_HEADERS.iter() {
+            if *tls_only && !tls {
                 continue;
             }
-            if resp.headers.contains_key(name) {
+            if resp.headers.contains_key(name.name()) {
                 continue;
             }
-            let _ = resp.insert_header(name, v);
+            let _ = resp.insert_header(name, v.clone());
         }
     }
-    for (n, v) in &server.response_headers {
-        let _ = resp.insert_header(n.clone(), v.clone());
+    for (n, v) in server.response_headers.iter().chain(route_headers) {
+        let _ = resp.insert_header(n, v.clone());
     }
-    if let Some(r) = route {
-        for (n, v) in &r.response_headers {
-            let _ = resp.insert_header(n.clone(), v.clone());
-        }
-    }
-    let _ = resp.insert_header(X_REQUEST_ID.clone(), request_id.header());
+    let _ = resp.insert_header(&X_REQUEST_ID, request_id.header());
 }
 
 /// rampart's answer to a request refused before its head could be read as
@@ -164,11 +192,12 @@ pub fn early_error(status: u16, server_header: bool) -> Option<(ResponseHeader, 
         .ok()?;
     resp.insert_header(header::CONNECTION, "close").ok()?;
     if server_header {
-        resp.insert_header(header::SERVER, "rampart").ok()?;
+        resp.insert_header(header::SERVER, SERVER_VALUE.clone())
+            .ok()?;
     }
-    for (name, v, tls_only) in SECURITY {
+    for (name, v, tls_only) in SECURITY_HEADERS.iter() {
         if !tls_only {
-            resp.insert_header(name, v).ok()?;
+            resp.insert_header(name, v.clone()).ok()?;
         }
     }
     Some((resp, body))
@@ -350,6 +379,41 @@ mod tests {
             get(&r, "x-forwarded-for"),
             "203.0.113.7, 198.51.100.2, 10.0.0.2"
         );
+    }
+
+    fn wire(write: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut buf = Vec::new();
+        write(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn added_headers_are_spelled_as_nginx_spells_them() {
+        let r = forwarded_headers(&[], "10.0.0.1", "10.0.0.1");
+        let w = wire(|b| r.header_to_h1_wire(b));
+        for line in [
+            "X-Real-IP: 10.0.0.1\r\n",
+            "X-Forwarded-For: 10.0.0.1\r\n",
+            "X-Forwarded-Proto: https\r\n",
+            "X-Forwarded-Host: example.com:8443\r\n",
+            "X-Request-Id: id-1\r\n",
+        ] {
+            assert!(w.contains(line), "{line:?} in {w:?}");
+        }
+        // Every security default is there, spelled as in the table, and
+        // only the TLS-only one is left out of an early (transport unknown)
+        // error.
+        assert_eq!(SECURITY_HEADERS.len(), SECURITY.len());
+        let (resp, _) = early_error(400, true).unwrap();
+        let w = wire(|b| resp.header_to_h1_wire(b));
+        for (name, value, tls_only) in SECURITY {
+            assert_eq!(
+                w.contains(&format!("{name}: {value}\r\n")),
+                !tls_only,
+                "{name} in {w:?}"
+            );
+        }
+        assert!(w.contains("Server: rampart\r\n"), "{w:?}");
     }
 
     #[test]

@@ -653,7 +653,10 @@ impl ProxyHttp for Gateway {
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
         let live = self.state.current();
         ctx.request_id = headers::RequestId::from_request(
-            session.req_header().headers.get(&headers::X_REQUEST_ID),
+            session
+                .req_header()
+                .headers
+                .get(headers::X_REQUEST_ID.name()),
         );
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let local = session.server_addr().and_then(|a| a.as_inet()).copied();

@@ -1026,3 +1026,59 @@ async fn a_body_sent_after_100_continue_is_not_taken_for_a_head() {
     let upload = seen.iter().find(|r| r.uri == "/upload").unwrap();
     assert_eq!(upload.body_len, n);
 }
+
+/// A client that hangs up while its upstream is still thinking ends the
+/// upstream request (the upstream sees its connection closed, nothing is
+/// reused), and the gateway goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_ends_its_upstream_request() {
+    // A raw upstream: it reads one request head, never answers, and reports
+    // how long its connection stayed open after the head.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = upstream.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = upstream.accept() else {
+            return;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = tx.send("head");
+        let _ = tx.send(match s.read(&mut buf) {
+            Ok(0) => "closed",
+            Ok(_) => "more bytes",
+            Err(_) => "still open after 4 s",
+        });
+    });
+    let g = Gateway::start(&base(addr, "", PROXY_ALL));
+
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", g.port)).unwrap();
+    client
+        .write_all(b"GET /thinking HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok("head"));
+    let hung_up = Instant::now();
+    drop(client);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(6)), Ok("closed"));
+    assert!(
+        hung_up.elapsed() < Duration::from_secs(2),
+        "the upstream connection was closed {:?} after the client hung up",
+        hung_up.elapsed()
+    );
+
+    // The gateway is unharmed: the next request gets an answer (502: the
+    // raw upstream is gone).
+    let r = client_get_status(&g.url("/after")).await;
+    assert_eq!(r, 502);
+}
+
+async fn client_get_status(url: &str) -> u16 {
+    client().get(url).send().await.unwrap().status().as_u16()
+}

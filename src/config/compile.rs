@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use ipnet::IpNet;
+use pingora::http::WireHeaderName;
 use regex::Regex;
 
 use super::diag::Span;
@@ -53,7 +54,7 @@ impl Cx<'_, '_> {
     }
 
     fn header(&mut self, name: &Sp<String>, value: &Sp<String>) -> Option<Header> {
-        let n = match HeaderName::from_bytes(name.v.as_bytes()) {
+        let n = match WireHeaderName::new(&name.v) {
             Ok(n) => n,
             Err(_) => {
                 self.err(&name.span, format!("invalid header name \"{}\"", name.v));

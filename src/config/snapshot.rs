@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use ipnet::IpNet;
+use pingora::http::WireHeaderName;
 use rustls::sign::CertifiedKey;
 
 use super::values::Rate;
@@ -224,8 +225,10 @@ pub struct Compression {
     pub types: Vec<String>,
 }
 
-/// A header to set, already validated as a legal name and value.
-pub type Header = (HeaderName, HeaderValue);
+/// A header to set, already validated as a legal name and value. The name
+/// keeps the config's spelling for HTTP/1 and is parsed once, here: setting
+/// it on a request neither parses nor copies.
+pub type Header = (WireHeaderName, HeaderValue);
 
 #[derive(Debug)]
 pub struct Server {

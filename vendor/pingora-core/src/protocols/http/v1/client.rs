@@ -284,9 +284,13 @@ impl HttpSession {
                         // while header_refs doesn't as it is still empty
                         let _num_headers = populate_headers(base, &mut header_refs, resp.headers);
 
+                        // rampart patch: room for the headers a proxy adds to
+                        // the response (security headers, request id, CORS), so
+                        // that the maps are not grown and rehashed for them.
+                        const PROXY_HEADROOM: usize = 8;
                         let mut response_header = match ResponseHeader::build(
                             resp.code.unwrap(),
-                            Some(resp.headers.len()),
+                            Some(resp.headers.len() + PROXY_HEADROOM),
                         ) {
                             Ok(header) => Box::new(header),
                             Err(e) => return self.fail_response_header_read(e),
@@ -446,8 +450,18 @@ impl HttpSession {
     /// Similar to [`Self::read_response()`], read the response header and then return a copy of it.
     pub async fn read_resp_header_parts(&mut self) -> Result<Box<ResponseHeader>> {
         self.read_response().await?;
-        // safe to unwrap because it is just read
-        Ok(Box::new(self.resp_header().unwrap().clone()))
+        // rampart patch: the head as parsed (with room for the headers a
+        // proxy adds) goes to the caller and the session keeps a copy; a
+        // clone has no spare room, so the other way round the caller's
+        // first insert would grow and rehash both maps.
+        match self.response_header.take() {
+            Some(header) => {
+                self.response_header = Some(Box::new(header.as_ref().clone()));
+                Ok(header)
+            }
+            // read_response() Ok means a head was read; not reachable
+            None => Error::e_explain(InvalidHTTPHeader, "no response head after reading one"),
+        }
     }
 
     /// Return a reference of the [`ResponseHeader`] if the response is read
