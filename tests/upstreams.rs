@@ -527,3 +527,71 @@ async fn active_checks_probe_tls_servers_over_tls() {
     }
     assert_eq!(sick.hits(), 0);
 }
+
+/// Sockets of this machine (IPv4 and IPv6) whose remote end is `port`, in
+/// TCP state `state` (`/proc/net/tcp` codes: `08` is CLOSE_WAIT).
+fn sockets_to(port: u16, state: &str) -> usize {
+    let want = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| {
+            t.lines()
+                .skip(1)
+                .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        })
+        .filter(|cols| cols.len() > 3 && cols[2].ends_with(&want) && cols[3] == state)
+        .count()
+}
+
+/// An idle pooled connection that the upstream closes is dropped by the
+/// gateway soon after (no socket left in CLOSE_WAIT until some later
+/// request happens to pick it), and the next request gets a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_the_upstream_closes_are_dropped() {
+    use std::io::{Read, Write};
+    // A raw upstream: answers each request with keep-alive, then closes the
+    // connection 200 ms later, as a server with a short keepalive_timeout.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = upstream.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in upstream.incoming().take(8) {
+            let Ok(mut s) = conn else { return };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                std::thread::sleep(Duration::from_millis(200));
+            });
+        }
+    });
+    let g = Gateway::start(&pool_config(&server(format!("127.0.0.1:{port}"), ""), ""));
+    let c = client();
+    let r = c.get(g.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok");
+
+    // The upstream has closed its end after 200 ms; the gateway's end must
+    // not stay half-closed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for(
+        || sockets_to(port, "08") == 0,
+        Duration::from_secs(3),
+        "the gateway to close the connection the upstream closed (CLOSE_WAIT)",
+    )
+    .await;
+    let r = c.get(g.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
