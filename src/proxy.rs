@@ -768,14 +768,17 @@ impl ProxyHttp for Gateway {
         // CORS preflight: answered here, never proxied (before rate limits,
         // as nginx answers them in its rewrite phase).
         let req = session.req_header();
-        if let (Some(p), Some(o), Some(m), true) = (
-            ctx.cors.map(|i| &live.cfg.cors[i]),
-            &origin,
-            req.headers
+        let preflight = match (req.method == http::Method::OPTIONS, &origin) {
+            // Only then is the header looked up: this runs on every request.
+            (true, Some(_)) => req
+                .headers
                 .get(header::ACCESS_CONTROL_REQUEST_METHOD)
                 .and_then(|m| m.to_str().ok()),
-            req.method == http::Method::OPTIONS,
-        ) {
+            _ => None,
+        };
+        if let (Some(p), Some(o), Some(m)) =
+            (ctx.cors.map(|i| &live.cfg.cors[i]), &origin, preflight)
+        {
             let requested = req
                 .headers
                 .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
