@@ -1041,16 +1041,11 @@ async fn a_client_that_hangs_up_ends_its_upstream_request() {
         let Ok((mut s, _)) = upstream.accept() else {
             return;
         };
-        s.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
+        if !read_request_head(&mut s, Duration::from_secs(4)) {
+            return;
         }
         let _ = tx.send("head");
+        let mut buf = [0u8; 16];
         let _ = tx.send(match s.read(&mut buf) {
             Ok(0) => "closed",
             Ok(_) => "more bytes",

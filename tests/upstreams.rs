@@ -550,7 +550,7 @@ fn sockets_to(port: u16, state: &str) -> usize {
 /// request happens to pick it), and the next request gets a fresh one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_the_upstream_closes_are_dropped() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     // A raw upstream: answers each request with keep-alive, then closes the
     // connection 200 ms later, as a server with a short keepalive_timeout.
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -562,14 +562,8 @@ async fn idle_connections_the_upstream_closes_are_dropped() {
             let Ok(mut s) = conn else { return };
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::spawn(move || {
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if !read_request_head(&mut s, Duration::from_secs(5)) {
+                    return;
                 }
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
                 std::thread::sleep(Duration::from_millis(200));

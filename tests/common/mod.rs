@@ -825,3 +825,22 @@ pub async fn sse_origin(n: usize, every: Duration) -> (SocketAddr, tokio::task::
     });
     (addr, task)
 }
+
+/// Reads one request head from a raw test upstream (within `within`);
+/// `false` when the connection ends or times out first.
+#[allow(dead_code)] // not every test binary has a raw upstream
+pub fn read_request_head(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    if s.set_read_timeout(Some(within)).is_err() {
+        return false;
+    }
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
