@@ -136,9 +136,9 @@ where
             return Poll::Ready(Ok(v));
         }
 
-        let delay = me
-            .delay
-            .get_or_insert_with(|| Box::pin(me.callback.timeout()));
+        // rampart patch: `timeout()` already returns a pinned box; boxing it
+        // again cost a second allocation for every read that waited.
+        let delay = me.delay.get_or_insert_with(|| me.callback.timeout());
 
         match delay.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
