@@ -338,6 +338,17 @@ async fn response_headers_security_defaults_and_server_header() {
         !h.contains_key("server"),
         "upstream Server header removed: {h:#?}"
     );
+    // On the wire, configured names keep the config's spelling and rampart's
+    // own are spelled as nginx deployments spell them.
+    let wire = raw(g.port, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    for line in [
+        "\r\nX-Server-Wide: yes\r\n",
+        "\r\nX-Content-Type-Options: nosniff\r\n",
+        "\r\nReferrer-Policy: strict-origin-when-cross-origin\r\n",
+        "\r\nX-Request-Id: ",
+    ] {
+        assert!(wire.contains(line), "{line:?} in {wire}");
+    }
     drop(g);
 
     // server_header = true: rampart names itself; security_headers = false: none added.

@@ -147,8 +147,8 @@ where
         // response comes back, so it is proxied in sequence: the (empty)
         // body end, then the response, task by task, through the same
         // filters. This skips the two task channels, the join of two
-        // halves and their select loops: about 10k instructions per
-        // request, an eighth of a small proxied request.
+        // halves and their select loops: about 7.5k instructions per
+        // request, a tenth of a small proxied request (callgrind).
         if downstream_custom_message_writer.is_none()
             && downstream_custom_message_reader.is_none()
             && !upstream_upgrade_req
