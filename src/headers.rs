@@ -9,8 +9,6 @@
 
 use std::net::IpAddr;
 
-use std::sync::LazyLock;
-
 use http::header::{self, HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader, WireHeaderName};
 
@@ -38,28 +36,48 @@ static X_FORWARDED_HOST: WireHeaderName = WireHeaderName::from_static(
 static SERVER_VALUE: HeaderValue = HeaderValue::from_static("rampart");
 
 /// What `security_headers = true` sends: (name, value, TLS servers only).
-pub const SECURITY: [(&str, &str, bool); 5] = [
+pub static SECURITY: [(WireHeaderName, HeaderValue, bool); 5] = [
     (
-        "Strict-Transport-Security",
-        "max-age=31536000; includeSubDomains",
+        WireHeaderName::from_static(
+            "Strict-Transport-Security",
+            HeaderName::from_static("strict-transport-security"),
+        ),
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         true,
     ),
-    ("X-Frame-Options", "DENY", false),
-    ("X-Content-Type-Options", "nosniff", false),
-    ("Referrer-Policy", "strict-origin-when-cross-origin", false),
-    ("X-XSS-Protection", "0", false),
+    (
+        WireHeaderName::from_static(
+            "X-Frame-Options",
+            HeaderName::from_static("x-frame-options"),
+        ),
+        HeaderValue::from_static("DENY"),
+        false,
+    ),
+    (
+        WireHeaderName::from_static(
+            "X-Content-Type-Options",
+            HeaderName::from_static("x-content-type-options"),
+        ),
+        HeaderValue::from_static("nosniff"),
+        false,
+    ),
+    (
+        WireHeaderName::from_static(
+            "Referrer-Policy",
+            HeaderName::from_static("referrer-policy"),
+        ),
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+        false,
+    ),
+    (
+        WireHeaderName::from_static(
+            "X-XSS-Protection",
+            HeaderName::from_static("x-xss-protection"),
+        ),
+        HeaderValue::from_static("0"),
+        false,
+    ),
 ];
-
-/// [`SECURITY`] as names and values ready to insert, built on first use.
-static SECURITY_HEADERS: LazyLock<Vec<(WireHeaderName, HeaderValue, bool)>> = LazyLock::new(|| {
-    SECURITY
-        .iter()
-        .filter_map(|&(name, value, tls_only)| {
-            let name = WireHeaderName::new(name).ok()?;
-            Some((name, HeaderValue::from_static(value), tls_only))
-        })
-        .collect()
-});
 
 /// Who the request is from, as the upstream should learn it.
 pub struct Forwarded<'a> {
@@ -163,7 +181,7 @@ pub fn client_response(
         resp.remove_header(&header::SERVER);
     }
     if server.security_headers {
-        for (name, v, tls_only) in SECURITY_HEADERS.iter() {
+        for (name, v, tls_only) in &SECURITY {
             if *tls_only && !tls {
                 continue;
             }
@@ -195,7 +213,7 @@ pub fn early_error(status: u16, server_header: bool) -> Option<(ResponseHeader, 
         resp.insert_header(header::SERVER, SERVER_VALUE.clone())
             .ok()?;
     }
-    for (name, v, tls_only) in SECURITY_HEADERS.iter() {
+    for (name, v, tls_only) in &SECURITY {
         if !tls_only {
             resp.insert_header(name, v.clone()).ok()?;
         }
@@ -400,13 +418,28 @@ mod tests {
         ] {
             assert!(w.contains(line), "{line:?} in {w:?}");
         }
+        // Each name's key is its spelling in lowercase (both are written
+        // out by hand).
+        let statics = [
+            &X_REQUEST_ID,
+            &X_REAL_IP,
+            &X_FORWARDED_FOR,
+            &X_FORWARDED_PROTO,
+            &X_FORWARDED_HOST,
+        ];
+        for n in statics
+            .into_iter()
+            .chain(SECURITY.iter().map(|(n, _, _)| n))
+        {
+            assert_eq!(n.name().as_str(), n.as_str().to_ascii_lowercase());
+        }
         // Every security default is there, spelled as in the table, and
         // only the TLS-only one is left out of an early (transport unknown)
         // error.
-        assert_eq!(SECURITY_HEADERS.len(), SECURITY.len());
         let (resp, _) = early_error(400, true).unwrap();
         let w = wire(|b| resp.header_to_h1_wire(b));
-        for (name, value, tls_only) in SECURITY {
+        for (name, value, tls_only) in &SECURITY {
+            let (name, value) = (name.as_str(), value.to_str().unwrap());
             assert_eq!(
                 w.contains(&format!("{name}: {value}\r\n")),
                 !tls_only,

@@ -1221,11 +1221,10 @@ impl<'a> Translator<'a> {
                 self.skipped.push(("add_header".into(), h.pos.clone()));
                 continue;
             }
-            match SECURITY
-                .iter()
-                .find(|(n, _, _)| n.eq_ignore_ascii_case(&lower))
-            {
-                Some((_, v, _)) if v.eq_ignore_ascii_case(&h.value) => covered.push(h.name.clone()),
+            match SECURITY.iter().find(|(n, _, _)| n.name().as_str() == lower) {
+                Some((_, v, _)) if v.as_bytes().eq_ignore_ascii_case(h.value.as_bytes()) => {
+                    covered.push(h.name.clone())
+                }
                 Some(_) if lower == "x-xss-protection" => {
                     covered.push(h.name.clone());
                     notes.push(format!(
@@ -1253,8 +1252,12 @@ impl<'a> Translator<'a> {
         let missing: Vec<String> = SECURITY
             .iter()
             .filter(|(_, _, tls_only)| tls || !tls_only)
-            .filter(|(n, _, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)))
-            .map(|(n, _, _)| n.to_string())
+            .filter(|(n, _, _)| {
+                !headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case(n.as_str()))
+            })
+            .map(|(n, _, _)| n.as_str().to_string())
             .collect();
         let covered = (!covered.is_empty()).then(|| {
             let mut c = format!("covers add_header {}", covered.join(", "));

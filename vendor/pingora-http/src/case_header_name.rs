@@ -102,6 +102,11 @@ impl WireHeaderName {
     pub fn spelling(&self) -> &[u8] {
         self.case.as_slice()
     }
+
+    /// [`Self::spelling`] as text (both constructors take text).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.case.as_slice()).unwrap_or_default()
+    }
 }
 
 impl IntoCaseHeaderName for &WireHeaderName {
@@ -210,6 +215,8 @@ mod tests {
         let configured = WireHeaderName::new("X-Served-By").unwrap();
         assert_eq!(configured.name(), "x-served-by");
         assert_eq!(configured.spelling(), b"X-Served-By");
+        assert_eq!(configured.as_str(), "X-Served-By");
+        assert_eq!(REQUEST_ID.as_str(), "X-Request-Id");
         assert!(WireHeaderName::new("bad name").is_err());
 
         let (name, case) = header::SERVER.into_header_names().unwrap();
