@@ -139,25 +139,34 @@ fn is_timeout(e: &Error) -> bool {
     )
 }
 
-/// The request's host without port: `Host`, or the h2 `:authority`.
-fn request_host(session: &Session) -> Option<&str> {
-    let req = session.req_header();
-    req.headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+/// Where the request's host (port included, if any) comes from: its `Host`
+/// header when that is visible ASCII, else the h2 `:authority`. One choice
+/// for routing, rate-limit keys, logs and the forwarded headers.
+enum Host<'a> {
+    Header(&'a HeaderValue, &'a str),
+    Authority(&'a str),
 }
 
-/// [`request_host`] as a header value, shared rather than copied (the same
-/// choice: a `Host` that is not visible ASCII counts as absent).
-fn request_host_value(session: &Session) -> Option<HeaderValue> {
+fn host_of(session: &Session) -> Option<Host<'_>> {
     let req = session.req_header();
-    match req.headers.get(header::HOST).filter(|h| h.to_str().is_ok()) {
-        Some(h) => Some(h.clone()),
-        None => req
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    let header = req.headers.get(header::HOST);
+    match header.and_then(|h| Some(Host::Header(h, h.to_str().ok()?))) {
+        Some(host) => Some(host),
+        None => req.uri.authority().map(|a| Host::Authority(a.as_str())),
+    }
+}
+
+fn request_host(session: &Session) -> Option<&str> {
+    host_of(session).map(|h| match h {
+        Host::Header(_, s) | Host::Authority(s) => s,
+    })
+}
+
+/// [`request_host`] as a header value: `Host` is shared, not copied.
+fn request_host_value(session: &Session) -> Option<HeaderValue> {
+    match host_of(session)? {
+        Host::Header(h, _) => Some(h.clone()),
+        Host::Authority(a) => HeaderValue::from_str(a).ok(),
     }
 }
 
