@@ -249,12 +249,16 @@ mod tests {
         (client_far, upstream_far, task)
     }
 
+    /// `f`'s output, failing the test after 10 s.
+    async fn within<F: std::future::Future>(f: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(10), f)
+            .await
+            .expect("in time")
+    }
+
     async fn read_n(s: &mut DuplexStream, n: usize) -> Vec<u8> {
         let mut v = vec![0; n];
-        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut v))
-            .await
-            .expect("bytes in time")
-            .expect("read");
+        within(s.read_exact(&mut v)).await.expect("read");
         v
     }
 
@@ -285,15 +289,9 @@ mod tests {
             ender.shutdown().await.unwrap();
             // The other side gets the last bytes, then the end.
             let mut rest = Vec::new();
-            tokio::time::timeout(Duration::from_secs(5), other.read_to_end(&mut rest))
-                .await
-                .unwrap()
-                .unwrap();
+            within(other.read_to_end(&mut rest)).await.unwrap();
             assert_eq!(rest, b"bye");
-            let stats = tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .unwrap()
-                .unwrap();
+            let stats = within(task).await.unwrap();
             assert_eq!(stats.end, End::Closed);
             let expected = if client_ends { (3, 0) } else { (0, 3) };
             assert_eq!((stats.to_upstream, stats.to_client), expected);
@@ -316,10 +314,7 @@ mod tests {
             c
         });
         let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), u.read_to_end(&mut got))
-            .await
-            .unwrap()
-            .unwrap();
+        within(u.read_to_end(&mut got)).await.unwrap();
         assert_eq!(got.len(), data.len());
         assert!(got == data);
         drop(writer.await.unwrap());

@@ -146,6 +146,30 @@ async fn an_upgrade_request_body_reaches_the_upstream_before_the_tunnel_bytes() 
 /// origin answers 101 and "WELCOME" in one write as soon as it has the head;
 /// the client then sends " LATER". Asserts what the origin received after
 /// the head, then " BYE" from the origin and the tunnel's close.
+/// Reads from `s` into `got` until `done(got)`, each read within 5 s;
+/// fails on a close first.
+async fn read_until(
+    s: &mut tokio::net::TcpStream,
+    got: &mut Vec<u8>,
+    done: impl Fn(&[u8]) -> bool,
+    what: &str,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    while !done(got) {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{what} in time"))
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {what}: {}",
+            String::from_utf8_lossy(got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
 async fn raw_upgrade(extra: &str, behind_head: &[u8], upstream_expects: &'static [u8]) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _serial = SERIAL.lock().await;
@@ -154,12 +178,8 @@ async fn raw_upgrade(extra: &str, behind_head: &[u8], upstream_expects: &'static
     let upstream_saw = tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
         let mut got = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            assert!(n > 0, "request head incomplete");
-            got.extend_from_slice(&buf[..n]);
-        }
+        let head_end = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
+        read_until(&mut s, &mut got, head_end, "the request head").await;
         s.write_all(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nWELCOME",
         )
@@ -168,14 +188,8 @@ async fn raw_upgrade(extra: &str, behind_head: &[u8], upstream_expects: &'static
         // Whatever the client sent behind its head, then its next bytes.
         let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let mut after = got[end..].to_vec();
-        while after.len() < upstream_expects.len() {
-            let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
-                .await
-                .expect("client bytes in time")
-                .unwrap();
-            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&after));
-            after.extend_from_slice(&buf[..n]);
-        }
+        let enough = |b: &[u8]| b.len() >= upstream_expects.len();
+        read_until(&mut s, &mut after, enough, "the client's bytes").await;
         s.write_all(b" BYE").await.unwrap();
         after
     });
@@ -190,15 +204,8 @@ async fn raw_upgrade(extra: &str, behind_head: &[u8], upstream_expects: &'static
     request.extend_from_slice(behind_head);
     c.write_all(&request).await.unwrap();
     let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !got.ends_with(b"WELCOME") {
-        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
-            .await
-            .expect("101 and greeting in time")
-            .unwrap();
-        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
+    let greeted = |b: &[u8]| b.ends_with(b"WELCOME");
+    read_until(&mut c, &mut got, greeted, "the 101 and greeting").await;
     assert!(
         got.starts_with(b"HTTP/1.1 101"),
         "{}",
