@@ -37,47 +37,42 @@ static SERVER_VALUE: HeaderValue = HeaderValue::from_static("rampart");
 
 /// What `security_headers = true` sends: (name, value, TLS servers only).
 pub static SECURITY: [(WireHeaderName, HeaderValue, bool); 5] = [
-    (
-        WireHeaderName::from_static(
-            "Strict-Transport-Security",
-            HeaderName::from_static("strict-transport-security"),
-        ),
-        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    security(
+        "Strict-Transport-Security",
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
         true,
     ),
-    (
-        WireHeaderName::from_static(
-            "X-Frame-Options",
-            HeaderName::from_static("x-frame-options"),
-        ),
-        HeaderValue::from_static("DENY"),
+    security("X-Frame-Options", "x-frame-options", "DENY", false),
+    security(
+        "X-Content-Type-Options",
+        "x-content-type-options",
+        "nosniff",
         false,
     ),
-    (
-        WireHeaderName::from_static(
-            "X-Content-Type-Options",
-            HeaderName::from_static("x-content-type-options"),
-        ),
-        HeaderValue::from_static("nosniff"),
+    security(
+        "Referrer-Policy",
+        "referrer-policy",
+        "strict-origin-when-cross-origin",
         false,
     ),
-    (
-        WireHeaderName::from_static(
-            "Referrer-Policy",
-            HeaderName::from_static("referrer-policy"),
-        ),
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-        false,
-    ),
-    (
-        WireHeaderName::from_static(
-            "X-XSS-Protection",
-            HeaderName::from_static("x-xss-protection"),
-        ),
-        HeaderValue::from_static("0"),
-        false,
-    ),
+    security("X-XSS-Protection", "x-xss-protection", "0", false),
 ];
+
+/// One row of [`SECURITY`], built at compile time (`key` is `spelling` in
+/// lowercase).
+const fn security(
+    spelling: &'static str,
+    key: &'static str,
+    value: &'static str,
+    tls_only: bool,
+) -> (WireHeaderName, HeaderValue, bool) {
+    (
+        WireHeaderName::from_static(spelling, HeaderName::from_static(key)),
+        HeaderValue::from_static(value),
+        tls_only,
+    )
+}
 
 /// Who the request is from, as the upstream should learn it.
 pub struct Forwarded<'a> {
