@@ -1088,3 +1088,94 @@ async fn a_client_that_hangs_up_ends_its_upstream_request() {
 async fn client_get_status(url: &str) -> u16 {
     client().get(url).send().await.unwrap().status().as_u16()
 }
+
+/// Reads one message head (bounded by a read timeout), as raw text.
+fn raw_head(s: &mut std::net::TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Header names go out spelled as they came in, both ways, whether they
+/// are all canonical (no spelling map is kept) or not; the names rampart
+/// adds have their usual spelling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_names_keep_their_spelling_both_ways() {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = upstream.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for response in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: \"e\"\r\nX-Backend: a\r\nConnection: close\r\n\r\nok",
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-lower-resp: a\r\nX-Mixed-CASE: b\r\nConnection: close\r\n\r\nok",
+        ] {
+            let Ok((mut s, _)) = upstream.accept() else {
+                return;
+            };
+            let _ = tx.send(raw_head(&mut s));
+            let _ = s.write_all(response.as_bytes());
+        }
+    });
+    let g = Gateway::start(&base(addr, "", PROXY_ALL));
+    let exchange = |request: &str| {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", g.port)).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let seen = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        (seen, raw_head(&mut c))
+    };
+
+    let (seen, answer) =
+        exchange("GET /a HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n");
+    for line in [
+        "\r\nHost: x\r\n",
+        "\r\nUser-Agent: t\r\n",
+        "\r\nAccept: */*\r\n",
+        "\r\nX-Real-IP: 127.0.0.1\r\n",
+        "\r\nX-Forwarded-For: 127.0.0.1\r\n",
+        "\r\nX-Forwarded-Proto: http\r\n",
+        "\r\nX-Request-Id: ",
+    ] {
+        assert!(
+            seen.contains(line),
+            "{line:?} not in the upstream's {seen:?}"
+        );
+    }
+    for line in [
+        "\r\nETag: \"e\"\r\n",
+        "\r\nX-Backend: a\r\n",
+        "\r\nX-Request-Id: ",
+    ] {
+        assert!(answer.contains(line), "{line:?} not in {answer:?}");
+    }
+
+    let (seen, answer) = exchange(
+        "GET /b HTTP/1.1\r\nhost: x\r\nuser-agent: t\r\nX-MiXed: 1\r\nAccept: */*\r\n\r\n",
+    );
+    for line in [
+        "\r\nhost: x\r\n",
+        "\r\nuser-agent: t\r\n",
+        "\r\nX-MiXed: 1\r\n",
+        "\r\nAccept: */*\r\n",
+        "\r\nX-Real-IP: 127.0.0.1\r\n",
+        "\r\nX-Request-Id: ",
+    ] {
+        assert!(
+            seen.contains(line),
+            "{line:?} not in the upstream's {seen:?}"
+        );
+    }
+    for line in [
+        "\r\nx-lower-resp: a\r\n",
+        "\r\nX-Mixed-CASE: b\r\n",
+        "\r\nX-Request-Id: ",
+    ] {
+        assert!(answer.contains(line), "{line:?} not in {answer:?}");
+    }
+}

@@ -59,6 +59,196 @@ pub trait IntoCaseHeaderName {
             .or_err(InvalidHTTPHeader, "invalid header name")?;
         Ok((name, case))
     }
+
+    /// rampart patch: the map key, and the spelling only where it differs
+    /// from the [canonical](canonical_spelling) one, which a head writes
+    /// without storing it.
+    fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)>
+    where
+        Self: Sized,
+    {
+        let (name, case) = self.into_header_names()?;
+        let case = (!is_canonical(case.as_slice())).then_some(case);
+        Ok((name, case))
+    }
+}
+
+/// rampart patch: names whose usual spelling is not plain Title-Case, found
+/// by length (a lookup on every header written): lowercase key, spelling.
+const fn spelling_exceptions(len: usize) -> &'static [(&'static str, &'static str)] {
+    match len {
+        2 => &[("te", "TE")],
+        3 => &[("dnt", "DNT")],
+        4 => &[("etag", "ETag")],
+        9 => &[("x-real-ip", "X-Real-IP")],
+        11 => &[("content-md5", "Content-MD5")],
+        15 => &[("x-ua-compatible", "X-UA-Compatible")],
+        16 => &[
+            ("www-authenticate", "WWW-Authenticate"),
+            ("x-xss-protection", "X-XSS-Protection"),
+        ],
+        17 => &[("sec-websocket-key", "Sec-WebSocket-Key")],
+        20 => &[("sec-websocket-accept", "Sec-WebSocket-Accept")],
+        21 => &[("sec-websocket-version", "Sec-WebSocket-Version")],
+        22 => &[
+            ("x-dns-prefetch-control", "X-DNS-Prefetch-Control"),
+            ("sec-websocket-protocol", "Sec-WebSocket-Protocol"),
+        ],
+        24 => &[("sec-websocket-extensions", "Sec-WebSocket-Extensions")],
+        _ => &[],
+    }
+}
+
+/// The exception's spelling for a name given in any case.
+const fn exception_for(name: &[u8]) -> Option<&'static str> {
+    let candidates = spelling_exceptions(name.len());
+    let mut e = 0;
+    while e < candidates.len() {
+        if eq_ignore_case(candidates[e].0.as_bytes(), name) {
+            return Some(candidates[e].1);
+        }
+        e += 1;
+    }
+    None
+}
+
+/// rampart patch: the spelling of a name on HTTP/1 when nothing else was
+/// asked for: the [exceptions](spelling_exceptions), else Title-Case
+/// (`x-forwarded-for` -> `X-Forwarded-For`). Most clients, servers and
+/// configs spell names this way, so a head keeps no spelling map (a second
+/// hash map, updated, cloned and dropped with every header) until a name
+/// spelled otherwise arrives; from then on every spelling is kept.
+pub fn canonical_spelling(key: &str, mut put: impl FnMut(&[u8])) {
+    if let Some(spelling) = exception_for(key.as_bytes()) {
+        return put(spelling.as_bytes());
+    }
+    // whole words stored, the piece's length written
+    let mut buf = [0u8; 64 + 8];
+    let mut after_dash = true;
+    for piece in key.as_bytes().chunks(64) {
+        for (i, src) in piece.chunks(8).enumerate() {
+            let title = title_word(word(src), &mut after_dash);
+            buf[i * 8..i * 8 + 8].copy_from_slice(&title.to_le_bytes());
+        }
+        put(&buf[..piece.len()]);
+    }
+}
+
+/// Whether `spelling` is the [canonical](canonical_spelling) spelling of its name.
+pub fn is_canonical(spelling: &[u8]) -> bool {
+    if let Some(exception) = exception_for(spelling) {
+        return exception.as_bytes() == spelling;
+    }
+    let mut after_dash = true;
+    spelling.chunks(8).all(|chunk| {
+        let w = word(chunk);
+        title_word(lower_word(w), &mut after_dash) == w
+    })
+}
+
+/// [`is_canonical`] for names known at compile time.
+const fn is_canonical_const(spelling: &[u8]) -> bool {
+    if let Some(exception) = exception_for(spelling) {
+        return same_case(exception.as_bytes(), spelling);
+    }
+    let mut after_dash = true;
+    let mut i = 0;
+    while i < spelling.len() {
+        let w = const_word(spelling, i);
+        if title_word(lower_word(w), &mut after_dash) != w {
+            return false;
+        }
+        i += 8;
+    }
+    true
+}
+
+// Eight name bytes at a time (names are ASCII tokens; a short last word is
+// padded with zero bytes, which no step changes).
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+fn word(bytes: &[u8]) -> u64 {
+    if let Ok(whole) = <[u8; 8]>::try_from(bytes) {
+        return u64::from_le_bytes(whole);
+    }
+    bytes
+        .iter()
+        .enumerate()
+        .fold(0, |w, (i, &b)| w | (b as u64) << (8 * i))
+}
+
+const fn const_word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < 8 && at + i < bytes.len() {
+        w |= (bytes[at + i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// 0x80 in each byte of `x` that is zero.
+const fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+/// 0x80 in each (ASCII) byte of `x` within `lo..=hi`.
+const fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    let at_least_lo = x.wrapping_add(ONES * (0x80 - lo as u64));
+    let above_hi = x.wrapping_add(ONES * (0x7f - hi as u64));
+    at_least_lo & !above_hi & HIGH
+}
+
+const fn lower_word(w: u64) -> u64 {
+    w + (in_range(w, b'A', b'Z') >> 2)
+}
+
+/// Title-Case of eight lowercase bytes: a letter first or after a `-` is
+/// raised. `after_dash` carries "the byte before was a dash (or none)"
+/// from word to word.
+const fn title_word(lower: u64, after_dash: &mut bool) -> u64 {
+    let dashes = zero_bytes(lower ^ (ONES * b'-' as u64));
+    let raise = (dashes << 8) | if *after_dash { 0x80 } else { 0 };
+    *after_dash = dashes >> 63 != 0;
+    lower - ((raise & in_range(lower, b'a', b'z')) >> 2)
+}
+
+const fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i].to_ascii_lowercase() != b[i].to_ascii_lowercase() {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn same_case(a: &[u8], b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The [canonical](canonical_spelling) spelling of `key` as a stored
+/// spelling, for a head that has started keeping them.
+pub(crate) fn canonical_case(key: &HeaderName) -> CaseHeaderName {
+    if let Some(spelling) = exception_for(key.as_str().as_bytes()) {
+        return CaseHeaderName::from_static(spelling);
+    }
+    let mut out = Vec::with_capacity(key.as_str().len());
+    canonical_spelling(key.as_str(), |part| out.extend_from_slice(part));
+    CaseHeaderName(out.into())
 }
 
 /// rampart patch: a header name parsed once, with the spelling it is
@@ -71,6 +261,7 @@ pub trait IntoCaseHeaderName {
 pub struct WireHeaderName {
     name: HeaderName,
     case: CaseHeaderName,
+    canonical: bool,
 }
 
 impl WireHeaderName {
@@ -80,6 +271,7 @@ impl WireHeaderName {
         WireHeaderName {
             name,
             case: CaseHeaderName::from_static(spelling),
+            canonical: is_canonical_const(spelling.as_bytes()),
         }
     }
 
@@ -90,6 +282,7 @@ impl WireHeaderName {
         Ok(WireHeaderName {
             name,
             case: CaseHeaderName::from_slice(spelling.as_bytes()),
+            canonical: is_canonical(spelling.as_bytes()),
         })
     }
 
@@ -116,6 +309,11 @@ impl IntoCaseHeaderName for &WireHeaderName {
 
     fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)> {
         Ok((self.name.clone(), self.case.clone()))
+    }
+
+    fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
+        let case = (!self.canonical).then(|| self.case.clone());
+        Ok((self.name.clone(), case))
     }
 }
 
@@ -146,6 +344,10 @@ impl IntoCaseHeaderName for HeaderName {
         let case = CaseHeaderName(titled_header_name(&self));
         Ok((self, case))
     }
+
+    fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
+        Ok((self, None))
+    }
 }
 
 impl IntoCaseHeaderName for &HeaderName {
@@ -156,11 +358,45 @@ impl IntoCaseHeaderName for &HeaderName {
     fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)> {
         Ok((self.clone(), CaseHeaderName(titled_header_name(self))))
     }
+
+    fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
+        Ok((self.clone(), None))
+    }
 }
 
 impl IntoCaseHeaderName for Bytes {
     fn into_case_header_name(self) -> CaseHeaderName {
         CaseHeaderName(self)
+    }
+
+    fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
+        let name =
+            HeaderName::from_bytes(&self).or_err(InvalidHTTPHeader, "invalid header name")?;
+        let case = (!is_canonical(&self)).then_some(CaseHeaderName(self));
+        Ok((name, case))
+    }
+}
+
+/// rampart patch: a name as parsed from a head held in `buf`: the map key
+/// is taken from the slice, and `buf` is referenced for the spelling only
+/// when it is not canonical (no reference count traffic otherwise).
+pub struct ParsedHeaderName<'a> {
+    /// The whole head as read.
+    pub buf: &'a Bytes,
+    /// The name, a slice of `buf`.
+    pub name: &'a [u8],
+}
+
+impl IntoCaseHeaderName for ParsedHeaderName<'_> {
+    fn into_case_header_name(self) -> CaseHeaderName {
+        CaseHeaderName(self.buf.slice_ref(self.name))
+    }
+
+    fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
+        let key =
+            HeaderName::from_bytes(self.name).or_err(InvalidHTTPHeader, "invalid header name")?;
+        let case = (!is_canonical(self.name)).then(|| self.into_case_header_name());
+        Ok((key, case))
     }
 }
 
@@ -224,5 +460,103 @@ mod tests {
         let (name, case) = "FoO".into_header_names().unwrap();
         assert_eq!((name.as_str(), case.as_slice()), ("foo", &b"FoO"[..]));
         assert!("bad name".into_header_names().is_err());
+    }
+
+    /// The spelling rule written the slow, obvious way.
+    fn naive_canonical(key: &str) -> String {
+        for len in 0..=64 {
+            for (k, spelling) in spelling_exceptions(len) {
+                if k.eq_ignore_ascii_case(key) {
+                    return spelling.to_string();
+                }
+            }
+        }
+        let mut out = String::new();
+        let mut upper = true;
+        for c in key.chars() {
+            out.push(if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
+            upper = c == '-';
+        }
+        out
+    }
+
+    fn canonical(key: &str) -> String {
+        let mut out = Vec::new();
+        canonical_spelling(key, |part| out.extend_from_slice(part));
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn canonical_spellings() {
+        for (key, spelling) in [
+            ("host", "Host"),
+            ("x-forwarded-for", "X-Forwarded-For"),
+            ("te", "TE"),
+            ("etag", "ETag"),
+            ("x-real-ip", "X-Real-IP"),
+            ("x-request-id", "X-Request-Id"),
+            ("x-xss-protection", "X-XSS-Protection"),
+            ("sec-websocket-key", "Sec-WebSocket-Key"),
+            ("abcdefg-hij", "Abcdefg-Hij"), // dash ends the first word
+            ("abcdefgh-ij", "Abcdefgh-Ij"), // dash starts the second
+            ("x-1a--b", "X-1a--B"),
+            ("", ""),
+        ] {
+            assert_eq!(canonical(key), spelling, "{key}");
+            assert!(is_canonical(spelling.as_bytes()), "{spelling}");
+            assert!(is_canonical_const(spelling.as_bytes()), "{spelling}");
+        }
+        let long = "a-".repeat(70);
+        assert_eq!(canonical(&long), naive_canonical(&long));
+        assert!(!is_canonical(b"x-request-ID"));
+        assert!(!is_canonical(b"Etag"));
+        assert!(!is_canonical(b"host"));
+        assert!(!is_canonical(b"HOST"));
+        assert!(!is_canonical(b"X-forwarded-For"));
+    }
+
+    #[test]
+    fn word_at_a_time_matches_the_naive_rule() {
+        // Every name of up to 6 bytes over a small alphabet, and longer
+        // pseudo-random ones (all lengths around the 8-byte words).
+        let alphabet = b"aZ-1e";
+        let mut names: Vec<Vec<u8>> = vec![vec![]];
+        let mut frontier = names.clone();
+        for _ in 0..6 {
+            frontier = frontier
+                .iter()
+                .flat_map(|n| alphabet.iter().map(move |&c| [n.as_slice(), &[c]].concat()))
+                .collect();
+            names.extend(frontier.iter().cloned());
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 7..90 {
+            for _ in 0..40 {
+                let name = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        b"abcXYZ-09-"[(seed % 10) as usize]
+                    })
+                    .collect();
+                names.push(name);
+            }
+        }
+        names.push(b"TE".to_vec());
+        names.push(b"te".to_vec());
+        names.push(b"Sec-Websocket-Key".to_vec());
+        for name in names {
+            let text = std::str::from_utf8(&name).unwrap();
+            let expected = naive_canonical(text);
+            assert_eq!(is_canonical(&name), expected == text, "{text}");
+            assert_eq!(is_canonical_const(&name), expected == text, "{text}");
+            let lower = text.to_ascii_lowercase();
+            assert_eq!(canonical(&lower), expected, "{text}");
+        }
     }
 }

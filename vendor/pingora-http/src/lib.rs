@@ -42,8 +42,10 @@ pub mod authority;
 use authority::{raw_target_authority, RawTargetAuthority};
 
 mod case_header_name;
-use case_header_name::CaseHeaderName;
-pub use case_header_name::{IntoCaseHeaderName, WireHeaderName};
+use case_header_name::{canonical_case, CaseHeaderName};
+pub use case_header_name::{
+    canonical_spelling, is_canonical, IntoCaseHeaderName, ParsedHeaderName, WireHeaderName,
+};
 
 pub mod prelude {
     pub use crate::RequestHeader;
@@ -85,6 +87,9 @@ pub enum HeaderNameVariant<'a> {
 pub struct RequestHeader {
     base: ReqParts,
     header_name_map: Option<CaseMap>,
+    /// rampart patch: whether names spelled other than canonically keep
+    /// their spelling (HTTP/1 heads), in `header_name_map`, made on demand.
+    keep_case: bool,
     raw_target: RawTarget,
     // whether we send END_STREAM with HEADERS for h2 requests
     send_end_stream: bool,
@@ -153,6 +158,7 @@ impl RequestHeader {
         RequestHeader {
             base,
             header_name_map: None,
+            keep_case: false,
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
         }
@@ -166,10 +172,10 @@ impl RequestHeader {
         path: &[u8],
         size_hint: Option<usize>,
     ) -> Result<Self> {
+        // rampart patch: the spelling map is made only when a name not
+        // spelled canonically arrives (see `canonical_spelling`).
         let mut req = Self::build_no_case(method, path, size_hint)?;
-        req.header_name_map = Some(CaseMap::with_capacity(http_header_map_upper_bound(
-            size_hint,
-        )));
+        req.keep_case = true;
         Ok(req)
     }
 
@@ -204,7 +210,8 @@ impl RequestHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while append")?;
         append_header_value(
-            self.header_name_map.as_mut(),
+            &mut self.header_name_map,
+            self.keep_case,
             &mut self.base.headers,
             name,
             header_value,
@@ -224,7 +231,8 @@ impl RequestHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while insert")?;
         insert_header_value(
-            self.header_name_map.as_mut(),
+            &mut self.header_name_map,
+            self.keep_case,
             &mut self.base.headers,
             name,
             header_value,
@@ -417,6 +425,7 @@ impl Clone for RequestHeader {
         Self {
             base: self.as_owned_parts(),
             header_name_map: self.header_name_map.clone(),
+            keep_case: self.keep_case,
             raw_target: self.raw_target.clone(),
             send_end_stream: self.send_end_stream,
         }
@@ -432,6 +441,7 @@ impl From<ReqParts> for RequestHeader {
         Self {
             base: parts,
             header_name_map: None,
+            keep_case: false,
             // The Uri is the only target available here, so it is the one that serializes.
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
@@ -463,6 +473,9 @@ pub struct ResponseHeader {
     base: RespParts,
     // an ordered header map to store the original case of each header name
     header_name_map: Option<CaseMap>,
+    /// rampart patch: whether names spelled other than canonically keep
+    /// their spelling (HTTP/1 heads), in `header_name_map`, made on demand.
+    keep_case: bool,
     // the reason phrase of the response, if unset, a default one will be used
     reason_phrase: Option<String>,
 }
@@ -486,6 +499,7 @@ impl Clone for ResponseHeader {
         Self {
             base: self.as_owned_parts(),
             header_name_map: self.header_name_map.clone(),
+            keep_case: self.keep_case,
             reason_phrase: self.reason_phrase.clone(),
         }
     }
@@ -497,6 +511,7 @@ impl From<RespParts> for ResponseHeader {
         Self {
             base: parts,
             header_name_map: None,
+            keep_case: false,
             reason_phrase: None,
         }
     }
@@ -516,11 +531,11 @@ impl From<Box<ResponseHeader>> for Box<RespParts> {
 
 impl ResponseHeader {
     fn new(size_hint: Option<usize>) -> Self {
-        let mut resp_header = Self::new_no_case(size_hint);
-        resp_header.header_name_map = Some(CaseMap::with_capacity(http_header_map_upper_bound(
-            size_hint,
-        )));
-        resp_header
+        // rampart patch: the spelling map is made only when a name not
+        // spelled canonically arrives (see `canonical_spelling`).
+        let mut resp = Self::new_no_case(size_hint);
+        resp.keep_case = true;
+        resp
     }
 
     fn new_no_case(size_hint: Option<usize>) -> Self {
@@ -529,6 +544,7 @@ impl ResponseHeader {
         ResponseHeader {
             base,
             header_name_map: None,
+            keep_case: false,
             reason_phrase: None,
         }
     }
@@ -568,7 +584,8 @@ impl ResponseHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while append")?;
         append_header_value(
-            self.header_name_map.as_mut(),
+            &mut self.header_name_map,
+            self.keep_case,
             &mut self.base.headers,
             name,
             header_value,
@@ -588,7 +605,8 @@ impl ResponseHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while insert")?;
         insert_header_value(
-            self.header_name_map.as_mut(),
+            &mut self.header_name_map,
+            self.keep_case,
             &mut self.base.headers,
             name,
             header_value,
@@ -865,22 +883,52 @@ fn http_header_map_upper_bound(size_hint: Option<usize>) -> usize {
     )
 }
 
+/// rampart patch: the spelling map to update along with the value map, and
+/// the spelling to store in it. None while every name is canonical; made the
+/// first time one is not, holding the canonical spellings of the names so
+/// far. Built by appending in the value map's iteration order, it iterates
+/// in that order too, and the same operations on both keep it so.
+fn spelling_map<'m, T>(
+    name_map: &'m mut Option<CaseMap>,
+    value_map: &HMap<T>,
+    key: &HeaderName,
+    spelling: Option<CaseHeaderName>,
+) -> Result<Option<(&'m mut CaseMap, CaseHeaderName)>> {
+    if name_map.is_none() {
+        let Some(spelling) = spelling else {
+            return Ok(None);
+        };
+        let mut map = CaseMap::try_with_capacity(value_map.capacity())
+            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+        for (k, _) in value_map.iter() {
+            map.try_append(k.clone(), canonical_case(k))
+                .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+        }
+        return Ok(Some((name_map.insert(map), spelling)));
+    }
+    Ok(name_map
+        .as_mut()
+        .map(|map| (map, spelling.unwrap_or_else(|| canonical_case(key)))))
+}
+
 #[inline]
 fn append_header_value<T>(
-    name_map: Option<&mut CaseMap>,
+    name_map: &mut Option<CaseMap>,
+    keep_case: bool,
     value_map: &mut HMap<T>,
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<bool> {
-    // rampart patch: no re-parse of a name that is already a key.
-    let (header_name, case_header_name) = name.into_header_names()?;
-    // store the original case in the map
-    if let Some(name_map) = name_map {
+    // rampart patch: no re-parse of a name that is already a key, and no
+    // spelling kept for a canonically spelled one.
+    let (header_name, spelling) = name.into_key_and_spelling()?;
+    let spelling = spelling.filter(|_| keep_case);
+    if let Some((name_map, spelling)) = spelling_map(name_map, value_map, &header_name, spelling)? {
         // Use the non-panicking `try_append`: the infallible `append` calls
         // `.expect("size overflows MAX_SIZE")` internally, which would abort the
         // process if the case map ever exceeded `http`'s `MAX_SIZE` (1 << 15).
         name_map
-            .try_append(header_name.clone(), case_header_name)
+            .try_append(header_name.clone(), spelling)
             .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
     }
 
@@ -893,18 +941,24 @@ fn append_header_value<T>(
 
 #[inline]
 fn insert_header_value<T>(
-    name_map: Option<&mut CaseMap>,
+    name_map: &mut Option<CaseMap>,
+    keep_case: bool,
     value_map: &mut HMap<T>,
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<()> {
-    // rampart patch: no re-parse of a name that is already a key.
-    let (header_name, case_header_name) = name.into_header_names()?;
-    if let Some(name_map) = name_map {
-        // store the original case in the map
-        name_map.insert(header_name.clone(), case_header_name);
+    // rampart patch: as in `append_header_value`.
+    let (header_name, spelling) = name.into_key_and_spelling()?;
+    let spelling = spelling.filter(|_| keep_case);
+    if let Some((name_map, spelling)) = spelling_map(name_map, value_map, &header_name, spelling)? {
+        name_map
+            .try_insert(header_name.clone(), spelling)
+            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
     }
-    value_map.insert(header_name, value);
+    value_map.try_insert(header_name, value).or_err(
+        InvalidHTTPHeader,
+        "header value map size overflows MAX_SIZE",
+    )?;
     Ok(())
 }
 
@@ -1037,10 +1091,9 @@ fn header_to_h1_wire(key_map: Option<&CaseMap>, value_map: &HMap, buf: &mut impl
             buf.put_slice(CRLF);
         });
     } else {
+        // rampart patch: no spelling map: every name is written canonically.
         for (header, value) in value_map {
-            let titled_header =
-                case_header_name::titled_header_name_str(header).unwrap_or(header.as_str());
-            buf.put_slice(titled_header.as_bytes());
+            canonical_spelling(header.as_str(), |part| buf.put_slice(part));
             buf.put_slice(HEADER_KV_DELIMITER);
             buf.put_slice(value.as_ref());
             buf.put_slice(CRLF);
@@ -1122,7 +1175,8 @@ mod tests {
         req.insert_header("FoO", "Bar").unwrap();
         let mut buf: Vec<u8> = vec![];
         req.header_to_h1_wire(&mut buf);
-        assert_eq!(buf, b"foo: Bar\r\n");
+        // rampart patch: a head without spellings writes canonical names.
+        assert_eq!(buf, b"Foo: Bar\r\n");
         assert!(req.case_header_iter().next().is_none());
 
         let mut resp = ResponseHeader::new_no_case(None);
@@ -1130,8 +1184,55 @@ mod tests {
         resp.insert_header("FoO", "Bar").unwrap();
         let mut buf: Vec<u8> = vec![];
         resp.header_to_h1_wire(&mut buf);
-        assert_eq!(buf, b"foo: Bar\r\n");
+        assert_eq!(buf, b"Foo: Bar\r\n");
         assert!(resp.case_header_iter().next().is_none());
+    }
+
+    fn wire(req: &RequestHeader) -> String {
+        let mut buf: Vec<u8> = vec![];
+        req.header_to_h1_wire(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn spellings_are_kept_from_the_first_non_canonical_name_on() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("Host", "a").unwrap();
+        req.append_header("Accept", "1").unwrap();
+        req.append_header("Accept", "2").unwrap();
+        req.append_header(http::header::CONTENT_TYPE, "t").unwrap();
+        // all canonical: no spelling map, and the same bytes on the wire
+        assert!(!req.has_case());
+        assert_eq!(
+            wire(&req),
+            "Host: a\r\nAccept: 1\r\nAccept: 2\r\nContent-Type: t\r\n"
+        );
+
+        req.append_header("x-lower", "l").unwrap();
+        assert!(req.has_case());
+        req.append_header("X-Other", "o").unwrap();
+        req.append_header("Accept", "3").unwrap();
+        assert_eq!(
+            wire(&req),
+            "Host: a\r\nAccept: 1\r\nAccept: 2\r\nAccept: 3\r\nContent-Type: t\r\n\
+             x-lower: l\r\nX-Other: o\r\n"
+        );
+        // the maps stay in step through removals and replacements
+        req.remove_header("host");
+        req.insert_header("ACCEPT", "4").unwrap();
+        req.insert_header(http::header::HOST, "b").unwrap();
+        assert_eq!(
+            wire(&req),
+            "X-Other: o\r\nACCEPT: 4\r\nContent-Type: t\r\nx-lower: l\r\nHost: b\r\n"
+        );
+        let clone = req.clone();
+        assert_eq!(wire(&clone), wire(&req));
+
+        // a head that keeps no case never makes the map
+        let mut h2 = RequestHeader::build_no_case("GET", b"/", None).unwrap();
+        h2.append_header("user-agent", "u").unwrap();
+        assert!(!h2.has_case());
+        assert_eq!(wire(&h2), "User-Agent: u\r\n");
     }
 
     #[test]
