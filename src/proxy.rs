@@ -611,8 +611,7 @@ impl Gateway {
         let (Some(f), Some(live), Some(u)) = (&ctx.in_flight, ctx.live(), ctx.upstream) else {
             return;
         };
-        f.backend()
-            .record(outcome, &live.cfg.upstreams[u], Instant::now());
+        f.backend().record(outcome, &live.cfg.upstreams[u]);
     }
 
     fn tries(&self, ctx: &Ctx) -> usize {
@@ -901,7 +900,7 @@ impl ProxyHttp for Gateway {
         };
         let up = &live.cfg.upstreams[u];
         let pool = &live.pools[u];
-        let Some(i) = pool.pick(up, ctx.tried, Instant::now()) else {
+        let Some(i) = pool.pick(up, ctx.tried) else {
             // Every server was tried (or none resolves): report the last failure.
             let code = ctx.last_failure.unwrap_or(502);
             return Error::e_explain(

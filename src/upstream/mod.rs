@@ -100,7 +100,7 @@ impl Backend {
     }
 
     /// Counts an attempt's outcome in metrics and passive health.
-    pub fn record(&self, outcome: Outcome, up: &Upstream, now: Instant) {
+    pub fn record(&self, outcome: Outcome, up: &Upstream) {
         match outcome {
             Outcome::Ok => {
                 self.ok.inc();
@@ -114,7 +114,7 @@ impl Backend {
                     _ => (&self.error, "broken responses"),
                 };
                 counter.inc();
-                let t = self.with_health(|h| h.on_failure(now, up.max_fails));
+                let t = self.with_health(|h| h.on_failure(Instant::now(), up.max_fails));
                 self.apply(t, why);
             }
         }
@@ -133,11 +133,13 @@ impl Backend {
         );
     }
 
-    fn available(&self, up: &Upstream, now: Instant) -> bool {
+    /// The clock is read only for a suspect server: a healthy pool costs
+    /// no clock read per request.
+    fn available(&self, up: &Upstream) -> bool {
         if !self.suspect.load(Ordering::Acquire) {
             return true;
         }
-        self.with_health(|h| h.available(now, up.max_fails, up.fail_timeout))
+        self.with_health(|h| h.available(Instant::now(), up.max_fails, up.fail_timeout))
     }
 }
 
@@ -214,15 +216,13 @@ impl Pool {
     /// backups; when none is healthy, any untried primary (nginx keeps
     /// trying a pool whose servers are all down rather than failing fast).
     /// `None` once every server has been tried.
-    pub fn pick(&self, up: &Upstream, tried: u64, now: Instant) -> Option<usize> {
+    pub fn pick(&self, up: &Upstream, tried: u64) -> Option<usize> {
         let untried = |i: usize| tried & (1u64 << (i % 64)) == 0 && self.sockets[i].is_some();
         let n = up.servers.len();
         let healthy = |backup: bool| -> Vec<usize> {
             (0..n)
                 .filter(|&i| {
-                    up.servers[i].backup == backup
-                        && untried(i)
-                        && self.backends[i].available(up, now)
+                    up.servers[i].backup == backup && untried(i) && self.backends[i].available(up)
                 })
                 .collect()
         };
@@ -248,7 +248,7 @@ impl Pool {
         }?;
         let b = &self.backends[chosen];
         if b.suspect.load(Ordering::Acquire) {
-            b.with_health(|h| h.on_select(now, up.fail_timeout));
+            b.with_health(|h| h.on_select(Instant::now(), up.fail_timeout));
         }
         Some(chosen)
     }
