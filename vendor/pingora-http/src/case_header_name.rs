@@ -393,11 +393,48 @@ impl IntoCaseHeaderName for ParsedHeaderName<'_> {
     }
 
     fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
+        if let Some(key) = common_canonical(self.name) {
+            return Ok((key, None));
+        }
         let key =
             HeaderName::from_bytes(self.name).or_err(InvalidHTTPHeader, "invalid header name")?;
         let case = (!is_canonical(self.name)).then(|| self.into_case_header_name());
         Ok((key, case))
     }
+}
+
+/// rampart patch: the names most heads carry, in their canonical spelling,
+/// recognised by one comparison instead of a parse and a spelling check.
+fn common_canonical(name: &[u8]) -> Option<HeaderName> {
+    Some(match name {
+        b"Host" => header::HOST,
+        b"Date" => header::DATE,
+        b"Vary" => header::VARY,
+        b"ETag" => header::ETAG,
+        b"Accept" => header::ACCEPT,
+        b"Server" => header::SERVER,
+        b"Cookie" => header::COOKIE,
+        b"Origin" => header::ORIGIN,
+        b"Referer" => header::REFERER,
+        b"Expires" => header::EXPIRES,
+        b"Upgrade" => header::UPGRADE,
+        b"Location" => header::LOCATION,
+        b"Connection" => header::CONNECTION,
+        b"User-Agent" => header::USER_AGENT,
+        b"Set-Cookie" => header::SET_COOKIE,
+        b"Content-Type" => header::CONTENT_TYPE,
+        b"Authorization" => header::AUTHORIZATION,
+        b"Cache-Control" => header::CACHE_CONTROL,
+        b"Accept-Ranges" => header::ACCEPT_RANGES,
+        b"Last-Modified" => header::LAST_MODIFIED,
+        b"Content-Length" => header::CONTENT_LENGTH,
+        b"Accept-Encoding" => header::ACCEPT_ENCODING,
+        b"Accept-Language" => header::ACCEPT_LANGUAGE,
+        b"X-Forwarded-For" => header::HeaderName::from_static("x-forwarded-for"),
+        b"Content-Encoding" => header::CONTENT_ENCODING,
+        b"Transfer-Encoding" => header::TRANSFER_ENCODING,
+        _ => return None,
+    })
 }
 
 fn titled_header_name(header_name: &HeaderName) -> Bytes {
@@ -488,6 +525,44 @@ mod tests {
         let mut out = Vec::new();
         canonical_spelling(key, |part| out.extend_from_slice(part));
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn common_names_are_canonical_and_parse_to_their_keys() {
+        for spelling in [
+            "Host",
+            "Date",
+            "Vary",
+            "ETag",
+            "Accept",
+            "Server",
+            "Cookie",
+            "Origin",
+            "Referer",
+            "Expires",
+            "Upgrade",
+            "Location",
+            "Connection",
+            "User-Agent",
+            "Set-Cookie",
+            "Content-Type",
+            "Authorization",
+            "Cache-Control",
+            "Accept-Ranges",
+            "Last-Modified",
+            "Content-Length",
+            "Accept-Encoding",
+            "Accept-Language",
+            "X-Forwarded-For",
+            "Content-Encoding",
+            "Transfer-Encoding",
+        ] {
+            let key = common_canonical(spelling.as_bytes()).expect(spelling);
+            assert_eq!(key, HeaderName::from_bytes(spelling.as_bytes()).unwrap());
+            assert!(is_canonical(spelling.as_bytes()), "{spelling}");
+        }
+        assert!(common_canonical(b"host").is_none());
+        assert!(common_canonical(b"X-Custom").is_none());
     }
 
     #[test]
