@@ -170,13 +170,7 @@ fn head_end(matched: usize, bytes: &[u8]) -> (Option<usize>, usize) {
     let mut m = matched;
     let first = bytes.len().min(3);
     for (i, &b) in bytes[..first].iter().enumerate() {
-        m = if b == END[m] {
-            m + 1
-        } else if b == b'\r' {
-            1
-        } else {
-            0
-        };
+        m = step(m, b);
         if m == 4 {
             return (Some(i), 4);
         }
@@ -195,6 +189,18 @@ fn head_end(matched: usize, bytes: &[u8]) -> (Option<usize>, usize) {
         .find(|&k| bytes.ends_with(&END[..k]))
         .unwrap_or(0);
     (None, tail)
+}
+
+/// How much of the blank line (`END`) has been seen after byte `b`, given
+/// `m` bytes of it before.
+fn step(m: usize, b: u8) -> usize {
+    if b == END[m] {
+        m + 1
+    } else if b == b'\r' {
+        1
+    } else {
+        0
+    }
 }
 
 impl HeadDeadline {
@@ -403,13 +409,7 @@ mod tests {
     fn head_end_bytewise(matched: usize, bytes: &[u8]) -> (Option<usize>, usize) {
         let mut m = matched;
         for (i, &b) in bytes.iter().enumerate() {
-            m = if b == END[m] {
-                m + 1
-            } else if b == b'\r' {
-                1
-            } else {
-                0
-            };
+            m = step(m, b);
             if m == 4 {
                 return (Some(i), 4);
             }
