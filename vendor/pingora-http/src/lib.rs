@@ -63,6 +63,34 @@ This idea is inspaired by hyper @nox
 */
 type CaseMap = HMap<CaseHeaderName>;
 
+/// rampart patch: how far a head keeps the spellings of its header names.
+#[derive(Debug, Clone)]
+enum Spellings {
+    /// Not at all (HTTP/2 heads): names are written canonically.
+    NotKept,
+    /// Those that differ from the canonical spelling (see
+    /// `canonical_spelling`); none has so far, and no map is made.
+    Canonical,
+    /// Every name's, in the value map's order, since one differed.
+    Kept(CaseMap),
+}
+
+impl Spellings {
+    fn map(&self) -> Option<&CaseMap> {
+        match self {
+            Spellings::Kept(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    fn map_mut(&mut self) -> Option<&mut CaseMap> {
+        match self {
+            Spellings::Kept(map) => Some(map),
+            _ => None,
+        }
+    }
+}
+
 pub enum HeaderNameVariant<'a> {
     Case(&'a CaseHeaderName),
     Titled(&'a str),
@@ -86,10 +114,8 @@ pub enum HeaderNameVariant<'a> {
 #[derive(Debug)]
 pub struct RequestHeader {
     base: ReqParts,
-    header_name_map: Option<CaseMap>,
-    /// rampart patch: whether names spelled other than canonically keep
-    /// their spelling (HTTP/1 heads), in `header_name_map`, made on demand.
-    keep_case: bool,
+    // rampart patch: the names' spellings, as far as they are kept
+    spellings: Spellings,
     raw_target: RawTarget,
     // whether we send END_STREAM with HEADERS for h2 requests
     send_end_stream: bool,
@@ -157,8 +183,7 @@ impl RequestHeader {
         base.headers.reserve(http_header_map_upper_bound(size_hint));
         RequestHeader {
             base,
-            header_name_map: None,
-            keep_case: false,
+            spellings: Spellings::NotKept,
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
         }
@@ -175,7 +200,7 @@ impl RequestHeader {
         // rampart patch: the spelling map is made only when a name not
         // spelled canonically arrives (see `canonical_spelling`).
         let mut req = Self::build_no_case(method, path, size_hint)?;
-        req.keep_case = true;
+        req.spellings = Spellings::Canonical;
         Ok(req)
     }
 
@@ -210,8 +235,7 @@ impl RequestHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while append")?;
         append_header_value(
-            &mut self.header_name_map,
-            self.keep_case,
+            &mut self.spellings,
             &mut self.base.headers,
             name,
             header_value,
@@ -231,8 +255,7 @@ impl RequestHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while insert")?;
         insert_header_value(
-            &mut self.header_name_map,
-            self.keep_case,
+            &mut self.spellings,
             &mut self.base.headers,
             name,
             header_value,
@@ -244,7 +267,7 @@ impl RequestHeader {
     where
         &'a N: 'a + AsHeaderName,
     {
-        remove_header(self.header_name_map.as_mut(), &mut self.base.headers, name)
+        remove_header(self.spellings.map_mut(), &mut self.base.headers, name)
     }
 
     /// rampart patch: room for `additional` more headers in both maps, so
@@ -252,7 +275,7 @@ impl RequestHeader {
     /// spare room) do not grow and rehash the maps once or twice each.
     pub fn reserve(&mut self, additional: usize) {
         let _ = self.base.headers.try_reserve(additional);
-        if let Some(name_map) = self.header_name_map.as_mut() {
+        if let Some(name_map) = self.spellings.map_mut() {
             let _ = name_map.try_reserve(additional);
         }
     }
@@ -261,7 +284,7 @@ impl RequestHeader {
     ///
     /// The header case will be preserved.
     pub fn header_to_h1_wire(&self, buf: &mut impl BufMut) {
-        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
+        header_to_h1_wire(self.spellings.map(), &self.base.headers, buf)
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -269,19 +292,19 @@ impl RequestHeader {
     ///
     /// Headers of the same name are visited in insertion order.
     pub fn case_header_iter(&self) -> impl Iterator<Item = (&CaseHeaderName, &HeaderValue)> + '_ {
-        case_header_iter(self.header_name_map.as_ref(), &self.base.headers)
+        case_header_iter(self.spellings.map(), &self.base.headers)
     }
 
     /// Returns true if the request has case-sensitive headers.
     pub fn has_case(&self) -> bool {
-        self.header_name_map.is_some()
+        self.spellings.map().is_some()
     }
 
     pub fn map<F: FnMut(HeaderNameVariant, &HeaderValue) -> Result<()>>(
         &self,
         mut f: F,
     ) -> Result<()> {
-        let key_map = self.header_name_map.as_ref();
+        let key_map = self.spellings.map();
         let value_map = &self.base.headers;
 
         if let Some(key_map) = key_map {
@@ -424,8 +447,7 @@ impl Clone for RequestHeader {
     fn clone(&self) -> Self {
         Self {
             base: self.as_owned_parts(),
-            header_name_map: self.header_name_map.clone(),
-            keep_case: self.keep_case,
+            spellings: self.spellings.clone(),
             raw_target: self.raw_target.clone(),
             send_end_stream: self.send_end_stream,
         }
@@ -440,8 +462,7 @@ impl From<ReqParts> for RequestHeader {
     fn from(parts: ReqParts) -> RequestHeader {
         Self {
             base: parts,
-            header_name_map: None,
-            keep_case: false,
+            spellings: Spellings::NotKept,
             // The Uri is the only target available here, so it is the one that serializes.
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
@@ -472,10 +493,8 @@ impl From<RequestHeader> for ReqParts {
 pub struct ResponseHeader {
     base: RespParts,
     // an ordered header map to store the original case of each header name
-    header_name_map: Option<CaseMap>,
-    /// rampart patch: whether names spelled other than canonically keep
-    /// their spelling (HTTP/1 heads), in `header_name_map`, made on demand.
-    keep_case: bool,
+    // rampart patch: the names' spellings, as far as they are kept
+    spellings: Spellings,
     // the reason phrase of the response, if unset, a default one will be used
     reason_phrase: Option<String>,
 }
@@ -498,8 +517,7 @@ impl Clone for ResponseHeader {
     fn clone(&self) -> Self {
         Self {
             base: self.as_owned_parts(),
-            header_name_map: self.header_name_map.clone(),
-            keep_case: self.keep_case,
+            spellings: self.spellings.clone(),
             reason_phrase: self.reason_phrase.clone(),
         }
     }
@@ -510,8 +528,7 @@ impl From<RespParts> for ResponseHeader {
     fn from(parts: RespParts) -> ResponseHeader {
         Self {
             base: parts,
-            header_name_map: None,
-            keep_case: false,
+            spellings: Spellings::NotKept,
             reason_phrase: None,
         }
     }
@@ -534,7 +551,7 @@ impl ResponseHeader {
         // rampart patch: the spelling map is made only when a name not
         // spelled canonically arrives (see `canonical_spelling`).
         let mut resp = Self::new_no_case(size_hint);
-        resp.keep_case = true;
+        resp.spellings = Spellings::Canonical;
         resp
     }
 
@@ -543,8 +560,7 @@ impl ResponseHeader {
         base.headers.reserve(http_header_map_upper_bound(size_hint));
         ResponseHeader {
             base,
-            header_name_map: None,
-            keep_case: false,
+            spellings: Spellings::NotKept,
             reason_phrase: None,
         }
     }
@@ -584,8 +600,7 @@ impl ResponseHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while append")?;
         append_header_value(
-            &mut self.header_name_map,
-            self.keep_case,
+            &mut self.spellings,
             &mut self.base.headers,
             name,
             header_value,
@@ -605,8 +620,7 @@ impl ResponseHeader {
             .try_into()
             .explain_err(InvalidHTTPHeader, |_| "invalid value while insert")?;
         insert_header_value(
-            &mut self.header_name_map,
-            self.keep_case,
+            &mut self.spellings,
             &mut self.base.headers,
             name,
             header_value,
@@ -618,7 +632,7 @@ impl ResponseHeader {
     where
         &'a N: 'a + AsHeaderName,
     {
-        remove_header(self.header_name_map.as_mut(), &mut self.base.headers, name)
+        remove_header(self.spellings.map_mut(), &mut self.base.headers, name)
     }
 
     /// rampart patch: room for `additional` more headers in both maps, so
@@ -626,7 +640,7 @@ impl ResponseHeader {
     /// spare room) do not grow and rehash the maps once or twice each.
     pub fn reserve(&mut self, additional: usize) {
         let _ = self.base.headers.try_reserve(additional);
-        if let Some(name_map) = self.header_name_map.as_mut() {
+        if let Some(name_map) = self.spellings.map_mut() {
             let _ = name_map.try_reserve(additional);
         }
     }
@@ -635,7 +649,7 @@ impl ResponseHeader {
     ///
     /// The header case will be preserved.
     pub fn header_to_h1_wire(&self, buf: &mut impl BufMut) {
-        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
+        header_to_h1_wire(self.spellings.map(), &self.base.headers, buf)
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -643,19 +657,19 @@ impl ResponseHeader {
     ///
     /// Headers of the same name are visited in insertion order.
     pub fn case_header_iter(&self) -> impl Iterator<Item = (&CaseHeaderName, &HeaderValue)> + '_ {
-        case_header_iter(self.header_name_map.as_ref(), &self.base.headers)
+        case_header_iter(self.spellings.map(), &self.base.headers)
     }
 
     /// Returns true if the response has case-sensitive headers.
     pub fn has_case(&self) -> bool {
-        self.header_name_map.is_some()
+        self.spellings.map().is_some()
     }
 
     pub fn map<F: FnMut(HeaderNameVariant, &HeaderValue) -> Result<()>>(
         &self,
         mut f: F,
     ) -> Result<()> {
-        let key_map = self.header_name_map.as_ref();
+        let key_map = self.spellings.map();
         let value_map = &self.base.headers;
 
         if let Some(key_map) = key_map {
@@ -884,37 +898,52 @@ fn http_header_map_upper_bound(size_hint: Option<usize>) -> usize {
 }
 
 /// rampart patch: the spelling map to update along with the value map, and
-/// the spelling to store in it. None while every name is canonical; made the
-/// first time one is not, holding the canonical spellings of the names so
-/// far. Built by appending in the value map's iteration order, it iterates
-/// in that order too, and the same operations on both keep it so.
+/// the spelling to store in it. None while every name is canonical (or
+/// spellings are not kept); made the first time one is not, holding the
+/// canonical spellings of the names so far. Built by appending in the value
+/// map's iteration order, it iterates in that order too, and the same
+/// operations on both keep it so.
+#[inline(always)]
 fn spelling_map<'m, T>(
-    name_map: &'m mut Option<CaseMap>,
+    spellings: &'m mut Spellings,
     value_map: &HMap<T>,
     key: &HeaderName,
     spelling: Option<CaseHeaderName>,
 ) -> Result<Option<(&'m mut CaseMap, CaseHeaderName)>> {
-    if name_map.is_none() {
-        let Some(spelling) = spelling else {
-            return Ok(None);
-        };
-        let mut map = CaseMap::try_with_capacity(value_map.capacity())
-            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
-        for (k, _) in value_map.iter() {
-            map.try_append(k.clone(), canonical_case(k))
-                .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+    match spellings {
+        Spellings::Kept(map) => {
+            let spelling = spelling.unwrap_or_else(|| canonical_case(key));
+            Ok(Some((map, spelling)))
         }
-        return Ok(Some((name_map.insert(map), spelling)));
+        Spellings::NotKept => Ok(None),
+        Spellings::Canonical => match spelling {
+            None => Ok(None),
+            Some(spelling) => start_keeping(spellings, value_map, spelling),
+        },
     }
-    Ok(name_map
-        .as_mut()
-        .map(|map| (map, spelling.unwrap_or_else(|| canonical_case(key)))))
+}
+
+/// The first name spelled other than canonically: the spelling map is made.
+#[cold]
+#[inline(never)]
+fn start_keeping<'m, T>(
+    spellings: &'m mut Spellings,
+    value_map: &HMap<T>,
+    spelling: CaseHeaderName,
+) -> Result<Option<(&'m mut CaseMap, CaseHeaderName)>> {
+    let mut map = CaseMap::try_with_capacity(value_map.capacity())
+        .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+    for (k, _) in value_map.iter() {
+        map.try_append(k.clone(), canonical_case(k))
+            .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
+    }
+    *spellings = Spellings::Kept(map);
+    Ok(spellings.map_mut().map(|map| (map, spelling)))
 }
 
 #[inline]
 fn append_header_value<T>(
-    name_map: &mut Option<CaseMap>,
-    keep_case: bool,
+    spellings: &mut Spellings,
     value_map: &mut HMap<T>,
     name: impl IntoCaseHeaderName,
     value: T,
@@ -922,8 +951,8 @@ fn append_header_value<T>(
     // rampart patch: no re-parse of a name that is already a key, and no
     // spelling kept for a canonically spelled one.
     let (header_name, spelling) = name.into_key_and_spelling()?;
-    let spelling = spelling.filter(|_| keep_case);
-    if let Some((name_map, spelling)) = spelling_map(name_map, value_map, &header_name, spelling)? {
+    if let Some((name_map, spelling)) = spelling_map(spellings, value_map, &header_name, spelling)?
+    {
         // Use the non-panicking `try_append`: the infallible `append` calls
         // `.expect("size overflows MAX_SIZE")` internally, which would abort the
         // process if the case map ever exceeded `http`'s `MAX_SIZE` (1 << 15).
@@ -941,16 +970,15 @@ fn append_header_value<T>(
 
 #[inline]
 fn insert_header_value<T>(
-    name_map: &mut Option<CaseMap>,
-    keep_case: bool,
+    spellings: &mut Spellings,
     value_map: &mut HMap<T>,
     name: impl IntoCaseHeaderName,
     value: T,
 ) -> Result<()> {
     // rampart patch: as in `append_header_value`.
     let (header_name, spelling) = name.into_key_and_spelling()?;
-    let spelling = spelling.filter(|_| keep_case);
-    if let Some((name_map, spelling)) = spelling_map(name_map, value_map, &header_name, spelling)? {
+    if let Some((name_map, spelling)) = spelling_map(spellings, value_map, &header_name, spelling)?
+    {
         name_map
             .try_insert(header_name.clone(), spelling)
             .or_err(InvalidHTTPHeader, "header name map size overflows MAX_SIZE")?;
