@@ -44,30 +44,21 @@ impl CaseHeaderName {
 pub trait IntoCaseHeaderName {
     fn into_case_header_name(self) -> CaseHeaderName;
 
-    /// rampart patch: the map key together with the wire spelling.
+    /// rampart patch: the map key, and the spelling only where it differs
+    /// from the [canonical](canonical_spelling) one, which a head writes
+    /// without storing it.
     ///
-    /// The default parses the key out of the spelling, which for a name
-    /// outside the standard set also allocates. Names that already hold a
-    /// parsed key ([`HeaderName`], [`WireHeaderName`]) skip that: inserting
-    /// a header is on every proxied request's path.
-    fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)>
+    /// The default parses the key out of the spelling. Names that already
+    /// hold a parsed key ([`HeaderName`], [`WireHeaderName`]) or come
+    /// straight from a parsed head ([`ParsedHeaderName`]) skip that:
+    /// inserting a header is on every proxied request's path.
+    fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)>
     where
         Self: Sized,
     {
         let case = self.into_case_header_name();
         let name = HeaderName::from_bytes(case.as_slice())
             .or_err(InvalidHTTPHeader, "invalid header name")?;
-        Ok((name, case))
-    }
-
-    /// rampart patch: the map key, and the spelling only where it differs
-    /// from the [canonical](canonical_spelling) one, which a head writes
-    /// without storing it.
-    fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)>
-    where
-        Self: Sized,
-    {
-        let (name, case) = self.into_header_names()?;
         let case = (!is_canonical(case.as_slice())).then_some(case);
         Ok((name, case))
     }
@@ -126,39 +117,28 @@ pub fn canonical_spelling(key: &str, mut put: impl FnMut(&[u8])) {
     let mut buf = [0u8; 64 + 8];
     let mut after_dash = true;
     for piece in key.as_bytes().chunks(64) {
-        for (i, src) in piece.chunks(8).enumerate() {
-            let title = title_word(word(src), &mut after_dash);
-            buf[i * 8..i * 8 + 8].copy_from_slice(&title.to_le_bytes());
+        for at in (0..piece.len()).step_by(8) {
+            let title = title_word(word_at(piece, at), &mut after_dash);
+            buf[at..at + 8].copy_from_slice(&title.to_le_bytes());
         }
         put(&buf[..piece.len()]);
     }
 }
 
-/// Whether `spelling` is the [canonical](canonical_spelling) spelling of its name.
-pub fn is_canonical(spelling: &[u8]) -> bool {
+/// Whether `spelling` is the [canonical](canonical_spelling) spelling of
+/// its name (`const`: [`WireHeaderName::from_static`] decides at compile time).
+pub const fn is_canonical(spelling: &[u8]) -> bool {
     if let Some(exception) = exception_for(spelling) {
-        return exception.as_bytes() == spelling;
+        return bytes_eq(exception.as_bytes(), spelling);
     }
     let mut after_dash = true;
-    spelling.chunks(8).all(|chunk| {
-        let w = word(chunk);
-        title_word(lower_word(w), &mut after_dash) == w
-    })
-}
-
-/// [`is_canonical`] for names known at compile time.
-const fn is_canonical_const(spelling: &[u8]) -> bool {
-    if let Some(exception) = exception_for(spelling) {
-        return same_case(exception.as_bytes(), spelling);
-    }
-    let mut after_dash = true;
-    let mut i = 0;
-    while i < spelling.len() {
-        let w = const_word(spelling, i);
+    let mut at = 0;
+    while at < spelling.len() {
+        let w = word_at(spelling, at);
         if title_word(lower_word(w), &mut after_dash) != w {
             return false;
         }
-        i += 8;
+        at += 8;
     }
     true
 }
@@ -169,20 +149,24 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 
-fn word(bytes: &[u8]) -> u64 {
-    if let Ok(whole) = <[u8; 8]>::try_from(bytes) {
-        return u64::from_le_bytes(whole);
+/// The eight bytes of `bytes` from `at`, zero-padded past its end.
+const fn word_at(bytes: &[u8], at: usize) -> u64 {
+    if at + 8 <= bytes.len() {
+        let b = bytes;
+        return u64::from_le_bytes([
+            b[at],
+            b[at + 1],
+            b[at + 2],
+            b[at + 3],
+            b[at + 4],
+            b[at + 5],
+            b[at + 6],
+            b[at + 7],
+        ]);
     }
-    bytes
-        .iter()
-        .enumerate()
-        .fold(0, |w, (i, &b)| w | (b as u64) << (8 * i))
-}
-
-const fn const_word(bytes: &[u8], at: usize) -> u64 {
     let mut w = 0u64;
     let mut i = 0;
-    while i < 8 && at + i < bytes.len() {
+    while at + i < bytes.len() {
         w |= (bytes[at + i] as u64) << (8 * i);
         i += 1;
     }
@@ -229,7 +213,10 @@ const fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
-const fn same_case(a: &[u8], b: &[u8]) -> bool {
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
     let mut i = 0;
     while i < a.len() {
         if a[i] != b[i] {
@@ -271,7 +258,7 @@ impl WireHeaderName {
         WireHeaderName {
             name,
             case: CaseHeaderName::from_static(spelling),
-            canonical: is_canonical_const(spelling.as_bytes()),
+            canonical: is_canonical(spelling.as_bytes()),
         }
     }
 
@@ -307,10 +294,6 @@ impl IntoCaseHeaderName for &WireHeaderName {
         self.case.clone()
     }
 
-    fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)> {
-        Ok((self.name.clone(), self.case.clone()))
-    }
-
     fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
         let case = (!self.canonical).then(|| self.case.clone());
         Ok((self.name.clone(), case))
@@ -337,12 +320,7 @@ impl IntoCaseHeaderName for &'static str {
 
 impl IntoCaseHeaderName for HeaderName {
     fn into_case_header_name(self) -> CaseHeaderName {
-        CaseHeaderName(titled_header_name(&self))
-    }
-
-    fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)> {
-        let case = CaseHeaderName(titled_header_name(&self));
-        Ok((self, case))
+        canonical_case(&self)
     }
 
     fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
@@ -352,11 +330,7 @@ impl IntoCaseHeaderName for HeaderName {
 
 impl IntoCaseHeaderName for &HeaderName {
     fn into_case_header_name(self) -> CaseHeaderName {
-        CaseHeaderName(titled_header_name(self))
-    }
-
-    fn into_header_names(self) -> Result<(HeaderName, CaseHeaderName)> {
-        Ok((self.clone(), CaseHeaderName(titled_header_name(self))))
+        canonical_case(self)
     }
 
     fn into_key_and_spelling(self) -> Result<(HeaderName, Option<CaseHeaderName>)> {
@@ -437,13 +411,6 @@ fn common_canonical(name: &[u8]) -> Option<HeaderName> {
     })
 }
 
-fn titled_header_name(header_name: &HeaderName) -> Bytes {
-    titled_header_name_str(header_name).map_or_else(
-        || Bytes::copy_from_slice(header_name.as_str().as_bytes()),
-        |s| Bytes::from_static(s.as_bytes()),
-    )
-}
-
 pub(crate) fn titled_header_name_str(header_name: &HeaderName) -> Option<&'static str> {
     Some(match *header_name {
         header::ACCEPT_RANGES => "Accept-Ranges",
@@ -481,9 +448,14 @@ mod tests {
     fn test_header_names_without_reparsing() {
         static REQUEST_ID: WireHeaderName =
             WireHeaderName::from_static("X-Request-Id", HeaderName::from_static("x-request-id"));
-        let (name, case) = (&REQUEST_ID).into_header_names().unwrap();
+        let (name, case) = (&REQUEST_ID).into_key_and_spelling().unwrap();
         assert_eq!(name, "x-request-id");
-        assert_eq!(case.as_slice(), b"X-Request-Id");
+        assert!(case.is_none(), "canonical: no spelling to keep");
+        static REAL_IP: WireHeaderName =
+            WireHeaderName::from_static("X-Real-Ip", HeaderName::from_static("x-real-ip"));
+        let (name, case) = (&REAL_IP).into_key_and_spelling().unwrap();
+        assert_eq!(name, "x-real-ip");
+        assert_eq!(case.unwrap().as_slice(), b"X-Real-Ip");
 
         let configured = WireHeaderName::new("X-Served-By").unwrap();
         assert_eq!(configured.name(), "x-served-by");
@@ -492,11 +464,13 @@ mod tests {
         assert_eq!(REQUEST_ID.as_str(), "X-Request-Id");
         assert!(WireHeaderName::new("bad name").is_err());
 
-        let (name, case) = header::SERVER.into_header_names().unwrap();
-        assert_eq!((name.as_str(), case.as_slice()), ("server", &b"Server"[..]));
-        let (name, case) = "FoO".into_header_names().unwrap();
-        assert_eq!((name.as_str(), case.as_slice()), ("foo", &b"FoO"[..]));
-        assert!("bad name".into_header_names().is_err());
+        let (name, case) = header::SERVER.into_key_and_spelling().unwrap();
+        assert_eq!(name.as_str(), "server");
+        assert!(case.is_none());
+        let (name, case) = "FoO".into_key_and_spelling().unwrap();
+        assert_eq!(name.as_str(), "foo");
+        assert_eq!(case.unwrap().as_slice(), b"FoO");
+        assert!("bad name".into_key_and_spelling().is_err());
     }
 
     /// The spelling rule written the slow, obvious way.
@@ -583,7 +557,6 @@ mod tests {
         ] {
             assert_eq!(canonical(key), spelling, "{key}");
             assert!(is_canonical(spelling.as_bytes()), "{spelling}");
-            assert!(is_canonical_const(spelling.as_bytes()), "{spelling}");
         }
         let long = "a-".repeat(70);
         assert_eq!(canonical(&long), naive_canonical(&long));
@@ -629,7 +602,6 @@ mod tests {
             let text = std::str::from_utf8(&name).unwrap();
             let expected = naive_canonical(text);
             assert_eq!(is_canonical(&name), expected == text, "{text}");
-            assert_eq!(is_canonical_const(&name), expected == text, "{text}");
             let lower = text.to_ascii_lowercase();
             assert_eq!(canonical(&lower), expected, "{text}");
         }
