@@ -1184,3 +1184,113 @@ fn assert_lines(head: &str, lines: &[&str]) {
         assert!(head.contains(line), "{line:?} not in {head:?}");
     }
 }
+
+/// Reads from `s` until the peer closes it (or 5 s pass).
+fn read_to_close(s: &mut std::net::TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status lines and bodies of consecutive `Content-Length` responses.
+fn responses(mut raw: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    while let Some(end) = raw.find("\r\n\r\n") {
+        let head = &raw[..end];
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length").then_some(value)
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let body_end = (end + 4 + len).min(raw.len());
+        let status = head.lines().next().unwrap_or_default().to_string();
+        out.push((status, raw[end + 4..body_end].to_string()));
+        raw = &raw[body_end..];
+    }
+    out
+}
+
+/// HTTP/1.1 pipelining (RFC 9112 §9.3.2), as nginx serves it: requests
+/// sent before the previous response arrived are answered in order on the
+/// same connection, proxied or answered by rampart itself, whether they
+/// came in the same packet or while the previous one was being proxied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_all_answered_in_order() {
+    let origin = Origin::start("o").await;
+    let routes = r#"
+[[servers.routes]]
+exact = "/here"
+respond = { body = "from rampart" }
+[[servers.routes]]
+prefix = "/"
+upstream = "app"
+"#;
+    let g = Gateway::start(&base(origin.addr, "", routes));
+    let port = g.port;
+    let get = |path: &str, last: bool| {
+        let close = if last { "Connection: close\r\n" } else { "" };
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{close}\r\n")
+    };
+
+    // Four requests in one write.
+    let batch = [
+        get("/a", false),
+        get("/here", false),
+        get("/b", false),
+        get("/c", true),
+    ]
+    .concat();
+    let all = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(batch.as_bytes()).unwrap();
+        read_to_close(&mut s)
+    })
+    .await
+    .unwrap();
+    let got = responses(&all);
+    let bodies: Vec<&str> = got.iter().map(|(_, b)| b.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["origin o", "from rampart", "origin o", "origin o"],
+        "{all}"
+    );
+    assert!(got.iter().all(|(st, _)| st == "HTTP/1.1 200 OK"), "{all}");
+    let uris: Vec<String> = origin
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.uri.clone())
+        .collect();
+    assert_eq!(uris, ["/a", "/b", "/c"]);
+
+    // The next request arrives while the first is still at the upstream.
+    let all = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(get("/slow/300", false).as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        s.write_all(get("/d", true).as_bytes()).unwrap();
+        read_to_close(&mut s)
+    })
+    .await
+    .unwrap();
+    let got = responses(&all);
+    assert_eq!(got.len(), 2, "{all}");
+    assert!(
+        got.iter()
+            .all(|(st, b)| st == "HTTP/1.1 200 OK" && b == "origin o"),
+        "{all}"
+    );
+    let uris: Vec<String> = origin
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.uri.clone())
+        .collect();
+    assert_eq!(uris[3..], ["/slow/300", "/d"]);
+}
