@@ -104,7 +104,13 @@ pub struct FastTimeout(Duration);
 
 impl ToTimeout for FastTimeout {
     fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        Box::pin(TIMER_MANAGER.register_timer(self.0).poll())
+        Box::pin(TIMER_MANAGER.register_timer(self.0).wait())
+    }
+
+    fn delay(&self) -> Delay {
+        Delay::Fast {
+            wait: TIMER_MANAGER.register_timer(self.0).wait(),
+        }
     }
 
     fn create(d: Duration) -> Self {
@@ -136,6 +142,13 @@ impl ToTimeout for FastOrTokioTimeout {
         match self.kind {
             TimeoutKind::Fast => FastTimeout::create(self.duration).timeout(),
             TimeoutKind::Tokio => TokioTimeout::create(self.duration).timeout(),
+        }
+    }
+
+    fn delay(&self) -> Delay {
+        match self.kind {
+            TimeoutKind::Fast => FastTimeout::create(self.duration).delay(),
+            TimeoutKind::Tokio => TokioTimeout::create(self.duration).delay(),
         }
     }
 

@@ -29,11 +29,17 @@
 //! - drop: 10.694154ms total, 106ns avg per iteration
 
 use parking_lot::RwLock;
+use pin_project_lite::pin_project;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use thread_local::ThreadLocal;
+use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 
 const RESOLUTION_MS: u64 = 10;
@@ -72,13 +78,43 @@ pub struct TimerStub(Arc<Notify>, Arc<AtomicBool>);
 impl TimerStub {
     /// Wait for the timer to expire.
     pub async fn poll(self) {
-        if self.1.load(Ordering::SeqCst) {
-            return;
+        self.wait().await
+    }
+
+    /// rampart patch: the wait as a named future, so that a timeout can
+    /// hold it inline instead of in a `Box` allocated per armed timer.
+    pub fn wait(self) -> TimerWait {
+        TimerWait {
+            // Made now, it counts a fire that comes before its first poll.
+            notified: self.0.notified_owned(),
+            fired: self.1,
         }
-        self.0.notified().await;
     }
 }
 
+pin_project! {
+    /// Completes when its timer fires (at once if it already has).
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct TimerWait {
+        #[pin]
+        notified: OwnedNotified,
+        fired: Arc<AtomicBool>,
+    }
+}
+
+impl Future for TimerWait {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let me = self.project();
+        if me.fired.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        me.notified.poll(cx)
+    }
+}
+
+#[derive(Clone)]
 struct Timer(Arc<Notify>, Arc<AtomicBool>);
 
 impl Timer {
@@ -96,8 +132,27 @@ impl Timer {
     }
 }
 
+/// rampart patch: the time slot this thread registered a timer in last, per
+/// manager. Timers armed within the same 10 ms slot (most of them, under
+/// load) share it without the lock and the tree search. A slot that has
+/// fired stays usable: a deadline rounded into it has passed (the clock
+/// thread fires a slot only once its time is reached).
+struct LastSlot {
+    manager: u64,
+    time: Time,
+    timer: Timer,
+}
+
+thread_local! {
+    static LAST_SLOT: RefCell<Option<LastSlot>> = const { RefCell::new(None) };
+}
+
+/// Tells managers apart in [`LAST_SLOT`] (an address could be reused).
+static MANAGER_IDS: AtomicU64 = AtomicU64::new(0);
+
 /// The object that holds all the timers registered to it.
 pub struct TimerManager {
+    id: u64,
     // each thread insert into its local timer tree to avoid lock contention
     timers: ThreadLocal<RwLock<BTreeMap<Time, Timer>>>,
     zero: Instant, // the reference zero point of Timestamp
@@ -112,6 +167,7 @@ const DELAYS_SEC: i64 = 2; // TODO: make sure this value is larger than RESOLUTI
 impl Default for TimerManager {
     fn default() -> Self {
         TimerManager {
+            id: MANAGER_IDS.fetch_add(1, Ordering::Relaxed),
             timers: ThreadLocal::new(),
             zero: Instant::now(),
             clock_watchdog: AtomicI64::new(-DELAYS_SEC),
@@ -203,10 +259,30 @@ impl TimerManager {
             return timer.subscribe();
         }
         let now: Time = (Instant::now() + duration - self.zero).into();
+        LAST_SLOT.with(|last| {
+            let mut last = last.borrow_mut();
+            if let Some(slot) = last.as_ref() {
+                if slot.manager == self.id && slot.time == now {
+                    return slot.timer.subscribe();
+                }
+            }
+            let timer = self.slot_timer(now);
+            let stub = timer.subscribe();
+            *last = Some(LastSlot {
+                manager: self.id,
+                time: now,
+                timer,
+            });
+            stub
+        })
+    }
+
+    /// This thread's timer of slot `now`, made if there is none yet.
+    fn slot_timer(&self, now: Time) -> Timer {
         {
             let timers = self.timers.get_or(|| RwLock::new(BTreeMap::new())).read();
             if let Some(t) = timers.get(&now) {
-                return t.subscribe();
+                return t.clone();
             }
         } // drop read lock
 
@@ -216,9 +292,8 @@ impl TimerManager {
         // but because only this thread will insert anything to its local timers tree, there
         // is no possible race that can happen. The only other thread is the clock thread who
         // only removes timer from the tree
-        let stub = timer.subscribe();
-        timers.insert(now, timer);
-        stub
+        timers.insert(now, timer.clone());
+        timer
     }
 
     fn is_paused_for_fork(&self) -> bool {
@@ -281,6 +356,35 @@ mod tests {
         t2.poll().await;
         // t2 fired along t1 so no extra wait time
         assert_eq!(now.elapsed().as_secs(), 0);
+    }
+
+    /// The per-thread slot cache keeps managers apart: a timer of a manager
+    /// whose clock runs fires even when another manager (no clock) was
+    /// given the same slot on this thread just before, and the other way
+    /// round the idle manager's timer does not fire.
+    #[tokio::test]
+    async fn test_slot_cache_per_manager() {
+        let running = Arc::new(TimerManager::new());
+        let clock = running.clone();
+        std::thread::spawn(move || clock.clock_thread());
+        let idle = TimerManager::new();
+
+        let now = Instant::now();
+        let stuck = idle.register_timer(Duration::from_millis(300));
+        let fires = running.register_timer(Duration::from_millis(300));
+        let stuck_too = idle.register_timer(Duration::from_millis(300));
+        tokio::time::timeout(Duration::from_secs(5), fires.wait())
+            .await
+            .expect("the running manager's timer fires");
+        assert!(now.elapsed() >= Duration::from_millis(290));
+        for stub in [stuck, stuck_too] {
+            assert!(
+                tokio::time::timeout(Duration::from_millis(200), stub.wait())
+                    .await
+                    .is_err(),
+                "a timer of a manager without a clock never fires"
+            );
+        }
     }
 
     #[test]
