@@ -75,7 +75,8 @@ pub trait ProxyHttp {
     /// [`Self::detaches_tunnels`]). Runs after the 101 has been written
     /// downstream and before the request finishes (its [`Self::logging`]
     /// runs next); from here on the request's session holds inert streams.
-    fn detach_tunnel(&self, _session: &mut Session, _ctx: &mut Self::CTX, _tunnel: DetachedTunnel) {}
+    fn detach_tunnel(&self, _session: &mut Session, _ctx: &mut Self::CTX, _tunnel: DetachedTunnel) {
+    }
 
     /// Define where the proxy should send the request to.
     ///
