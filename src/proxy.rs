@@ -17,7 +17,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use pingora::http::ResponseHeader;
@@ -636,7 +635,6 @@ impl Gateway {
     }
 }
 
-#[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
