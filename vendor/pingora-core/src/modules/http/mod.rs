@@ -75,6 +75,40 @@ pub trait HttpModule {
         Ok(None)
     }
 
+    /// rampart patch: `true` when this module's request header, request
+    /// body and response header filters never wait. The module context then
+    /// calls their `*_now` forms, without the boxed future an
+    /// `async_trait` call costs (three per request and module).
+    fn filters_never_wait(&self) -> bool {
+        false
+    }
+
+    /// rampart patch: [`Self::request_header_filter`] when
+    /// [`Self::filters_never_wait`].
+    fn request_header_filter_now(&mut self, _req: &mut RequestHeader) -> Result<()> {
+        Ok(())
+    }
+
+    /// rampart patch: [`Self::request_body_filter`] when
+    /// [`Self::filters_never_wait`].
+    fn request_body_filter_now(
+        &mut self,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// rampart patch: [`Self::response_header_filter`] when
+    /// [`Self::filters_never_wait`].
+    fn response_header_filter_now(
+        &mut self,
+        _resp: &mut ResponseHeader,
+        _end_of_stream: bool,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -208,7 +242,11 @@ impl HttpModuleCtx {
     /// Run the `request_header_filter` for all the modules according to their orders.
     pub async fn request_header_filter(&mut self, req: &mut RequestHeader) -> Result<()> {
         for filter in self.module_ctx.iter_mut() {
-            filter.request_header_filter(req).await?;
+            if filter.filters_never_wait() {
+                filter.request_header_filter_now(req)?;
+            } else {
+                filter.request_header_filter(req).await?;
+            }
         }
         Ok(())
     }
@@ -220,7 +258,11 @@ impl HttpModuleCtx {
         end_of_stream: bool,
     ) -> Result<()> {
         for filter in self.module_ctx.iter_mut() {
-            filter.request_body_filter(body, end_of_stream).await?;
+            if filter.filters_never_wait() {
+                filter.request_body_filter_now(body, end_of_stream)?;
+            } else {
+                filter.request_body_filter(body, end_of_stream).await?;
+            }
         }
         Ok(())
     }
@@ -232,7 +274,11 @@ impl HttpModuleCtx {
         end_of_stream: bool,
     ) -> Result<()> {
         for filter in self.module_ctx.iter_mut() {
-            filter.response_header_filter(req, end_of_stream).await?;
+            if filter.filters_never_wait() {
+                filter.response_header_filter_now(req, end_of_stream)?;
+            } else {
+                filter.response_header_filter(req, end_of_stream).await?;
+            }
         }
         Ok(())
     }
@@ -345,6 +391,82 @@ mod tests {
         fn init(&self) -> Module {
             Box::new(MyOtherModule)
         }
+    }
+
+    /// A module whose filters never wait: only its `*_now` forms may run.
+    struct NowModule;
+    #[async_trait]
+    impl HttpModule for NowModule {
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+        async fn request_header_filter(&mut self, _req: &mut RequestHeader) -> Result<()> {
+            panic!("the context must call request_header_filter_now")
+        }
+        async fn request_body_filter(
+            &mut self,
+            _body: &mut Option<Bytes>,
+            _end_of_stream: bool,
+        ) -> Result<()> {
+            panic!("the context must call request_body_filter_now")
+        }
+        async fn response_header_filter(
+            &mut self,
+            _resp: &mut ResponseHeader,
+            _end_of_stream: bool,
+        ) -> Result<()> {
+            panic!("the context must call response_header_filter_now")
+        }
+        fn filters_never_wait(&self) -> bool {
+            true
+        }
+        fn request_header_filter_now(&mut self, req: &mut RequestHeader) -> Result<()> {
+            req.insert_header("now-filter", "1")
+        }
+        fn request_body_filter_now(
+            &mut self,
+            body: &mut Option<Bytes>,
+            end_of_stream: bool,
+        ) -> Result<()> {
+            if end_of_stream {
+                *body = Some(Bytes::from_static(b"end"));
+            }
+            Ok(())
+        }
+        fn response_header_filter_now(
+            &mut self,
+            resp: &mut ResponseHeader,
+            _end_of_stream: bool,
+        ) -> Result<()> {
+            resp.insert_header("now-filter", "1")
+        }
+    }
+    struct NowModuleBuilder;
+    impl HttpModuleBuilder for NowModuleBuilder {
+        fn init(&self) -> Module {
+            Box::new(NowModule)
+        }
+    }
+
+    #[tokio::test]
+    async fn test_module_filters_that_never_wait() {
+        let mut http_module = HttpModules::new();
+        http_module.add_module(Box::new(NowModuleBuilder));
+        http_module.add_module(Box::new(MyModuleBuilder));
+        let mut ctx = http_module.build_ctx();
+        let mut req = RequestHeader::build("Get", b"/", None).unwrap();
+        ctx.request_header_filter(&mut req).await.unwrap();
+        assert_eq!(req.headers.get("now-filter").unwrap(), "1");
+        assert_eq!(req.headers.get("my-filter").unwrap(), "1");
+        let mut body = None;
+        ctx.request_body_filter(&mut body, true).await.unwrap();
+        assert_eq!(body.as_deref(), Some(&b"end"[..]));
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        ctx.response_header_filter(&mut resp, false).await.unwrap();
+        assert_eq!(resp.headers.get("now-filter").unwrap(), "1");
     }
 
     #[test]
