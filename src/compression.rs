@@ -113,21 +113,18 @@ pub fn eligible(c: &Compression, resp: &ResponseHeader) -> bool {
     }
     if h.get(header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("no-transform"))
+        .is_some_and(|v| contains_ignore_case(v, "no-transform"))
     {
         return false;
     }
     let Some(ct) = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let base = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let base = ct.split(';').next().unwrap_or("").trim();
     // Events must reach the client as they are sent, never held in a compressor.
-    if base == "text/event-stream" || !c.types.contains(&base) {
+    if base.eq_ignore_ascii_case("text/event-stream")
+        || !c.types.iter().any(|t| t.eq_ignore_ascii_case(base))
+    {
         return false;
     }
     match h
@@ -140,6 +137,14 @@ pub fn eligible(c: &Compression, resp: &ResponseHeader) -> bool {
     }
 }
 
+/// Whether `hay` contains `needle` (ASCII letters in any case), without
+/// lowercasing a copy of `hay` for every response.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 /// Before a response head goes out: switch compression off unless the
 /// response is eligible; mark eligible ones `Vary: Accept-Encoding`.
 pub fn gate(session: &mut Session, c: Option<&Compression>, resp: &mut ResponseHeader) {
@@ -147,7 +152,7 @@ pub fn gate(session: &mut Session, c: Option<&Compression>, resp: &mut ResponseH
     if ok {
         let varies = resp.headers.get_all(header::VARY).iter().any(|v| {
             v.to_str()
-                .map(|s| s.to_ascii_lowercase().contains("accept-encoding"))
+                .map(|s| contains_ignore_case(s, "accept-encoding"))
                 .unwrap_or(false)
         });
         if !varies {
@@ -164,6 +169,22 @@ pub fn gate(session: &mut Session, c: Option<&Compression>, resp: &mut ResponseH
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directives_are_found_in_any_case() {
+        assert!(contains_ignore_case(
+            "private, No-Transform",
+            "no-transform"
+        ));
+        assert!(contains_ignore_case("NO-TRANSFORM", "no-transform"));
+        assert!(contains_ignore_case(
+            "Origin, Accept-Encoding",
+            "accept-encoding"
+        ));
+        assert!(!contains_ignore_case("no-transfor", "no-transform"));
+        assert!(!contains_ignore_case("", "no-transform"));
+        assert!(!contains_ignore_case("Origin", "accept-encoding"));
+    }
 
     #[test]
     fn q_values_are_honoured() {
