@@ -225,6 +225,62 @@ async fn raw_upgrade(extra: &str, behind_head: &[u8], upstream_expects: &'static
     wait_gauge(&g, "rampart_websocket_connections{", 0.0).await;
 }
 
+/// A client that sends its first frame after the upgrade request but before
+/// the origin has answered: the bytes wait for the 101 and then go through
+/// the tunnel (they are not taken for a pipelined next request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_sent_while_the_upgrade_is_pending_go_through_the_tunnel() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = SERIAL.lock().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = listener.local_addr().unwrap();
+    let upstream_saw = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let head_end = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
+        read_until(&mut s, &mut got, head_end, "the request head").await;
+        // The 101 is held back while the client's early frame is on its way.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            .await
+            .unwrap();
+        let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut after = got[end..].to_vec();
+        read_until(
+            &mut s,
+            &mut after,
+            |b| b.ends_with(b"EARLY"),
+            "the early frame",
+        )
+        .await;
+        s.write_all(b"BYE").await.unwrap();
+        after
+    });
+    let g = Gateway::start(&config(origin, "1d"));
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", g.port))
+        .await
+        .unwrap();
+    c.write_all(b"GET /ws/raw HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.write_all(b"EARLY").await.unwrap();
+    let mut got = Vec::new();
+    read_until(
+        &mut c,
+        &mut got,
+        |b| b.ends_with(b"BYE"),
+        "the 101 and the origin's answer",
+    )
+    .await;
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(upstream_saw.await.unwrap(), b"EARLY");
+}
+
 /// Before the vendored pingora-proxy fix (vendor/README.md, pingora #946),
 /// a few of these tunnels were torn down right after the 101 in about one
 /// run in eight.
