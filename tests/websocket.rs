@@ -230,7 +230,7 @@ async fn raw_upgrade(extra: &str, behind_head: &[u8], upstream_expects: &'static
 /// the tunnel (they are not taken for a pipelined next request).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_sent_while_the_upgrade_is_pending_go_through_the_tunnel() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let _serial = SERIAL.lock().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = listener.local_addr().unwrap();
