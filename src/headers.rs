@@ -21,7 +21,7 @@ pub static X_REQUEST_ID: WireHeaderName =
     WireHeaderName::from_static("X-Request-Id", HeaderName::from_static("x-request-id"));
 static X_REAL_IP: WireHeaderName =
     WireHeaderName::from_static("X-Real-IP", HeaderName::from_static("x-real-ip"));
-static X_FORWARDED_FOR: WireHeaderName = WireHeaderName::from_static(
+pub static X_FORWARDED_FOR: WireHeaderName = WireHeaderName::from_static(
     "X-Forwarded-For",
     HeaderName::from_static("x-forwarded-for"),
 );

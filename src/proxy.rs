@@ -716,12 +716,14 @@ impl ProxyHttp for Gateway {
         ctx.client_ip = peer_ip.map(|ip| {
             client_ip::resolve(
                 ip,
-                session
-                    .req_header()
-                    .headers
-                    .get_all("x-forwarded-for")
-                    .iter()
-                    .map(|v| v.as_bytes()),
+                || {
+                    session
+                        .req_header()
+                        .headers
+                        .get_all(headers::X_FORWARDED_FOR.name())
+                        .iter()
+                        .map(|v| v.as_bytes())
+                },
                 &live.cfg.global.trusted_proxies,
             )
         });
