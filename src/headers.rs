@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader, WireHeaderName};
 
@@ -153,7 +154,27 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
         buf[n] = b'0' + octet % 10;
         n += 1;
     }
-    HeaderValue::from_bytes(&buf[..n]).unwrap_or(HeaderValue::from_static(""))
+    shared_value(Bytes::from_owner(IpText { buf, len: n }))
+}
+
+/// An IPv4 address's text, kept inline by its [`Bytes`] owner.
+struct IpText {
+    buf: [u8; 15],
+    len: usize,
+}
+
+impl AsRef<[u8]> for IpText {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len.min(self.buf.len())]
+    }
+}
+
+/// A header value over `bytes` made by [`Bytes::from_owner`]: one
+/// allocation, and clones (the upstream request's and the response's copy)
+/// only count references. A value copied from a slice is promoted to a
+/// shared one by its first clone, a second allocation.
+fn shared_value(bytes: Bytes) -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// Applies server and route response headers, security defaults, the
@@ -280,7 +301,7 @@ impl RequestId {
                 buf[i * 16 + j] = HEX[(word >> (60 - 4 * j)) as usize & 0xf];
             }
         }
-        RequestId(HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("")))
+        RequestId(shared_value(Bytes::from_owner(buf)))
     }
 
     pub fn as_str(&self) -> &str {
