@@ -27,6 +27,13 @@ use crate::utils::KVRef;
 pub(super) const MAX_HEADERS: usize = 256;
 
 pub(super) const INIT_HEADER_BUF_SIZE: usize = 4096;
+/// rampart patch: a request head is read into 1 KiB first (nginx's
+/// `client_header_buffer_size`), doubled while a read would have less
+/// than [`REQUEST_HEAD_MIN_READ`] of room. Most heads fit; before, each
+/// took 4 KiB, and a small one was then copied out into a buffer of its
+/// own size (one allocation and copy more per request).
+pub(super) const INIT_REQUEST_HEAD_BUF_SIZE: usize = 1024;
+pub(super) const REQUEST_HEAD_MIN_READ: usize = 512;
 pub(super) const MAX_HEADER_SIZE: usize = 1048575;
 
 pub(crate) const BODY_BUF_LIMIT: usize = 1024 * 64;

@@ -300,7 +300,7 @@ impl HttpSession {
             .pipelined_prefix
             .take()
             .filter(|prefix| !prefix.is_empty())
-            .unwrap_or_else(|| BytesMut::with_capacity(INIT_HEADER_BUF_SIZE));
+            .unwrap_or_else(|| BytesMut::with_capacity(INIT_REQUEST_HEAD_BUF_SIZE));
         let mut already_read = buf.len();
         let mut skip_next_read = already_read != 0;
         let mut detached_suffix = None;
@@ -323,7 +323,12 @@ impl HttpSession {
             // this request and is waiting for our response).
             if skip_next_read {
                 skip_next_read = false;
-            } else if let Some(n) = self.read_request_buf(&mut buf, already_read).await? {
+            } else if let Some(n) = {
+                if buf.capacity() - buf.len() < REQUEST_HEAD_MIN_READ {
+                    buf.reserve(buf.capacity().max(INIT_REQUEST_HEAD_BUF_SIZE));
+                }
+                self.read_request_buf(&mut buf, already_read).await?
+            } {
                 already_read += n;
             } else {
                 return Ok(None);
@@ -1912,6 +1917,39 @@ mod tests_stream {
         let res = http_stream.read_request().await;
         assert_eq!(input.len(), res.unwrap().unwrap());
         assert_eq!(0, http_stream.req_header().headers.len());
+    }
+
+    /// rampart patch: the head buffer starts at 1 KiB and grows; a head
+    /// several times that size, arriving in one piece or in small ones,
+    /// is read whole, and the body bytes behind it stay the body's.
+    #[tokio::test]
+    async fn read_head_larger_than_the_first_buffer() {
+        init_log();
+        let cookie = "c".repeat(5000);
+        let head = format!(
+            "POST /big HTTP/1.1\r\nHost: h\r\nCookie: {cookie}\r\nContent-Length: 4\r\n\r\n"
+        );
+        let input = format!("{head}body");
+        for piece in [input.len(), 700, 3] {
+            let mut mock = Builder::new();
+            for chunk in input.as_bytes().chunks(piece) {
+                mock.read(chunk);
+            }
+            let mut http_stream = HttpSession::new(Box::new(mock.build()));
+            let res = http_stream.read_request().await;
+            assert_eq!(head.len(), res.unwrap().unwrap(), "pieces of {piece}");
+            let req = http_stream.req_header();
+            assert_eq!(req.uri.path(), "/big");
+            assert_eq!(
+                req.headers.get("cookie").unwrap().as_bytes(),
+                cookie.as_bytes()
+            );
+            let mut body = Vec::new();
+            while let Some(b) = http_stream.read_body_bytes().await.unwrap() {
+                body.extend_from_slice(&b);
+            }
+            assert_eq!(&body[..], b"body", "pieces of {piece}");
+        }
     }
 
     #[cfg(feature = "patched_http1")]
