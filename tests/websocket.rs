@@ -170,24 +170,32 @@ async fn read_until(
     }
 }
 
+/// The origin's side of a proxied upgrade: accepts it on `listener` and
+/// reads its head. Returns the stream and the bytes read behind the head.
+async fn upstream_upgrade_head(
+    listener: tokio::net::TcpListener,
+) -> (tokio::net::TcpStream, Vec<u8>) {
+    let (mut s, _) = listener.accept().await.unwrap();
+    let mut got = Vec::new();
+    let head_end = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
+    read_until(&mut s, &mut got, head_end, "the request head").await;
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (s, got.split_off(end))
+}
+
 async fn raw_upgrade(extra: &str, behind_head: &[u8], upstream_expects: &'static [u8]) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _serial = SERIAL.lock().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = listener.local_addr().unwrap();
     let upstream_saw = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut got = Vec::new();
-        let head_end = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
-        read_until(&mut s, &mut got, head_end, "the request head").await;
+        let (mut s, mut after) = upstream_upgrade_head(listener).await;
         s.write_all(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nWELCOME",
         )
         .await
         .unwrap();
         // Whatever the client sent behind its head, then its next bytes.
-        let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-        let mut after = got[end..].to_vec();
         let enough = |b: &[u8]| b.len() >= upstream_expects.len();
         read_until(&mut s, &mut after, enough, "the client's bytes").await;
         s.write_all(b" BYE").await.unwrap();
@@ -235,17 +243,12 @@ async fn bytes_sent_while_the_upgrade_is_pending_go_through_the_tunnel() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = listener.local_addr().unwrap();
     let upstream_saw = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut got = Vec::new();
-        let head_end = |b: &[u8]| b.windows(4).any(|w| w == b"\r\n\r\n");
-        read_until(&mut s, &mut got, head_end, "the request head").await;
+        let (mut s, mut after) = upstream_upgrade_head(listener).await;
         // The 101 is held back while the client's early frame is on its way.
         tokio::time::sleep(Duration::from_millis(300)).await;
         s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
             .await
             .unwrap();
-        let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-        let mut after = got[end..].to_vec();
         read_until(
             &mut s,
             &mut after,
