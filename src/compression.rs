@@ -140,9 +140,11 @@ pub fn eligible(c: &Compression, resp: &ResponseHeader) -> bool {
 /// Whether `hay` contains `needle` (ASCII letters in any case), without
 /// lowercasing a copy of `hay` for every response.
 fn contains_ignore_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    needle.is_empty()
+        || hay
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Before a response head goes out: switch compression off unless the
@@ -184,6 +186,7 @@ mod tests {
         assert!(!contains_ignore_case("no-transfor", "no-transform"));
         assert!(!contains_ignore_case("", "no-transform"));
         assert!(!contains_ignore_case("Origin", "accept-encoding"));
+        assert!(contains_ignore_case("Origin", ""));
     }
 
     #[test]
