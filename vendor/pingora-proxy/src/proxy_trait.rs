@@ -44,6 +44,11 @@ pub enum ProxyWarnLogContext {
 /// particular stage (if applicable).
 ///
 /// If any of the filters returns [Result::Err], the request will fail, and the error will be logged.
+///
+/// rampart patch: the asynchronous hooks return `impl Future + Send` instead
+/// of being `async_trait` methods, so that a hook call neither allocates nor
+/// goes through a vtable. Implement them with plain `async fn`s (no
+/// `#[async_trait]` on the impl).
 pub trait ProxyHttp {
     /// The per request object to share state across the different filters
     type CTX;

@@ -324,6 +324,7 @@ impl HttpSession {
             if skip_next_read {
                 skip_next_read = false;
             } else if let Some(n) = {
+                // rampart patch: grow the head buffer (see INIT_REQUEST_HEAD_BUF_SIZE).
                 if buf.capacity() - buf.len() < REQUEST_HEAD_MIN_READ {
                     buf.reserve(buf.capacity().max(INIT_REQUEST_HEAD_BUF_SIZE));
                 }
