@@ -104,7 +104,7 @@ pub struct FastTimeout(Duration);
 
 impl ToTimeout for FastTimeout {
     fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        Box::pin(TIMER_MANAGER.register_timer(self.0).wait())
+        Box::pin(self.delay())
     }
 
     fn delay(&self) -> Delay {
@@ -139,10 +139,7 @@ impl FastOrTokioTimeout {
 
 impl ToTimeout for FastOrTokioTimeout {
     fn timeout(&self) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        match self.kind {
-            TimeoutKind::Fast => FastTimeout::create(self.duration).timeout(),
-            TimeoutKind::Tokio => TokioTimeout::create(self.duration).timeout(),
-        }
+        Box::pin(self.delay())
     }
 
     fn delay(&self) -> Delay {

@@ -132,22 +132,33 @@ impl Timer {
     }
 }
 
-/// rampart patch: the time slot this thread registered a timer in last, per
-/// manager. Timers armed within the same 10 ms slot (most of them, under
-/// load) share it without the lock and the tree search. A slot that has
-/// fired stays usable: a deadline rounded into it has passed (the clock
-/// thread fires a slot only once its time is reached).
-struct LastSlot {
+/// rampart patch: the time slots this thread registered timers in lately,
+/// per manager. Timers armed within the same 10 ms slot share it without
+/// the lock and the tree search. A request arms timers of a few durations
+/// (keep-alive, upstream read, ...), which land in different slots, so a
+/// few recent slots are kept, not one. A slot that has fired stays usable:
+/// a deadline rounded into it has passed (the clock thread fires a slot
+/// only once its time is reached).
+struct RecentSlot {
     manager: u64,
     time: Time,
     timer: Timer,
 }
 
-thread_local! {
-    static LAST_SLOT: RefCell<Option<LastSlot>> = const { RefCell::new(None) };
+const RECENT_SLOTS: usize = 4;
+
+#[derive(Default)]
+struct RecentSlots {
+    slots: [Option<RecentSlot>; RECENT_SLOTS],
+    /// The entry the next new slot replaces (the oldest).
+    next: usize,
 }
 
-/// Tells managers apart in [`LAST_SLOT`] (an address could be reused).
+thread_local! {
+    static RECENT: RefCell<RecentSlots> = RefCell::new(RecentSlots::default());
+}
+
+/// Tells managers apart in [`RECENT`] (an address could be reused).
 static MANAGER_IDS: AtomicU64 = AtomicU64::new(0);
 
 /// The object that holds all the timers registered to it.
@@ -259,20 +270,25 @@ impl TimerManager {
             return timer.subscribe();
         }
         let now: Time = (Instant::now() + duration - self.zero).into();
-        LAST_SLOT.with(|last| {
-            let mut last = last.borrow_mut();
-            if let Some(slot) = last.as_ref() {
-                if slot.manager == self.id && slot.time == now {
-                    return slot.timer.subscribe();
-                }
+        RECENT.with(|recent| {
+            let mut recent = recent.borrow_mut();
+            let known = recent
+                .slots
+                .iter()
+                .flatten()
+                .find(|slot| slot.manager == self.id && slot.time == now);
+            if let Some(slot) = known {
+                return slot.timer.subscribe();
             }
             let timer = self.slot_timer(now);
             let stub = timer.subscribe();
-            *last = Some(LastSlot {
+            let at = recent.next;
+            recent.slots[at] = Some(RecentSlot {
                 manager: self.id,
                 time: now,
                 timer,
             });
+            recent.next = (at + 1) % RECENT_SLOTS;
             stub
         })
     }
@@ -385,6 +401,33 @@ mod tests {
                 "a timer of a manager without a clock never fires"
             );
         }
+    }
+
+    /// Timers of two durations armed in turn (as a request arms its
+    /// keep-alive and upstream-read timers) each keep their own deadline.
+    #[tokio::test]
+    async fn test_recent_slots_keep_each_deadline() {
+        let tm = Arc::new(TimerManager::new());
+        let clock = tm.clone();
+        std::thread::spawn(move || clock.clock_thread());
+
+        let now = Instant::now();
+        let mut short = Vec::new();
+        let mut long = Vec::new();
+        for _ in 0..3 {
+            short.push(tm.register_timer(Duration::from_millis(200)));
+            long.push(tm.register_timer(Duration::from_millis(600)));
+        }
+        for stub in short {
+            stub.wait().await;
+        }
+        let short_done = now.elapsed();
+        assert!(short_done >= Duration::from_millis(190), "{short_done:?}");
+        assert!(short_done < Duration::from_millis(550), "{short_done:?}");
+        for stub in long {
+            stub.wait().await;
+        }
+        assert!(now.elapsed() >= Duration::from_millis(590));
     }
 
     #[test]
