@@ -21,6 +21,7 @@ use pingora::protocols::http::compression::Algorithm;
 use pingora::proxy::Session;
 
 use crate::config::snapshot::Compression;
+use crate::headers;
 
 /// Levels chosen by measurement on a 64 KiB JSON body (`cargo run --release
 /// --example compression_levels`, bench/README.md): gzip 3 has the ratio of
@@ -113,7 +114,7 @@ pub fn eligible(c: &Compression, resp: &ResponseHeader) -> bool {
     }
     if h.get(header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| contains_ignore_case(v, "no-transform"))
+        .is_some_and(|v| headers::has_token(v, "no-transform"))
     {
         return false;
     }
@@ -137,29 +138,12 @@ pub fn eligible(c: &Compression, resp: &ResponseHeader) -> bool {
     }
 }
 
-/// Whether `hay` contains `needle` (ASCII letters in any case), without
-/// lowercasing a copy of `hay` for every response.
-fn contains_ignore_case(hay: &str, needle: &str) -> bool {
-    needle.is_empty()
-        || hay
-            .as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
 /// Before a response head goes out: switch compression off unless the
 /// response is eligible; mark eligible ones `Vary: Accept-Encoding`.
 pub fn gate(session: &mut Session, c: Option<&Compression>, resp: &mut ResponseHeader) {
     let ok = c.is_some_and(|c| eligible(c, resp));
     if ok {
-        let varies = resp.headers.get_all(header::VARY).iter().any(|v| {
-            v.to_str()
-                .map(|s| contains_ignore_case(s, "accept-encoding"))
-                .unwrap_or(false)
-        });
-        if !varies {
-            let _ = resp.append_header(header::VARY, "Accept-Encoding");
-        }
+        headers::add_vary(resp, "Accept-Encoding");
     }
     if let Some(m) = module(session) {
         if !ok && m.is_header_phase() {
@@ -171,23 +155,6 @@ pub fn gate(session: &mut Session, c: Option<&Compression>, resp: &mut ResponseH
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn directives_are_found_in_any_case() {
-        assert!(contains_ignore_case(
-            "private, No-Transform",
-            "no-transform"
-        ));
-        assert!(contains_ignore_case("NO-TRANSFORM", "no-transform"));
-        assert!(contains_ignore_case(
-            "Origin, Accept-Encoding",
-            "accept-encoding"
-        ));
-        assert!(!contains_ignore_case("no-transfor", "no-transform"));
-        assert!(!contains_ignore_case("", "no-transform"));
-        assert!(!contains_ignore_case("Origin", "accept-encoding"));
-        assert!(contains_ignore_case("Origin", ""));
-    }
 
     #[test]
     fn q_values_are_honoured() {

@@ -5,6 +5,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 
 use crate::config::snapshot::{CorsPolicy, OriginPattern};
+use crate::headers;
 
 /// Whether `origin` (as sent by the browser) is admitted by the policy.
 pub fn origin_allowed(p: &CorsPolicy, origin: &str) -> bool {
@@ -148,21 +149,7 @@ pub fn apply(p: &CorsPolicy, origin: Option<&HeaderValue>, resp: &mut ResponseHe
         }
     }
     if varies(p) {
-        add_vary_origin(resp);
-    }
-}
-
-fn add_vary_origin(resp: &mut ResponseHeader) {
-    let present = resp.headers.get_all(header::VARY).iter().any(|v| {
-        v.to_str()
-            .map(|s| {
-                s.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("origin") || t.trim() == "*")
-            })
-            .unwrap_or(false)
-    });
-    if !present {
-        let _ = resp.append_header(header::VARY, "Origin");
+        headers::add_vary(resp, "Origin");
     }
 }
 

@@ -238,6 +238,26 @@ pub fn early_error(status: u16, server_header: bool) -> Option<(ResponseHeader, 
 }
 
 /// Removes hop-by-hop headers an upstream response may carry.
+/// Whether the comma-separated header list `value` has `token` (ASCII
+/// case-insensitive), e.g. `no-transform` in `Cache-Control`.
+pub fn has_token(value: &str, token: &str) -> bool {
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Appends `Vary: name` unless the response already varies on it (or on
+/// everything, `*`).
+pub fn add_vary(resp: &mut ResponseHeader, name: &'static str) {
+    let listed = resp.headers.get_all(header::VARY).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| has_token(s, name) || has_token(s, "*"))
+    });
+    if !listed {
+        let _ = resp.append_header(header::VARY, name);
+    }
+}
+
 pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
     const HOP: [&str; 4] = ["keep-alive", "proxy-connection", "trailer", "te"];
     // One pass over the names present; a hashed lookup per name would cost
@@ -325,6 +345,42 @@ impl RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_tokens_match_in_any_case() {
+        assert!(has_token("private, No-Transform", "no-transform"));
+        assert!(has_token("NO-TRANSFORM", "no-transform"));
+        assert!(has_token("Origin, Accept-Encoding", "accept-encoding"));
+        assert!(!has_token("no-transfor", "no-transform"));
+        assert!(!has_token("", "no-transform"));
+        assert!(!has_token("Origin", "accept-encoding"));
+        assert!(!has_token("x-no-transform-y", "no-transform"));
+    }
+
+    #[test]
+    fn vary_is_added_once_and_not_under_a_star() {
+        let vary = |existing: &[&str]| {
+            let mut resp = ResponseHeader::build(200, None).unwrap();
+            for v in existing {
+                resp.append_header(header::VARY, *v).unwrap();
+            }
+            add_vary(&mut resp, "Accept-Encoding");
+            let all: Vec<String> = resp
+                .headers
+                .get_all(header::VARY)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            all
+        };
+        assert_eq!(vary(&[]), ["Accept-Encoding"]);
+        assert_eq!(vary(&["Origin"]), ["Origin", "Accept-Encoding"]);
+        assert_eq!(
+            vary(&["origin, accept-encoding"]),
+            ["origin, accept-encoding"]
+        );
+        assert_eq!(vary(&["*"]), ["*"]);
+    }
 
     #[test]
     fn request_ids() {
