@@ -48,8 +48,9 @@ pub enum ProxyWarnLogContext {
 /// rampart patch: the asynchronous hooks return `impl Future + Send` instead
 /// of being `async_trait` methods, so that a hook call neither allocates nor
 /// goes through a vtable. Implement them with plain `async fn`s (no
-/// `#[async_trait]` on the impl).
-pub trait ProxyHttp {
+/// `#[async_trait]` on the impl). `Sync`: the default hooks' futures hold
+/// `&self` across their (empty) awaits, as `async_trait`'s did.
+pub trait ProxyHttp: Sync {
     /// The per request object to share state across the different filters
     type CTX;
 
@@ -136,7 +137,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<bool>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(false) }
     }
@@ -157,7 +157,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<()>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(()) }
     }
@@ -194,7 +193,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<()>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(()) }
     }
@@ -256,7 +254,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<Option<ForcedFreshness>>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(None) }
     }
@@ -278,7 +275,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<bool>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(true) }
     }
@@ -370,7 +366,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<()>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(()) }
     }
@@ -404,7 +399,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<()>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(()) }
     }
@@ -424,7 +418,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<()>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(()) }
     }
@@ -441,7 +434,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<()>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(()) }
     }
@@ -457,7 +449,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<()>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(()) }
     }
@@ -473,7 +464,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<Option<Bytes>>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(Some(custom_message)) }
     }
@@ -489,7 +479,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<Option<Bytes>>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(Some(custom_message)) }
     }
@@ -545,7 +534,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<Option<Bytes>>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(None) }
     }
@@ -563,7 +551,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = ()> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move {}
     }
@@ -694,7 +681,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = FailToProxy> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move {
             let code = match e.etype() {
@@ -765,7 +751,6 @@ pub trait ProxyHttp {
     ) -> impl Future<Output = Result<()>> + Send
     where
         Self::CTX: Send + Sync,
-        Self: Sync,
     {
         async move { Ok(()) }
     }
