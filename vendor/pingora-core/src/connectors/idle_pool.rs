@@ -12,8 +12,33 @@
 // non-blocking read the caller already makes.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The keys are already hashes (`Peer::reuse_hash`): used as they are instead
+/// of hashing them again with SipHash at every reuse and release.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+
+    // Not reached for `u64` keys; kept correct for any other.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type ByKey<S> = HashMap<u64, Vec<Idle<S>>, BuildHasherDefault<KeyHasher>>;
 
 /// How often the sweeper looks at the idle connections.
 pub(crate) const SWEEP_EVERY: Duration = Duration::from_millis(500);
@@ -27,7 +52,7 @@ struct Idle<S> {
 struct Inner<S> {
     /// Per reuse key, oldest first: reuse takes the newest (warm buffers,
     /// and the one least likely to have been closed by the peer).
-    by_key: HashMap<u64, Vec<Idle<S>>>,
+    by_key: ByKey<S>,
     len: usize,
     sweeping: bool,
 }
@@ -53,7 +78,7 @@ impl<S> IdlePool<S> {
         IdlePool {
             size,
             inner: Mutex::new(Inner {
-                by_key: HashMap::new(),
+                by_key: ByKey::default(),
                 len: 0,
                 sweeping: false,
             }),
@@ -190,7 +215,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         pool.put(2, "mid", None);
         let put = pool.put(1, "new", None);
-        assert!(put.evicted_after.is_some_and(|d| d >= Duration::from_millis(2)));
+        assert!(put
+            .evicted_after
+            .is_some_and(|d| d >= Duration::from_millis(2)));
         assert_eq!(pool.len(), 2);
         assert_eq!(pool.take(1), Some("new"));
         assert_eq!(pool.take(1), None, "the oldest was evicted");

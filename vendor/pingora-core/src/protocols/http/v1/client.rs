@@ -53,6 +53,9 @@ pub struct HttpSession {
     keepalive_timeout: KeepaliveStatus,
     pub(crate) digest: Box<Digest>,
     response_header: Option<Box<ResponseHeader>>,
+    // rampart patch: what the session still needs of the response head it
+    // handed to the caller (`read_resp_header_parts`).
+    handed_off: Option<HeadFacts>,
     request_written: Option<Box<RequestHeader>>,
     bytes_sent: usize,
     /// Total response body payload bytes received from upstream
@@ -67,6 +70,62 @@ pub struct HttpSession {
     // If allowed, does not fail with error on invalid content-length
     // (treats as close-delimited response).
     allow_h1_response_invalid_content_length: bool,
+}
+
+/// rampart patch: what the session reads of a response head after the
+/// head is read: taken once, when the head is handed to the caller, so the
+/// session keeps no copy of it.
+#[derive(Debug, Clone, Copy)]
+struct HeadFacts {
+    status: StatusCode,
+    version: Version,
+    transfer_encoding: bool,
+    /// `Connection`: `keep-alive` or `close`, if it says either.
+    connection_keepalive: Option<bool>,
+    /// `Keep-Alive: timeout=N`.
+    keepalive_timeout: Option<u64>,
+}
+
+impl HeadFacts {
+    fn of(head: &ResponseHeader) -> Self {
+        HeadFacts {
+            status: head.status,
+            version: head.version,
+            transfer_encoding: head.headers.contains_key(header::TRANSFER_ENCODING),
+            connection_keepalive: is_buf_keepalive(head.headers.get(header::CONNECTION)),
+            keepalive_timeout: keepalive_values(head.headers.get(KEEP_ALIVE)).0,
+        }
+    }
+}
+
+// rampart patch: a parsed key; a `&str` is parsed again on every lookup.
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+
+/// `Keep-Alive: timeout=5, max=1000` => 5, 1000
+/// This is defined in the below spec, this not part of any RFC, so
+/// it's behavior is different on different platforms.
+/// https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Keep-Alive
+fn keepalive_values(value: Option<&HeaderValue>) -> (Option<u64>, Option<usize>) {
+    let Some(keep_alive_header) = value else {
+        return (None, None);
+    };
+    let Ok(header_value) = str::from_utf8(keep_alive_header.as_bytes()) else {
+        return (None, None);
+    };
+
+    let mut timeout = None;
+    let mut max = None;
+
+    for param in header_value.split(',') {
+        let parts = param.split_once('=').map(|(k, v)| (k.trim(), v));
+        match parts {
+            Some(("timeout", timeout_value)) => timeout = timeout_value.trim().parse().ok(),
+            Some(("max", max_value)) => max = max_value.trim().parse().ok(),
+            _ => {}
+        }
+    }
+
+    (timeout, max)
 }
 
 /// HTTP 1.x client session
@@ -90,6 +149,7 @@ impl HttpSession {
             body_writer: BodyWriter::new(),
             keepalive_timeout: KeepaliveStatus::Off,
             response_header: None,
+            handed_off: None,
             request_written: None,
             read_timeout: None,
             write_timeout: None,
@@ -354,6 +414,7 @@ impl HttpSession {
                         self.preread_body = Some(BufRef(s, total_read));
                         self.buf = buf;
                         self.response_header = Some(response_header);
+                        self.handed_off = None;
                         if let Err(e) = self.validate_response() {
                             return self.fail_response_header_read(e);
                         }
@@ -454,13 +515,12 @@ impl HttpSession {
     /// Similar to [`Self::read_response()`], read the response header and then return a copy of it.
     pub async fn read_resp_header_parts(&mut self) -> Result<Box<ResponseHeader>> {
         self.read_response().await?;
-        // rampart patch: the head as parsed (with room for the headers a
-        // proxy adds) goes to the caller and the session keeps a copy; a
-        // clone has no spare room, so the other way round the caller's
-        // first insert would grow and rehash both maps.
+        // rampart patch: the head as parsed goes to the caller, and the
+        // session keeps only what it reads of it later (`HeadFacts`), not a
+        // copy: [`Self::resp_header`] is `None` from here on.
         match self.response_header.take() {
             Some(header) => {
-                self.response_header = Some(Box::new(header.as_ref().clone()));
+                self.handed_off = Some(HeadFacts::of(&header));
                 Ok(header)
             }
             // read_response() Ok means a head was read; not reachable
@@ -469,6 +529,7 @@ impl HttpSession {
     }
 
     /// Return a reference of the [`ResponseHeader`] if the response is read
+    /// (rampart patch: and was not handed over by [`Self::read_resp_header_parts`])
     pub fn resp_header(&self) -> Option<&ResponseHeader> {
         self.response_header.as_deref()
     }
@@ -490,7 +551,16 @@ impl HttpSession {
 
     /// Return the status code of the response if read
     pub fn get_status(&self) -> Option<StatusCode> {
-        self.response_header.as_ref().map(|h| h.status)
+        self.head_facts().map(|f| f.status)
+    }
+
+    /// rampart patch: what the session reads of the response head, whether
+    /// it still holds the head or has handed it over.
+    fn head_facts(&self) -> Option<HeadFacts> {
+        match &self.response_header {
+            Some(h) => Some(HeadFacts::of(h)),
+            None => self.handed_off,
+        }
     }
 
     async fn do_read_body(&mut self) -> Result<Option<BufRef>> {
@@ -600,18 +670,15 @@ impl HttpSession {
 
         // Per [RFC 9112 Section 6.1-16](https://datatracker.ietf.org/doc/html/rfc9112#section-6.1-16),
         // if Transfer-Encoding is received in HTTP/1.0 response, connection MUST be closed after processing.
-        if self.resp_header().map(|h| h.version) == Some(Version::HTTP_10)
-            && self
-                .resp_header()
-                .and_then(|h| h.headers.get(header::TRANSFER_ENCODING))
-                .is_some()
-        {
+        let facts = self.head_facts();
+        let version = facts.map(|f| f.version);
+        if version == Some(Version::HTTP_10) && facts.is_some_and(|f| f.transfer_encoding) {
             self.set_keepalive(None);
             return;
         }
-        if let Some(keepalive) = self.is_connection_keepalive() {
+        if let Some(keepalive) = self.is_connection_keepalive(facts) {
             if keepalive {
-                let (timeout, _max_use) = self.get_keepalive_values();
+                let timeout = facts.and_then(|f| f.keepalive_timeout);
                 // TODO: respect max_use
                 match timeout {
                     Some(d) => self.set_keepalive(Some(d)),
@@ -620,7 +687,7 @@ impl HttpSession {
             } else {
                 self.set_keepalive(None);
             }
-        } else if self.resp_header().map(|h| h.version) == Some(Version::HTTP_11) {
+        } else if version == Some(Version::HTTP_11) {
             self.set_keepalive(Some(0)); // on by default for http 1.1
         } else {
             self.set_keepalive(None); // off by default for http 1.0
@@ -632,7 +699,7 @@ impl HttpSession {
         !matches!(self.keepalive_timeout, KeepaliveStatus::Off)
     }
 
-    fn is_connection_keepalive(&self) -> Option<bool> {
+    fn is_connection_keepalive(&self, facts: Option<HeadFacts>) -> Option<bool> {
         let request_keepalive = self
             .request_written
             .as_ref()
@@ -641,38 +708,14 @@ impl HttpSession {
         match request_keepalive {
             // ignore what the server sends if request disables keepalive explicitly
             Some(false) => Some(false),
-            _ => is_buf_keepalive(self.get_header(header::CONNECTION)),
+            _ => facts.and_then(|f| f.connection_keepalive),
         }
     }
 
-    /// `Keep-Alive: timeout=5, max=1000` => 5, 1000
-    /// This is defined in the below spec, this not part of any RFC, so
-    /// it's behavior is different on different platforms.
-    /// https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Keep-Alive
+    /// The response's `Keep-Alive` values (see [`keepalive_values`]).
+    #[cfg(test)]
     fn get_keepalive_values(&self) -> (Option<u64>, Option<usize>) {
-        // rampart patch: a parsed key; a `&str` is parsed again on every lookup.
-        const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-        let Some(keep_alive_header) = self.get_header(KEEP_ALIVE) else {
-            return (None, None);
-        };
-
-        let Ok(header_value) = str::from_utf8(keep_alive_header.as_bytes()) else {
-            return (None, None);
-        };
-
-        let mut timeout = None;
-        let mut max = None;
-
-        for param in header_value.split(',') {
-            let parts = param.split_once('=').map(|(k, v)| (k.trim(), v));
-            match parts {
-                Some(("timeout", timeout_value)) => timeout = timeout_value.trim().parse().ok(),
-                Some(("max", max_value)) => max = max_value.trim().parse().ok(),
-                _ => {}
-            }
-        }
-
-        (timeout, max)
+        keepalive_values(self.get_header(KEEP_ALIVE))
     }
 
     /// Close the connection abruptly. This allows to signal the server that the connection is closed
@@ -1256,9 +1299,54 @@ mod tests_stream {
         let mock_io = Builder::new().read(input).build();
         let mut http_stream = HttpSession::new(Box::new(mock_io));
         let resp = http_stream.read_resp_header_parts().await.unwrap();
-        assert_eq!(1, http_stream.resp_header().unwrap().headers.len());
-        assert_eq!(http_stream.get_header("Server👍").unwrap(), "pingora");
+        // rampart patch: the head is the caller's now
+        assert!(http_stream.resp_header().is_none());
         assert_eq!(resp.headers.get("Server👍").unwrap(), "pingora");
+    }
+
+    /// rampart patch: a head handed over by `read_resp_header_parts` still
+    /// decides whether the connection is reused, and for how long.
+    #[rstest]
+    #[case::http11("HTTP/1.1 200 OK\r\n", KeepaliveStatus::Infinite)]
+    #[case::close("HTTP/1.1 200 OK\r\nConnection: close\r\n", KeepaliveStatus::Off)]
+    #[case::timeout(
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=7, max=9\r\n",
+        KeepaliveStatus::Timeout(Duration::from_secs(7))
+    )]
+    #[case::http10("HTTP/1.0 200 OK\r\n", KeepaliveStatus::Off)]
+    #[case::http10_keepalive(
+        "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n",
+        KeepaliveStatus::Infinite
+    )]
+    #[case::http10_chunked(
+        "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n",
+        KeepaliveStatus::Off
+    )]
+    #[case::switching("HTTP/1.1 101 Switching Protocols\r\n", KeepaliveStatus::Off)]
+    #[tokio::test]
+    async fn keepalive_of_a_head_handed_over(
+        #[case] head: &str,
+        #[case] expected: KeepaliveStatus,
+    ) {
+        init_log();
+        let chunked = head.contains("chunked");
+        let body = if chunked { "0\r\n\r\n" } else { "" };
+        let length = if chunked || head.contains(" 101 ") {
+            ""
+        } else {
+            "Content-Length: 0\r\n"
+        };
+        let input = format!("{head}{length}\r\n{body}");
+        let mock_io = Builder::new().read(input.as_bytes()).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        let resp = http_stream.read_resp_header_parts().await.unwrap();
+        assert!(http_stream.resp_header().is_none());
+        assert_eq!(http_stream.get_status(), Some(resp.status));
+        if resp.status != 101 {
+            assert!(http_stream.read_body_bytes().await.unwrap().is_none());
+        }
+        http_stream.respect_keepalive();
+        assert_eq!(http_stream.keepalive_timeout, expected, "{input:?}");
     }
 
     #[tokio::test]
