@@ -688,6 +688,48 @@ impl<T> HeaderMap<T> {
         }
     }
 
+    /// rampart patch: a clone with room for `additional` more entries, made
+    /// in one go. A plain clone has no spare room, so the first insert into
+    /// it (a proxy adding its forwarding headers to a copy of the request)
+    /// would allocate, move and re-place everything again.
+    pub fn try_clone_with_room(&self, additional: usize) -> Result<HeaderMap<T>, MaxSizeReached>
+    where
+        T: Clone,
+    {
+        let wanted = self
+            .entries
+            .len()
+            .checked_add(additional)
+            .ok_or_else(MaxSizeReached::new)?;
+        if to_raw_capacity(wanted)? <= self.indices.len() {
+            return Ok(self.clone());
+        }
+        let mut map = HeaderMap::try_with_capacity(wanted)?;
+        map.entries.extend(self.entries.iter().cloned());
+        map.extra_values = self.extra_values.clone();
+        map.danger = self.danger.clone();
+        map.names = self.names;
+        // The entries keep their hashes; the indices are placed in the order
+        // `try_grow` uses (from the start of a cluster), which needs no
+        // bucket stealing.
+        let first_ideal = self
+            .indices
+            .iter()
+            .enumerate()
+            .position(|(i, pos)| {
+                pos.resolve()
+                    .is_some_and(|(_, hash)| probe_distance(self.mask, hash, i) == 0)
+            })
+            .unwrap_or(0);
+        for &pos in self.indices[first_ideal..]
+            .iter()
+            .chain(&self.indices[..first_ideal])
+        {
+            map.reinsert_entry_in_order(pos);
+        }
+        Ok(map)
+    }
+
     /// Returns the number of headers the map can hold without reallocating.
     ///
     /// This number is an approximation as certain usage patterns could cause
@@ -4071,4 +4113,49 @@ fn skip_duplicates_during_key_iteration() {
     map.try_append("a", HeaderValue::from_static("a")).unwrap();
     map.try_append("a", HeaderValue::from_static("b")).unwrap();
     assert_eq!(map.keys().count(), map.keys_len());
+}
+
+/// rampart patch: `HeaderMap::try_clone_with_room`.
+#[cfg(test)]
+mod clone_with_room_tests {
+    use super::*;
+
+    fn name(prefix: &str, i: usize) -> HeaderName {
+        HeaderName::from_bytes(format!("{prefix}-{i}").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_clone_with_room_holds_the_same_and_takes_more_without_growing() {
+        for n in [0usize, 1, 3, 5, 6, 7, 12, 40, 200] {
+            let mut map = HeaderMap::new();
+            for i in 0..n {
+                map.append(name("x-h", i), HeaderValue::from(i));
+            }
+            // holes and shifted entries, and a name with several values
+            for i in (0..n).step_by(3) {
+                map.remove(name("x-h", i));
+            }
+            if n > 1 {
+                map.append(name("x-h", 1), HeaderValue::from(1000));
+            }
+            for room in [0, 1, 8, 100] {
+                let mut copy = map.try_clone_with_room(room).unwrap();
+                assert!(copy == map, "n {n} room {room}");
+                for i in 0..n {
+                    let want: Vec<_> = map.get_all(name("x-h", i)).iter().collect();
+                    let got: Vec<_> = copy.get_all(name("x-h", i)).iter().collect();
+                    assert_eq!(got, want, "n {n} room {room} name {i}");
+                }
+                let indices = copy.indices.len();
+                for i in 0..room {
+                    copy.insert(name("x-new", i), HeaderValue::from(i));
+                }
+                assert_eq!(copy.indices.len(), indices, "n {n} room {room}: grew");
+                for i in 0..room {
+                    assert_eq!(copy[name("x-new", i)], HeaderValue::from(i));
+                }
+                assert_eq!(copy.len(), map.len() + room);
+            }
+        }
+    }
 }
