@@ -150,6 +150,7 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 
 /// The eight bytes of `bytes` from `at`, zero-padded past its end.
+#[inline(always)]
 const fn word_at(bytes: &[u8], at: usize) -> u64 {
     if at + 8 <= bytes.len() {
         let b = bytes;
@@ -164,13 +165,24 @@ const fn word_at(bytes: &[u8], at: usize) -> u64 {
             b[at + 7],
         ]);
     }
-    let mut w = 0u64;
-    let mut i = 0;
-    while at + i < bytes.len() {
-        w |= (bytes[at + i] as u64) << (8 * i);
-        i += 1;
+    // rampart patch: a short last word in two overlapping loads, not a byte
+    // at a time (the overlap ORs equal bytes into the same places).
+    let b = bytes;
+    let end = b.len();
+    match end.saturating_sub(at) {
+        0 => 0,
+        1 => b[at] as u64,
+        n @ 2..=3 => {
+            let lo = u16::from_le_bytes([b[at], b[at + 1]]) as u64;
+            let hi = u16::from_le_bytes([b[end - 2], b[end - 1]]) as u64;
+            lo | hi << (8 * (n - 2))
+        }
+        n => {
+            let lo = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as u64;
+            let hi = u32::from_le_bytes([b[end - 4], b[end - 3], b[end - 2], b[end - 1]]) as u64;
+            lo | hi << (8 * (n - 4))
+        }
     }
-    w
 }
 
 /// 0x80 in each byte of `x` that is zero.
@@ -537,6 +549,21 @@ mod tests {
         }
         assert!(common_canonical(b"host").is_none());
         assert!(common_canonical(b"X-Custom").is_none());
+    }
+
+    /// rampart patch: the two-load tail of `word_at`.
+    #[test]
+    fn word_at_reads_short_tails_as_zero_padded_words() {
+        let bytes: Vec<u8> = (1..=40).collect();
+        for len in 0..=bytes.len() {
+            for at in (0..len).step_by(8) {
+                let mut naive = 0u64;
+                for (i, &b) in bytes[at..len.min(at + 8)].iter().enumerate() {
+                    naive |= (b as u64) << (8 * i);
+                }
+                assert_eq!(word_at(&bytes[..len], at), naive, "len {len} at {at}");
+            }
+        }
     }
 
     #[test]

@@ -93,11 +93,10 @@ impl<S> IdlePool<S> {
     /// The most recently released idle connection under `key`.
     pub(crate) fn take(&self, key: u64) -> Option<S> {
         let mut inner = self.lock();
-        let list = inner.by_key.get_mut(&key)?;
-        let idle = list.pop()?;
-        if list.is_empty() {
-            inner.by_key.remove(&key);
-        }
+        // An emptied list stays (the sweeper drops it): the connection taken
+        // is usually put back within the same request, and the list would
+        // otherwise be freed and allocated again every time.
+        let idle = inner.by_key.get_mut(&key)?.pop()?;
         inner.len -= 1;
         Some(idle.stream)
     }
@@ -206,6 +205,12 @@ mod tests {
         assert_eq!(pool.take(1), None);
         assert_eq!(pool.take(2), Some("c"));
         assert_eq!(pool.len(), 0);
+        // the emptied lists stay until the sweeper, which then stops
+        assert_eq!(pool.lock().by_key.len(), 2);
+        assert!(!pool.sweep(|_| true));
+        assert!(pool.lock().by_key.is_empty());
+        assert!(pool.put(1, "d", None).start_sweeper);
+        assert_eq!(pool.take(1), Some("d"));
     }
 
     #[test]

@@ -29,12 +29,12 @@ use crate::server::configuration::ServerConf;
 use crate::upstreams::peer::{Peer, ALPN};
 
 use crate::offload::OffloadRuntime;
+use idle_pool::IdlePool;
 pub use l4::Connect as L4Connect;
 use l4::{connect as l4_connect, BindTo};
 use log::{debug, warn};
 use parking_lot::RwLock;
 use pingora_error::{Error, ErrorType::*, OrErr, Result};
-use idle_pool::IdlePool;
 use pingora_pool::ConnectionMeta;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -316,15 +316,16 @@ impl TransportConnector {
     /// If a [Stream] is dropped instead of being returned via this function. it will be closed.
     pub fn release_stream(
         &self,
-        mut stream: Stream,
+        stream: Stream,
         key: u64, // usually peer.reuse_hash()
         idle_timeout: Option<Duration>,
     ) {
         // rampart patch: an idle timeout of zero means "do not keep" (the
-        // idle task used to time out at once).
-        if idle_timeout.is_some_and(|t| t.is_zero())
-            || !test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
-        {
+        // idle task used to time out at once). The stream is not tested for
+        // readable data or a close here: taking it from the pool tests it
+        // (`reused_stream`), as the sweeper does, and a connection does not
+        // stay usable between its release and its reuse anyway.
+        if idle_timeout.is_some_and(|t| t.is_zero()) {
             return;
         }
         debug!("Try to keepalive client session");
