@@ -3809,7 +3809,7 @@ where
         }
         // Fast hash
         _ => {
-            let mut h = FnvHasher::new();
+            let mut h = NameHasher::new();
             k.hash(&mut h);
             h.finish()
         }
@@ -3818,29 +3818,92 @@ where
     HashValue((hash & MASK) as u16)
 }
 
-struct FnvHasher(u64);
+/// rampart patch: the fast hash (until a map sees too many collisions and
+/// turns to SipHash), eight bytes at a step instead of FNV's one: a header
+/// name was ~4 instructions per byte, and a proxied request hashes ~35.
+///
+/// Streaming: bytes written in several calls hash as if written in one (a
+/// name looked up by a long, unlowered `&str` is written a byte at a time,
+/// and must hash as its lowercase `HeaderName` does).
+struct NameHasher {
+    hash: u64,
+    /// Bytes of a word not yet mixed in, first byte lowest.
+    pending: u64,
+    /// How many bytes `pending` holds (0..8).
+    held: u32,
+}
 
-impl FnvHasher {
+impl NameHasher {
     #[inline]
     fn new() -> Self {
-        FnvHasher(0xcbf29ce484222325)
+        NameHasher {
+            hash: 0xcbf2_9ce4_8422_2325,
+            pending: 0,
+            held: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn mix(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
-impl std::hash::Hasher for FnvHasher {
+/// The last `bytes.len()` (< 8) bytes as the low bytes of a word, in two
+/// overlapping loads at most.
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    match n {
+        0 => 0,
+        1 => b[0] as u64,
+        2..=3 => {
+            let lo = u16::from_le_bytes([b[0], b[1]]) as u64;
+            let hi = u16::from_le_bytes([b[n - 2], b[n - 1]]) as u64;
+            lo | hi << (8 * (n - 2))
+        }
+        _ => {
+            let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+            let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]) as u64;
+            lo | hi << (8 * (n - 4))
+        }
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.hash;
+        if self.held > 0 {
+            h = (h.rotate_left(23) ^ self.pending ^ (self.held as u64) << 59)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        // the map uses the low bits
+        h ^ h >> 32 ^ h >> 47
     }
 
     #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = self.0;
-        for &b in bytes {
-            hash ^= b as u64;
-            hash = hash.wrapping_mul(0x100000001b3);
+    fn write(&mut self, mut bytes: &[u8]) {
+        if self.held > 0 {
+            while self.held < 8 {
+                let Some((&b, rest)) = bytes.split_first() else {
+                    return;
+                };
+                self.pending |= (b as u64) << (8 * self.held);
+                self.held += 1;
+                bytes = rest;
+            }
+            let word = self.pending;
+            self.mix(word);
+            self.pending = 0;
+            self.held = 0;
         }
-        self.0 = hash;
+        while let Some((word, rest)) = bytes.split_first_chunk::<8>() {
+            self.mix(u64::from_le_bytes(*word));
+            bytes = rest;
+        }
+        self.pending = short_word(bytes);
+        self.held = bytes.len() as u32;
     }
 }
 
@@ -4157,5 +4220,62 @@ mod clone_with_room_tests {
                 assert_eq!(copy.len(), map.len() + room);
             }
         }
+    }
+}
+
+/// rampart patch: `NameHasher`, the fast hash.
+#[cfg(test)]
+mod name_hasher_tests {
+    use super::*;
+    use std::hash::Hasher;
+
+    fn one_write(bytes: &[u8]) -> u64 {
+        let mut h = NameHasher::new();
+        h.write(bytes);
+        h.finish()
+    }
+
+    #[test]
+    fn bytes_hash_alike_however_they_are_split() {
+        let bytes: Vec<u8> = (0..40u8).map(|b| b.wrapping_mul(37)).collect();
+        for len in 0..bytes.len() {
+            let whole = one_write(&bytes[..len]);
+            for cut in 0..=len {
+                for step in 1..=9 {
+                    let mut h = NameHasher::new();
+                    h.write(&bytes[..cut]);
+                    for piece in bytes[cut..len].chunks(step) {
+                        h.write(piece);
+                    }
+                    assert_eq!(h.finish(), whole, "len {len} cut {cut} step {step}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_spread_over_the_low_bits() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1000 {
+            let name = format!("x-custom-header-{i}");
+            seen.insert(one_write(name.as_bytes()) & 0x7fff);
+        }
+        // a uniform hash into 32,768 slots: ~985 distinct of 1,000
+        assert!(seen.len() > 950, "{} distinct", seen.len());
+        // and lengths alone tell names apart
+        assert_ne!(one_write(b"a"), one_write(b"a\0"));
+        assert_ne!(one_write(b""), one_write(b"\0"));
+    }
+
+    #[test]
+    fn a_long_unlowered_str_finds_its_name() {
+        let long = format!("x-{}", "Mixed-Case-".repeat(10));
+        let mut map = HeaderMap::new();
+        map.insert(
+            HeaderName::from_bytes(long.to_lowercase().as_bytes()).unwrap(),
+            HeaderValue::from_static("v"),
+        );
+        assert_eq!(map.get(long.as_str()).unwrap(), "v");
+        assert_eq!(map.get(long.to_uppercase().as_str()).unwrap(), "v");
     }
 }
