@@ -677,6 +677,17 @@ impl ResponseHeader {
         header_to_h1_wire(self.spellings.map(), &self.base.headers, buf)
     }
 
+    /// rampart patch: [`Self::header_to_h1_wire`] without the headers
+    /// `skip` names (those the writer puts on the wire itself, `Date` and
+    /// `Connection`, rather than inserting them into the map first).
+    pub fn header_to_h1_wire_except(
+        &self,
+        buf: &mut impl BufMut,
+        skip: impl Fn(&HeaderName) -> bool,
+    ) {
+        header_to_h1_wire_except(self.spellings.map(), &self.base.headers, buf, skip)
+    }
+
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
     /// Otherwise returns an empty iterator.
     ///
@@ -1142,19 +1153,37 @@ fn normalize_field_value(raw: bytes::Bytes) -> bytes::Bytes {
 
 #[inline]
 fn header_to_h1_wire(key_map: Option<&CaseMap>, value_map: &HMap, buf: &mut impl BufMut) {
+    header_to_h1_wire_except(key_map, value_map, buf, |_| false)
+}
+
+#[inline]
+fn header_to_h1_wire_except(
+    key_map: Option<&CaseMap>,
+    value_map: &HMap,
+    buf: &mut impl BufMut,
+    skip: impl Fn(&HeaderName) -> bool,
+) {
     const CRLF: &[u8; 2] = b"\r\n";
     const HEADER_KV_DELIMITER: &[u8; 2] = b": ";
 
     if let Some(key_map) = key_map {
-        case_header_iter(key_map.into(), value_map).for_each(|(case_header, val)| {
+        for ((key, case_header), (value_key, val)) in key_map.iter().zip(value_map.iter()) {
+            // in case the header iteration order changes in future versions of HMap
+            assert_eq!(key, value_key, "header iter mismatch {key}, {value_key}");
+            if skip(key) {
+                continue;
+            }
             buf.put_slice(case_header.as_slice());
             buf.put_slice(HEADER_KV_DELIMITER);
             buf.put_slice(val.as_ref());
             buf.put_slice(CRLF);
-        });
+        }
     } else {
         // rampart patch: no spelling map: every name is written canonically.
         for (header, value) in value_map {
+            if skip(header) {
+                continue;
+            }
             canonical_spelling(header.as_str(), |part| buf.put_slice(part));
             buf.put_slice(HEADER_KV_DELIMITER);
             buf.put_slice(value.as_ref());

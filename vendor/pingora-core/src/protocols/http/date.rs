@@ -63,6 +63,19 @@ pub fn get_cached_date() -> HeaderValue {
     CACHED_DATE.with(|cache_date| (*cache_date.borrow_mut()).get_date())
 }
 
+/// rampart patch: the cached date's bytes, lent to `f` (for a writer that
+/// puts them on the wire itself: no value clone, no reference count).
+pub fn with_cached_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    CACHED_DATE.with(|cache_date| {
+        let mut cache_date = cache_date.borrow_mut();
+        let d = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        cache_date.update(d);
+        f(cache_date.h1_date.as_bytes())
+    })
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -86,5 +99,6 @@ mod test {
     #[test]
     fn test_date_cached() {
         assert_eq!(get_cached_date(), now_date_header());
+        with_cached_date(|d| assert_eq!(d, now_date_header().as_bytes()));
     }
 }

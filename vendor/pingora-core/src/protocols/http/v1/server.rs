@@ -867,19 +867,11 @@ impl HttpSession {
         }
 
         // no need to add these headers to 1xx responses
-        if !header.status.is_informational() && self.update_resp_headers {
-            /* update headers */
-            header.insert_header(header::DATE, date::get_cached_date())?;
-
-            // rampart patch: static values (a `&str` is copied into a new
-            // allocation on every response).
-            let connection_value = if self.will_keepalive() {
-                http::HeaderValue::from_static("keep-alive")
-            } else {
-                http::HeaderValue::from_static("close")
-            };
-            header.insert_header(header::CONNECTION, connection_value)?;
-        }
+        // rampart patch: `Date` and `Connection` are decided here but written
+        // by the serializer (`http_resp_header_to_buf`), in place of any the
+        // head has, instead of being inserted into its map first (a hashed
+        // insert each, and a `Date` value built for the map).
+        let update_resp_headers = !header.status.is_informational() && self.update_resp_headers;
 
         if header.status == 101 {
             // make sure the connection is closed at the end when 101/upgrade is used
@@ -935,7 +927,10 @@ impl HttpSession {
 
         // Serialize header to bytes
         let mut write_buf = BytesMut::with_capacity(INIT_HEADER_BUF_SIZE);
-        http_resp_header_to_buf(header, &mut write_buf)
+        // decided after the upgrade and framing checks above, which can turn
+        // keep-alive off
+        let connection = update_resp_headers.then(|| self.will_keepalive());
+        http_resp_header_to_buf(header, connection, &mut write_buf)
             .map_err(|_| Error::explain(WriteError, "serializing response header"))?;
 
         // Determine if we should flush
@@ -1864,8 +1859,12 @@ fn parse_req_buffer<'buf>(
 }
 
 #[inline]
+/// `connection`: `Some(keep_alive)` to write `Date` (the cached one) and
+/// `Connection` (`keep-alive` or `close`) in place of any the head has
+/// (rampart patch).
 fn http_resp_header_to_buf(
     resp: &ResponseHeader,
+    connection: Option<bool>,
     buf: &mut BytesMut,
 ) -> std::result::Result<(), ()> {
     // Status-Line
@@ -1889,7 +1888,21 @@ fn http_resp_header_to_buf(
 
     // headers
     // TODO: style: make sure Server and Date headers are the first two
-    resp.header_to_h1_wire(buf);
+    match connection {
+        None => resp.header_to_h1_wire(buf),
+        Some(keep_alive) => {
+            resp.header_to_h1_wire_except(buf, |name| {
+                name == header::DATE || name == header::CONNECTION
+            });
+            buf.put_slice(b"Date: ");
+            date::with_cached_date(|date| buf.put_slice(date));
+            buf.put_slice(if keep_alive {
+                b"\r\nConnection: keep-alive\r\n"
+            } else {
+                b"\r\nConnection: close\r\n"
+            });
+        }
+    }
 
     buf.put_slice(CRLF);
     Ok(())
@@ -3398,10 +3411,47 @@ mod test_sync {
     use super::*;
     use http::StatusCode;
     use log::{debug, error};
+    use rstest::rstest;
     use std::str;
 
     fn init_log() {
         let _ = env_logger::builder().is_test(true).try_init();
+    }
+
+    /// rampart patch: `Date` and `Connection` are written by the serializer,
+    /// in place of any the head has, once each.
+    #[rstest]
+    #[case::keep_alive(true, "keep-alive")]
+    #[case::close(false, "close")]
+    fn date_and_connection_are_written_once(#[case] keep_alive: bool, #[case] expected: &str) {
+        let mut resp = ResponseHeader::build(StatusCode::OK, None).unwrap();
+        resp.append_header("Date", "Thu, 01 Jan 1970 00:00:00 GMT")
+            .unwrap();
+        resp.append_header("content-length", "0").unwrap(); // keeps spellings
+        resp.append_header("Connection", "upgrade").unwrap();
+        resp.append_header("X-After", "1").unwrap();
+        let mut wire = BytesMut::new();
+        http_resp_header_to_buf(&resp, Some(keep_alive), &mut wire).unwrap();
+        let text = str::from_utf8(&wire).unwrap();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        let date = date::get_cached_date();
+        let expected_date = format!("Date: {}", date.to_str().unwrap());
+        let expected_connection = format!("Connection: {expected}");
+        assert_eq!(
+            lines,
+            [
+                "HTTP/1.1 200 OK",
+                "content-length: 0",
+                "X-After: 1",
+                expected_date.as_str(),
+                expected_connection.as_str(),
+                "",
+                ""
+            ],
+            "{text}"
+        );
+        // the head itself is left as it was
+        assert_eq!(resp.headers.get("connection").unwrap(), "upgrade");
     }
 
     #[test]
@@ -3410,7 +3460,7 @@ mod test_sync {
         let mut new_response = ResponseHeader::build(StatusCode::OK, None).unwrap();
         new_response.append_header("Foo", "Bar").unwrap();
         let mut wire = BytesMut::with_capacity(INIT_HEADER_BUF_SIZE);
-        http_resp_header_to_buf(&new_response, &mut wire).unwrap();
+        http_resp_header_to_buf(&new_response, None, &mut wire).unwrap();
         debug!("{}", str::from_utf8(wire.as_ref()).unwrap());
         let mut headers = [httparse::EMPTY_HEADER; 128];
         let mut resp = httparse::Response::new(&mut headers);
