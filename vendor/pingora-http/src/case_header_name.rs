@@ -110,6 +110,66 @@ const fn exception_for(name: &[u8]) -> Option<&'static str> {
 /// hash map, updated, cloned and dropped with every header) until a name
 /// spelled otherwise arrives; from then on every spelling is kept.
 pub fn canonical_spelling(key: &str, mut put: impl FnMut(&[u8])) {
+    let name = key.as_bytes();
+    if name.len() <= SPELLED_MAX {
+        return SPELLED.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let slot = &mut cache[spelled_slot(name)];
+            let len = name.len();
+            if slot.ptr != name.as_ptr() as usize
+                || slot.len as usize != len
+                || slot.name[..len] != *name
+            {
+                let mut filled = 0;
+                spell(key, |part| {
+                    slot.spelling[filled..filled + part.len()].copy_from_slice(part);
+                    filled += part.len();
+                });
+                slot.ptr = name.as_ptr() as usize;
+                slot.len = len as u8;
+                slot.name[..len].copy_from_slice(name);
+            }
+            put(&slot.spelling[..len])
+        });
+    }
+    spell(key, put)
+}
+
+/// rampart patch: names up to this long have their spellings cached.
+const SPELLED_MAX: usize = 24;
+
+/// rampart patch: a name's spelling as last computed on this thread, by the
+/// name's address: most names written are the same few constants (standard
+/// names and a proxy's own `X-Forwarded-*`), spelled once instead of at
+/// every write. An entry also holds the name it is for, and is used only
+/// when the name matches it byte for byte.
+#[derive(Clone, Copy)]
+struct Spelled {
+    ptr: usize,
+    len: u8,
+    name: [u8; SPELLED_MAX],
+    spelling: [u8; SPELLED_MAX],
+}
+
+const SPELLED_SLOTS: usize = 32;
+
+thread_local! {
+    static SPELLED: std::cell::RefCell<[Spelled; SPELLED_SLOTS]> = const {
+        std::cell::RefCell::new(
+            [Spelled { ptr: 0, len: 0, name: [0; SPELLED_MAX], spelling: [0; SPELLED_MAX] };
+                SPELLED_SLOTS],
+        )
+    };
+}
+
+#[inline]
+fn spelled_slot(name: &[u8]) -> usize {
+    let x = (name.as_ptr() as usize as u64) ^ (name.len() as u64) << 59;
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59) as usize % SPELLED_SLOTS
+}
+
+/// [`canonical_spelling`] computed.
+fn spell(key: &str, mut put: impl FnMut(&[u8])) {
     if let Some(spelling) = exception_for(key.as_bytes()) {
         return put(spelling.as_bytes());
     }
@@ -549,6 +609,32 @@ mod tests {
         }
         assert!(common_canonical(b"host").is_none());
         assert!(common_canonical(b"X-Custom").is_none());
+    }
+
+    /// rampart patch: cached spellings are the computed ones, for names at
+    /// the same address with new contents too.
+    #[test]
+    fn cached_spellings_follow_the_name() {
+        let mut buf = *b"x-forwarded-for\0\0\0\0\0\0\0\0\0";
+        for round in 0..3 {
+            for len in 0..buf.len() {
+                let key = std::str::from_utf8(&buf[..len]).unwrap();
+                assert_eq!(
+                    canonical(key),
+                    naive_canonical(key),
+                    "{key:?} round {round}"
+                );
+            }
+            // same address, other name
+            buf[..12].copy_from_slice(b"content-type");
+        }
+        for (key, spelling) in [("etag", "ETag"), ("x-real-ip", "X-Real-IP"), ("te", "TE")] {
+            for _ in 0..2 {
+                assert_eq!(canonical(key), spelling);
+            }
+        }
+        let long = "x-a-name-longer-than-the-cache-holds";
+        assert_eq!(canonical(long), naive_canonical(long));
     }
 
     /// rampart patch: the two-load tail of `word_at`.
