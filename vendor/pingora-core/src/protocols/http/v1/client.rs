@@ -551,7 +551,10 @@ impl HttpSession {
 
     /// Return the status code of the response if read
     pub fn get_status(&self) -> Option<StatusCode> {
-        self.head_facts().map(|f| f.status)
+        match &self.response_header {
+            Some(h) => Some(h.status),
+            None => self.handed_off.map(|f| f.status),
+        }
     }
 
     /// rampart patch: what the session reads of the response head, whether
