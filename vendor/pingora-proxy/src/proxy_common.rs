@@ -22,6 +22,9 @@ const MAX_CONNECTION_NOMINATIONS: usize = 10;
 pub(crate) const KEEP_ALIVE: &str = "keep-alive";
 pub(crate) const PROXY_CONNECTION: &str = "proxy-connection";
 pub(crate) const HTTP2_SETTINGS: &str = "http2-settings";
+/// rampart patch: [`HTTP2_SETTINGS`] as a key: removing by `&str` parses the
+/// name again on every request.
+const HTTP2_SETTINGS_NAME: HeaderName = HeaderName::from_static(HTTP2_SETTINGS);
 
 /// Authority handling that avoids imposing standard HTTP semantics on custom downstream sessions.
 ///
@@ -204,7 +207,7 @@ fn strip_standard_hop_by_hop_headers(req: &mut RequestHeader) {
     req.remove_header(&header::TRANSFER_ENCODING);
     req.remove_header(&header::CONNECTION);
     req.remove_header(&header::UPGRADE);
-    req.remove_header(HTTP2_SETTINGS);
+    req.remove_header(&HTTP2_SETTINGS_NAME);
 }
 
 /// Set H1 `Host` from the URI or absolute-form authority.
@@ -381,7 +384,7 @@ pub(crate) fn sanitize_h1_upstream_request(
         H1UpgradePolicy::WebSocketOnly => {
             req.remove_header(&header::CONNECTION);
             req.remove_header(&header::UPGRADE);
-            req.remove_header(HTTP2_SETTINGS);
+            req.remove_header(&HTTP2_SETTINGS_NAME);
             if websocket_upgrade {
                 req.insert_header(header::CONNECTION, "Upgrade")?;
                 req.insert_header(header::UPGRADE, "websocket")?;
@@ -390,7 +393,7 @@ pub(crate) fn sanitize_h1_upstream_request(
         H1UpgradePolicy::Deny => {
             req.remove_header(&header::CONNECTION);
             req.remove_header(&header::UPGRADE);
-            req.remove_header(HTTP2_SETTINGS);
+            req.remove_header(&HTTP2_SETTINGS_NAME);
         }
         H1UpgradePolicy::Preserve => {}
     }
