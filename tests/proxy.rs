@@ -609,6 +609,51 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     );
 }
 
+/// A keep-alive connection idle between requests is closed as soon as the
+/// drain starts, while a request in flight on another connection goes on
+/// (grace period 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_idle_keepalive_connections_at_once() {
+    let origin = Origin::start("o").await;
+    let mut g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    let port = g.port;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Two requests, so the connection has waited for a next one before.
+    for path in ["/a", "/b"] {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !responses(&String::from_utf8_lossy(&got))
+            .first()
+            .is_some_and(|(_, body)| body == "origin o")
+        {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "closed before answering {path}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
+    }
+    let url = g.url("/slow/2000");
+    let inflight =
+        tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    g.signal("TERM");
+    let rest = tokio::task::spawn_blocking(move || read_to_close(&mut s))
+        .await
+        .unwrap();
+    let closed_after = t.elapsed();
+    assert_eq!(rest, "", "nothing more on the idle connection");
+    assert!(
+        closed_after < Duration::from_secs(1),
+        "idle connection closed at the drain's start, not with the request in flight: {closed_after:?}"
+    );
+    assert_eq!(inflight.await.unwrap().expect("in-flight request"), 200);
+    assert_eq!(g.wait_exit(Duration::from_secs(6)), Some(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_valid_config_and_keeps_old_on_error() {
     let origin = Origin::start("o").await;

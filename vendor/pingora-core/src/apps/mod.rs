@@ -161,14 +161,21 @@ impl HttpPersistentSettings {
     /// it (timeout, error, or the server is shutting down). Returns at once
     /// when pipelined bytes are already buffered, when keepalive is off or
     /// when the stream cannot peek: the session's own read then applies.
-    async fn wait_for_next_request(&self, stream: &mut Stream, shutdown: &ShutdownWatch) -> bool {
+    ///
+    /// `shutdown` is the connection's own receiver (cloned once per
+    /// connection, not per request): the flag only ever turns on, and it is
+    /// checked before waiting, so a change it saw earlier is seen here too.
+    async fn wait_for_next_request(
+        &self,
+        stream: &mut Stream,
+        shutdown: &mut ShutdownWatch,
+    ) -> bool {
         if self.pipelined_prefix.is_some() || *shutdown.borrow() {
             return true;
         }
         let Some(secs) = self.keepalive_timeout else {
             return true;
         };
-        let mut shutdown = shutdown.clone();
         let mut first = [0u8; 1];
         let peek = stream.try_peek(&mut first);
         let wait = async {
@@ -405,12 +412,16 @@ where
             );
 
             let mut result = self.process_new_http(session, shutdown).await;
+            let mut shutdown_rx = shutdown.clone();
             while let Some((mut stream, persistent_settings)) = result.map(|r| r.consume()) {
                 // rampart patch: wait for the next request's first bytes
                 // before building its session. An idle keepalive connection
                 // then holds neither the request future nor a header buffer.
                 if let Some(settings) = &persistent_settings {
-                    if !settings.wait_for_next_request(&mut stream, shutdown).await {
+                    if !settings
+                        .wait_for_next_request(&mut stream, &mut shutdown_rx)
+                        .await
+                    {
                         return None;
                     }
                 }
