@@ -274,10 +274,14 @@ pub(super) fn is_buf_keepalive(header_value: Option<&HeaderValue>) -> Option<boo
     })
 }
 
+/// rampart patch: the offsets of a parsed head's fields, inline for up to 16
+/// (most heads) instead of in an allocation of their own.
+pub(super) type HeaderRefs = smallvec::SmallVec<[KVRef; 16]>;
+
 #[inline]
 pub(super) fn populate_headers(
     base: usize,
-    header_ref: &mut Vec<KVRef>,
+    header_ref: &mut HeaderRefs,
     headers: &[httparse::Header],
 ) -> usize {
     let mut used_header_index = 0;

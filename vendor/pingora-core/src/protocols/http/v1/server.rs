@@ -40,7 +40,7 @@ use crate::protocols::http::{
     ReusableHttpStream,
 };
 use crate::protocols::{Digest, SocketAddr, Stream};
-use crate::utils::{BufRef, KVRef};
+use crate::utils::BufRef;
 
 /// Tracks which writer is currently processing a task.
 ///
@@ -350,7 +350,7 @@ impl HttpSession {
                         // `KVRef`s to record the offset of each piece of data, drop `req`, convert
                         // buf, the do the 0 copy update
                         let base = buf.as_ptr() as usize;
-                        let mut header_refs = Vec::<KVRef>::with_capacity(req.headers.len());
+                        let mut header_refs = HeaderRefs::new();
                         // Note: req.headers has the correct number of headers
                         // while header_refs doesn't as it is still empty
                         let _num_headers = populate_headers(base, &mut header_refs, req.headers);
@@ -397,7 +397,7 @@ impl HttpSession {
                             buf.freeze()
                         };
 
-                        for header in header_refs {
+                        for header in &header_refs {
                             // rampart patch: the spelling is kept only when
                             // it is not the canonical one.
                             let header_name = pingora_http::ParsedHeaderName {
