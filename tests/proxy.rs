@@ -625,9 +625,9 @@ async fn sigterm_closes_idle_keepalive_connections_at_once() {
             .unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
-        while !responses(&String::from_utf8_lossy(&got))
+        while responses(&String::from_utf8_lossy(&got))
             .first()
-            .is_some_and(|(_, body)| body == "origin o")
+            .is_none_or(|(_, body)| body != "origin o")
         {
             let n = s.read(&mut buf).unwrap();
             assert!(n > 0, "closed before answering {path}");
