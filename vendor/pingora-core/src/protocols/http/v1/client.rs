@@ -512,7 +512,8 @@ impl HttpSession {
         }
     }
 
-    /// Similar to [`Self::read_response()`], read the response header and then return a copy of it.
+    /// Similar to [`Self::read_response()`], read the response header and then return it
+    /// (rampart patch: the head itself, not a copy; the session keeps what it needs of it).
     pub async fn read_resp_header_parts(&mut self) -> Result<Box<ResponseHeader>> {
         self.read_response().await?;
         // rampart patch: the head as parsed goes to the caller, and the
