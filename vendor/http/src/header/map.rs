@@ -709,24 +709,8 @@ impl<T> HeaderMap<T> {
         map.extra_values = self.extra_values.clone();
         map.danger = self.danger.clone();
         map.names = self.names;
-        // The entries keep their hashes; the indices are placed in the order
-        // `try_grow` uses (from the start of a cluster), which needs no
-        // bucket stealing.
-        let first_ideal = self
-            .indices
-            .iter()
-            .enumerate()
-            .position(|(i, pos)| {
-                pos.resolve()
-                    .is_some_and(|(_, hash)| probe_distance(self.mask, hash, i) == 0)
-            })
-            .unwrap_or(0);
-        for &pos in self.indices[first_ideal..]
-            .iter()
-            .chain(&self.indices[..first_ideal])
-        {
-            map.reinsert_entry_in_order(pos);
-        }
+        // the entries keep their hashes: placed as `try_grow` places them
+        map.reinsert_all(&self.indices, self.mask);
         Ok(map)
     }
 
@@ -1847,38 +1831,41 @@ impl<T> HeaderMap<T> {
             return Err(MaxSizeReached::new());
         }
 
-        // find first ideally placed element -- start of cluster
-        let mut first_ideal = 0;
-
-        for (i, pos) in self.indices.iter().enumerate() {
-            if let Some((_, entry_hash)) = pos.resolve() {
-                if 0 == probe_distance(self.mask, entry_hash, i) {
-                    first_ideal = i;
-                    break;
-                }
-            }
-        }
-
-        // visit the entries in an order where we can simply reinsert them
-        // into self.indices without any bucket stealing.
         let old_indices = mem::replace(
             &mut self.indices,
             vec![Pos::none(); new_raw_cap].into_boxed_slice(),
         );
-        self.mask = new_raw_cap.wrapping_sub(1) as Size;
-
-        for &pos in &old_indices[first_ideal..] {
-            self.reinsert_entry_in_order(pos);
-        }
-
-        for &pos in &old_indices[..first_ideal] {
-            self.reinsert_entry_in_order(pos);
-        }
+        let old_mask = mem::replace(&mut self.mask, new_raw_cap.wrapping_sub(1) as Size);
+        self.reinsert_all(&old_indices, old_mask);
 
         // Reserve additional entry slots
         let more = self.capacity() - self.entries.len();
         self.entries.reserve_exact(more);
         Ok(())
+    }
+
+    /// Places `old_indices` (a table of `old_mask` over the same entries)
+    /// into the empty, larger `self.indices`. rampart patch: out of
+    /// `try_grow`, for `try_clone_with_room` too.
+    fn reinsert_all(&mut self, old_indices: &[Pos], old_mask: Size) {
+        // find first ideally placed element -- start of cluster
+        let first_ideal = old_indices
+            .iter()
+            .enumerate()
+            .position(|(i, pos)| {
+                pos.resolve()
+                    .is_some_and(|(_, hash)| probe_distance(old_mask, hash, i) == 0)
+            })
+            .unwrap_or(0);
+
+        // visit the entries in an order where we can simply reinsert them
+        // into self.indices without any bucket stealing.
+        for &pos in old_indices[first_ideal..]
+            .iter()
+            .chain(&old_indices[..first_ideal])
+        {
+            self.reinsert_entry_in_order(pos);
+        }
     }
 
     #[inline]

@@ -46,11 +46,16 @@ impl CacheableDate {
     }
 
     pub fn get_date(&mut self) -> HeaderValue {
+        self.current().clone()
+    }
+
+    /// rampart patch: the date, brought up to the current second.
+    fn current(&mut self) -> &HeaderValue {
         let d = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap();
+            .unwrap_or_default();
         self.update(d);
-        self.h1_date.clone()
+        &self.h1_date
     }
 }
 
@@ -66,14 +71,7 @@ pub fn get_cached_date() -> HeaderValue {
 /// rampart patch: the cached date's bytes, lent to `f` (for a writer that
 /// puts them on the wire itself: no value clone, no reference count).
 pub fn with_cached_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
-    CACHED_DATE.with(|cache_date| {
-        let mut cache_date = cache_date.borrow_mut();
-        let d = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        cache_date.update(d);
-        f(cache_date.h1_date.as_bytes())
-    })
+    CACHED_DATE.with(|cache_date| f(cache_date.borrow_mut().current().as_bytes()))
 }
 
 #[cfg(test)]
