@@ -206,55 +206,9 @@ done
 # ---------------------------------------------------------------- temp dir and cleanup
 TMP=$(mktemp -d /tmp/rampart-bench.XXXXXX)
 chmod 755 "$TMP"   # the nginx workers may run as an unprivileged user and must read the origin file
-declare -a PIDS=()  # every background process we started, in start order
-
-proc_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-
-stop_pid() {  # stop_pid PID: TERM, wait up to 5 s, then KILL (its children too)
-    local pid=$1 kids i
-    proc_alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-    kids=$(pgrep -P "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    for (( i = 0; i < 50; i++ )); do
-        proc_alive "$pid" || break
-        sleep 0.1
-    done
-    if proc_alive "$pid"; then
-        log "pid $pid did not stop on SIGTERM within 5 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    for k in $kids; do
-        for (( i = 0; i < 30; i++ )); do proc_alive "$k" || break; sleep 0.1; done
-        kill -KILL "$k" 2>/dev/null || true
-    done
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local i
-    for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
-        stop_pid "${PIDS[i]}"
-    done
-    if (( rc != 0 && rc != 130 && rc != 143 )); then
-        for f in "$TMP"/origin/error.log "$TMP"/nginx/error.log "$TMP"/rampart/rampart.log "$TMP"/ws-origin/stderr.log; do
-            if [[ -s $f ]]; then
-                echo "----- last lines of $f" >&2
-                tail -n 20 "$f" >&2
-            fi
-        done
-    fi
-    if [[ $KEEP_TMP == 1 ]]; then
-        log "temp dir kept: $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+CLEANUP_LOGS=("$TMP/origin/error.log" "$TMP/nginx/error.log" "$TMP/rampart/rampart.log" "$TMP/ws-origin/stderr.log")
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- helpers
 http_body() {  # http_body PORT PATH [SCHEME] -> body on stdout, fails on non-2xx / no answer

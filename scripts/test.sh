@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-build-deps.sh
 export PATH="$HOME/.local/bin:$PATH"
+# vendor/ must be exactly the pristine crates plus vendor/patches/ (no hand edits).
+scripts/vendor.sh --check
 cargo test --all-targets
+# The patched pingora crates' own unit tests, against the patched sources.
+scripts/test-vendor.sh
 # The example configs name certificates that this script makes (local CA).
 certs-example/make-certs.sh >/dev/null
 for f in conf/rampart.toml conf/examples/*.toml; do

@@ -112,9 +112,8 @@ pub fn upstream_request(req: &mut RequestHeader, f: &Forwarded<'_>, extra: &[Hea
     } else {
         peer
     };
-    // The upstream copy has room for 8 more (pingora-proxy's
-    // `UPSTREAM_HEADER_ROOM`); a route with many request headers needs more:
-    // made once for all that follows, a no-op otherwise.
+    // The upstream copy is a clone with no spare room: make room once for
+    // everything added below, instead of growing the maps on the way.
     req.reserve(5 + extra.len());
     let _ = req.insert_header(&X_REAL_IP, client);
     let _ = req.insert_header(&X_FORWARDED_FOR, xff);

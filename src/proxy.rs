@@ -21,6 +21,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
+use pingora::protocols::http::ServerSession as HttpSession;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::ErrorType;
@@ -657,6 +658,13 @@ impl ProxyHttp for Gateway {
     /// Runs before pingora's downstream modules: picks the server (its
     /// compression settings steer the compression module).
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        // HTTP/1.1 pipelining, as nginx serves it: requests that arrive
+        // before the previous response was written are answered in order.
+        // pingora's default drops them and closes the connection. The
+        // setting is carried to the connection's later requests.
+        if let HttpSession::H1(h1) = session.downstream_session.as_mut() {
+            h1.set_pipelining_enabled(true);
+        }
         let live = self.state.current();
         ctx.request_id = headers::RequestId::from_request(
             session

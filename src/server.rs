@@ -84,13 +84,7 @@ pub fn build(state: Arc<State>, upgrade: bool) -> anyhow::Result<(Server, CertSt
         tls.insert(l.addr, TlsListener { acceptor });
         stores.insert(l.addr, store);
     }
-    let mut http = pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone()));
-    // HTTP/1.1 pipelining, as nginx serves it: requests that arrive before
-    // the previous response was written are answered in order (pingora's
-    // default closes the connection).
-    let mut options = pingora::apps::HttpServerOptions::default();
-    options.h1_pipelining = true;
-    http.server_options = Some(options);
+    let http = pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone()));
     let app = Front {
         inner: Arc::new(http),
         head_timeout: state.head_timeout.clone(),

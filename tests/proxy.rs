@@ -43,6 +43,16 @@ prefix = "/"
 upstream = "app"
 "#;
 
+/// `/here` answered by rampart itself, everything else proxied.
+const HERE_AND_PROXY: &str = r#"
+[[servers.routes]]
+exact = "/here"
+respond = { body = "from rampart" }
+[[servers.routes]]
+prefix = "/"
+upstream = "app"
+"#;
+
 /// A raw HTTP/1.1 exchange, for requests reqwest would normalise.
 fn raw(port: u16, request: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -1266,15 +1276,7 @@ fn responses(mut raw: &str) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_all_answered_in_order() {
     let origin = Origin::start("o").await;
-    let routes = r#"
-[[servers.routes]]
-exact = "/here"
-respond = { body = "from rampart" }
-[[servers.routes]]
-prefix = "/"
-upstream = "app"
-"#;
-    let g = Gateway::start(&base(origin.addr, "", routes));
+    let g = Gateway::start(&base(origin.addr, "", HERE_AND_PROXY));
     let port = g.port;
     let get = |path: &str, last: bool| {
         let close = if last { "Connection: close\r\n" } else { "" };

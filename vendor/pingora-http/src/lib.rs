@@ -24,7 +24,9 @@
 
 use bytes::BufMut;
 use http::header::{AsHeaderName, HeaderName, HeaderValue};
+use http::request::Builder as ReqBuilder;
 use http::request::Parts as ReqParts;
+use http::response::Builder as RespBuilder;
 use http::response::Parts as RespParts;
 use http::uri::Uri;
 use pingora_error::{ErrorType::*, OrErr, Result};
@@ -177,7 +179,7 @@ impl Deref for RequestHeader {
 
 impl RequestHeader {
     fn new_no_case(size_hint: Option<usize>) -> Self {
-        let mut base = empty_req_parts();
+        let mut base = ReqBuilder::new().body(()).unwrap().into_parts().0;
         base.headers.reserve(http_header_map_upper_bound(size_hint));
         RequestHeader {
             base,
@@ -441,33 +443,6 @@ impl RequestHeader {
     }
 }
 
-impl RequestHeader {
-    /// rampart patch: a clone with room for `additional` more headers (a
-    /// proxy's copy for the upstream, which its filters add to), made in one
-    /// allocation per map instead of a clone that the first insert regrows.
-    pub fn clone_with_room(&self, additional: usize) -> Self {
-        let headers = self
-            .base
-            .headers
-            .try_clone_with_room(additional)
-            .unwrap_or_else(|_| self.base.headers.clone());
-        let base = clone_req_parts_with(&self.base, headers);
-        let spellings = match &self.spellings {
-            Spellings::Kept(map) => Spellings::Kept(
-                map.try_clone_with_room(additional)
-                    .unwrap_or_else(|_| map.clone()),
-            ),
-            other => other.clone(),
-        };
-        Self {
-            base,
-            spellings,
-            raw_target: self.raw_target.clone(),
-            send_end_stream: self.send_end_stream,
-        }
-    }
-}
-
 impl Clone for RequestHeader {
     fn clone(&self) -> Self {
         Self {
@@ -581,7 +556,7 @@ impl ResponseHeader {
     }
 
     fn new_no_case(size_hint: Option<usize>) -> Self {
-        let mut base = empty_resp_parts();
+        let mut base = RespBuilder::new().body(()).unwrap().into_parts().0;
         base.headers.reserve(http_header_map_upper_bound(size_hint));
         ResponseHeader {
             base,
@@ -884,36 +859,27 @@ fn parse_request_target(target: &[u8]) -> Result<ParsedRequestTarget> {
 }
 
 fn clone_req_parts(me: &ReqParts) -> ReqParts {
-    clone_req_parts_with(me, me.headers.clone())
-}
-
-/// rampart patch: [`clone_req_parts`] with the headers already copied.
-fn clone_req_parts_with(me: &ReqParts, headers: HMap) -> ReqParts {
-    let mut parts = empty_req_parts();
-    parts.method = me.method.clone();
-    parts.uri = me.uri.clone();
-    parts.version = me.version;
-    parts.headers = headers;
+    let mut parts = ReqBuilder::new()
+        .method(me.method.clone())
+        .uri(me.uri.clone())
+        .version(me.version)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    parts.headers = me.headers.clone();
     parts.extensions = me.extensions.clone();
     parts
 }
 
-/// rampart patch: default parts (`GET /`, `200`, HTTP/1.1, no headers)
-/// without `http`'s builder, which moves the parts through a `Result` at
-/// every step, a copy each.
-fn empty_req_parts() -> ReqParts {
-    http::Request::new(()).into_parts().0
-}
-
-/// rampart patch: see [`empty_req_parts`].
-fn empty_resp_parts() -> RespParts {
-    http::Response::new(()).into_parts().0
-}
-
 fn clone_resp_parts(me: &RespParts) -> RespParts {
-    let mut parts = empty_resp_parts();
-    parts.status = me.status;
-    parts.version = me.version;
+    let mut parts = RespBuilder::new()
+        .status(me.status)
+        .version(me.version)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
     parts.headers = me.headers.clone();
     parts.extensions = me.extensions.clone();
     parts
@@ -1283,42 +1249,6 @@ mod tests {
         let mut buf: Vec<u8> = vec![];
         req.header_to_h1_wire(&mut buf);
         String::from_utf8(buf).unwrap()
-    }
-
-    /// rampart patch: `clone_with_room` copies what `clone` does, spellings
-    /// included, and takes its room's worth of headers in both maps without
-    /// either growing.
-    #[test]
-    fn clone_with_room_is_a_clone_with_room() {
-        for spelled in [false, true] {
-            let mut req = RequestHeader::build("GET", b"/a?b=c", None).unwrap();
-            req.append_header("Host", "example.com").unwrap();
-            req.append_header("Accept", "*/*").unwrap();
-            if spelled {
-                req.append_header("x-lower-case", "1").unwrap();
-            }
-            let copy = req.clone_with_room(8);
-            assert_eq!(wire(&copy), wire(&req.clone()));
-            assert_eq!(copy.raw_path(), b"/a?b=c");
-            assert_eq!(copy.method, req.method);
-            let capacity = (
-                copy.headers.capacity(),
-                copy.spellings.map().map(|m| m.capacity()),
-            );
-            let mut copy = copy;
-            for i in 0..8 {
-                copy.insert_header(format!("X-Added-{i}"), "v").unwrap();
-            }
-            assert_eq!(
-                capacity,
-                (
-                    copy.headers.capacity(),
-                    copy.spellings.map().map(|m| m.capacity())
-                )
-            );
-            assert_eq!(copy.spellings.map().is_some(), spelled);
-            assert!(wire(&copy).contains("X-Added-7: v\r\n"));
-        }
     }
 
     #[test]

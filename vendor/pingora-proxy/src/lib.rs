@@ -45,7 +45,6 @@ use once_cell::sync::Lazy;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::fmt::Debug;
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::str;
 use std::sync::{
     atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering},
@@ -1557,14 +1556,14 @@ impl SubrequestSpawner {
     }
 }
 
-impl<SV, C> HttpProxy<SV, C>
+#[async_trait]
+impl<SV, C> HttpServerApp for HttpProxy<SV, C>
 where
     SV: ProxyHttp + Send + Sync + 'static,
     <SV as ProxyHttp>::CTX: Send + Sync,
     C: custom::Connector,
 {
-    /// One request of a connection: [`HttpServerApp::process_new_http`]'s body.
-    async fn serve_http(
+    async fn process_new_http(
         self: &Arc<Self>,
         mut session: HttpSession,
         shutdown: &ShutdownWatch,
@@ -1600,33 +1599,6 @@ where
         }
 
         self.process_request(session, ctx).await
-    }
-}
-
-#[async_trait]
-impl<SV, C> HttpServerApp for HttpProxy<SV, C>
-where
-    SV: ProxyHttp + Send + Sync + 'static,
-    <SV as ProxyHttp>::CTX: Send + Sync,
-    C: custom::Connector,
-{
-    // rampart patch: the request future (about 10 KiB) is written straight
-    // into its box. `async_trait`'s `Box::pin(async move { .. })` builds it
-    // on the stack and copies it, once per request.
-    fn process_new_http<'life0, 'life1, 'async_trait>(
-        self: &'life0 Arc<Self>,
-        session: HttpSession,
-        shutdown: &'life1 ShutdownWatch,
-    ) -> Pin<Box<dyn Future<Output = Option<ReusedHttpStream>> + Send + 'async_trait>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        let mut slot = Box::new_uninit();
-        slot.write(self.serve_http(session, shutdown));
-        // SAFETY: `slot` was written just above.
-        Box::into_pin(unsafe { slot.assume_init() })
     }
 
     async fn http_cleanup(&self) {

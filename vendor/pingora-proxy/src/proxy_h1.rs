@@ -25,11 +25,6 @@ use pingora_core::protocols::http::{
     v1::common::is_upgrade_req as is_h1_upgrade_req,
 };
 
-/// rampart patch: how many headers the upstream copy of a request has room
-/// for beyond the client's (`X-Real-IP`, `X-Forwarded-For`, `-Proto`,
-/// `-Host`, `X-Request-Id` and a few of a route's own).
-const UPSTREAM_HEADER_ROOM: usize = 8;
-
 impl<SV, C> HttpProxy<SV, C>
 where
     C: custom::Connector,
@@ -50,9 +45,7 @@ where
 
         // phase 2 send to upstream
 
-        // rampart patch: with room for the headers the filters add (a proxy's
-        // X-Forwarded-* and the like), so that they do not regrow the copy.
-        let mut req = session.req_header().clone_with_room(UPSTREAM_HEADER_ROOM);
+        let mut req = session.req_header().clone();
         let authority_policy = AuthorityPolicy::from(session.downstream_session.is_custom());
         let downstream_had_host = req.headers.contains_key(http::header::HOST);
         req.set_version(Version::HTTP_11);

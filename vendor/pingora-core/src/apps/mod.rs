@@ -89,14 +89,6 @@ pub struct HttpServerOptions {
     ///
     /// Default: `None`
     pub h2_idle_timeout: Option<Duration>,
-
-    /// rampart patch: serve pipelined HTTP/1.1 requests (in order, one at a
-    /// time) instead of closing the connection when one arrives before the
-    /// previous response. Set on a connection's first session and carried
-    /// to the next ones.
-    ///
-    /// Default: `false`
-    pub h1_pipelining: bool,
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -406,9 +398,6 @@ where
             session.set_keepalive_reuses_remaining(
                 self.server_options()
                     .and_then(|opts| opts.keepalive_request_limit),
-            );
-            session.set_pipelining_enabled(
-                self.server_options().is_some_and(|opts| opts.h1_pipelining),
             );
 
             let mut result = self.process_new_http(session, shutdown).await;

@@ -83,7 +83,7 @@ where
                 return Ok((HttpSession::H1(h1), true));
             }
             // Step 3: Try and create a new Custom session
-            let (connection, reused) = Box::pin(self.custom.get_http_session(peer)).await?;
+            let (connection, reused) = self.custom.get_http_session(peer).await?;
             // We create the Connector before TLS, so we need to make sure that the server also supports the same custom protocol
             match connection {
                 Connection::Session(s) => {
@@ -107,15 +107,7 @@ where
             .get_peer_options()
             .is_none_or(|o| o.alpn.get_max_http_version() == 1);
         if h1_only {
-            // rampart patch: a pooled connection without the connect
-            // future, and the connect futures boxed (here and below). Inline,
-            // they sized the future of every proxied request (async_trait
-            // moves it into a Box on every request, and it lives as long as
-            // a WebSocket tunnel) for the rare new connection.
-            if let Some(h1) = self.h1.reused_http_session(peer).await {
-                return Ok((HttpSession::H1(h1), true));
-            }
-            let (h1, reused) = Box::pin(self.h1.get_http_session(peer)).await?;
+            let (h1, reused) = self.h1.get_http_session(peer).await?;
             Ok((HttpSession::H1(h1), reused))
         } else {
             // the peer allows h2, we first check the h2 reuse pool
@@ -135,7 +127,7 @@ where
                     return Ok((HttpSession::H1(h1), true));
                 }
             }
-            let session = Box::pin(self.h2.new_http_session(peer)).await?;
+            let session = self.h2.new_http_session(peer).await?;
             Ok((session, false))
         }
     }

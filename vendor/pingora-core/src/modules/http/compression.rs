@@ -45,27 +45,11 @@ impl HttpModule for ResponseCompression {
     }
 
     async fn request_header_filter(&mut self, req: &mut RequestHeader) -> Result<()> {
-        self.request_header_filter_now(req)
-    }
-
-    async fn response_header_filter(
-        &mut self,
-        resp: &mut ResponseHeader,
-        end_of_stream: bool,
-    ) -> Result<()> {
-        self.response_header_filter_now(resp, end_of_stream)
-    }
-
-    fn filters_never_wait(&self) -> bool {
-        true
-    }
-
-    fn request_header_filter_now(&mut self, req: &mut RequestHeader) -> Result<()> {
         self.0.request_filter(req);
         Ok(())
     }
 
-    fn response_header_filter_now(
+    async fn response_header_filter(
         &mut self,
         resp: &mut ResponseHeader,
         end_of_stream: bool,

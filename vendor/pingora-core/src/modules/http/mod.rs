@@ -31,6 +31,7 @@ use pingora_error::Result;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::any::Any;
 use std::any::TypeId;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The trait an HTTP traffic module needs to implement
@@ -75,40 +76,6 @@ pub trait HttpModule {
         Ok(None)
     }
 
-    /// rampart patch: `true` when this module's request header, request
-    /// body and response header filters never wait. The module context then
-    /// calls their `*_now` forms, without the boxed future an
-    /// `async_trait` call costs (three per request and module).
-    fn filters_never_wait(&self) -> bool {
-        false
-    }
-
-    /// rampart patch: [`Self::request_header_filter`] when
-    /// [`Self::filters_never_wait`].
-    fn request_header_filter_now(&mut self, _req: &mut RequestHeader) -> Result<()> {
-        Ok(())
-    }
-
-    /// rampart patch: [`Self::request_body_filter`] when
-    /// [`Self::filters_never_wait`].
-    fn request_body_filter_now(
-        &mut self,
-        _body: &mut Option<Bytes>,
-        _end_of_stream: bool,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    /// rampart patch: [`Self::response_header_filter`] when
-    /// [`Self::filters_never_wait`].
-    fn response_header_filter_now(
-        &mut self,
-        _resp: &mut ResponseHeader,
-        _end_of_stream: bool,
-    ) -> Result<()> {
-        Ok(())
-    }
-
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -134,9 +101,7 @@ pub type ModuleBuilder = Box<dyn HttpModuleBuilder + 'static + Send + Sync>;
 /// The object to hold multiple http modules
 pub struct HttpModules {
     modules: Vec<ModuleBuilder>,
-    // rampart patch: the modules' type ids in execution order. A request
-    // has a module or two: a scan finds one faster than a SipHash lookup.
-    module_index: OnceCell<Arc<[TypeId]>>,
+    module_index: OnceCell<Arc<HashMap<TypeId, usize>>>,
 }
 
 impl HttpModules {
@@ -171,15 +136,14 @@ impl HttpModules {
         let module_index = self
             .module_index
             .get_or_init(|| {
-                let mut module_index = Vec::with_capacity(self.modules.len());
-                for c in module_ctx.iter() {
-                    let id = c.as_any().type_id();
-                    if module_index.contains(&id) {
+                let mut module_index = HashMap::with_capacity(self.modules.len());
+                for (i, c) in module_ctx.iter().enumerate() {
+                    let exist = module_index.insert(c.as_any().type_id(), i);
+                    if exist.is_some() {
                         panic!("duplicated filters found")
                     }
-                    module_index.push(id);
                 }
-                Arc::from(module_index)
+                Arc::new(module_index)
             })
             .clone();
 
@@ -197,8 +161,8 @@ impl HttpModules {
 pub struct HttpModuleCtx {
     // the modules in the order of execution
     module_ctx: Vec<Module>,
-    // find the module in the vec with its type ID (same order)
-    module_index: Arc<[TypeId]>,
+    // find the module in the vec with its type ID
+    module_index: Arc<HashMap<TypeId, usize>>,
 }
 
 impl HttpModuleCtx {
@@ -208,19 +172,14 @@ impl HttpModuleCtx {
     pub fn empty() -> Self {
         HttpModuleCtx {
             module_ctx: vec![],
-            module_index: Arc::from(Vec::new()),
+            module_index: Arc::new(HashMap::new()),
         }
-    }
-
-    fn index_of<T: 'static>(&self) -> Option<usize> {
-        let id = TypeId::of::<T>();
-        self.module_index.iter().position(|m| *m == id)
     }
 
     /// Get a ref to [HttpModule] if any.
     pub fn get<T: 'static>(&self) -> Option<&T> {
-        let idx = self.index_of::<T>()?;
-        let ctx = &self.module_ctx[idx];
+        let idx = self.module_index.get(&TypeId::of::<T>())?;
+        let ctx = &self.module_ctx[*idx];
         Some(
             ctx.as_any()
                 .downcast_ref::<T>()
@@ -230,8 +189,8 @@ impl HttpModuleCtx {
 
     /// Get a mut ref to [HttpModule] if any.
     pub fn get_mut<T: 'static>(&mut self) -> Option<&mut T> {
-        let idx = self.index_of::<T>()?;
-        let ctx = &mut self.module_ctx[idx];
+        let idx = self.module_index.get(&TypeId::of::<T>())?;
+        let ctx = &mut self.module_ctx[*idx];
         Some(
             ctx.as_any_mut()
                 .downcast_mut::<T>()
@@ -242,11 +201,7 @@ impl HttpModuleCtx {
     /// Run the `request_header_filter` for all the modules according to their orders.
     pub async fn request_header_filter(&mut self, req: &mut RequestHeader) -> Result<()> {
         for filter in self.module_ctx.iter_mut() {
-            if filter.filters_never_wait() {
-                filter.request_header_filter_now(req)?;
-            } else {
-                filter.request_header_filter(req).await?;
-            }
+            filter.request_header_filter(req).await?;
         }
         Ok(())
     }
@@ -258,11 +213,7 @@ impl HttpModuleCtx {
         end_of_stream: bool,
     ) -> Result<()> {
         for filter in self.module_ctx.iter_mut() {
-            if filter.filters_never_wait() {
-                filter.request_body_filter_now(body, end_of_stream)?;
-            } else {
-                filter.request_body_filter(body, end_of_stream).await?;
-            }
+            filter.request_body_filter(body, end_of_stream).await?;
         }
         Ok(())
     }
@@ -274,11 +225,7 @@ impl HttpModuleCtx {
         end_of_stream: bool,
     ) -> Result<()> {
         for filter in self.module_ctx.iter_mut() {
-            if filter.filters_never_wait() {
-                filter.response_header_filter_now(req, end_of_stream)?;
-            } else {
-                filter.response_header_filter(req, end_of_stream).await?;
-            }
+            filter.response_header_filter(req, end_of_stream).await?;
         }
         Ok(())
     }
@@ -391,82 +338,6 @@ mod tests {
         fn init(&self) -> Module {
             Box::new(MyOtherModule)
         }
-    }
-
-    /// A module whose filters never wait: only its `*_now` forms may run.
-    struct NowModule;
-    #[async_trait]
-    impl HttpModule for NowModule {
-        fn as_any(&self) -> &dyn Any {
-            self
-        }
-        fn as_any_mut(&mut self) -> &mut dyn Any {
-            self
-        }
-        async fn request_header_filter(&mut self, _req: &mut RequestHeader) -> Result<()> {
-            panic!("the context must call request_header_filter_now")
-        }
-        async fn request_body_filter(
-            &mut self,
-            _body: &mut Option<Bytes>,
-            _end_of_stream: bool,
-        ) -> Result<()> {
-            panic!("the context must call request_body_filter_now")
-        }
-        async fn response_header_filter(
-            &mut self,
-            _resp: &mut ResponseHeader,
-            _end_of_stream: bool,
-        ) -> Result<()> {
-            panic!("the context must call response_header_filter_now")
-        }
-        fn filters_never_wait(&self) -> bool {
-            true
-        }
-        fn request_header_filter_now(&mut self, req: &mut RequestHeader) -> Result<()> {
-            req.insert_header("now-filter", "1")
-        }
-        fn request_body_filter_now(
-            &mut self,
-            body: &mut Option<Bytes>,
-            end_of_stream: bool,
-        ) -> Result<()> {
-            if end_of_stream {
-                *body = Some(Bytes::from_static(b"end"));
-            }
-            Ok(())
-        }
-        fn response_header_filter_now(
-            &mut self,
-            resp: &mut ResponseHeader,
-            _end_of_stream: bool,
-        ) -> Result<()> {
-            resp.insert_header("now-filter", "1")
-        }
-    }
-    struct NowModuleBuilder;
-    impl HttpModuleBuilder for NowModuleBuilder {
-        fn init(&self) -> Module {
-            Box::new(NowModule)
-        }
-    }
-
-    #[tokio::test]
-    async fn test_module_filters_that_never_wait() {
-        let mut http_module = HttpModules::new();
-        http_module.add_module(Box::new(NowModuleBuilder));
-        http_module.add_module(Box::new(MyModuleBuilder));
-        let mut ctx = http_module.build_ctx();
-        let mut req = RequestHeader::build("Get", b"/", None).unwrap();
-        ctx.request_header_filter(&mut req).await.unwrap();
-        assert_eq!(req.headers.get("now-filter").unwrap(), "1");
-        assert_eq!(req.headers.get("my-filter").unwrap(), "1");
-        let mut body = None;
-        ctx.request_body_filter(&mut body, true).await.unwrap();
-        assert_eq!(body.as_deref(), Some(&b"end"[..]));
-        let mut resp = ResponseHeader::build(200, None).unwrap();
-        ctx.response_header_filter(&mut resp, false).await.unwrap();
-        assert_eq!(resp.headers.get("now-filter").unwrap(), "1");
     }
 
     #[test]

@@ -47,8 +47,9 @@ pub use pingora_http::authority::{
 /// [RFC 9112 section 3.2]: https://www.rfc-editor.org/rfc/rfc9112.html#section-3.2
 /// [RFC 9112 section 3.2.2]: https://www.rfc-editor.org/rfc/rfc9112.html#section-3.2.2
 pub fn validate_request_authority(req: &RequestHeader) -> Result<()> {
-    // rampart patch: the `Host` the field check found (one lookup, not two)
-    let host = request_authority_fields(req)?;
+    validate_request_authority_fields(req)?;
+
+    let host = req.headers.get(header::HOST);
 
     if req.method == http::Method::CONNECT {
         return validate_connect_authority(req.raw_path(), host);
@@ -91,12 +92,6 @@ pub fn validate_request_authority(req: &RequestHeader) -> Result<()> {
 
 /// Validate authority fields shared by H1 and H2 ingress.
 pub(super) fn validate_request_authority_fields(req: &RequestHeader) -> Result<()> {
-    request_authority_fields(req).map(|_| ())
-}
-
-/// rampart patch: [`validate_request_authority_fields`], returning the
-/// request's `Host`.
-fn request_authority_fields(req: &RequestHeader) -> Result<Option<&HeaderValue>> {
     let mut hosts = req.headers.get_all(header::HOST).iter();
     let (host, duplicate_host) = (hosts.next(), hosts.next());
 
@@ -120,7 +115,7 @@ fn request_authority_fields(req: &RequestHeader) -> Result<Option<&HeaderValue>>
         return Error::e_explain(InvalidHTTPHeader, "Host header differs from URI authority");
     }
 
-    Ok(host)
+    Ok(())
 }
 
 /// Reconcile authority-like CONNECT targets with `Host` while preserving custom target forms.

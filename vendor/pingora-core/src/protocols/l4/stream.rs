@@ -859,10 +859,7 @@ impl AsyncRead for Stream {
         } else {
             Pin::new(&mut self.stream_mut()).poll_read(cx, buf)
         };
-        // rampart patch: the time reads spent pending is not accumulated: it
-        // took two clock reads per wait for a read (four per proxied
-        // request) for a figure nothing reads (`get_read_pending_time`
-        // stays zero). Write pending time, which pingora-proxy reports, is.
+        self.read_pending_time.poll_time(&result);
         self.rx_ts = self.stream().get_ref().rx_ts;
         result
     }

@@ -29,11 +29,6 @@ use crate::utils::BufRef;
 
 // TODO: make this dynamically adjusted
 const BODY_BUFFER_SIZE: usize = 1024 * 64;
-/// rampart patch: the first read size of a body read until close (an
-/// upgraded connection such as a WebSocket, or a close-delimited response)
-/// or in chunks (server-sent events). Such a read may wait for hours with its
-/// buffer allocated, so it starts small and grows only while reads fill it.
-const UNTIL_CLOSE_MIN_READ: usize = 4 * 1024;
 // limit how much incomplete chunk-size and chunk-ext to buffer
 const PARTIAL_CHUNK_HEAD_LIMIT: usize = 1024 * 8;
 // Trailers: https://datatracker.ietf.org/doc/html/rfc9112#section-7.1.2
@@ -156,9 +151,6 @@ pub struct BodyReader {
     rewind_buf_len: usize,
     upstream: bool,
     body_buf_overread: Option<BytesMut>,
-    /// rampart patch: the next read size of a body read until close or in
-    /// chunks (see [`UNTIL_CLOSE_MIN_READ`]).
-    adaptive_read_size: usize,
 }
 
 impl BodyReader {
@@ -170,7 +162,6 @@ impl BodyReader {
             rewind_buf_len: 0,
             upstream,
             body_buf_overread: None,
-            adaptive_read_size: UNTIL_CLOSE_MIN_READ,
         }
     }
 
@@ -183,10 +174,7 @@ impl BodyReader {
     }
 
     fn prepare_buf(&mut self, buf_to_rewind: &[u8]) {
-        // rampart patch: no up-front `body_buf_size` allocation; every read
-        // reserves what it needs (`prepare_buf_for_io`, `reserve_buf_for_io`),
-        // so a body that is never read, or read late, holds no 64 KiB.
-        let mut body_buf = BytesMut::with_capacity(buf_to_rewind.len());
+        let mut body_buf = BytesMut::with_capacity(self.body_buf_size.max(buf_to_rewind.len()));
         if !buf_to_rewind.is_empty() {
             self.rewind_buf_len = buf_to_rewind.len();
             // TODO: this is still 1 copy. Make it zero
@@ -212,64 +200,11 @@ impl BodyReader {
     /// every previously buffered byte has been parsed and handed to the caller. Paths that still
     /// need the buffered bytes (a pending rewind, a partial chunk head, or the trailer tail left
     /// behind by [`Self::do_read_chunked_body`]) must reuse the existing buffer instead.
-    /// rampart patch: the size of the next read of a long-lived body.
-    fn adaptive_read_size(&self) -> usize {
-        self.adaptive_read_size.min(self.body_buf_size)
-    }
-
-    /// rampart patch: double the next read after one that filled the buffer,
-    /// halve it after one that used a quarter or less.
-    fn adapt_read_size(&mut self, read_size: usize, n: usize) {
-        self.adaptive_read_size = if n >= read_size {
-            (read_size * 2).min(self.body_buf_size)
-        } else if n <= read_size / 4 {
-            (read_size / 2).max(UNTIL_CLOSE_MIN_READ)
-        } else {
-            read_size
-        };
-    }
-
     fn prepare_buf_for_io(&mut self, read_size: usize) -> &mut BytesMut {
         let body_buf = self.body_buf.get_or_insert_default();
         body_buf.clear();
-        // rampart patch: give back a buffer much larger than this read needs
-        // (a large read earlier), so that a long wait does not hold it.
-        if body_buf.capacity() > 4 * read_size.max(UNTIL_CLOSE_MIN_READ) {
-            *body_buf = BytesMut::with_capacity(read_size);
-        }
         body_buf.reserve(read_size);
         body_buf
-    }
-
-    /// rampart patch: a fresh read of a long-lived body (until close, or
-    /// chunked) that holds no body buffer while it waits. At the smallest
-    /// read size — the body arrives in small pieces, or not at all, as in
-    /// an idle WebSocket tunnel or event stream — the read goes through a
-    /// buffer on the stack of each poll and what arrived is then copied
-    /// into a body buffer of its own size; a waiting connection holds
-    /// nothing. Larger reads (bulk transfer) read into the body buffer
-    /// directly. Like [`Self::prepare_buf_for_io`], this discards what the
-    /// buffer held: only for reads that start a new piece of body.
-    async fn read_fresh<S>(&mut self, stream: &mut S, read_size: usize) -> std::io::Result<usize>
-    where
-        S: AsyncRead + Unpin + Send,
-    {
-        if read_size > UNTIL_CLOSE_MIN_READ {
-            let body_buf = self.prepare_buf_for_io(read_size);
-            return stream.take(read_size as u64).read_buf(body_buf).await;
-        }
-        self.body_buf = None;
-        std::future::poll_fn(|cx| {
-            let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); UNTIL_CLOSE_MIN_READ];
-            let mut read = tokio::io::ReadBuf::uninit(&mut stack[..read_size]);
-            ready!(Pin::new(&mut *stream).poll_read(cx, &mut read))?;
-            let got = read.filled();
-            let mut body_buf = BytesMut::with_capacity(got.len());
-            body_buf.put_slice(got);
-            self.body_buf = Some(body_buf);
-            Poll::Ready(Ok(got.len()))
-        })
-        .await
     }
 
     /// Grow the body buffer so it has room for `body_buf_size` bytes in total without discarding
@@ -544,14 +479,13 @@ impl BodyReader {
         self.rewind_buf_len = 0; // we only need to read rewind data once
         if n == 0 {
             /* Need to actually read */
-            // rampart patch: start small, double while reads fill the
-            // buffer, halve after small reads (see UNTIL_CLOSE_MIN_READ).
-            let read_size = self.adaptive_read_size();
-            n = self
-                .read_fresh(stream, read_size)
+            let read_size = self.body_buf_size;
+            let body_buf = self.prepare_buf_for_io(read_size);
+            n = stream
+                .take(read_size as u64)
+                .read_buf(body_buf)
                 .await
                 .or_err(ReadError, "when reading body")?;
-            self.adapt_read_size(read_size, n);
         }
         match self.body_state {
             PS::UntilClose(read) => {
@@ -583,13 +517,13 @@ impl BodyReader {
                         existing_buf_end = self.rewind_buf_len;
                         self.rewind_buf_len = 0; // we only need to read rewind data once
                         if existing_buf_end == 0 {
-                            // rampart patch: adaptive, as for bodies read until close.
-                            let read_size = self.adaptive_read_size();
-                            existing_buf_end = self
-                                .read_fresh(stream, read_size)
+                            let read_size = self.body_buf_size;
+                            let body_buf = self.prepare_buf_for_io(read_size);
+                            existing_buf_end = stream
+                                .take(read_size as u64)
+                                .read_buf(body_buf)
                                 .await
                                 .or_err(ReadError, "when reading body")?;
-                            self.adapt_read_size(read_size, existing_buf_end);
                         }
                     } else {
                         /* existing_buf_end != 0 this is partial chunk head */

@@ -29,7 +29,7 @@ use super::body::{BodyReader, BodyWriter};
 use super::common::*;
 use crate::protocols::http::HttpTask;
 use crate::protocols::{Digest, SocketAddr, Stream, UniqueID, UniqueIDType};
-use crate::utils::BufRef;
+use crate::utils::{BufRef, KVRef};
 
 /// The HTTP 1.x client session
 pub struct HttpSession {
@@ -338,7 +338,7 @@ impl HttpSession {
                     HeaderParseState::Complete(s) => {
                         let total_read = self.response_header_read_buf.len();
                         let base = self.response_header_read_buf.as_ptr() as usize;
-                        let mut header_refs = HeaderRefs::new();
+                        let mut header_refs = Vec::<KVRef>::with_capacity(resp.headers.len());
 
                         // Note: resp.headers has the correct number of headers
                         // while header_refs doesn't as it is still empty
@@ -369,16 +369,7 @@ impl HttpSession {
                             return self.fail_response_header_read(e);
                         }
 
-                        // rampart patch: as in the server's read_request, a small
-                        // head (and preread body) leaves the 4 KiB read buffer for
-                        // an allocation of its own size: the header values point
-                        // into it for the life of the response (or tunnel).
-                        let read = std::mem::take(&mut self.response_header_read_buf);
-                        let buf = if read.capacity() >= 2 * read.len() + 1024 {
-                            Bytes::copy_from_slice(&read)
-                        } else {
-                            read.freeze()
-                        };
+                        let buf = std::mem::take(&mut self.response_header_read_buf).freeze();
 
                         for header in &header_refs {
                             // rampart patch: the spelling is kept only when

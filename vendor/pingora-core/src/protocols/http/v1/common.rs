@@ -27,13 +27,6 @@ use crate::utils::KVRef;
 pub(super) const MAX_HEADERS: usize = 256;
 
 pub(super) const INIT_HEADER_BUF_SIZE: usize = 4096;
-/// rampart patch: a request head is read into 1 KiB first (nginx's
-/// `client_header_buffer_size`), doubled while a read would have less
-/// than [`REQUEST_HEAD_MIN_READ`] of room. Most heads fit; before, each
-/// took 4 KiB, and a small one was then copied out into a buffer of its
-/// own size (one allocation and copy more per request).
-pub(super) const INIT_REQUEST_HEAD_BUF_SIZE: usize = 1024;
-pub(super) const REQUEST_HEAD_MIN_READ: usize = 512;
 pub(super) const MAX_HEADER_SIZE: usize = 1048575;
 
 pub(crate) const BODY_BUF_LIMIT: usize = 1024 * 64;
@@ -274,14 +267,10 @@ pub(super) fn is_buf_keepalive(header_value: Option<&HeaderValue>) -> Option<boo
     })
 }
 
-/// rampart patch: the offsets of a parsed head's fields, inline for up to 16
-/// (most heads) instead of in an allocation of their own.
-pub(super) type HeaderRefs = smallvec::SmallVec<[KVRef; 16]>;
-
 #[inline]
 pub(super) fn populate_headers(
     base: usize,
-    header_ref: &mut HeaderRefs,
+    header_ref: &mut Vec<KVRef>,
     headers: &[httparse::Header],
 ) -> usize {
     let mut used_header_index = 0;
@@ -341,38 +330,21 @@ fn from_digits(bytes: &[u8]) -> Option<u64> {
 /// 8.6](https://www.rfc-editor.org/rfc/rfc9110#section-8.6) this lets identical
 /// duplicates (e.g. `Content-Length: 42, 42`) be collapsed to a single value
 /// while genuinely conflicting framing is rejected.
-#[cfg(test)]
 pub(crate) fn content_length_parse_all(headers: &HMap) -> Option<u64> {
-    parse_content_lengths(headers.get_all(header::CONTENT_LENGTH))
-}
-
-fn parse_content_lengths(values: http::header::GetAll<'_, http::HeaderValue>) -> Option<u64> {
     // If multiple Content-Length headers were sent, everything can still be
     // alright if they all contain the same value, and all parse correctly. If
     // not, then it's an error.
     let mut content_length: Option<u64> = None;
-    let mut agree = |n: u64| match content_length {
-        None => {
-            content_length = Some(n);
-            true
-        }
-        Some(prev) => prev == n,
-    };
-    for value in values {
-        // rampart patch: a line of plain digits (nearly every one) needs no
-        // text check, split or trim.
-        if let Some(n) = from_digits(value.as_bytes()) {
-            if !agree(n) {
-                return None;
-            }
-            continue;
-        }
+    for value in headers.get_all(header::CONTENT_LENGTH) {
         // A non-visible-ASCII value can't be a valid Content-Length, so the
         // framing is ambiguous.
         let line = value.to_str().ok()?;
         for v in line.split(',') {
-            if !agree(from_digits(v.trim().as_bytes())?) {
-                return None;
+            let n = from_digits(v.trim().as_bytes())?;
+            match content_length {
+                None => content_length = Some(n),
+                Some(prev) if prev != n => return None,
+                Some(_) => {}
             }
         }
     }
@@ -385,12 +357,7 @@ fn parse_content_lengths(values: http::header::GetAll<'_, http::HeaderValue>) ->
 /// present but cannot be resolved to a single value (conflicting duplicates or
 /// an unparseable value), or `None` when the header is absent.
 pub(crate) fn content_length_for_framing(headers: &HMap) -> Result<Option<usize>> {
-    // rampart patch: one lookup, whether the header is there or not.
-    let values = headers.get_all(header::CONTENT_LENGTH);
-    if values.iter().next().is_none() {
-        return Ok(None);
-    }
-    match parse_content_lengths(values) {
+    match content_length_parse_all(headers) {
         Some(cl) => {
             // Content-Length frames the body, so a value that does not fit in
             // `usize` cannot be represented and must not be silently truncated
@@ -406,12 +373,13 @@ pub(crate) fn content_length_for_framing(headers: &HMap) -> Result<Option<usize>
                 )
             })
         }
-        None => {
+        None if headers.contains_key(header::CONTENT_LENGTH) => {
             // debug, not warn: per-message, client-influenced; avoids log floods
             // under adversarial load. The error is returned to the caller.
             debug!("invalid Content-Length header");
             Error::e_explain(InvalidHTTPHeader, "invalid Content-Length header")
         }
+        None => Ok(None),
     }
 }
 

@@ -24,7 +24,7 @@ use log::{debug, trace, warn};
 use once_cell::sync::Lazy;
 use percent_encoding::{percent_encode, AsciiSet, CONTROLS};
 use pingora_error::{Error, ErrorType::*, OrErr, Result};
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora_timeout::timeout;
 use regex::bytes::Regex;
 use std::any::Any;
@@ -40,7 +40,7 @@ use crate::protocols::http::{
     ReusableHttpStream,
 };
 use crate::protocols::{Digest, SocketAddr, Stream};
-use crate::utils::BufRef;
+use crate::utils::{BufRef, KVRef};
 
 /// Tracks which writer is currently processing a task.
 ///
@@ -300,7 +300,7 @@ impl HttpSession {
             .pipelined_prefix
             .take()
             .filter(|prefix| !prefix.is_empty())
-            .unwrap_or_else(|| BytesMut::with_capacity(INIT_REQUEST_HEAD_BUF_SIZE));
+            .unwrap_or_else(|| BytesMut::with_capacity(INIT_HEADER_BUF_SIZE));
         let mut already_read = buf.len();
         let mut skip_next_read = already_read != 0;
         let mut detached_suffix = None;
@@ -323,13 +323,7 @@ impl HttpSession {
             // this request and is waiting for our response).
             if skip_next_read {
                 skip_next_read = false;
-            } else if let Some(n) = {
-                // rampart patch: grow the head buffer (see INIT_REQUEST_HEAD_BUF_SIZE).
-                if buf.capacity() - buf.len() < REQUEST_HEAD_MIN_READ {
-                    buf.reserve(buf.capacity().max(INIT_REQUEST_HEAD_BUF_SIZE));
-                }
-                self.read_request_buf(&mut buf, already_read).await?
-            } {
+            } else if let Some(n) = self.read_request_buf(&mut buf, already_read).await? {
                 already_read += n;
             } else {
                 return Ok(None);
@@ -350,7 +344,7 @@ impl HttpSession {
                         // `KVRef`s to record the offset of each piece of data, drop `req`, convert
                         // buf, the do the 0 copy update
                         let base = buf.as_ptr() as usize;
-                        let mut header_refs = HeaderRefs::new();
+                        let mut header_refs = Vec::<KVRef>::with_capacity(req.headers.len());
                         // Note: req.headers has the correct number of headers
                         // while header_refs doesn't as it is still empty
                         let _num_headers = populate_headers(base, &mut header_refs, req.headers);
@@ -386,24 +380,11 @@ impl HttpSession {
                             }
                             rest
                         };
-                        // rampart patch: a small head moves out of the 4 KiB read
-                        // buffer into an allocation of its own size. The header
-                        // values point into this buffer for as long as the request
-                        // lives (a WebSocket tunnel: hours), so it should not keep
-                        // 4 KiB for a 300-byte head. Costs one small copy.
-                        let buf = if buf.capacity() >= 2 * buf.len() + 1024 {
-                            Bytes::copy_from_slice(&buf)
-                        } else {
-                            buf.freeze()
-                        };
+                        let buf = buf.freeze();
 
-                        for header in &header_refs {
-                            // rampart patch: the spelling is kept only when
-                            // it is not the canonical one.
-                            let header_name = pingora_http::ParsedHeaderName {
-                                buf: &buf,
-                                name: header.get_name(&buf),
-                            };
+                        for header in header_refs {
+                            let header_name = header.get_name_bytes(&buf);
+                            let header_name = header_name.into_case_header_name();
                             let value_bytes = header.get_value_bytes(&buf);
                             // safe because this is from what we parsed
                             let header_value = unsafe {
@@ -1933,39 +1914,6 @@ mod tests_stream {
         assert_eq!(0, http_stream.req_header().headers.len());
     }
 
-    /// rampart patch: the head buffer starts at 1 KiB and grows; a head
-    /// several times that size, arriving in one piece or in small ones,
-    /// is read whole, and the body bytes behind it stay the body's.
-    #[tokio::test]
-    async fn read_head_larger_than_the_first_buffer() {
-        init_log();
-        let cookie = "c".repeat(5000);
-        let head = format!(
-            "POST /big HTTP/1.1\r\nHost: h\r\nCookie: {cookie}\r\nContent-Length: 4\r\n\r\n"
-        );
-        let input = format!("{head}body");
-        for piece in [input.len(), 700, 3] {
-            let mut mock = Builder::new();
-            for chunk in input.as_bytes().chunks(piece) {
-                mock.read(chunk);
-            }
-            let mut http_stream = HttpSession::new(Box::new(mock.build()));
-            let res = http_stream.read_request().await;
-            assert_eq!(head.len(), res.unwrap().unwrap(), "pieces of {piece}");
-            let req = http_stream.req_header();
-            assert_eq!(req.uri.path(), "/big");
-            assert_eq!(
-                req.headers.get("cookie").unwrap().as_bytes(),
-                cookie.as_bytes()
-            );
-            let mut body = Vec::new();
-            while let Some(b) = http_stream.read_body_bytes().await.unwrap() {
-                body.extend_from_slice(&b);
-            }
-            assert_eq!(&body[..], b"body", "pieces of {piece}");
-        }
-    }
-
     #[cfg(feature = "patched_http1")]
     #[tokio::test]
     async fn read_invalid_path() {
@@ -3119,6 +3067,36 @@ mod tests_stream {
         http_stream.body_write_buf = BytesMut::from(&b"abc"[..]);
         let res = http_stream.write_body_buf().await;
         assert_eq!(res.unwrap_err().etype(), &WriteTimedout);
+    }
+
+    /// rampart patch: a `100 Continue` written before the body it asks for
+    /// does not mark the connection to close: the body arrives, the final
+    /// response keeps the connection alive.
+    #[tokio::test]
+    async fn interim_response_before_body_keeps_connection() {
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+        let mock_io = Builder::new()
+            .read(&head[..])
+            .write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .read(b"hello")
+            .write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        http_stream.read_request().await.unwrap();
+        http_stream.set_keepalive(Some(60));
+        http_stream.write_continue_response().await.unwrap();
+        assert!(http_stream.will_keepalive(), "closed by the 100");
+        let body = http_stream.read_body_bytes().await.unwrap().unwrap();
+        assert_eq!(&body[..], b"hello");
+        assert!(http_stream.is_body_done());
+        let mut response = ResponseHeader::build(StatusCode::OK, None).unwrap();
+        response.append_header("Content-Length", "0").unwrap();
+        http_stream.update_resp_headers = false;
+        http_stream
+            .write_response_header_ref(&response)
+            .await
+            .unwrap();
+        assert!(http_stream.will_keepalive());
     }
 
     #[tokio::test]

@@ -1,0 +1,68 @@
+# Shared by bench/run.sh and bench/callgrind.sh (sourced, not run): the
+# background processes a benchmark starts and their cleanup on any exit,
+# error or signal. The sourcing script has set TMP (its temp dir), KEEP_TMP,
+# CLEANUP_LOGS (glob patterns of logs whose last lines are shown when it
+# fails) and defined log().
+
+declare -a PIDS=()  # every background process started, in start order
+
+proc_alive() {  # proc_alive PID: exists and has not exited
+    # kill -0 is not enough: an exited child not waited for yet is a zombie,
+    # which kill -0 still reports as alive.
+    local st
+    [[ -n ${1:-} ]] || return 1
+    st=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && $st != Z ]]
+}
+
+wait_exit() {  # wait_exit PID SECONDS: true once PID has exited, false if it is still alive then
+    local i
+    for (( i = 0; i < $2 * 10; i++ )); do
+        proc_alive "$1" || return 0
+        sleep 0.1
+    done
+    ! proc_alive "$1"
+}
+
+stop_pid() {  # stop_pid PID [SECONDS]: TERM, wait (default 5 s), then KILL, its children too
+    local pid=$1 secs=${2:-5} kids k
+    if proc_alive "$pid"; then
+        kids=$(pgrep -P "$pid" 2>/dev/null || true)
+        kill -TERM "$pid" 2>/dev/null || true
+        if ! wait_exit "$pid" "$secs"; then
+            log "pid $pid did not stop on SIGTERM within ${secs}s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        for k in $kids; do
+            wait_exit "$k" 3 || kill -KILL "$k" 2>/dev/null || true
+        done
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? i pat f
+    trap - EXIT INT TERM
+    for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
+        stop_pid "${PIDS[i]}" 10
+    done
+    if (( rc != 0 && rc != 130 && rc != 143 )); then
+        for pat in "${CLEANUP_LOGS[@]}"; do
+            for f in $pat; do
+                if [[ -s $f ]]; then
+                    echo "----- last lines of $f" >&2
+                    tail -n 20 "$f" >&2
+                fi
+            done
+        done
+    fi
+    if [[ $KEEP_TMP == 1 ]]; then
+        log "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
