@@ -706,7 +706,14 @@ impl ProxyHttp for Gateway {
         }
         let server = &live.cfg.servers[ctx.server];
 
-        session.set_keepalive(Some(server.keepalive_timeout.as_secs()));
+        // The server sets how long an idle connection is kept, not whether:
+        // a close the request asks for (HTTP/1.0 without `Connection:
+        // keep-alive`, `Connection: close`) or pingora decided (a request
+        // framed by both `Transfer-Encoding` and `Content-Length`, RFC 9112
+        // §6.3) stands, so no further request is read from the connection.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(server.keepalive_timeout.as_secs()));
+        }
         session.set_read_timeout(Some(server.client_body_timeout));
 
         let peer_ip = session

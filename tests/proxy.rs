@@ -1341,3 +1341,90 @@ async fn pipelined_requests_are_all_answered_in_order() {
         .collect();
     assert_eq!(uris[3..], ["/slow/300", "/d"]);
 }
+
+/// Sends `request` on a fresh connection and reads until the server closes
+/// it; returns what was read and how long the close took (a server that
+/// keeps the connection open is cut off by the 5 s read timeout).
+fn exchange_until_close(port: u16, request: &[u8]) -> (String, Duration) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request).unwrap();
+    let start = Instant::now();
+    let got = read_to_close(&mut s);
+    (got, start.elapsed())
+}
+
+/// RFC 9112 §6.3: a request framed by both `Transfer-Encoding` and
+/// `Content-Length` is answered and the connection closed. Bytes after its
+/// chunked end (here a whole second request the front proxy, going by
+/// `Content-Length`, took for body) are never read as a request: the
+/// upstream sees only the first request and the client one response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_both_framings_closes_and_smuggles_nothing() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    let port = g.port;
+    let smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    let request = format!(
+        "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+         Content-Length: {}\r\n\r\n0\r\n\r\n{smuggled}",
+        5 + smuggled.len()
+    );
+    let (got, took) =
+        tokio::task::spawn_blocking(move || exchange_until_close(port, request.as_bytes()))
+            .await
+            .unwrap();
+    assert!(took < Duration::from_secs(3), "connection left open: {got}");
+    let answers = responses(&got);
+    assert_eq!(answers.len(), 1, "{got}");
+    assert_eq!(answers[0].0, "HTTP/1.1 200 OK", "{got}");
+    assert!(got.contains("Connection: close\r\n"), "{got}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = origin.seen.lock().unwrap();
+    let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(uris, ["/first"]);
+    // The upstream got one framing only, and an empty body.
+    assert!(seen[0].header("content-length").is_none() || seen[0].body_len == 0);
+    assert_eq!(seen[0].body_len, 0);
+}
+
+/// RFC 9112 §9.3: an HTTP/1.0 connection persists only when the client
+/// asked for it. Without `Connection: keep-alive` the answer says `close`
+/// and the connection closes at once, for proxied answers and rampart's
+/// own; with it, the connection carries a second request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_connections_close_unless_the_client_asks_for_keep_alive() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&base(origin.addr, "", HERE_AND_PROXY));
+    let port = g.port;
+    for path in ["/proxied", "/here"] {
+        let request = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+        let (got, took) =
+            tokio::task::spawn_blocking(move || exchange_until_close(port, request.as_bytes()))
+                .await
+                .unwrap();
+        assert!(took < Duration::from_secs(3), "{path}: left open: {got}");
+        assert!(
+            got.starts_with("HTTP/1.1 200") || got.starts_with("HTTP/1.0 200"),
+            "{got}"
+        );
+        assert!(
+            !got.to_ascii_lowercase().contains("connection: keep-alive"),
+            "{got}"
+        );
+    }
+    // Asked for: kept, and a second request is answered on it.
+    let both = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /proxied HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(b"GET /here HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        read_to_close(&mut s)
+    })
+    .await
+    .unwrap();
+    let answers = responses(&both);
+    let bodies: Vec<&str> = answers.iter().map(|(_, b)| b.as_str()).collect();
+    assert_eq!(bodies, ["origin o", "from rampart"], "{both}");
+}
