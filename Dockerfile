@@ -28,8 +28,15 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
+# Everything Cargo.toml refers to: the patched pingora crates ([patch.crates-io]
+# points at vendor/) and the declared bench and example targets, which cargo
+# resolves even when it builds only the binary. tests/dockerfile.rs checks that
+# this build context is complete.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY vendor ./vendor
+COPY benches ./benches
+COPY examples ./examples
 
 # The cache mounts keep the registry and the target directory between builds; the binary
 # is copied out of the (mounted) target directory in the same step.

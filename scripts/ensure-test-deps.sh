@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Makes sure the programs the test suite runs as real peers are present:
+# chromium + chromedriver (the browser CORS test), nginx (side-by-side and
+# benchmark-shaped tests), openssl (the example certificates), curl.
+# Installs the missing ones with apt-get when run as root, without starting
+# their services (nginx would take port 80: the tests start their own);
+# otherwise says what to install.
+set -euo pipefail
+
+missing=""
+for p in chromium:chromium chromedriver:chromium-driver nginx:nginx openssl:openssl curl:curl; do
+  cmd=${p%%:*}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing="$missing ${p#*:}"
+done
+[ -z "$missing" ] && exit 0
+
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing the test suite's peers:$missing" >&2
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get update -qq
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+else
+  echo "the test suite needs:$missing (Debian packages; run as root to have them installed," >&2
+  echo "or set RAMPART_SKIP_BROWSER=1 to skip the browser test where Chromium is missing)" >&2
+  [ -n "${RAMPART_SKIP_BROWSER:-}" ] && [ -z "$(echo "$missing" | sed 's/chromium-driver//; s/chromium//' | tr -d ' ')" ] || exit 1
+fi
