@@ -210,18 +210,26 @@ impl Zone {
         self.len() == 0
     }
 
-    /// Drops keys whose bucket has fully drained (equivalent to a new key,
-    /// so dropping them loses nothing); run from a background sweep.
+    /// Drops keys whose bucket has drained so far that the key's next
+    /// request is decided as a new key's would be, so dropping them loses
+    /// nothing; run from a background sweep.
     pub fn sweep(&self, now: u64, rate: u64) {
         for s in self.shards.iter() {
             let mut map = s.map.lock().unwrap_or_else(|p| p.into_inner());
-            map.retain(|_, e| {
-                let drained = (rate.saturating_mul(now.saturating_sub(e.bucket.last)) / 1000)
-                    >= e.bucket.excess;
-                !drained
-            });
+            map.retain(|_, e| !drained(&e.bucket, now, rate));
         }
     }
+}
+
+/// Whether a request at `now` or later on a key with bucket `b` meets an
+/// excess of 0, as a new key's first request does. Not merely `excess`
+/// drained: every request adds 1000 (one request) to what is left, so a key
+/// whose last request left an excess of 0 is still limited until a whole
+/// request's worth (1/rate) has passed: `6r/m`, burst 0, accepts again only
+/// 10 s after the last accepted request.
+fn drained(b: &Bucket, now: u64, rate: u64) -> bool {
+    let ms = now.saturating_sub(b.last);
+    rate.max(1).saturating_mul(ms) / 1000 >= b.excess + 1000
 }
 
 /// Removes the least recently seen of a few entries.
@@ -353,13 +361,68 @@ mod tests {
         }
         z.check(Key::Hashed(2), 0, &l);
         z.sweep(500, l.rate);
-        assert_eq!(
-            z.len(),
-            1,
-            "key 2 (excess 0) is dropped, key 1 (excess 4000) kept"
-        );
+        assert_eq!(z.len(), 2, "key 2 (excess 0) still owes half a request");
+        z.sweep(1000, l.rate);
+        assert_eq!(z.len(), 1, "key 2 drained, key 1 (excess 4000) kept");
         z.sweep(5000, l.rate);
         assert_eq!(z.len(), 0);
+    }
+
+    /// The contract's "strictly one request per 1/rate" with burst 0, across
+    /// sweeps: `6r/m` rejects a request 5 s after an accepted one (a sweep
+    /// in between must not forget the key) and accepts one 10 s after.
+    #[test]
+    fn burst_zero_per_minute_survives_sweeps() {
+        for nodelay in [false, true] {
+            let l = Limit {
+                rate: Rate6PerMinute::MILLI,
+                burst: 0,
+                delay: if nodelay { u64::MAX } else { 0 },
+            };
+            let z = Zone::new(10);
+            let k = Key::Hashed(9);
+            assert!(matches!(z.check(k, 0, &l), Verdict::Accept { .. }));
+            z.sweep(1_000, l.rate);
+            z.sweep(4_000, l.rate);
+            assert!(
+                matches!(z.check(k, 5_000, &l), Verdict::Reject { .. }),
+                "nodelay {nodelay}"
+            );
+            z.sweep(9_000, l.rate);
+            assert!(matches!(z.check(k, 9_900, &l), Verdict::Reject { .. }));
+            assert!(matches!(z.check(k, 10_000, &l), Verdict::Accept { .. }));
+        }
+    }
+
+    struct Rate6PerMinute;
+    impl Rate6PerMinute {
+        const MILLI: u64 = 6 * 1000 / 60;
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Sweeping never changes a decision: a bucket the sweep drops
+        /// decides every later request as a new key does. (Times and
+        /// excesses of the order of one request at the rate: that is where
+        /// "drained" is decided.)
+        #[test]
+        fn a_swept_bucket_decides_as_a_new_key(
+            rate in 1u64..5_000,
+            excess in 0u64..5_000,
+            last in 0u64..100_000,
+            swept_after in 0u64..5_000,
+            then in 0u64..5_000,
+            burst in 0u64..20,
+            delay in 0u64..20,
+        ) {
+            let b = Bucket { excess, last };
+            let now = last + swept_after;
+            if drained(&b, now, rate) {
+                let l = Limit { rate, burst: burst * 1000, delay: delay * 1000 };
+                let later = now + then;
+                proptest::prop_assert_eq!(decide(Some(b), later, &l), decide(None, later, &l));
+            }
+        }
     }
 
     #[test]
