@@ -149,45 +149,10 @@ EOF
 # Same shape as bench/run.sh's rampart.toml (minus its ws/TLS parts), so the count is
 # for the same per-request work as its "small" scenario.
 mkdir -p "$TMP/rampart"
-cat >"$TMP/rampart/rampart.toml" <<EOF
-# rampart under callgrind (bench/callgrind.sh); shape of bench/run.sh's config.
-[global]
-threads = 1
-grace_period = "1s"
-server_header = false
-
-[log]
-level = "warn"
-access_log = "off"
-
-[admin]
-listen = "$HOST:$ADMIN_PORT"
-
-[upstreams.origin]
-servers = [{ addr = "$HOST:$ORIGIN_PORT" }]
-keepalive = 1024
-
-[rate_limits.bench]               # as bench/run.sh (its small-limited scenario); unused here
-rate = "1000000r/s"
-
-[[servers]]
-name = "bench"
-listen = ["$HOST:$RAMPART_PORT"]
-security_headers = false
-
-[servers.compression]             # as bench/run.sh; text/plain is not compressed
-min_length = 1024
-types = ["application/json"]
-
-[[servers.routes]]
-prefix = "/rl/"
-upstream = "origin"
-rate_limit = { zone = "bench", burst = 100000, nodelay = true }
-
-[[servers.routes]]
-prefix = "/"
-upstream = "origin"
-EOF
+{
+    echo "# rampart under callgrind (bench/callgrind.sh): bench/run.sh's config."
+    rampart_config 1024
+} >"$TMP/rampart/rampart.toml"
 "$RAMPART_BIN" check -c "$TMP/rampart/rampart.toml" >"$TMP/rampart/check.log" 2>&1 ||
     { cat "$TMP/rampart/check.log" >&2; die "rampart rejected its config ($TMP/rampart/rampart.toml)"; }
 

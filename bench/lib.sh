@@ -66,3 +66,48 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# The rampart config both scripts measure (bench/run.sh's "small" scenarios,
+# the equivalent of its nginx config; bench/callgrind.sh counts the same
+# work): rampart_config KEEPALIVE, on stdout. Uses HOST, ADMIN_PORT,
+# ORIGIN_PORT and RAMPART_PORT.
+rampart_config() {
+    cat <<EOF
+[global]
+threads = 1
+grace_period = "1s"
+server_header = false
+
+[log]
+level = "warn"
+access_log = "off"
+
+[admin]
+listen = "$HOST:$ADMIN_PORT"
+
+[upstreams.origin]
+servers = [{ addr = "$HOST:$ORIGIN_PORT" }]
+keepalive = $1
+
+[rate_limits.bench]               # small-limited: never rejects, measures the check
+rate = "1000000r/s"
+
+[[servers]]
+name = "bench"
+listen = ["$HOST:$RAMPART_PORT"]
+security_headers = false          # nginx adds none either
+
+[servers.compression]             # json-gzip; nginx: gzip_comp_level 3, gzip_types application/json
+min_length = 1024
+types = ["application/json"]
+
+[[servers.routes]]
+prefix = "/rl/"
+upstream = "origin"
+rate_limit = { zone = "bench", burst = 100000, nodelay = true }
+
+[[servers.routes]]
+prefix = "/"
+upstream = "origin"
+EOF
+}

@@ -441,45 +441,10 @@ EOF
 
 # ---------------------------------------------------------------- rampart (PROXY_CPU)
 mkdir -p "$TMP/rampart"
-cat > "$TMP/rampart/rampart.toml" <<EOF
-# rampart under test: the equivalent of the nginx config next to it.
-[global]
-threads = 1
-grace_period = "1s"
-server_header = false
-
-[log]
-level = "warn"
-access_log = "off"
-
-[admin]
-listen = "$HOST:$ADMIN_PORT"
-
-[upstreams.origin]
-servers = [{ addr = "$HOST:$ORIGIN_PORT" }]
-keepalive = $RAMPART_KEEPALIVE
-
-[rate_limits.bench]               # small-limited: never rejects, measures the check
-rate = "1000000r/s"
-
-[[servers]]
-name = "bench"
-listen = ["$HOST:$RAMPART_PORT"]
-security_headers = false          # nginx adds none either
-
-[servers.compression]             # json-gzip; nginx: gzip_comp_level 3, gzip_types application/json
-min_length = 1024
-types = ["application/json"]
-
-[[servers.routes]]
-prefix = "/rl/"
-upstream = "origin"
-rate_limit = { zone = "bench", burst = 100000, nodelay = true }
-
-[[servers.routes]]
-prefix = "/"
-upstream = "origin"
-EOF
+{
+    echo "# rampart under test: the equivalent of the nginx config next to it."
+    rampart_config "$RAMPART_KEEPALIVE"
+} > "$TMP/rampart/rampart.toml"
 if (( WS_NEEDED )); then
     cat >> "$TMP/rampart/rampart.toml" <<EOF
 

@@ -375,7 +375,7 @@ mod tests {
     fn burst_zero_per_minute_survives_sweeps() {
         for nodelay in [false, true] {
             let l = Limit {
-                rate: Rate6PerMinute::MILLI,
+                rate: SIX_PER_MINUTE,
                 burst: 0,
                 delay: if nodelay { u64::MAX } else { 0 },
             };
@@ -394,10 +394,8 @@ mod tests {
         }
     }
 
-    struct Rate6PerMinute;
-    impl Rate6PerMinute {
-        const MILLI: u64 = 6 * 1000 / 60;
-    }
+    /// `6r/m` in milli-requests per second.
+    const SIX_PER_MINUTE: u64 = 6 * 1000 / 60;
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
