@@ -138,7 +138,7 @@ pub fn summary(cfg: &Snapshot) -> String {
     }
     let _ = writeln!(s, "servers:");
     for srv in &cfg.servers {
-        let extra = if srv.https_redirect {
+        let extra = if srv.https_redirect.is_some() {
             " (redirects to https)"
         } else {
             ""

@@ -737,24 +737,16 @@ impl ProxyHttp for Gateway {
         ctx.body_limit = server.max_body_size;
         ctx.live = Some(live.clone());
 
-        if server.https_redirect {
+        if let Some(redirect) = server.https_redirect {
             let req = session.req_header();
             let host = request_host(session).map(routing::strip_port).unwrap_or("");
-            // The port of the TLS listener, when it is not the default one.
-            let port = live
-                .cfg
-                .listeners
-                .iter()
-                .find(|l| l.tls)
-                .map(|l| l.addr.port())
-                .filter(|p| *p != 443);
             let mut to = format!("https://{host}");
-            if let Some(p) = port {
+            if let Some(p) = redirect.port {
                 to.push_str(&format!(":{p}"));
             }
             to.push_str(req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
             let loc = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/"));
-            self.answer_status(session, ctx, 301, &[(header::LOCATION, loc)])
+            self.answer_status(session, ctx, redirect.status, &[(header::LOCATION, loc)])
                 .await?;
             return Ok(true);
         }

@@ -254,26 +254,48 @@ async fn http2_by_alpn_proxied_to_an_http1_origin_including_a_post_body() {
     assert!(log.iter().any(|e| e["protocol"] == "HTTP/2"));
 }
 
+/// nginx's `return 301 https://$host$request_uri`: no port, whatever port
+/// the TLS listener binds (behind `-p 443:8443` the client's is 443).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_redirect_uses_the_tls_port_and_keeps_the_query() {
+async fn https_redirect_names_no_port_and_keeps_the_query() {
     let origin = Origin::start("o").await;
     let (g, plain) = start(origin.addr, "");
     g.wait_port(plain);
     let r = client()
         .get(format!("http://127.0.0.1:{plain}/a/b?x=1&y=2"))
-        .header("host", "localhost")
+        .header("host", "localhost:8080")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 301);
-    assert_eq!(
-        r.headers()["location"],
-        format!("https://localhost:{}/a/b?x=1&y=2", g.port)
-    );
+    assert_eq!(r.headers()["location"], "https://localhost/a/b?x=1&y=2");
     assert!(
         r.headers().get("strict-transport-security").is_none(),
         "no HSTS on plain HTTP"
     );
+}
+
+/// The table form names the port and the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_redirect_table_names_port_and_status() {
+    let origin = Origin::start("o").await;
+    let plain = free_port();
+    let toml = tls_config(origin.addr, fixture("").trim_end_matches('/'), "")
+        .replace("{PLAIN}", &plain.to_string())
+        .replace(
+            "https_redirect = true",
+            "https_redirect = { port = 8443, status = 308 }",
+        );
+    let g = Gateway::start(&toml);
+    g.wait_port(plain);
+    let r = client()
+        .post(format!("http://127.0.0.1:{plain}/form?x=1"))
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "https://localhost:8443/form?x=1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

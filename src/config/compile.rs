@@ -733,7 +733,7 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
             }
         });
         Some(UpstreamTls {
-            verify: u.tls_verify.unwrap_or(true),
+            verify: u.tls_verify.as_ref().is_none_or(|v| v.v),
             ca,
             server_name: u.tls_server_name.as_ref().map(|s| s.v.clone()),
         })
@@ -741,6 +741,7 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
         for (key, present) in [
             ("tls_ca", u.tls_ca.is_some()),
             ("tls_server_name", u.tls_server_name.is_some()),
+            ("tls_verify", u.tls_verify.is_some()),
         ] {
             if present {
                 cx.err(
@@ -892,6 +893,13 @@ fn compile_server(
         }
     });
     let http2 = match (&s.http2, &s.tls) {
+        (Some(h), None) if h.v => {
+            cx.err(
+                &h.span,
+                "http2 = true needs [servers.tls]: h2 is offered by TLS ALPN, plain-HTTP servers speak HTTP/1.x",
+            );
+            false
+        }
         (Some(h), _) => h.v,
         (None, t) => t.is_some(),
     };
@@ -968,7 +976,17 @@ fn compile_server(
             .hosts
             .as_ref()
             .map(|h| h.iter().map(|x| x.v.to_ascii_lowercase()).collect()),
-        https_redirect: s.https_redirect,
+        https_redirect: s.https_redirect.as_ref().map(|r| HttpsRedirect {
+            port: r.port.as_ref().and_then(|p| match p.v {
+                0 => {
+                    cx.err(&p.span, "https_redirect port must be 1-65535");
+                    None
+                }
+                443 => None,
+                n => Some(n as u16),
+            }),
+            status: redirect_status(cx, r.status.as_ref(), 301),
+        }),
         http2,
         max_body_size: match s.max_body_size {
             Some(0) => None,
@@ -986,6 +1004,24 @@ fn compile_server(
         compression,
         routes: RouteTable::new(entries),
     })
+}
+
+/// A redirect's status: one of the redirecting 3xx, `default` when unset.
+fn redirect_status(cx: &mut Cx<'_, '_>, status: Option<&Sp<u64>>, default: u16) -> u16 {
+    match status {
+        Some(s) if ![301, 302, 303, 307, 308].contains(&s.v) => {
+            cx.err(
+                &s.span,
+                format!(
+                    "redirect status {}: expected 301, 302, 303, 307 or 308",
+                    s.v
+                ),
+            );
+            default
+        }
+        Some(s) => s.v as u16,
+        None => default,
+    }
 }
 
 fn compile_matcher(
@@ -1120,20 +1156,7 @@ fn compile_route(
         }
         file::Action::Redirect { to, status } => {
             let to = to.as_ref()?;
-            let code = match status {
-                Some(s) if ![301, 302, 303, 307, 308].contains(&s.v) => {
-                    cx.err(
-                        &s.span,
-                        format!(
-                            "redirect status {}: expected 301, 302, 303, 307 or 308",
-                            s.v
-                        ),
-                    );
-                    302
-                }
-                Some(s) => s.v as u16,
-                None => 302,
-            };
+            let code = redirect_status(cx, status.as_ref(), 302);
             match parse_template(&to.v) {
                 Ok(pieces) => Action::Redirect {
                     to: pieces,
@@ -1230,6 +1253,12 @@ fn compile_route(
             format!("route \"{rname}\": connect/read/write_timeout apply only to upstream routes"),
         );
     }
+    if let Some(b) = ro.buffering.as_ref().filter(|b| b.v) {
+        cx.err(
+            &b.span,
+            format!("route \"{rname}\": buffering = true is not built yet; rampart streams both directions, as buffering = false"),
+        );
+    }
     if !is_upstream && !ro.request_headers.is_empty() {
         cx.err(
             &ro.span.span,
@@ -1242,7 +1271,6 @@ fn compile_route(
         rate_limits,
         cors,
         timeouts,
-        buffering: ro.buffering.unwrap_or(true),
         access_log: ro.access_log.or(server_access_log).unwrap_or(true),
         request_headers: cx.headers(&ro.request_headers),
         response_headers: cx.headers(&ro.response_headers),

@@ -106,7 +106,7 @@ pub struct Upstream {
     /// Attempts across servers.
     pub tries: Option<Sp<u64>>,
     pub tls: bool,
-    pub tls_verify: Option<bool>,
+    pub tls_verify: Option<Sp<bool>>,
     pub tls_ca: Option<Sp<String>>,
     pub tls_server_name: Option<Sp<String>>,
     pub health_check: Option<HealthCheck>,
@@ -133,7 +133,8 @@ pub struct Server {
     pub listen: Vec<Sp<String>>,
     /// Host / SNI names; absent: any.
     pub hosts: Option<Vec<Sp<String>>>,
-    pub https_redirect: bool,
+    /// `true` or `{ port, status }`: every request is sent to https.
+    pub https_redirect: Option<HttpsRedirect>,
     pub http2: Option<Sp<bool>>,
     pub max_body_size: Option<u64>,
     pub client_header_timeout: Option<Duration>,
@@ -207,11 +208,45 @@ pub struct Route {
     pub connect_timeout: Option<Duration>,
     pub read_timeout: Option<Duration>,
     pub write_timeout: Option<Duration>,
-    pub buffering: Option<bool>,
+    /// Only `false` (stream both ways) exists yet; `true` is an error
+    /// until buffering is built, so that no key is accepted and ignored.
+    pub buffering: Option<Sp<bool>>,
     /// `false`: no access-log lines for this route (health checks, metrics scrapes).
     pub access_log: Option<bool>,
     pub request_headers: Vec<(Sp<String>, Sp<String>)>,
     pub response_headers: Vec<(Sp<String>, Sp<String>)>,
+}
+
+#[derive(Debug, Default)]
+pub struct HttpsRedirect {
+    /// Port in the `Location`; absent: none (the client's default, 443).
+    pub port: Option<Sp<u64>>,
+    /// 301 unless set.
+    pub status: Option<Sp<u64>>,
+}
+
+/// `https_redirect = true | false | { port = 8443, status = 308 }`.
+fn https_redirect(r: &mut Reader<'_>, f: &super::reader::Field<'_>) -> Option<HttpsRedirect> {
+    if !f.item.is_table_like() {
+        if !f.item.is_bool() {
+            let msg = format!(
+                "`{}` must be true, false or {{ port = ..., status = ... }}",
+                f.path
+            );
+            r.diag.error(&f.span, msg);
+        }
+        return f.item.as_bool()?.then(HttpsRedirect::default);
+    }
+    let mut t = r.table(f)?;
+    let at = |r: &mut Reader<'_>, f: super::reader::Field<'_>, max| {
+        r.uint(&f, max).map(|v| Sp::new(v, f.span.clone()))
+    };
+    let out = HttpsRedirect {
+        port: t.get("port").and_then(|f| at(r, f, 65535)),
+        status: t.get("status").and_then(|f| at(r, f, 999)),
+    };
+    t.finish(r);
+    Some(out)
 }
 
 /// Parses `src` and reads every section, recording every problem in `r`.
@@ -222,6 +257,10 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let msg = e.message().trim().to_string();
+            let msg = match msg.contains("duplicate key") {
+                true => super::duplicate::explain(src, span.start).unwrap_or(msg),
+                false => msg,
+            };
             r.diag.error(&span, format!("invalid TOML: {msg}"));
             return None;
         }
@@ -419,7 +458,7 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstr
             .get("tries")
             .and_then(|f| r.uint(&f, 100).map(|t| Sp::new(t, f.span.clone()))),
         tls: o.get("tls").and_then(|f| r.bool(&f)).unwrap_or(false),
-        tls_verify: o.get("tls_verify").and_then(|f| r.bool(&f)),
+        tls_verify: o.get("tls_verify").and_then(|f| r.bool_at(&f)),
         tls_ca: o.get("tls_ca").and_then(|f| r.string(&f)),
         tls_server_name: o.get("tls_server_name").and_then(|f| r.string(&f)),
         health_check,
@@ -476,13 +515,8 @@ fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
         name: o.get("name").and_then(|f| r.string(&f)),
         listen,
         hosts: o.get("hosts").and_then(|f| r.strings(&f)),
-        https_redirect: o
-            .get("https_redirect")
-            .and_then(|f| r.bool(&f))
-            .unwrap_or(false),
-        http2: o
-            .get("http2")
-            .and_then(|f| r.bool(&f).map(|b| Sp::new(b, f.span.clone()))),
+        https_redirect: o.get("https_redirect").and_then(|f| https_redirect(r, &f)),
+        http2: o.get("http2").and_then(|f| r.bool_at(&f)),
         max_body_size: o.get("max_body_size").and_then(|f| r.size(&f)),
         client_header_timeout: o.get("client_header_timeout").and_then(|f| r.duration(&f)),
         client_body_timeout: o.get("client_body_timeout").and_then(|f| r.duration(&f)),
@@ -679,7 +713,7 @@ fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
         connect_timeout: o.get("connect_timeout").and_then(|f| r.duration(&f)),
         read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
         write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
-        buffering: o.get("buffering").and_then(|f| r.bool(&f)),
+        buffering: o.get("buffering").and_then(|f| r.bool_at(&f)),
         access_log: o.get("access_log").and_then(|f| r.bool(&f)),
         request_headers: o
             .get("request_headers")

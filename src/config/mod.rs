@@ -9,6 +9,7 @@
 
 pub mod compile;
 pub mod diag;
+mod duplicate;
 pub mod file;
 pub mod reader;
 pub mod snapshot;

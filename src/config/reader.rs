@@ -241,6 +241,11 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// A boolean with its position, for keys whose value can be an error.
+    pub fn bool_at(&mut self, f: &Field<'_>) -> Option<Sp<bool>> {
+        self.bool(f).map(|b| Sp::new(b, f.span.clone()))
+    }
+
     /// A non-negative integer within `max`.
     pub fn uint(&mut self, f: &Field<'_>, max: u64) -> Option<u64> {
         match f.item.as_integer() {

@@ -230,13 +230,22 @@ pub struct Compression {
 /// it on a request neither parses nor copies.
 pub type Header = (WireHeaderName, HeaderValue);
 
+/// Where and how `https_redirect` sends a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpsRedirect {
+    /// Written into the `Location` when set (never 443).
+    pub port: Option<u16>,
+    pub status: u16,
+}
+
 #[derive(Debug)]
 pub struct Server {
     pub name: String,
     pub listen: Vec<SocketAddr>,
     /// Host / SNI patterns as written (lowercase); `None` = any.
     pub hosts: Option<Vec<String>>,
-    pub https_redirect: bool,
+    /// Every request answered with a redirect to https.
+    pub https_redirect: Option<HttpsRedirect>,
     pub http2: bool,
     /// `None` = unlimited.
     pub max_body_size: Option<u64>,
@@ -317,7 +326,6 @@ pub struct Route {
     pub cors: CorsChoice,
     /// Upstream timeouts with route overrides applied (for upstream actions).
     pub timeouts: Option<Timeouts>,
-    pub buffering: bool,
     /// Whether requests of this route are written to the access log.
     pub access_log: bool,
     pub request_headers: Vec<Header>,

@@ -68,6 +68,15 @@ fn toml_syntax() {
 }
 
 #[test]
+fn a_duplicate_table_names_both_lines() {
+    one(
+        &format!("{BASE}\n[upstreams.app]\nservers = []\n"),
+        "11:1",
+        "table `upstreams.app` is defined twice: first on line 2, again on line 11",
+    );
+}
+
+#[test]
 fn unknown_keys_everywhere_all_reported() {
     let src = format!("{BASE}\n[global]\ntreads = 2\n[[servers.routes]]\nprefix = \"/x\"\nupstream = \"app\"\nrate_limit = {{ zone = \"z\", brust = 1 }}\n[rate_limits.z]\nrate = \"1r/s\"\n");
     let e = errors(&src);
@@ -517,4 +526,57 @@ fn tls_servers_on_one_address_share_protocols() {
         "18:11",
         "servers sharing 127.0.0.1:8443 must agree on `tls.protocols`",
     );
+}
+
+#[test]
+fn keys_that_would_do_nothing_are_errors() {
+    one(
+        &BASE.replace(
+            "servers = [{ addr = \"127.0.0.1:8000\" }]",
+            "servers = [{ addr = \"127.0.0.1:8000\" }]\ntls_verify = false",
+        ),
+        "2:12",
+        "upstreams.app.tls_verify is set but tls is not true",
+    );
+    one(
+        &BASE.replace("[[servers]]\n", "[[servers]]\nhttp2 = true\n"),
+        "6:9",
+        "http2 = true needs [servers.tls]",
+    );
+    assert_eq!(
+        errors(&BASE.replace("[[servers]]\n", "[[servers]]\nhttp2 = false\n")),
+        Vec::<String>::new(),
+        "http2 = false on plain HTTP says what happens"
+    );
+    one(
+        &format!("{BASE}buffering = true\n"),
+        "10:13",
+        "buffering = true is not built yet",
+    );
+    assert_eq!(
+        errors(&format!("{BASE}buffering = false\n")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn https_redirect_forms() {
+    let with = |v: &str| {
+        BASE.replace(
+            "[[servers]]\n",
+            &format!("[[servers]]\nhttps_redirect = {v}\n"),
+        )
+    };
+    for ok in ["true", "false", "{ port = 8443 }", "{ status = 308 }", "{}"] {
+        assert_eq!(errors(&with(ok)), Vec::<String>::new(), "{ok}");
+    }
+    one(
+        &with("{ status = 200 }"),
+        "6:29",
+        "redirect status 200: expected 301",
+    );
+    one(&with("{ port = 0 }"), "6:27", "port must be 1-65535");
+    one(&with("{ port = 70000 }"), "6:27", "");
+    one(&with("{ prot = 1 }"), "6:20", "unknown key `prot`");
+    one(&with("\"yes\""), "6:18", "must be true, false or { port");
 }
