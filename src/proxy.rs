@@ -170,6 +170,29 @@ fn request_host_value(session: &Session) -> Option<HeaderValue> {
     }
 }
 
+/// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one `Host`, of
+/// visible ASCII; HTTP/1.0 may have none (but not two).
+fn host_is_well_formed(session: &Session) -> bool {
+    let req = session.req_header();
+    let mut hosts = req.headers.get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => false,
+        (Some(h), None) => h.to_str().is_ok(),
+        (None, None) => req.version != http::Version::HTTP_11 || req.uri.authority().is_some(),
+    }
+}
+
+/// The `Host` for the upstream of a request that has none (HTTP/1.0):
+/// the server's first name, else the address the client connected to.
+fn host_for_hostless(session: &Session, live: &Live, ctx: &Ctx) -> Option<HeaderValue> {
+    let server = live.cfg.servers.get(ctx.server)?;
+    if let Some(h) = &server.host_for_hostless {
+        return Some(h.clone());
+    }
+    let local = session.server_addr()?.as_inet()?;
+    HeaderValue::from_str(&local.to_string()).ok()
+}
+
 /// Over TLS, a Host naming a server whose certificate the SNI did not
 /// select: the client would be talking to a server it never verified
 /// (421, RFC 9110 §15.5.20). Servers sharing one certificate file may be
@@ -700,6 +723,10 @@ impl ProxyHttp for Gateway {
             ctx.live = Some(live);
             return self.answer_error(session, ctx, 421).await.map(|_| true);
         };
+        if !host_is_well_formed(session) {
+            ctx.live = Some(live);
+            return self.answer_error(session, ctx, 400).await.map(|_| true);
+        }
         if ctx.tls && misdirected(session, &live, listener, ctx.server) {
             self.answer_error(session, ctx, 421).await?;
             return Ok(true);
@@ -1027,7 +1054,7 @@ impl ProxyHttp for Gateway {
                 .unwrap_or(IpAddr::from([0, 0, 0, 0])),
             peer_ip,
             tls: ctx.tls,
-            host: request_host_value(session),
+            host: request_host_value(session).or_else(|| host_for_hostless(session, &live, ctx)),
             request_id: &ctx.request_id,
         };
         // The client's own Accept-Encoding, not the one narrowed for the

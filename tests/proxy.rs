@@ -1241,13 +1241,6 @@ fn assert_lines(head: &str, lines: &[&str]) {
 }
 
 /// Reads from `s` until the peer closes it (or 5 s pass).
-fn read_to_close(s: &mut std::net::TcpStream) -> String {
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The status lines and bodies of consecutive `Content-Length` responses.
 fn responses(mut raw: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -1342,17 +1335,6 @@ async fn pipelined_requests_are_all_answered_in_order() {
     assert_eq!(uris[3..], ["/slow/300", "/d"]);
 }
 
-/// Sends `request` on a fresh connection and reads until the server closes
-/// it; returns what was read and how long the close took (a server that
-/// keeps the connection open is cut off by the 5 s read timeout).
-fn exchange_until_close(port: u16, request: &[u8]) -> (String, Duration) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(request).unwrap();
-    let start = Instant::now();
-    let got = read_to_close(&mut s);
-    (got, start.elapsed())
-}
-
 /// RFC 9112 §6.3: a request framed by both `Transfer-Encoding` and
 /// `Content-Length` is answered and the connection closed. Bytes after its
 /// chunked end (here a whole second request the front proxy, going by
@@ -1427,4 +1409,56 @@ async fn http10_connections_close_unless_the_client_asks_for_keep_alive() {
     let answers = responses(&both);
     let bodies: Vec<&str> = answers.iter().map(|(_, b)| b.as_str()).collect();
     assert_eq!(bodies, ["origin o", "from rampart"], "{both}");
+}
+
+/// HTTP/1.0 may omit `Host`; the upstream still gets one: the server's
+/// first name (nginx: the first `server_name`), or, for a server without
+/// names, the address the client connected to. HTTP/1.1 without `Host`
+/// is a 400 (RFC 9112 §3.2) that never reaches the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_host_gets_the_servers_name_upstream() {
+    let origin = Origin::start("o").await;
+    let named = base(origin.addr, "", PROXY_ALL).replace(
+        "name = \"main\"\n",
+        "name = \"main\"\nhosts = [\"*.example.com\", \"app.example.com\"]\n",
+    );
+    let g = Gateway::start(&named);
+    let port = g.port;
+    let send = |req: &'static str| {
+        tokio::task::spawn_blocking(move || exchange_until_close(port, req.as_bytes()))
+    };
+    let (got, _) = send("GET /a HTTP/1.0\r\n\r\n").await.unwrap();
+    assert!(got.contains(" 200 "), "{got}");
+    assert_eq!(origin.last().header("host"), Some("app.example.com"));
+    drop(g);
+
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    let port = g.port;
+    let (got, _) =
+        tokio::task::spawn_blocking(move || exchange_until_close(port, b"GET /b HTTP/1.0\r\n\r\n"))
+            .await
+            .unwrap();
+    assert!(got.contains(" 200 "), "{got}");
+    let last = origin.last();
+    assert_eq!(last.uri, "/b");
+    assert_eq!(
+        last.header("host"),
+        Some(format!("127.0.0.1:{port}").as_str())
+    );
+
+    let before = origin.hits();
+    let (got, _) = tokio::task::spawn_blocking(move || {
+        exchange_until_close(port, b"GET /c HTTP/1.1\r\nConnection: close\r\n\r\n")
+    })
+    .await
+    .unwrap();
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    // Two Host lines: which one would the upstream believe?
+    let (got, _) = tokio::task::spawn_blocking(move || {
+        exchange_until_close(port, b"GET /d HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n")
+    })
+    .await
+    .unwrap();
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    assert_eq!(origin.hits(), before);
 }

@@ -307,3 +307,19 @@ async fn large_files_stream_in_constant_memory() {
     );
     assert!(t.elapsed() < Duration::from_secs(20));
 }
+
+/// RFC 9112 §9.3: an HTTP/1.0 request without `Connection: keep-alive`
+/// gets its file and the connection closes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_file_answers_close_the_connection() {
+    let site = site();
+    let port = site.g.port;
+    let (got, took) = tokio::task::spawn_blocking(move || {
+        exchange_until_close(port, b"GET /static/digits.txt HTTP/1.0\r\nHost: x\r\n\r\n")
+    })
+    .await
+    .unwrap();
+    assert!(took < Duration::from_secs(3), "left open: {got}");
+    assert!(got.ends_with("\r\n\r\n0123456789"), "{got}");
+    assert!(!got.to_ascii_lowercase().contains("keep-alive"), "{got}");
+}

@@ -369,3 +369,33 @@ fn check_reports_a_mismatched_key() {
         "{err}"
     );
 }
+
+/// RFC 9112 §9.3 over TLS: HTTP/1.0 without `Connection: keep-alive` is
+/// answered and the connection closed (`openssl s_time -www` reads to close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_over_tls_closes_after_the_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = Origin::start("o").await;
+    let (g, _) = start(origin.addr, "");
+    for path in ["/proxied", "/"] {
+        let cfg = tls_client(&[&TLS13], &[b"http/1.1"]);
+        let (sni, host) = match path {
+            "/" => ("example.test", "example.test"),
+            _ => ("localhost", "localhost"),
+        };
+        let mut conn = tls_connect(g.port, sni, cfg).await.unwrap();
+        conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut got)).await;
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            read.is_ok() && start.elapsed() < Duration::from_secs(3),
+            "{path} left open: {text}"
+        );
+        assert!(text.contains(" 200 "), "{text}");
+        assert!(!text.to_ascii_lowercase().contains("keep-alive"), "{text}");
+    }
+}

@@ -976,6 +976,12 @@ fn compile_server(
             .hosts
             .as_ref()
             .map(|h| h.iter().map(|x| x.v.to_ascii_lowercase()).collect()),
+        host_for_hostless: s
+            .hosts
+            .iter()
+            .flatten()
+            .find(|h| !h.v.contains('*'))
+            .and_then(|h| HeaderValue::from_str(&h.v.to_ascii_lowercase()).ok()),
         https_redirect: s.https_redirect.as_ref().map(|r| HttpsRedirect {
             port: r.port.as_ref().and_then(|p| match p.v {
                 0 => {

@@ -244,6 +244,10 @@ pub struct Server {
     pub listen: Vec<SocketAddr>,
     /// Host / SNI patterns as written (lowercase); `None` = any.
     pub hosts: Option<Vec<String>>,
+    /// The `Host` sent upstream for a request that names none (HTTP/1.0):
+    /// the first of `hosts` that is a name, not a pattern (nginx's first
+    /// `server_name`). `None`: the address the client connected to.
+    pub host_for_hostless: Option<HeaderValue>,
     /// Every request answered with a redirect to https.
     pub https_redirect: Option<HttpsRedirect>,
     pub http2: bool,
