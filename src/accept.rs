@@ -20,8 +20,10 @@ use pingora::protocols::tls::server::handshake_with_callback;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 
-use crate::head_deadline::{HeadDeadline, HeadTimeout};
+use crate::config::compile::DEFAULT_HEADER_TIMEOUT;
+use crate::head_deadline::{HeadDeadline, TooLarge};
 use crate::metrics::TLS_HANDSHAKE_ERRORS;
+use crate::state::State;
 use crate::tls::HandshakeInfo;
 
 /// A TLS listener's handshake settings.
@@ -33,7 +35,9 @@ pub struct TlsListener {
 /// head deadline, then pingora's HTTP handling.
 pub struct Front<A> {
     pub inner: Arc<A>,
-    pub head_timeout: Arc<HeadTimeout>,
+    /// The configuration (per-address head deadline) and the answers
+    /// rampart gives before a request is parsed.
+    pub answers: Arc<EarlyAnswers>,
     /// By listen address.
     pub tls: HashMap<SocketAddr, TlsListener>,
 }
@@ -50,6 +54,27 @@ impl<A> Front<A> {
                 .find(|(a, _)| a.ip().is_unspecified() && a.port() == local.port())
                 .map(|(_, t)| t)
         })
+    }
+}
+
+/// rampart's answers before a request is parsed, with the configured
+/// headers of the connection's address (see [`crate::headers::early_error`]).
+#[derive(Debug)]
+pub struct EarlyAnswers(pub Arc<State>);
+
+impl TooLarge for EarlyAnswers {
+    fn answer(&self, local: Option<SocketAddr>, tls: bool) -> Vec<u8> {
+        let live = self.0.current();
+        let id = crate::headers::RequestId::generate();
+        let server = live.cfg.default_server(local);
+        let header = live.cfg.global.server_header;
+        let mut out = b"HTTP/1.1 431 Request Header Fields Too Large\r\n".to_vec();
+        if let Some((head, body)) = crate::headers::early_error(431, server, &id, tls, header) {
+            head.header_to_h1_wire(&mut out);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&body);
+        }
+        out
     }
 }
 
@@ -117,10 +142,16 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Front<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let deadline = self.head_timeout.get();
         let local = stream
             .get_socket_digest()
             .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
+        let deadline = self
+            .answers
+            .0
+            .current()
+            .cfg
+            .listener_for(local)
+            .map_or(DEFAULT_HEADER_TIMEOUT, |l| l.client_header_timeout);
         let stream: Stream = match self.tls_for(local) {
             None => stream,
             Some(t) => {
@@ -153,7 +184,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Front<A> {
         ) {
             Box::new(HeadDeadline::passthrough(stream))
         } else {
-            Box::new(HeadDeadline::new(stream, deadline))
+            Box::new(HeadDeadline::new(stream, deadline, self.answers.clone()))
         };
         self.inner.process_new(wrapped, shutdown).await
     }

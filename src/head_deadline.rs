@@ -12,10 +12,10 @@
 //!
 //! The same watch bounds the head's size: past [`MAX_HEAD`] bytes the client
 //! gets `431 Request Header Fields Too Large` (pingora alone would buffer up
-//! to 1 MiB and answer 400).
+//! to 1 MiB and answer 400). Empty lines before the request line are part of
+//! the head for both: they start the clock and count toward the size.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -28,48 +28,24 @@ use pingora::protocols::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// The deadline in milliseconds, shared by every connection; set from the
-/// config at start and on reload (the largest `client_header_timeout`,
-/// since the server is not known before the head is read).
-#[derive(Debug, Default)]
-pub struct HeadTimeout(AtomicU64);
-
-impl HeadTimeout {
-    pub fn get(&self) -> Duration {
-        Duration::from_millis(self.0.load(Ordering::Relaxed))
-    }
-
-    pub fn set(&self, d: Duration) {
-        self.0.store(d.as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
 /// The largest request head accepted (nginx's default
 /// `large_client_header_buffers 4 8k` allows 32 KiB).
 pub const MAX_HEAD: usize = 64 * 1024;
 
-/// Sent as is when a head is too large: the server is not known yet, so it
-/// is rampart's answer to an unreadable request ([`crate::headers::early_error`]),
-/// built once.
-fn too_large() -> &'static [u8] {
-    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    BYTES.get_or_init(|| {
-        let mut out = b"HTTP/1.1 431 Request Header Fields Too Large\r\n".to_vec();
-        if let Some((head, body)) = crate::headers::early_error(431, false) {
-            head.header_to_h1_wire(&mut out);
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(&body);
-        }
-        out
-    })
+/// Writes rampart's answer to a head that is too large. The stream does not
+/// know the configuration; the answer carries the headers of the server the
+/// connection's address belongs to ([`crate::headers::early_error`]).
+pub trait TooLarge: Send + Sync + std::fmt::Debug {
+    /// The whole 431 response, head and body, for a connection to `local`.
+    fn answer(&self, local: Option<std::net::SocketAddr>, tls: bool) -> Vec<u8>;
 }
 
 #[derive(Debug)]
 enum Phase {
     /// Waiting for the first byte of a request.
     Idle,
-    /// Inside a head: `matched` bytes of "\r\n\r\n" seen at the end so far,
-    /// `size` bytes of head so far.
+    /// Inside a head (blank lines before the request line included):
+    /// the end matcher's state and `size` bytes of head so far.
     Head {
         started: Instant,
         matched: u8,
@@ -86,6 +62,8 @@ enum Phase {
 pub struct HeadDeadline {
     inner: Stream,
     timeout: Duration,
+    /// The 431 for a head over [`MAX_HEAD`] (`None`: close without one).
+    too_large: Option<Arc<dyn TooLarge>>,
     phase: Phase,
     timer: Option<Pin<Box<Sleep>>>,
     /// Bytes read by [`Peek::try_peek`] and not yet handed to a reader
@@ -98,10 +76,11 @@ pub struct HeadDeadline {
 const PEEK_READ: usize = 2048;
 
 impl HeadDeadline {
-    pub fn new(inner: Stream, timeout: Duration) -> Self {
+    pub fn new(inner: Stream, timeout: Duration, too_large: Arc<dyn TooLarge>) -> Self {
         HeadDeadline {
             inner,
             timeout,
+            too_large: Some(too_large),
             phase: Phase::Idle,
             timer: None,
             ahead: None,
@@ -115,6 +94,7 @@ impl HeadDeadline {
         HeadDeadline {
             inner,
             timeout: Duration::ZERO,
+            too_large: None,
             phase: Phase::Rest,
             timer: None,
             ahead: None,
@@ -136,21 +116,21 @@ impl HeadDeadline {
             Phase::Idle => {
                 self.phase = Phase::Head {
                     started: Instant::now(),
-                    matched: 0,
+                    matched: at::BEFORE,
                     size: 0,
                 };
-                (0, 0)
+                (at::BEFORE, 0)
             }
             Phase::Head { matched, size, .. } => (matched, size),
         };
-        let (end, m) = head_end(matched as usize, bytes);
+        let (end, m) = head_end(matched, bytes);
         if let Some(i) = end {
             self.phase = Phase::Rest;
             self.timer = None;
             return size + i < MAX_HEAD;
         }
         if let Phase::Head { matched, size, .. } = &mut self.phase {
-            *matched = m as u8;
+            *matched = m;
             *size += bytes.len();
             return *size <= MAX_HEAD;
         }
@@ -158,49 +138,65 @@ impl HeadDeadline {
     }
 }
 
-const END: &[u8; 4] = b"\r\n\r\n";
-
-/// Where the head's blank line ends in `bytes` (the index of its last
-/// `\n`), given the `matched` bytes of it that ended the previous read;
-/// and otherwise how much of it `bytes` ends with. Line ends are found with
-/// `memchr` rather than a byte-by-byte state machine: a browser's head is
-/// half a kilobyte.
-fn head_end(matched: usize, bytes: &[u8]) -> (Option<usize>, usize) {
-    // A blank line begun in the previous read ends within 3 bytes.
-    let mut m = matched;
-    let first = bytes.len().min(3);
-    for (i, &b) in bytes[..first].iter().enumerate() {
-        m = step(m, b);
-        if m == 4 {
-            return (Some(i), 4);
-        }
-    }
-    if first == bytes.len() {
-        return (None, m);
-    }
-    // Any other ends at a `\n` at index 3 or later, wholly in `bytes`.
-    for j in memchr::memchr_iter(b'\n', &bytes[3..]).map(|j| j + 3) {
-        if &bytes[j - 3..=j] == END {
-            return (Some(j), 4);
-        }
-    }
-    let tail = (1..=3)
-        .rev()
-        .find(|&k| bytes.ends_with(&END[..k]))
-        .unwrap_or(0);
-    (None, tail)
+/// Where the head-end matcher is, between reads. A head ends with an empty
+/// line; lines end with LF, optionally preceded by CR (RFC 9112 §2.2, as
+/// pingora's parser reads them), and empty lines before the request line
+/// are skipped — but they are part of the head for its deadline and size.
+mod at {
+    /// Only CR/LF so far: no request line yet.
+    pub const BEFORE: u8 = 0;
+    /// Inside a line.
+    pub const LINE: u8 = 1;
+    /// Just after a line's LF.
+    pub const LF: u8 = 2;
+    /// After a line's LF and a CR.
+    pub const LF_CR: u8 = 3;
+    /// The empty line that ends the head is complete.
+    pub const END: u8 = 4;
 }
 
-/// How much of the blank line (`END`) has been seen after byte `b`, given
-/// `m` bytes of it before.
-fn step(m: usize, b: u8) -> usize {
-    if b == END[m] {
-        m + 1
-    } else if b == b'\r' {
-        1
-    } else {
-        0
+/// One byte of the matcher.
+fn step(state: u8, b: u8) -> u8 {
+    match (state, b) {
+        (at::BEFORE, b'\r' | b'\n') => at::BEFORE,
+        (at::LF | at::LF_CR, b'\n') => at::END,
+        (at::LF, b'\r') => at::LF_CR,
+        (_, b'\n') => at::LF,
+        _ => at::LINE,
     }
+}
+
+/// Where the head ends in `bytes` (the index of its last byte), given the
+/// matcher `state` the previous read ended in; and otherwise the state this
+/// read ends in. Inside lines, line ends are found with `memchr` rather than
+/// byte by byte: a browser's head is half a kilobyte.
+fn head_end(state: u8, bytes: &[u8]) -> (Option<usize>, u8) {
+    let mut state = state;
+    let mut i = 0;
+    while i < bytes.len() && state != at::LINE {
+        state = step(state, bytes[i]);
+        if state == at::END {
+            return (Some(i), at::END);
+        }
+        i += 1;
+    }
+    if i == bytes.len() {
+        return (None, state);
+    }
+    let rest = &bytes[i..];
+    for j in memchr::memchr_iter(b'\n', rest) {
+        match (rest.get(j + 1), rest.get(j + 2)) {
+            (Some(b'\n'), _) => return (Some(i + j + 1), at::END),
+            (Some(b'\r'), Some(b'\n')) => return (Some(i + j + 2), at::END),
+            _ => {}
+        }
+    }
+    let tail = match rest {
+        [.., b'\n'] => at::LF,
+        [.., b'\n', b'\r'] => at::LF_CR,
+        _ => at::LINE,
+    };
+    (None, tail)
 }
 
 impl HeadDeadline {
@@ -209,7 +205,9 @@ impl HeadDeadline {
     /// (`100 Continue`, `103 Early Hints`) is not the response: the body the
     /// client sends after a 100 must not be taken for a next head.
     fn on_response(&mut self, written: &[u8]) {
-        if !matches!(self.phase, Phase::Rest) || self.timeout.is_zero() {
+        // From `Head` too: a response means pingora's parser took the head
+        // as complete, whatever this watch made of it.
+        if !matches!(self.phase, Phase::Rest | Phase::Head { .. }) || self.timeout.is_zero() {
             return;
         }
         let status = written
@@ -218,7 +216,7 @@ impl HeadDeadline {
             .and_then(|rest| rest.get(..3));
         match status {
             Some(b"101") => self.phase = Phase::Tunnel,
-            Some([b'1', ..]) => {}
+            Some([b'1', ..]) => self.phase = Phase::Rest,
             _ => self.phase = Phase::Idle,
         }
     }
@@ -247,9 +245,16 @@ impl AsyncRead for HeadDeadline {
         match polled {
             Poll::Ready(Ok(())) => {
                 if !this.observe(&buf.filled()[before..]) {
-                    // Best effort: the socket buffer takes this small answer at once.
-                    let _ = Pin::new(&mut this.inner).poll_write(cx, too_large());
-                    let _ = Pin::new(&mut this.inner).poll_flush(cx);
+                    if let Some(answers) = &this.too_large {
+                        let local = this
+                            .inner
+                            .get_socket_digest()
+                            .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
+                        let answer = answers.answer(local, this.inner.get_ssl_digest().is_some());
+                        // Best effort: the socket buffer takes this small answer at once.
+                        let _ = Pin::new(&mut this.inner).poll_write(cx, &answer);
+                        let _ = Pin::new(&mut this.inner).poll_flush(cx);
+                    }
                     return Poll::Ready(Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         "request head larger than 64 KiB",
@@ -405,26 +410,26 @@ impl Peek for HeadDeadline {
 mod tests {
     use super::*;
 
-    /// The blank-line search written as the plain byte-by-byte state machine.
-    fn head_end_bytewise(matched: usize, bytes: &[u8]) -> (Option<usize>, usize) {
-        let mut m = matched;
+    /// The head-end search written as the plain byte-by-byte state machine.
+    fn head_end_bytewise(state: u8, bytes: &[u8]) -> (Option<usize>, u8) {
+        let mut m = state;
         for (i, &b) in bytes.iter().enumerate() {
             m = step(m, b);
-            if m == 4 {
-                return (Some(i), 4);
+            if m == at::END {
+                return (Some(i), at::END);
             }
         }
         (None, m)
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
         /// Heads made of CR/LF-heavy pieces, cut anywhere: the same end and
         /// the same carried state as the state machine, read after read.
         #[test]
         fn head_end_agrees_with_the_state_machine(
             pieces in proptest::collection::vec(
-                proptest::sample::select(vec!["\r", "\n", "\r\n", "a:", "\r\n\r", "b"]),
+                proptest::sample::select(vec!["\r", "\n", "\r\n", "a:", "\r\n\r", "\n\r", "b"]),
                 0..30,
             ),
             cuts in proptest::collection::vec(0usize..80, 0..6),
@@ -434,7 +439,7 @@ mod tests {
             cuts.push(0);
             cuts.push(bytes.len());
             cuts.sort_unstable();
-            let (mut fast, mut slow) = (0, 0);
+            let (mut fast, mut slow) = (at::BEFORE, at::BEFORE);
             for w in cuts.windows(2) {
                 let piece = &bytes[w[0]..w[1]];
                 let (a, b) = (head_end(fast, piece), head_end_bytewise(slow, piece));
@@ -445,11 +450,39 @@ mod tests {
                 (fast, slow) = (a.1, b.1);
             }
         }
+
+        /// Whole heads as httparse (pingora's parser) reads them: where it
+        /// says complete, the watch says the head ended at the same byte.
+        #[test]
+        fn head_end_is_where_httparse_ends_the_head(
+            blank in proptest::sample::select(vec!["", "\r\n", "\n", "\r\n\r\n", "\n\n\r\n"]),
+            eol in proptest::collection::vec(proptest::sample::select(vec!["\r\n", "\n"]), 4),
+            extra in proptest::collection::vec(proptest::sample::select(vec!["X-A: 1", "B:2", "C:"]), 0..4),
+        ) {
+            let mut head = format!("{blank}GET /x HTTP/1.1{}Host: a{}", eol[0], eol[1]);
+            for (k, h) in extra.iter().enumerate() {
+                head.push_str(h);
+                head.push_str(eol[(k + 2) % 4]);
+            }
+            head.push_str(eol[3]);
+            let full = format!("{head}GET /next HTTP/1.1\r\n\r\n");
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let parsed = httparse::Request::new(&mut headers).parse(full.as_bytes());
+            let Ok(httparse::Status::Complete(n)) = parsed else {
+                return Err(proptest::test_runner::TestCaseError::fail(format!("{parsed:?}")));
+            };
+            proptest::prop_assert_eq!(n, head.len());
+            proptest::prop_assert_eq!(head_end(at::BEFORE, full.as_bytes()).0, Some(n - 1));
+        }
     }
 
     fn phase_after(chunks: &[&[u8]]) -> &'static str {
         let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let mut h = HeadDeadline::new(
+            Box::new(DuplexIo(a)),
+            Duration::from_secs(1),
+            Arc::new(No431),
+        );
         for c in chunks {
             let _ = h.observe(c);
         }
@@ -458,6 +491,14 @@ mod tests {
             Phase::Head { .. } => "head",
             Phase::Rest => "rest",
             Phase::Tunnel => "tunnel",
+        }
+    }
+
+    #[derive(Debug)]
+    struct No431;
+    impl TooLarge for No431 {
+        fn answer(&self, _: Option<std::net::SocketAddr>, _: bool) -> Vec<u8> {
+            Vec::new()
         }
     }
 
@@ -520,7 +561,11 @@ mod tests {
     #[test]
     fn interim_responses_leave_the_body_to_come_alone() {
         let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let mut h = HeadDeadline::new(
+            Box::new(DuplexIo(a)),
+            Duration::from_secs(1),
+            Arc::new(No431),
+        );
         let _ = h.observe(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
         assert!(matches!(h.phase, Phase::Rest));
         h.on_response(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -545,6 +590,19 @@ mod tests {
             "rest"
         );
         assert_eq!(phase_after(&[b"GET / HTTP/1.1\r\n\r\r\n\r\n"]), "rest");
+        // Bare LF line ends, as pingora's parser accepts them.
+        assert_eq!(phase_after(&[b"GET / HTTP/1.1\nHost: a\n\n"]), "rest");
+        assert_eq!(
+            phase_after(&[b"GET / HTTP/1.1\nHost: a\n", b"\r", b"\n"]),
+            "rest"
+        );
+        // Blank lines before the request line start the clock but do not end the head.
+        assert_eq!(phase_after(&[b"\r\n\r\n"]), "head");
+        assert_eq!(
+            phase_after(&[b"\r\n\r\n\n\n", b"GET / HTTP/1.1\r\n"]),
+            "head"
+        );
+        assert_eq!(phase_after(&[b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"]), "rest");
         assert_eq!(phase_after(&[b"G", b"E", b"T"]), "head");
         assert_eq!(
             phase_after(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]),
@@ -555,7 +613,11 @@ mod tests {
     #[test]
     fn an_upgrade_ends_the_watch() {
         let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let mut h = HeadDeadline::new(
+            Box::new(DuplexIo(a)),
+            Duration::from_secs(1),
+            Arc::new(No431),
+        );
         assert!(h.observe(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"));
         h.on_response(b"HTTP/1.1 101 Switching Protocols\r\n");
         assert!(matches!(h.phase, Phase::Tunnel));
@@ -564,7 +626,11 @@ mod tests {
             "frames are never taken for a head"
         );
         let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let mut h = HeadDeadline::new(
+            Box::new(DuplexIo(a)),
+            Duration::from_secs(1),
+            Arc::new(No431),
+        );
         assert!(h.observe(b"GET / HTTP/1.1\r\n\r\n"));
         h.on_response(b"HTTP/1.1 200 OK\r\n");
         assert!(
@@ -577,7 +643,11 @@ mod tests {
     async fn a_peek_waits_for_bytes_and_hands_them_to_the_next_read() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (a, mut b) = tokio::io::duplex(4096);
-        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let mut h = HeadDeadline::new(
+            Box::new(DuplexIo(a)),
+            Duration::from_secs(1),
+            Arc::new(No431),
+        );
         let writer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
             b.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -625,13 +695,29 @@ mod tests {
     #[test]
     fn heads_over_the_limit_are_refused() {
         let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let mut h = HeadDeadline::new(
+            Box::new(DuplexIo(a)),
+            Duration::from_secs(1),
+            Arc::new(No431),
+        );
         let mut head = vec![b'a'; MAX_HEAD - 4];
         head.extend_from_slice(b"\r\n\r\n");
         assert!(h.observe(&head), "exactly MAX_HEAD is accepted");
         let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        let mut h = HeadDeadline::new(
+            Box::new(DuplexIo(a)),
+            Duration::from_secs(1),
+            Arc::new(No431),
+        );
         assert!(h.observe(&vec![b'a'; MAX_HEAD]));
         assert!(!h.observe(b"a"), "one byte more without an end is refused");
+        let (a, _b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::new(
+            Box::new(DuplexIo(a)),
+            Duration::from_secs(1),
+            Arc::new(No431),
+        );
+        assert!(h.observe(&b"\r\n".repeat(MAX_HEAD / 2)));
+        assert!(!h.observe(b"\r\n"), "blank lines count toward the limit");
     }
 }

@@ -214,25 +214,39 @@ pub fn client_response(
     let _ = resp.insert_header(&X_REQUEST_ID, request_id.header());
 }
 
-/// rampart's answer to a request refused before its head could be read as
-/// HTTP (400) or before routing (405 for CONNECT): no server or route is
-/// known yet, so it carries the security defaults (no HSTS: the transport is
-/// not known either) and the global `Server` policy.
-pub fn early_error(status: u16, server_header: bool) -> Option<(ResponseHeader, bytes::Bytes)> {
-    let (body, content_type) = crate::respond::error_body(status, "", false);
+/// rampart's answer to a request refused before it could be routed: a
+/// head that is not HTTP (400), CONNECT (405), a head too large (431).
+/// `server` is the default server of the address the connection came to
+/// (the `Host` could not be read or was not looked at): its configured and
+/// security headers go out as on every other answer, with the request id.
+pub fn early_error(
+    status: u16,
+    server: Option<&Server>,
+    request_id: &RequestId,
+    tls: bool,
+    server_header: bool,
+) -> Option<(ResponseHeader, bytes::Bytes)> {
+    let (body, content_type) = crate::respond::error_body(status, request_id.as_str(), false);
     let mut resp = ResponseHeader::build(status, Some(8)).ok()?;
     resp.insert_header(header::CONTENT_TYPE, content_type)
         .ok()?;
     resp.insert_header(header::CONTENT_LENGTH, body.len())
         .ok()?;
     resp.insert_header(header::CONNECTION, "close").ok()?;
-    if server_header {
-        resp.insert_header(header::SERVER, SERVER_VALUE.clone())
-            .ok()?;
-    }
-    for (name, v, tls_only) in &SECURITY {
-        if !tls_only {
-            resp.insert_header(name, v.clone()).ok()?;
+    match server {
+        Some(s) => client_response(&mut resp, s, None, request_id, tls, server_header),
+        None => {
+            if server_header {
+                resp.insert_header(header::SERVER, SERVER_VALUE.clone())
+                    .ok()?;
+            }
+            for (name, v, tls_only) in &SECURITY {
+                if !tls_only || tls {
+                    resp.insert_header(name, v.clone()).ok()?;
+                }
+            }
+            resp.insert_header(&X_REQUEST_ID, request_id.header())
+                .ok()?;
         }
     }
     Some((resp, body))
@@ -298,7 +312,7 @@ impl RequestId {
 
     /// 32 hex digits: a per-process random prefix and a counter — unique,
     /// cheap, and not guessable across restarts.
-    fn generate() -> Self {
+    pub fn generate() -> Self {
         use std::sync::atomic::{AtomicU64, Ordering};
         use std::sync::LazyLock;
         static PREFIX: LazyLock<u64> = LazyLock::new(|| {
@@ -507,9 +521,9 @@ mod tests {
             assert_eq!(n.name().as_str(), n.as_str().to_ascii_lowercase());
         }
         // Every security default is there, spelled as in the table, and
-        // only the TLS-only one is left out of an early (transport unknown)
-        // error.
-        let (resp, _) = early_error(400, true).unwrap();
+        // only the TLS-only one is left out of an early error without TLS.
+        let id = RequestId::generate();
+        let (resp, _) = early_error(400, None, &id, false, true).unwrap();
         let w = wire(|b| resp.header_to_h1_wire(b));
         for (name, value, tls_only) in &SECURITY {
             let (name, value) = (name.as_str(), value.to_str().unwrap());
@@ -520,6 +534,10 @@ mod tests {
             );
         }
         assert!(w.contains("Server: rampart\r\n"), "{w:?}");
+        assert!(
+            w.contains(&format!("X-Request-Id: {}\r\n", id.as_str())),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -667,8 +667,31 @@ impl ProxyHttp for Gateway {
         compression::install(modules);
     }
 
-    fn early_error_response(&self, status: u16) -> Option<(ResponseHeader, Bytes)> {
-        headers::early_error(status, self.state.current().cfg.global.server_header)
+    fn early_error_response(
+        &self,
+        status: u16,
+        session: &HttpSession,
+    ) -> Option<(ResponseHeader, Bytes)> {
+        let live = self.state.current();
+        let local = session.server_addr().and_then(|a| a.as_inet()).copied();
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        // A 400 may have no parsed head at all; a CONNECT (405) has one.
+        let id = match status {
+            405 => headers::RequestId::from_request(
+                session
+                    .req_header()
+                    .headers
+                    .get(headers::X_REQUEST_ID.name()),
+            ),
+            _ => headers::RequestId::generate(),
+        };
+        headers::early_error(
+            status,
+            live.cfg.default_server(local),
+            &id,
+            tls,
+            live.cfg.global.server_header,
+        )
     }
 
     fn new_ctx(&self) -> Ctx {

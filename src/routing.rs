@@ -131,6 +131,12 @@ impl HostTable {
         t
     }
 
+    /// The address's first server: the one for a request whose host is
+    /// unknown or unlisted.
+    pub fn default_server(&self) -> usize {
+        self.default
+    }
+
     /// The server for a request's host (already without port, any case).
     pub fn select(&self, host: &str) -> usize {
         let lower: Cow<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {

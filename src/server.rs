@@ -87,7 +87,7 @@ pub fn build(state: Arc<State>, upgrade: bool) -> anyhow::Result<(Server, CertSt
     let http = pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone()));
     let app = Front {
         inner: Arc::new(http),
-        head_timeout: state.head_timeout.clone(),
+        answers: Arc::new(crate::accept::EarlyAnswers(state.clone())),
         tls,
     };
     let mut proxy = Service::new("rampart".to_string(), app);

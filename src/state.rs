@@ -8,7 +8,6 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::Snapshot;
-use crate::head_deadline::HeadTimeout;
 use crate::upstream::{Pool, Registry};
 
 /// One configuration with its per-snapshot runtime views, published as a
@@ -34,8 +33,6 @@ pub struct State {
     pub zones: crate::ratelimit::Zones,
     /// Requests currently being handled (for the shutdown drain).
     requests: AtomicUsize,
-    /// The whole-request-head deadline applied to every connection.
-    pub head_timeout: Arc<HeadTimeout>,
 }
 
 impl State {
@@ -44,24 +41,12 @@ impl State {
         let zones = crate::ratelimit::Zones::default();
         let live = Self::make_live(cfg, &backends, &zones);
         crate::metrics::set_config(&live.cfg.hash);
-        let head_timeout = Arc::new(HeadTimeout::default());
-        head_timeout.set(Self::head_timeout_of(&live.cfg));
         Arc::new(State {
             live: ArcSwap::from_pointee(live),
             backends,
             zones,
             requests: AtomicUsize::new(0),
-            head_timeout,
         })
-    }
-
-    /// The server is unknown until the head is read: use the most lenient.
-    fn head_timeout_of(cfg: &Snapshot) -> std::time::Duration {
-        cfg.servers
-            .iter()
-            .map(|s| s.client_header_timeout)
-            .max()
-            .unwrap_or(std::time::Duration::from_secs(60))
     }
 
     fn make_live(cfg: Snapshot, backends: &Registry, zones: &crate::ratelimit::Zones) -> Live {
@@ -91,7 +76,6 @@ impl State {
     pub fn swap(&self, cfg: Snapshot) {
         let live = Self::make_live(cfg, &self.backends, &self.zones);
         crate::metrics::set_config(&live.cfg.hash);
-        self.head_timeout.set(Self::head_timeout_of(&live.cfg));
         self.live.store(Arc::new(live));
     }
 

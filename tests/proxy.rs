@@ -832,6 +832,24 @@ async fn oversized_request_head_is_431() {
         &resp[..resp.len().min(200)]
     );
     assert!(resp.contains("X-Content-Type-Options: nosniff"));
+    assert!(resp.contains("\r\nX-Server-Wide: yes\r\n"), "{resp}");
+    assert!(resp.contains("\r\nX-Request-Id: "), "{resp}");
+    // Blank lines before the request line are part of the head: they do
+    // not hide an oversized head from the limit.
+    let big = "a".repeat(70 * 1024);
+    let resp = tokio::task::spawn_blocking(move || {
+        raw(
+            port,
+            &format!("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 431"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
     // A large but acceptable head passes.
     let ok = "b".repeat(30 * 1024);
     let r = client()
@@ -1020,11 +1038,22 @@ async fn malformed_heads_and_connect_get_rampart_answers_not_pingoras() {
         ("GET / HTTP/1.1\r\nHo st: x\r\n\r\n", "400 Bad Request"),
         ("\x16\x03\x01\x00\x05hello\r\n\r\n", "400 Bad Request"),
         (
-            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nX-Request-Id: tunnel-1\r\n\r\n",
             "405 Method Not Allowed",
         ),
     ] {
         let resp = raw(g.port, request);
+        // The server's own headers and a request id, as on every answer.
+        assert!(resp.contains("\r\nX-Server-Wide: yes\r\n"), "{resp}");
+        let id = resp
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Request-Id: "))
+            .unwrap_or_else(|| panic!("no request id: {resp}"));
+        if request.starts_with("CONNECT") {
+            assert_eq!(id, "tunnel-1");
+        } else {
+            assert_eq!(id.len(), 32, "{resp}");
+        }
         let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
         assert!(
             head.starts_with(&format!("HTTP/1.1 {status}")),
@@ -1461,4 +1490,55 @@ async fn a_request_without_host_gets_the_servers_name_upstream() {
     .unwrap();
     assert!(got.starts_with("HTTP/1.1 400"), "{got}");
     assert_eq!(origin.hits(), before);
+}
+
+/// A head is timed from its first byte, blank lines before the request
+/// line included: leading `\r\n\r\n` and one header line at a time do
+/// not keep a connection past `client_header_timeout` — the server's own,
+/// not the longest of all servers'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_head_after_blank_lines_is_cut_off_at_the_deadline() {
+    let origin = Origin::start("o").await;
+    let other = format!(
+        "[[servers]]\nname = \"lenient\"\nlisten = [\"127.0.0.1:{}\"]\nclient_header_timeout = \"60s\"\n",
+        free_port()
+    );
+    let g = Gateway::start(&format!(
+        "{}\n{other}",
+        base(origin.addr, "", PROXY_ALL)
+            .replace("max_body_size = \"1k\"", "client_header_timeout = \"1s\"")
+    ));
+    let port = g.port;
+    let took = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let start = Instant::now();
+        s.write_all(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        for i in 0..60 {
+            std::thread::sleep(Duration::from_millis(150));
+            if s.write_all(format!("X-{i}: y\r\n").as_bytes()).is_err() {
+                break;
+            }
+            match s.read(&mut buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                // Closed, or answered (408): cut off.
+                _ => break,
+            }
+        }
+        start.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        took < Duration::from_secs(4),
+        "the connection outlived client_header_timeout: {took:?}"
+    );
+    assert_eq!(origin.hits(), 0);
 }

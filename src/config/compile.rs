@@ -23,6 +23,9 @@ use super::snapshot::*;
 use crate::metrics::RouteMetrics;
 use crate::routing::{HostTable, Matcher, RouteTable};
 
+/// `client_header_timeout` when unset (nginx's default).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Inputs besides the file itself.
 pub struct Source<'a> {
     pub path: &'a Path,
@@ -486,6 +489,13 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
             protocols: g.protocols.unwrap_or_default(),
             http2: g.http2,
             hosts: HostTable::new(&g.servers),
+            client_header_timeout: g
+                .servers
+                .iter()
+                .filter_map(|(i, _)| servers.get(*i))
+                .map(|s: &Server| s.client_header_timeout)
+                .max()
+                .unwrap_or(DEFAULT_HEADER_TIMEOUT),
         })
         .collect();
 
@@ -999,7 +1009,7 @@ fn compile_server(
             Some(n) => Some(n),
             None => Some(1 << 20),
         },
-        client_header_timeout: s.client_header_timeout.unwrap_or(Duration::from_secs(60)),
+        client_header_timeout: s.client_header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT),
         client_body_timeout: s.client_body_timeout.unwrap_or(Duration::from_secs(60)),
         keepalive_timeout: s.keepalive_timeout.unwrap_or(Duration::from_secs(75)),
         security_headers: s.security_headers.unwrap_or(true),

@@ -203,6 +203,10 @@ pub struct Listener {
     pub protocols: Vec<TlsVersion>,
     pub http2: bool,
     pub hosts: HostTable,
+    /// The whole-head deadline: the longest `client_header_timeout` of the
+    /// servers on this address (which one serves the request is not known
+    /// before its `Host` has been read).
+    pub client_header_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,6 +346,13 @@ impl Snapshot {
     pub fn listener_index(&self, local: Option<SocketAddr>) -> Option<usize> {
         let l = self.listener_for(local)?;
         self.listeners.iter().position(|x| std::ptr::eq(x, l))
+    }
+
+    /// The server that answers a connection to `local` before a request on
+    /// it could be read: its address's first server.
+    pub fn default_server(&self, local: Option<SocketAddr>) -> Option<&Server> {
+        let l = self.listener_for(local)?;
+        self.servers.get(l.hosts.default_server())
     }
 
     /// The listener a connection arrived on, by its local address.

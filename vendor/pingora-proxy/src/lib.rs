@@ -353,7 +353,7 @@ where
                         downstream_session.session_type()
                     );
                     // rampart patch: the application's 400 if it has one.
-                    let sent = match self.inner.early_error_response(400) {
+                    let sent = match self.inner.early_error_response(400, &downstream_session) {
                         Some((resp, body)) => {
                             downstream_session.write_error_response(resp, body).await
                         }
@@ -390,7 +390,7 @@ where
             && downstream_session.req_header().method == Method::CONNECT
         {
             // rampart patch: the application's 405 if it has one.
-            let sent = match self.inner.early_error_response(405) {
+            let sent = match self.inner.early_error_response(405, &downstream_session) {
                 Some((resp, body)) => downstream_session.write_error_response(resp, body).await,
                 None => downstream_session.respond_error(405).await,
             };

@@ -59,8 +59,14 @@ pub trait ProxyHttp: Sync {
 
     /// rampart patch: the response to a request pingora refuses before any
     /// other hook runs: a malformed request head (400) or CONNECT (405).
+    /// `session` is the connection it came on (its addresses and TLS
+    /// digest; the request head is whatever could be parsed, possibly none).
     /// `None` keeps pingora's own (an empty body with `Server: Pingora`).
-    fn early_error_response(&self, _status: u16) -> Option<(ResponseHeader, Bytes)> {
+    fn early_error_response(
+        &self,
+        _status: u16,
+        _session: &HttpSession,
+    ) -> Option<(ResponseHeader, Bytes)> {
         None
     }
 
