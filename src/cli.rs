@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use pingora::server::RunArgs;
 
-use crate::config::{self, snapshot::Action, snapshot::LogFormat, Snapshot};
+use crate::config::{self, snapshot::Action, Snapshot};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -202,24 +202,6 @@ pub fn summary(cfg: &Snapshot) -> String {
     s
 }
 
-fn init_logging(cfg: &Snapshot) {
-    // rustls warns once per handshake about clients that send an IP address
-    // as SNI: client-triggered log spam, silenced unless asked for.
-    let mut directives = cfg.log.level.clone();
-    if !directives.contains("rustls") {
-        directives.push_str(",rustls=error");
-    }
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match cfg.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
-
 fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
     let early_hup = crate::lifecycle::guard_sighup_early();
     let (cfg, warnings) = match config::load(path) {
@@ -229,7 +211,7 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
             anyhow::bail!("{} error(s) in {}", d.items.len(), path.display());
         }
     };
-    init_logging(&cfg);
+    crate::logging::init(&cfg.log.level, cfg.log.format);
     for w in &warnings {
         tracing::warn!("{w}");
     }

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config;
+use crate::config::{self, Snapshot};
 use crate::metrics::CONFIG_RELOADS;
 use crate::server::{sni_maps, CertStores};
 use crate::state::State;
@@ -51,21 +51,12 @@ impl Signals {
                     tracing::warn!("{w}");
                 }
                 let old = self.state.current();
-                // Sockets and TLS handshake settings are fixed at start.
-                let shape = |c: &crate::config::Snapshot| -> Vec<String> {
-                    c.listeners
-                        .iter()
-                        .map(|l| {
-                            format!("{} tls={} h2={} {:?}", l.addr, l.tls, l.http2, l.protocols)
-                        })
-                        .collect()
-                };
-                let (was, now) = (shape(&old.cfg), shape(&cfg));
-                if was != now {
-                    tracing::warn!(
-                        old = ?was, new = ?now,
-                        "listen addresses or TLS protocol/ALPN settings changed: they take effect after a restart; everything else is applied now"
-                    );
+                for what in restart_needed(&old.cfg, &cfg) {
+                    tracing::warn!("{what} changed: it takes effect after a restart (`run --upgrade` + SIGUSR2); everything else is applied now");
+                }
+                if old.cfg.log.level != cfg.log.level {
+                    crate::logging::set_level(&cfg.log.level);
+                    tracing::info!(level = %cfg.log.level, "log.level applied");
                 }
                 let mut maps = sni_maps(&cfg);
                 for (addr, store) in &self.stores {
@@ -124,6 +115,32 @@ impl Signals {
     }
 }
 
+/// The settings a reload cannot apply in-process, by name, that differ
+/// between `old` and `new`.
+pub fn restart_needed(old: &Snapshot, new: &Snapshot) -> Vec<&'static str> {
+    let shape = |c: &Snapshot| -> Vec<String> {
+        c.listeners
+            .iter()
+            .map(|l| format!("{} tls={} h2={} {:?}", l.addr, l.tls, l.http2, l.protocols))
+            .collect()
+    };
+    let (a, b) = (&old.global, &new.global);
+    [
+        (
+            "listen addresses or a TLS address's protocols/http2",
+            shape(old) != shape(new),
+        ),
+        ("global.threads", a.threads != b.threads),
+        ("global.pid_file", a.pid_file != b.pid_file),
+        ("global.upgrade_sock", a.upgrade_sock != b.upgrade_sock),
+        ("log.format", old.log.format != new.log.format),
+        ("admin.listen", old.admin != new.admin),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
 /// Flushes logs, removes the pid file, exits.
 pub fn exit(code: i32, pid_file: Option<&Path>) -> ! {
     if let Some(p) = pid_file {
@@ -176,5 +193,43 @@ impl ShutdownSignalWatch for Signals {
         }
         self.start_drain(Duration::ZERO);
         ShutdownSignal::GracefulTerminate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restart_needed;
+    use crate::config::{load_str, Snapshot};
+    use std::path::Path;
+
+    fn load(extra: &str) -> Snapshot {
+        let text = format!(
+            "{extra}\n[[servers]]\nlisten = [\"127.0.0.1:8080\"]\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n"
+        );
+        load_str(Path::new("t.toml"), &text, |_| None).unwrap().0
+    }
+
+    #[test]
+    fn reload_names_every_setting_that_needs_a_restart() {
+        let base = load("[global]\nthreads = 2\n[log]\nlevel = \"info\"");
+        assert!(restart_needed(&base, &base).is_empty());
+        let level = load("[global]\nthreads = 2\n[log]\nlevel = \"debug\"");
+        assert!(
+            restart_needed(&base, &level).is_empty(),
+            "log.level is applied"
+        );
+        let all = load(
+            "[global]\nthreads = 3\npid_file = \"/tmp/x.pid\"\nupgrade_sock = \"/tmp/u.sock\"\n[log]\nformat = \"json\"\n[admin]\nlisten = \"127.0.0.1:9999\"",
+        );
+        assert_eq!(
+            restart_needed(&base, &all),
+            [
+                "global.threads",
+                "global.pid_file",
+                "global.upgrade_sock",
+                "log.format",
+                "admin.listen"
+            ]
+        );
     }
 }

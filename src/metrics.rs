@@ -2,8 +2,10 @@
 //! when a snapshot is compiled, so counting a request is an atomic add, not
 //! a label hash and a lock.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, OnceLock};
 
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -191,4 +193,56 @@ pub fn set_config(hash: &str) {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     CONFIG_LAST_RELOAD_SUCCESS.set(now);
+}
+
+/// Drops the series of `vec` whose labels `keep` rejects.
+fn prune<T: MetricVecBuilder>(vec: &MetricVec<T>, keep: impl Fn(&HashMap<&str, &str>) -> bool) {
+    for family in vec.collect() {
+        for m in family.get_metric() {
+            let labels: HashMap<&str, &str> = m
+                .get_label()
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            if !keep(&labels) {
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
+}
+
+fn label<'a>(l: &HashMap<&str, &'a str>, name: &str) -> &'a str {
+    l.get(name).copied().unwrap_or_default()
+}
+
+/// After a reload: drops the series of upstream servers, servers, routes
+/// and zones the new configuration no longer has, so that a removed
+/// server does not report `up = 1` forever.
+pub fn prune_removed(cfg: &crate::config::Snapshot) {
+    let backends: HashSet<(&str, &str)> = cfg
+        .upstreams
+        .iter()
+        .flat_map(|u| u.servers.iter().map(|s| (u.name.as_str(), s.addr.as_str())))
+        .collect();
+    let routes: HashSet<(&str, &str)> = cfg
+        .servers
+        .iter()
+        .flat_map(|s| {
+            let named = s.routes.routes().iter().map(|r| r.name.as_str());
+            std::iter::once("")
+                .chain(named)
+                .map(|r| (s.name.as_str(), r))
+        })
+        .collect();
+    let zones: HashSet<&str> = cfg.zones.iter().map(|z| z.name.as_str()).collect();
+    let backend =
+        |l: &HashMap<&str, &str>| backends.contains(&(label(l, "upstream"), label(l, "addr")));
+    let route = |l: &HashMap<&str, &str>| routes.contains(&(label(l, "server"), label(l, "route")));
+    prune(&UPSTREAM_UP, backend);
+    prune(&UPSTREAM_IN_FLIGHT, backend);
+    prune(&UPSTREAM_REQUESTS, backend);
+    prune(&REQUESTS, route);
+    prune(&DURATION, route);
+    prune(&WEBSOCKETS, route);
+    prune(&RATE_LIMITED, |l| zones.contains(label(l, "zone")));
 }

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -127,8 +128,8 @@ struct Shard {
 /// keeps the zone's `rate` and `key` keeps its state.
 pub struct Zone {
     shards: Box<[Shard]>,
-    /// Keys per shard before eviction.
-    per_shard: usize,
+    /// Keys per shard before eviction (`max_keys` may change on reload).
+    per_shard: AtomicUsize,
     epoch: Instant,
     pub hasher: std::collections::hash_map::RandomState,
 }
@@ -137,7 +138,7 @@ impl std::fmt::Debug for Zone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Zone")
             .field("keys", &self.len())
-            .field("per_shard", &self.per_shard)
+            .field("per_shard", &self.per_shard.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -154,9 +155,22 @@ impl Zone {
                     map: Mutex::new(HashMap::new()),
                 })
                 .collect(),
-            per_shard: max_keys.div_ceil(shards).max(1),
+            per_shard: AtomicUsize::new(max_keys.div_ceil(shards).max(1)),
             epoch: Instant::now(),
             hasher: Default::default(),
+        }
+    }
+
+    /// A reload changed `max_keys`: the buckets stay; a smaller limit
+    /// evicts the least recently seen keys now.
+    pub fn set_max_keys(&self, max_keys: usize) {
+        let per_shard = max_keys.div_ceil(self.shards.len()).max(1);
+        self.per_shard.store(per_shard, Ordering::Relaxed);
+        for s in self.shards.iter() {
+            let mut map = s.map.lock().unwrap_or_else(|p| p.into_inner());
+            while map.len() > per_shard {
+                evict_one(&mut map);
+            }
         }
     }
 
@@ -185,7 +199,7 @@ impl Zone {
         let v = decide(prev, now, limit);
         match v {
             Verdict::Accept { bucket, .. } => {
-                if prev.is_none() && map.len() >= self.per_shard {
+                if prev.is_none() && map.len() >= self.per_shard.load(Ordering::Relaxed) {
                     evict_one(&mut map);
                 }
                 map.insert(key, Entry { bucket, seen: now });
@@ -257,12 +271,19 @@ impl Zones {
         let mut m = self.by_name.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((sig, z)) = m.get(name) {
             if sig == signature {
+                z.set_max_keys(max_keys);
                 return z.clone();
             }
         }
         let z = Arc::new(Zone::new(max_keys));
         m.insert(name.to_string(), (signature.to_string(), z.clone()));
         z
+    }
+
+    /// Forgets the zones a reload removed.
+    pub fn retain(&self, names: &[&str]) {
+        let mut m = self.by_name.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|name, _| names.contains(&name.as_str()));
     }
 }
 
@@ -350,6 +371,31 @@ mod tests {
         assert!(z.len() <= 1000, "{}", z.len());
         // Recently seen keys survive eviction better than old ones.
         assert!(z.peek(&Key::Hashed(99_999), 99_999, &l) != decide(None, 99_999, &l));
+    }
+
+    /// A reload that keeps `rate` and `key` keeps the buckets but applies a
+    /// new `max_keys` (a smaller one evicts now); a removed zone is forgotten.
+    #[test]
+    fn reloads_keep_buckets_apply_max_keys_and_forget_removed_zones() {
+        let zones = Zones::default();
+        let l = limit(1, 0, true);
+        let z = zones.get("api", "1r/s client_ip", 4000);
+        for i in 0..3000u64 {
+            z.check(Key::Hashed(i), 0, &l);
+        }
+        assert_eq!(z.len(), 3000);
+        let again = zones.get("api", "1r/s client_ip", 1000);
+        assert!(Arc::ptr_eq(&z, &again), "same rate and key: same buckets");
+        assert!(z.len() <= 1000, "the smaller max_keys applies: {}", z.len());
+        for i in 3000..10_000u64 {
+            z.check(Key::Hashed(i), 1, &l);
+        }
+        assert!(z.len() <= 1000, "and stays applied: {}", z.len());
+        let other = zones.get("api", "2r/s client_ip", 1000);
+        assert!(!Arc::ptr_eq(&z, &other), "a new rate starts afresh");
+        zones.retain(&["auth"]);
+        let fresh = zones.get("api", "2r/s client_ip", 1000);
+        assert!(!Arc::ptr_eq(&other, &fresh), "a removed zone was forgotten");
     }
 
     #[test]

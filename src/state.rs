@@ -75,6 +75,12 @@ impl State {
     /// Publishes a new configuration; requests already running keep theirs.
     pub fn swap(&self, cfg: Snapshot) {
         let live = Self::make_live(cfg, &self.backends, &self.zones);
+        // What the new configuration no longer names is forgotten, its
+        // metric series included.
+        self.backends.retain(&live.cfg);
+        let zones: Vec<&str> = live.cfg.zones.iter().map(|z| z.name.as_str()).collect();
+        self.zones.retain(&zones);
+        crate::metrics::prune_removed(&live.cfg);
         crate::metrics::set_config(&live.cfg.hash);
         self.live.store(Arc::new(live));
     }

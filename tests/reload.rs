@@ -285,4 +285,63 @@ async fn upstream_health_survives_a_reload() {
         m.contains(&down) && m.contains(&errors),
         "health carried over, no new attempt:\n{m}"
     );
+    // A reload that removes the server (and the /version route): its
+    // series go, instead of reporting forever.
+    assert!(m.contains("route=\"exact:/version\""), "{m}");
+    let without = config(good.addr, "v3", "").replace(
+        "[[servers.routes]]\nexact = \"/version\"\nrespond = { body = \"v3\" }\n",
+        "[[servers.routes]]\nexact = \"/v\"\nrespond = { body = \"v3\" }\n",
+    );
+    assert_ne!(without, config(good.addr, "v3", ""));
+    g.reload_to(&without, "/v", "v3").await;
+    let m = g.metrics().await;
+    let dead_addr = format!("addr=\"127.0.0.1:{dead}\"");
+    assert!(
+        !m.contains(&dead_addr),
+        "removed server still reported:\n{m}"
+    );
+    assert!(
+        !m.contains("route=\"exact:/version\""),
+        "removed route still reported:\n{m}"
+    );
+    let good_up = format!(
+        "rampart_upstream_server_up{{addr=\"{}\",upstream=\"app\"}} 1",
+        good.addr
+    );
+    assert!(
+        m.contains(&good_up),
+        "the kept server keeps its series:\n{m}"
+    );
+}
+
+/// `log.level` follows a reload; what a reload cannot change is named in
+/// a warning instead of being ignored silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_the_log_level_and_names_what_needs_a_restart() {
+    let origin = Origin::start("o").await;
+    let quiet = config(origin.addr, "v1", "").replace("level = \"info\"", "level = \"warn\"");
+    let g = Gateway::start(&quiet);
+    let loud = config(origin.addr, "v2", "threads = 3");
+    g.reload_to(&loud, "/version", "v2").await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !g.stderr_text().contains("configuration reloaded") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = g.stderr_text();
+    assert!(
+        log.contains("configuration reloaded"),
+        "info lines after the reload:\n{log}"
+    );
+    assert!(
+        log.contains("global.threads changed: it takes effect after a restart"),
+        "{log}"
+    );
+    // And back: info lines stop.
+    g.reload_to(&quiet.replace("\"v1\"", "\"v3\""), "/version", "v3")
+        .await;
+    g.reload_to(&quiet.replace("\"v1\"", "\"v4\""), "/version", "v4")
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reloaded = g.stderr_text().matches("configuration reloaded").count();
+    assert_eq!(reloaded, 1, "{}", g.stderr_text());
 }

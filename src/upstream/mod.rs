@@ -175,6 +175,16 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Forgets the servers `cfg` no longer lists (their health and
+    /// counters start afresh if they come back).
+    pub fn retain(&self, cfg: &crate::config::Snapshot) {
+        self.backends.retain(|(pool, addr), _| {
+            cfg.upstreams
+                .iter()
+                .any(|u| u.name == *pool && u.servers.iter().any(|s| s.addr == *addr))
+        });
+    }
+
     pub fn backend(&self, pool: &str, addr: &str) -> Arc<Backend> {
         self.backends
             .entry((pool.to_string(), addr.to_string()))
