@@ -145,13 +145,14 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Front<A> {
         let local = stream
             .get_socket_digest()
             .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
-        let deadline = self
-            .answers
-            .0
-            .current()
-            .cfg
-            .listener_for(local)
-            .map_or(DEFAULT_HEADER_TIMEOUT, |l| l.client_header_timeout);
+        let live = self.answers.0.current();
+        let listener = live.cfg.listener_for(local);
+        if local.is_some() && listener.is_none() {
+            // An address a reload removed (pingora keeps the socket bound).
+            return None;
+        }
+        let deadline = listener.map_or(DEFAULT_HEADER_TIMEOUT, |l| l.client_header_timeout);
+        drop(live);
         let stream: Stream = match self.tls_for(local) {
             None => stream,
             Some(t) => {

@@ -231,7 +231,7 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
             state.current().cfg.global.upgrade_sock.display()
         );
     }
-    let (server, stores) = crate::server::build(state.clone(), upgrade)?;
+    let (server, stores, reload_listeners) = crate::server::build(state.clone(), upgrade)?;
     if let Some(p) = &pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .map_err(|e| anyhow::anyhow!("cannot write pid_file {}: {e}", p.display()))?;
@@ -247,6 +247,7 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
         state,
         path: path.to_path_buf(),
         stores,
+        listeners: reload_listeners,
         pid_file: pid_file.clone(),
         early_hup,
     };

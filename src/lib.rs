@@ -23,6 +23,7 @@ pub mod head_deadline;
 pub mod headers;
 pub mod import;
 pub mod lifecycle;
+pub mod listeners;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;

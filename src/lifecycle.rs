@@ -3,7 +3,7 @@
 //! pingora handles only SIGQUIT/SIGTERM/SIGINT, and on SIGTERM sleeps its
 //! whole grace period even when idle (pingora #719). rampart installs its
 //! own watcher: SIGHUP reloads (and never kills the process — its default
-//! action would); SIGTERM, SIGINT and SIGQUIT stop accepting, then a drain
+//! action would), listen addresses included; SIGTERM, SIGINT and SIGQUIT stop accepting, then a drain
 //! thread exits 0 as soon as no request is in flight, or when
 //! `grace_period` runs out.
 
@@ -36,6 +36,8 @@ pub struct Signals {
     pub state: Arc<State>,
     pub path: PathBuf,
     pub stores: CertStores,
+    /// Opens and closes the listen addresses a reload adds or removes.
+    pub listeners: crate::listeners::Control<crate::server::ProxyApp>,
     pub pid_file: Option<PathBuf>,
     /// Set when a SIGHUP arrived before the watcher ran.
     pub early_hup: Option<Arc<AtomicBool>>,
@@ -59,7 +61,7 @@ impl Signals {
                     tracing::info!(level = %cfg.log.level, "log.level applied");
                 }
                 let mut maps = sni_maps(&cfg);
-                for (addr, store) in &self.stores {
+                for (addr, store) in self.stores.lock().unwrap_or_else(|p| p.into_inner()).iter() {
                     if let Some(m) = maps.remove(addr) {
                         store.store(m);
                     }
@@ -69,6 +71,8 @@ impl Signals {
                 }
                 let hash = cfg.hash.clone();
                 self.state.swap(cfg);
+                // After the swap: a connection to a new address finds it.
+                self.listeners.apply(&self.state.current().cfg);
                 CONFIG_RELOADS.with_label_values(&["ok"]).inc();
                 tracing::info!(
                     hash = %hash,
@@ -118,17 +122,19 @@ impl Signals {
 /// The settings a reload cannot apply in-process, by name, that differ
 /// between `old` and `new`.
 pub fn restart_needed(old: &Snapshot, new: &Snapshot) -> Vec<&'static str> {
-    let shape = |c: &Snapshot| -> Vec<String> {
-        c.listeners
-            .iter()
-            .map(|l| format!("{} tls={} h2={} {:?}", l.addr, l.tls, l.http2, l.protocols))
-            .collect()
-    };
+    // An address in both whose TLS settings differ: its handshake settings
+    // were fixed when it was bound. (Addresses themselves are opened and
+    // closed by the reload: crate::listeners.)
+    let tls_changed = old.listeners.iter().any(|a| {
+        new.listeners.iter().any(|b| {
+            a.addr == b.addr && (a.tls, a.http2, &a.protocols) != (b.tls, b.http2, &b.protocols)
+        })
+    });
     let (a, b) = (&old.global, &new.global);
     [
         (
-            "listen addresses or a TLS address's protocols/http2",
-            shape(old) != shape(new),
+            "the TLS, protocols or http2 setting of a listen address",
+            tls_changed,
         ),
         ("global.threads", a.threads != b.threads),
         ("global.pid_file", a.pid_file != b.pid_file),

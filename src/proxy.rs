@@ -742,7 +742,10 @@ impl ProxyHttp for Gateway {
             None => self.state.current(),
         };
         let Some(listener) = ctx.listener.map(|i| &live.cfg.listeners[i]) else {
-            // A socket from a listener that a reload removed.
+            // A connection to an address a reload removed: this address no
+            // longer serves anything; a client retries a 421 on a new
+            // connection (RFC 9110 §15.5.20). This one is drained.
+            session.set_keepalive(None);
             ctx.live = Some(live);
             return self.answer_error(session, ctx, 421).await.map(|_| true);
         };

@@ -12,14 +12,20 @@ use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 
 use crate::accept::{Front, TlsListener};
+use crate::config::snapshot::Listener;
 use crate::config::Snapshot;
 use crate::proxy::Gateway;
 use crate::state::State;
 use crate::tls::{CertStore, SniMap};
 use pingora::services::listening::Service;
 
-/// Certificate stores of the TLS listeners, by address; refreshed on reload.
-pub type CertStores = HashMap<SocketAddr, Arc<CertStore>>;
+/// The application behind every listener: the front stage (TLS, head
+/// deadline) before pingora's HTTP proxy.
+pub type ProxyApp = Front<pingora::proxy::HttpProxy<Gateway>>;
+
+/// Certificate stores of the TLS listeners, by address; refreshed on
+/// reload (and joined by the TLS addresses a reload adds).
+pub type CertStores = Arc<std::sync::Mutex<HashMap<SocketAddr, Arc<CertStore>>>>;
 
 /// Builds each TLS listener's SNI map from a snapshot.
 pub fn sni_maps(cfg: &Snapshot) -> HashMap<SocketAddr, SniMap> {
@@ -61,7 +67,10 @@ pub fn conf(cfg: &Snapshot) -> ServerConf {
 /// The pingora server with rampart's services added.
 /// `upgrade`: take the listening sockets over from a running process
 /// (which hands them over on SIGUSR2) instead of binding them.
-pub fn build(state: Arc<State>, upgrade: bool) -> anyhow::Result<(Server, CertStores)> {
+pub fn build(
+    state: Arc<State>,
+    upgrade: bool,
+) -> anyhow::Result<(Server, CertStores, crate::listeners::Control<ProxyApp>)> {
     let live = state.current();
     let cfg = &live.cfg;
     let opt = Opt {
@@ -73,21 +82,19 @@ pub fn build(state: Arc<State>, upgrade: bool) -> anyhow::Result<(Server, CertSt
 
     // TLS listeners are plain TCP to pingora: rampart's front stage does
     // the handshake (accept.rs), then applies the whole-head deadline.
-    let mut stores = CertStores::new();
-    let mut maps = sni_maps(cfg);
+    let stores = CertStores::default();
     let mut tls = HashMap::new();
     for l in cfg.listeners.iter().filter(|l| l.tls) {
-        let store = Arc::new(CertStore::default());
-        store.store(maps.remove(&l.addr).unwrap_or_default());
-        let acceptor = crate::tls::acceptor(&l.protocols, l.http2, store.clone())
-            .map_err(|e| anyhow::anyhow!("TLS settings for {}: {e}", l.addr))?;
-        tls.insert(l.addr, TlsListener { acceptor });
-        stores.insert(l.addr, store);
+        tls.insert(l.addr, tls_listener(cfg, l, &stores)?);
     }
-    let http = pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone()));
+    let http = Arc::new(pingora::proxy::http_proxy(
+        &server.configuration,
+        Gateway::new(state.clone()),
+    ));
+    let answers = Arc::new(crate::accept::EarlyAnswers(state.clone()));
     let app = Front {
-        inner: Arc::new(http),
-        answers: Arc::new(crate::accept::EarlyAnswers(state.clone())),
+        inner: http.clone(),
+        answers: answers.clone(),
         tls,
     };
     let mut proxy = Service::new("rampart".to_string(), app);
@@ -95,6 +102,23 @@ pub fn build(state: Arc<State>, upgrade: bool) -> anyhow::Result<(Server, CertSt
         proxy.add_listener(ListenerConfig::tcp(l.addr.to_string()).l4_buffer(l4_buffers()));
     }
     server.add_service(proxy);
+
+    // Addresses a reload adds: the same front stage, with its own TLS settings.
+    let reload_stores = stores.clone();
+    let make_app: crate::listeners::MakeApp<ProxyApp> = Box::new(move |cfg, addr| {
+        let mut tls = HashMap::new();
+        if let Some(l) = cfg.listeners.iter().find(|l| l.addr == addr && l.tls) {
+            tls.insert(addr, tls_listener(cfg, l, &reload_stores)?);
+        }
+        Ok(Arc::new(Front {
+            inner: http.clone(),
+            answers: answers.clone(),
+            tls,
+        }))
+    });
+    let (control, acceptors) = crate::listeners::new(cfg, make_app);
+    server.add_service(acceptors);
+
     server.add_service(pingora::services::background::background_service(
         "health checks",
         crate::upstream::probe::Prober {
@@ -110,7 +134,21 @@ pub fn build(state: Arc<State>, upgrade: bool) -> anyhow::Result<(Server, CertSt
     if let Some(admin) = cfg.admin {
         server.add_service(crate::admin::service(admin, state.clone()));
     }
-    Ok((server, stores))
+    Ok((server, stores, control))
+}
+
+/// A TLS address's handshake settings, its certificate store entered in
+/// `stores` (refreshed on reload).
+fn tls_listener(cfg: &Snapshot, l: &Listener, stores: &CertStores) -> anyhow::Result<TlsListener> {
+    let store = Arc::new(CertStore::default());
+    store.store(sni_maps(cfg).remove(&l.addr).unwrap_or_default());
+    let acceptor = crate::tls::acceptor(&l.protocols, l.http2, store.clone())
+        .map_err(|e| anyhow::anyhow!("TLS settings for {}: {e}", l.addr))?;
+    stores
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(l.addr, store);
+    Ok(TlsListener { acceptor })
 }
 
 /// Per-connection socket buffers. pingora's default 64 KiB read buffer is

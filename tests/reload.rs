@@ -345,3 +345,151 @@ async fn a_reload_applies_the_log_level_and_names_what_needs_a_restart() {
     let reloaded = g.stderr_text().matches("configuration reloaded").count();
     assert_eq!(reloaded, 1, "{}", g.stderr_text());
 }
+
+/// A raw GET on a fresh connection; what came back before the close (or
+/// `None` when the connection was refused).
+fn get_on(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .ok()?;
+    Some(read_to_close(&mut s))
+}
+
+/// Waits until `port` answers `path` with a body ending in `want`.
+async fn wait_body(port: u16, path: &'static str, want: &'static str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = tokio::task::spawn_blocking(move || get_on(port, path))
+            .await
+            .unwrap();
+        if got.as_deref().is_some_and(|g| g.ends_with(want)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{port}{path}: {got:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `listen` follows SIGHUP: a new address opens with the reload, a removed
+/// one stops serving (closed, if the reload had opened it; connections to
+/// an address bound at start are closed at once), an open keep-alive
+/// connection to a removed address gets `421` and is closed, and an
+/// address put back serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_addresses_follow_a_reload() {
+    let origin = Origin::start("o").await;
+    let toml = config(origin.addr, "v1", "");
+    let g = Gateway::start(&toml);
+    let (port, second) = (g.port, free_port());
+    let both = toml.replace("\"v1\"", "\"v2\"").replace(
+        "listen = [\"127.0.0.1:{PORT}\"]",
+        &format!("listen = [\"127.0.0.1:{{PORT}}\", \"127.0.0.1:{second}\"]"),
+    );
+    g.reload_to(&both, "/version", "v2").await;
+    wait_body(second, "/version", "v2").await;
+    // Proxied through the added address, too.
+    let got = tokio::task::spawn_blocking(move || get_on(second, "/p"))
+        .await
+        .unwrap();
+    assert!(got.is_some_and(|g| g.starts_with("HTTP/1.1 200")));
+
+    // A keep-alive connection to the start address, open across the reload.
+    let mut kept = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut kept, b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 4096];
+    kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = std::io::Read::read(&mut kept, &mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).ends_with("v2"));
+
+    // Only the second address.
+    let only_second = both.replace("\"v2\"", "\"v3\"").replace(
+        &format!("\"127.0.0.1:{{PORT}}\", \"127.0.0.1:{second}\""),
+        &format!("\"127.0.0.1:{second}\""),
+    );
+    rewrite(&g, &only_second);
+    g.signal("HUP");
+    wait_body(second, "/version", "v3").await;
+    // New connections to the start address get nothing.
+    let got = tokio::task::spawn_blocking(move || get_on(port, "/version"))
+        .await
+        .unwrap();
+    assert!(got.as_deref().is_none_or(str::is_empty), "{got:?}");
+    // The open one: its next request is misdirected and the connection closes.
+    std::io::Write::write_all(&mut kept, b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let rest = read_to_close(&mut kept);
+    assert!(rest.starts_with("HTTP/1.1 421"), "{rest}");
+    assert!(
+        rest.to_ascii_lowercase().contains("connection: close"),
+        "{rest}"
+    );
+
+    // Back to the start address alone: it serves again, the added one is closed.
+    g.reload_to(&toml.replace("\"v1\"", "\"v4\""), "/version", "v4")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", second)).is_ok() {
+        assert!(Instant::now() < deadline, "{second} still accepts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = g.stderr_text();
+    assert!(
+        log.contains(&format!(
+            "listening on http://127.0.0.1:{second} (added by the reload)"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("no longer listening on 127.0.0.1:{second}")),
+        "{log}"
+    );
+}
+
+/// An address a reload opened is handed over on upgrade like the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_added_by_a_reload_is_handed_over_on_upgrade() {
+    let origin = Origin::start("o").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("upgrade.sock");
+    let toml = config(
+        origin.addr,
+        "old",
+        &format!("upgrade_sock = \"{}\"", sock.display()),
+    );
+    let mut old = Gateway::start(&toml);
+    let second = free_port();
+    let both = toml.replace(
+        "listen = [\"127.0.0.1:{PORT}\"]",
+        &format!("listen = [\"127.0.0.1:{{PORT}}\", \"127.0.0.1:{second}\"]"),
+    );
+    old.reload_to(&both.replace("\"old\"", "\"old2\""), "/version", "old2")
+        .await;
+    wait_body(second, "/version", "old2").await;
+    let new_cfg = old.dir.path().join("new.toml");
+    std::fs::write(
+        &new_cfg,
+        both.replace("\"old\"", "\"new\"")
+            .replace("{PORT}", &old.port.to_string())
+            .replace("{ADMIN}", &free_port().to_string()),
+    )
+    .unwrap();
+    let new_err = old.dir.path().join("new.err");
+    let mut new = std::process::Command::new(bin())
+        .args(["run", "--upgrade", "-c"])
+        .arg(&new_cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&new_err).unwrap())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    old.signal("USR2");
+    wait_body(second, "/version", "new").await;
+    wait_body(old.port, "/version", "new").await;
+    assert_eq!(old.wait_exit(Duration::from_secs(15)), Some(0));
+    let log = std::fs::read_to_string(&new_err).unwrap_or_default();
+    assert!(!log.contains("cannot listen"), "{log}");
+    let _ = new.kill();
+    let _ = new.wait();
+}

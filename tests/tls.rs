@@ -399,3 +399,45 @@ async fn http10_over_tls_closes_after_the_answer() {
         assert!(!text.to_ascii_lowercase().contains("keep-alive"), "{text}");
     }
 }
+
+/// A TLS address added by a reload: handshakes with the configured
+/// certificates (SNI picks), and serves both servers of the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_address_added_by_a_reload_serves_with_its_certificates() {
+    let origin = Origin::start("o").await;
+    let plain = free_port();
+    let toml = tls_config(origin.addr, fixture("").trim_end_matches('/'), "")
+        .replace("{PLAIN}", &plain.to_string());
+    let g = Gateway::start(&toml);
+    let added = free_port();
+    let more = toml
+        .replace(
+            "listen = [\"127.0.0.1:{PORT}\"]",
+            &format!("listen = [\"127.0.0.1:{{PORT}}\", \"127.0.0.1:{added}\"]"),
+        )
+        .replace("example server\\n", "example server, reloaded\\n");
+    let filled = more
+        .replace("{PORT}", &g.port.to_string())
+        .replace("{ADMIN}", &g.admin.to_string());
+    std::fs::write(&g.config, filled).unwrap();
+    g.signal("HUP");
+    g.wait_port(added);
+    let cfg = tls_client(&[&TLS13], &[b"http/1.1"]);
+    let seen = tls_get(added, "example.test", "example.test", "/", cfg.clone())
+        .await
+        .unwrap();
+    assert!(
+        seen.response.ends_with("example server, reloaded\n"),
+        "{}",
+        seen.response
+    );
+    let seen = tls_get(added, "localhost", "localhost", "/p", cfg)
+        .await
+        .unwrap();
+    assert!(
+        seen.response.starts_with("HTTP/1.1 200"),
+        "{}",
+        seen.response
+    );
+    assert_eq!(origin.last().header("x-forwarded-proto"), Some("https"));
+}
