@@ -32,25 +32,21 @@ use tokio::time::{Instant, Sleep};
 /// `large_client_header_buffers 4 8k` allows 32 KiB).
 pub const MAX_HEAD: usize = 64 * 1024;
 
-/// Writes rampart's answer to a head that is too large. The stream does not
-/// know the configuration; the answer carries the headers of the server the
-/// connection's address belongs to ([`crate::headers::early_error`]).
+/// Writes rampart's answer to a head refused here (431, 400). The stream
+/// does not know the configuration; the answer carries the headers of the
+/// server the connection's address belongs to
+/// ([`crate::headers::early_error`]).
 pub trait TooLarge: Send + Sync + std::fmt::Debug {
-    /// The whole 431 response, head and body, for a connection to `local`.
-    fn answer(&self, local: Option<std::net::SocketAddr>, tls: bool) -> Vec<u8>;
+    /// The whole response, head and body, for a connection to `local`.
+    fn answer(&self, status: u16, local: Option<std::net::SocketAddr>, tls: bool) -> Vec<u8>;
 }
 
 #[derive(Debug)]
 enum Phase {
     /// Waiting for the first byte of a request.
     Idle,
-    /// Inside a head (blank lines before the request line included):
-    /// the end matcher's state and `size` bytes of head so far.
-    Head {
-        started: Instant,
-        matched: u8,
-        size: usize,
-    },
+    /// Inside a head (blank lines before the request line included).
+    Head { started: Instant, scan: HeadScan },
     /// Head complete; body and response are not our business.
     Rest,
     /// An upgraded (101) or HTTP/2 connection: no more HTTP/1 heads.
@@ -62,7 +58,7 @@ enum Phase {
 pub struct HeadDeadline {
     inner: Stream,
     timeout: Duration,
-    /// The 431 for a head over [`MAX_HEAD`] (`None`: close without one).
+    /// The answer to a head refused here (`None`: close without one).
     too_large: Option<Arc<dyn TooLarge>>,
     phase: Phase,
     timer: Option<Pin<Box<Sleep>>>,
@@ -101,38 +97,127 @@ impl HeadDeadline {
         }
     }
 
-    /// Feeds bytes just read through the head-end matcher; returns `false`
-    /// when the head has grown past [`MAX_HEAD`].
-    fn observe(&mut self, bytes: &[u8]) -> bool {
+    /// Feeds bytes just read through the head's checks; `Err(status)` when
+    /// the head must be refused: 431 past [`MAX_HEAD`] bytes or
+    /// [`MAX_FIELDS`] header lines, 400 for a malformed request line.
+    fn observe(&mut self, bytes: &[u8]) -> Result<(), u16> {
         if bytes.is_empty() {
-            return true;
+            return Ok(());
         }
-        let (matched, size) = match self.phase {
-            Phase::Rest | Phase::Tunnel => return true,
+        let mut scan = match self.phase {
+            Phase::Rest | Phase::Tunnel => return Ok(()),
             Phase::Idle if bytes.starts_with(b"PRI * HTTP/2") => {
                 self.phase = Phase::Tunnel;
-                return true;
+                return Ok(());
             }
-            Phase::Idle => {
-                self.phase = Phase::Head {
-                    started: Instant::now(),
-                    matched: at::BEFORE,
-                    size: 0,
-                };
-                (at::BEFORE, 0)
-            }
-            Phase::Head { matched, size, .. } => (matched, size),
+            Phase::Idle => HeadScan::default(),
+            Phase::Head { scan, .. } => scan,
         };
-        let (end, m) = head_end(matched, bytes);
-        if let Some(i) = end {
+        let (end, m) = head_end(scan.matched, bytes);
+        let head = &bytes[..end.map_or(bytes.len(), |i| i + 1)];
+        if !scan.line.feed(head) {
+            return Err(400);
+        }
+        scan.newlines += memchr::memchr_iter(b'\n', head).count();
+        scan.size += head.len();
+        // Request line and final blank line besides the fields (and any
+        // blank lines before the request line).
+        if scan.size > MAX_HEAD || scan.newlines > scan.line.blank_lines + MAX_FIELDS + 2 {
+            return Err(431);
+        }
+        if end.is_some() {
             self.phase = Phase::Rest;
             self.timer = None;
-            return size + i < MAX_HEAD;
+            return Ok(());
         }
-        if let Phase::Head { matched, size, .. } = &mut self.phase {
-            *matched = m;
-            *size += bytes.len();
-            return *size <= MAX_HEAD;
+        scan.matched = m;
+        match &mut self.phase {
+            Phase::Head { scan: s, .. } => *s = scan,
+            _ => {
+                self.phase = Phase::Head {
+                    started: Instant::now(),
+                    scan,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The largest number of header fields accepted in a request head
+/// (pingora alone allows 256, then answers 400).
+pub const MAX_FIELDS: usize = 100;
+
+/// What the checks have seen of a head so far.
+#[derive(Debug, Clone, Copy)]
+struct HeadScan {
+    /// The end matcher's state ([`at`]).
+    matched: u8,
+    /// Bytes so far.
+    size: usize,
+    /// Line ends so far.
+    newlines: usize,
+    line: RequestLine,
+}
+
+impl Default for HeadScan {
+    fn default() -> Self {
+        HeadScan {
+            matched: at::BEFORE,
+            size: 0,
+            newlines: 0,
+            line: RequestLine::default(),
+        }
+    }
+}
+
+/// The request line, checked byte by byte as it arrives: exactly two
+/// spaces (`method SP target SP version`) and no control character but its
+/// line end. pingora would percent-encode a target with spaces or controls
+/// and forward it; nginx and the contract answer 400.
+#[derive(Debug, Default, Clone, Copy)]
+struct RequestLine {
+    /// The line has ended (well-formed).
+    done: bool,
+    /// A byte other than CR/LF has arrived (blank lines before it are skipped).
+    started: bool,
+    spaces: u8,
+    /// The previous byte was a CR, which only a LF may follow.
+    cr: bool,
+    /// Line ends of blank lines before the request line.
+    blank_lines: usize,
+}
+
+impl RequestLine {
+    /// Feeds head bytes; `false` once the request line is malformed.
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        if self.done {
+            return true;
+        }
+        for &b in bytes {
+            if !self.started {
+                match b {
+                    b'\n' => {
+                        self.blank_lines += 1;
+                        continue;
+                    }
+                    b'\r' => continue,
+                    _ => self.started = true,
+                }
+            }
+            if self.cr && b != b'\n' {
+                return false;
+            }
+            match b {
+                b'\n' => {
+                    self.done = true;
+                    return self.spaces == 2;
+                }
+                b'\r' => self.cr = true,
+                b' ' => self.spaces = self.spaces.saturating_add(1),
+                0..=0x1f | 0x7f => return false,
+                _ => {}
+            }
         }
         true
     }
@@ -244,20 +329,24 @@ impl AsyncRead for HeadDeadline {
         };
         match polled {
             Poll::Ready(Ok(())) => {
-                if !this.observe(&buf.filled()[before..]) {
+                if let Err(status) = this.observe(&buf.filled()[before..]) {
                     if let Some(answers) = &this.too_large {
                         let local = this
                             .inner
                             .get_socket_digest()
                             .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
-                        let answer = answers.answer(local, this.inner.get_ssl_digest().is_some());
+                        let tls = this.inner.get_ssl_digest().is_some();
+                        let answer = answers.answer(status, local, tls);
                         // Best effort: the socket buffer takes this small answer at once.
                         let _ = Pin::new(&mut this.inner).poll_write(cx, &answer);
                         let _ = Pin::new(&mut this.inner).poll_flush(cx);
                     }
                     return Poll::Ready(Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
-                        "request head larger than 64 KiB",
+                        match status {
+                            431 => "request head larger than 64 KiB or with more than 100 fields",
+                            _ => "malformed request line",
+                        },
                     )));
                 }
                 Poll::Ready(Ok(()))
@@ -497,7 +586,7 @@ mod tests {
     #[derive(Debug)]
     struct No431;
     impl TooLarge for No431 {
-        fn answer(&self, _: Option<std::net::SocketAddr>, _: bool) -> Vec<u8> {
+        fn answer(&self, _: u16, _: Option<std::net::SocketAddr>, _: bool) -> Vec<u8> {
             Vec::new()
         }
     }
@@ -571,7 +660,7 @@ mod tests {
         h.on_response(b"HTTP/1.1 100 Continue\r\n\r\n");
         h.on_response(b"HTTP/1.1 103 Early Hints\r\n\r\n");
         // The body after a 100 is not a head, however large.
-        assert!(h.observe(&[b'a'; 100 * 1024]));
+        assert!(h.observe(&[b'a'; 100 * 1024]).is_ok());
         assert!(matches!(h.phase, Phase::Rest));
         h.on_response(b"HTTP/1.1 200 OK\r\n\r\n");
         assert!(matches!(h.phase, Phase::Idle));
@@ -618,11 +707,13 @@ mod tests {
             Duration::from_secs(1),
             Arc::new(No431),
         );
-        assert!(h.observe(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"));
+        assert!(h
+            .observe(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+            .is_ok());
         h.on_response(b"HTTP/1.1 101 Switching Protocols\r\n");
         assert!(matches!(h.phase, Phase::Tunnel));
         assert!(
-            h.observe(&vec![0u8; MAX_HEAD * 2]),
+            h.observe(&vec![0u8; MAX_HEAD * 2]).is_ok(),
             "frames are never taken for a head"
         );
         let (a, _b) = tokio::io::duplex(64);
@@ -631,7 +722,7 @@ mod tests {
             Duration::from_secs(1),
             Arc::new(No431),
         );
-        assert!(h.observe(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(h.observe(b"GET / HTTP/1.1\r\n\r\n").is_ok());
         h.on_response(b"HTTP/1.1 200 OK\r\n");
         assert!(
             matches!(h.phase, Phase::Idle),
@@ -694,30 +785,94 @@ mod tests {
 
     #[test]
     fn heads_over_the_limit_are_refused() {
-        let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(
-            Box::new(DuplexIo(a)),
-            Duration::from_secs(1),
-            Arc::new(No431),
-        );
-        let mut head = vec![b'a'; MAX_HEAD - 4];
+        let fresh = || {
+            let (a, _b) = tokio::io::duplex(64);
+            HeadDeadline::new(
+                Box::new(DuplexIo(a)),
+                Duration::from_secs(1),
+                Arc::new(No431),
+            )
+        };
+        let line = b"GET / HTTP/1.1\r\n";
+        let mut head = line.to_vec();
+        head.resize(MAX_HEAD - 4, b'a');
         head.extend_from_slice(b"\r\n\r\n");
-        assert!(h.observe(&head), "exactly MAX_HEAD is accepted");
-        let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(
-            Box::new(DuplexIo(a)),
-            Duration::from_secs(1),
-            Arc::new(No431),
+        assert_eq!(
+            fresh().observe(&head),
+            Ok(()),
+            "exactly MAX_HEAD is accepted"
         );
-        assert!(h.observe(&vec![b'a'; MAX_HEAD]));
-        assert!(!h.observe(b"a"), "one byte more without an end is refused");
-        let (a, _b) = tokio::io::duplex(64);
-        let mut h = HeadDeadline::new(
-            Box::new(DuplexIo(a)),
-            Duration::from_secs(1),
-            Arc::new(No431),
+        let mut h = fresh();
+        let mut head = line.to_vec();
+        head.resize(MAX_HEAD, b'a');
+        assert_eq!(h.observe(&head), Ok(()));
+        assert_eq!(
+            h.observe(b"a"),
+            Err(431),
+            "one byte more without an end is refused"
         );
-        assert!(h.observe(&b"\r\n".repeat(MAX_HEAD / 2)));
-        assert!(!h.observe(b"\r\n"), "blank lines count toward the limit");
+        let mut h = fresh();
+        assert_eq!(h.observe(&b"\r\n".repeat(MAX_HEAD / 2)), Ok(()));
+        assert_eq!(
+            h.observe(b"\r\n"),
+            Err(431),
+            "blank lines count toward the limit"
+        );
+        // 100 fields pass, 101 do not, in one read or line by line.
+        let fields = |n: usize| {
+            let mut h = line.to_vec();
+            for i in 0..n {
+                h.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+            }
+            h.extend_from_slice(b"\r\n");
+            h
+        };
+        assert_eq!(fresh().observe(&fields(MAX_FIELDS)), Ok(()));
+        assert_eq!(fresh().observe(&fields(MAX_FIELDS + 1)), Err(431));
+        let mut h = fresh();
+        let whole = fields(MAX_FIELDS + 1);
+        let verdicts: Vec<_> = whole.chunks(7).map(|c| h.observe(c)).collect();
+        assert!(verdicts.contains(&Err(431)));
+        let mut blank_first = b"\r\n\r\n".to_vec();
+        blank_first.extend_from_slice(&fields(MAX_FIELDS));
+        assert_eq!(fresh().observe(&blank_first), Ok(()));
+    }
+
+    #[test]
+    fn malformed_request_lines_are_refused() {
+        let verdict = |chunks: &[&[u8]]| {
+            let (a, _b) = tokio::io::duplex(64);
+            let mut h = HeadDeadline::new(
+                Box::new(DuplexIo(a)),
+                Duration::from_secs(1),
+                Arc::new(No431),
+            );
+            chunks
+                .iter()
+                .map(|c| h.observe(c))
+                .find(|v| v.is_err())
+                .unwrap_or(Ok(()))
+        };
+        assert_eq!(verdict(&[b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"]), Ok(()));
+        assert_eq!(verdict(&[b"\r\nGET /a HTTP/1.1\nHost: x\n\n"]), Ok(()));
+        assert_eq!(
+            verdict(&[b"GET /a", b" HTTP/1.1\r", b"\nHost: x\r\n\r\n"]),
+            Ok(())
+        );
+        for bad in [
+            &b"GET /a b HTTP/1.1\r\n\r\n"[..],
+            b"GET /a\x01b HTTP/1.1\r\n\r\n",
+            b"GET /a\tb HTTP/1.1\r\n\r\n",
+            b"GET /a\x7f HTTP/1.1\r\n\r\n",
+            b"GET /a\rb HTTP/1.1\r\n\r\n",
+            b"GET  /a HTTP/1.1\r\n\r\n",
+            b"GET /a\r\n\r\n",
+        ] {
+            assert_eq!(verdict(&[bad]), Err(400), "{}", bad.escape_ascii());
+        }
+        // Split anywhere, the same verdict.
+        let bad = b"GET /a b HTTP/1.1\r\n\r\n";
+        let pieces: Vec<&[u8]> = bad.chunks(1).collect();
+        assert_eq!(verdict(&pieces), Err(400));
     }
 }

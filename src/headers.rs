@@ -252,7 +252,6 @@ pub fn early_error(
     Some((resp, body))
 }
 
-/// Removes hop-by-hop headers an upstream response may carry.
 /// Whether the comma-separated header list `value` has `token` (ASCII
 /// case-insensitive), e.g. `no-transform` in `Cache-Control`.
 pub fn has_token(value: &str, token: &str) -> bool {
@@ -273,8 +272,35 @@ pub fn add_vary(resp: &mut ResponseHeader, name: &'static str) {
     }
 }
 
+/// Removes hop-by-hop headers an upstream response may carry: the fixed
+/// ones and those its `Connection` header names (RFC 9110 §7.6.1), but
+/// never the framing ones (`Content-Length`, `Transfer-Encoding`, which the
+/// response's length depends on) or `Upgrade` (a 101 needs it); at most 10
+/// names, as pingora caps a request's.
 pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
     const HOP: [&str; 4] = ["keep-alive", "proxy-connection", "trailer", "te"];
+    const NEVER: [&str; 4] = [
+        "content-length",
+        "transfer-encoding",
+        "upgrade",
+        "connection",
+    ];
+    let named: Vec<HeaderName> = resp
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        // The usual values name no header: nothing to parse or allocate.
+        .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .filter(|n| !NEVER.contains(&n.as_str()))
+        .take(10)
+        .collect();
+    for n in &named {
+        resp.remove_header(n);
+    }
     // One pass over the names present; a hashed lookup per name would cost
     // more on every response than the rare removal.
     if !resp.headers.keys().any(|n| HOP.contains(&n.as_str())) {
@@ -554,5 +580,20 @@ mod tests {
         plain.append_header("Content-Type", "text/plain").unwrap();
         strip_response_hop_by_hop(&mut plain);
         assert_eq!(plain.headers.len(), 1);
+        // What the response's Connection names goes too, framing excepted.
+        let mut named = ResponseHeader::build(200, None).unwrap();
+        named.append_header("Connection", "X-Hop, close").unwrap();
+        named
+            .append_header("Connection", "Content-Length, x-other")
+            .unwrap();
+        named.append_header("X-Hop", "secret").unwrap();
+        named.append_header("X-Other", "1").unwrap();
+        named.append_header("Content-Length", "4").unwrap();
+        named.append_header("X-Kept", "1").unwrap();
+        strip_response_hop_by_hop(&mut named);
+        assert!(named.headers.get("x-hop").is_none());
+        assert!(named.headers.get("x-other").is_none());
+        assert_eq!(named.headers["content-length"], "4");
+        assert_eq!(named.headers["x-kept"], "1");
     }
 }

@@ -31,8 +31,10 @@ use crate::client_ip;
 use crate::compression;
 use crate::config::snapshot::{Action, CorsChoice, Listener, Piece, Route, Server, Static};
 use crate::headers;
+use crate::request_path;
 use crate::respond;
-use crate::routing::{self, PathError};
+use crate::routing;
+use crate::sanitize;
 use crate::state::{Live, RequestGuard, State};
 use crate::upstream::{peer, InFlight, Outcome};
 
@@ -88,6 +90,9 @@ pub struct Ctx {
     cors_origin: Option<HeaderValue>,
     /// This request is a CORS preflight answered by rampart.
     preflight: bool,
+    /// The answer to a request refused before routing (a malformed `Host`
+    /// or target: 400; a transfer coding rampart does not decode: 501).
+    refused: Option<u16>,
     _request: Option<RequestGuard>,
 }
 
@@ -120,6 +125,7 @@ impl Ctx {
             cors: None,
             cors_origin: None,
             preflight: false,
+            refused: None,
             _request: None,
         }
     }
@@ -178,7 +184,7 @@ fn host_is_well_formed(session: &Session) -> bool {
     match (hosts.next(), hosts.next()) {
         (_, Some(_)) => false,
         (Some(h), None) => h.to_str().is_ok(),
-        (None, None) => req.version != http::Version::HTTP_11 || req.uri.authority().is_some(),
+        (None, None) => req.version != http::Version::HTTP_11,
     }
 }
 
@@ -719,6 +725,23 @@ impl ProxyHttp for Gateway {
                 .get(headers::X_REQUEST_ID.name()),
         );
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let req = session.req_header();
+        ctx.refused = if !host_is_well_formed(session)
+            || !sanitize::target_is_clean(req.raw_path())
+            || !sanitize::target_form_supported(req.raw_path())
+        {
+            Some(400)
+        } else if !sanitize::transfer_coding_supported(&req.headers) {
+            Some(501)
+        } else {
+            None
+        };
+        if matches!(
+            session.req_header().version,
+            http::Version::HTTP_10 | http::Version::HTTP_11
+        ) {
+            sanitize::absolute_form_to_host(session.req_header_mut());
+        }
         let local = session.server_addr().and_then(|a| a.as_inet()).copied();
         ctx.listener = live.cfg.listener_index(local);
         if let Some(l) = ctx.listener.map(|i| &live.cfg.listeners[i]) {
@@ -749,9 +772,11 @@ impl ProxyHttp for Gateway {
             ctx.live = Some(live);
             return self.answer_error(session, ctx, 421).await.map(|_| true);
         };
-        if !host_is_well_formed(session) {
+        if let Some(status) = ctx.refused {
+            // Malformed: nothing more is read from this connection.
+            session.set_keepalive(None);
             ctx.live = Some(live);
-            return self.answer_error(session, ctx, 400).await.map(|_| true);
+            return self.answer_error(session, ctx, status).await.map(|_| true);
         }
         if ctx.tls && misdirected(session, &live, listener, ctx.server) {
             self.answer_error(session, ctx, 421).await?;
@@ -807,13 +832,28 @@ impl ProxyHttp for Gateway {
         // A `Uri` clone shares its bytes: the path outlives the session borrow
         // without being copied.
         let uri = session.req_header().uri.clone();
-        let path = match routing::normalize_path(uri.path()) {
+        let path = match request_path::normalize(uri.path(), server.allow_encoded_slashes) {
             Ok(p) => p,
-            Err(PathError::NotAbsolute | PathError::EscapesRoot | PathError::BadEncoding) => {
+            Err(_) => {
                 self.answer_error(session, ctx, 400).await?;
                 return Ok(true);
             }
         };
+        // The upstream gets the path routed on (`.`/`..` resolved, `//` merged).
+        if let Cow::Owned(forward) = &path.forward {
+            let target = match uri.query() {
+                Some(q) => format!("{forward}?{q}"),
+                None => forward.clone(),
+            };
+            match http::Uri::try_from(target) {
+                Ok(u) => session.req_header_mut().set_uri(u),
+                Err(_) => {
+                    self.answer_error(session, ctx, 400).await?;
+                    return Ok(true);
+                }
+            }
+        }
+        let path = path.matched;
         ctx.route = server.routes.select(&path);
         // The route's CORS policy, or the server's for a 404.
         ctx.cors = match ctx.route.map(|r| server.routes.get(r).cors) {
@@ -1068,11 +1108,15 @@ impl ProxyHttp for Gateway {
         let Some(live) = ctx.live.clone() else {
             return Ok(());
         };
-        let (_, route) = Self::server_route(&live, ctx);
+        let (server, route) = Self::server_route(&live, ctx);
         let peer_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        let trusted = &live.cfg.global.trusted_proxies;
+        let peer_trusted =
+            !trusted.is_empty() && peer_ip.is_some_and(|ip| client_ip::is_trusted(ip, trusted));
+        sanitize::upstream_headers(req, peer_trusted, server.underscores_in_headers);
         let f = headers::Forwarded {
             client_ip: ctx
                 .client_ip

@@ -171,81 +171,9 @@ pub fn strip_port(host: &str) -> &str {
     }
 }
 
-/// Why a request path was refused (400).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    #[error("path does not start with /")]
-    NotAbsolute,
-    #[error("path escapes the root")]
-    EscapesRoot,
-    #[error("path contains an invalid percent-encoding or a NUL byte")]
-    BadEncoding,
-}
-
-/// Percent-decodes the path, resolves `.` and `..`, merges `//`.
-/// Borrows when nothing needs changing (the common case).
-pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
-    if !path.starts_with('/') {
-        return Err(PathError::NotAbsolute);
-    }
-    let needs_work = path.contains('%') || path.contains("//") || path.contains("/.");
-    if !needs_work {
-        return Ok(Cow::Borrowed(path));
-    }
-    let decoded = percent_encoding::percent_decode_str(path);
-    let bytes: Cow<[u8]> = decoded.into();
-    if bytes.contains(&0) {
-        return Err(PathError::BadEncoding);
-    }
-    let decoded = std::str::from_utf8(&bytes).map_err(|_| PathError::BadEncoding)?;
-    let trailing = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in decoded.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err(PathError::EscapesRoot);
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let mut out = String::with_capacity(decoded.len());
-    for p in &parts {
-        out.push('/');
-        out.push_str(p);
-    }
-    if out.is_empty() || trailing {
-        out.push('/');
-    }
-    Ok(Cow::Owned(out))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalisation() {
-        assert!(matches!(
-            normalize_path("/api/x"),
-            Ok(Cow::Borrowed("/api/x"))
-        ));
-        assert_eq!(normalize_path("/a/./b").unwrap(), "/a/b");
-        assert_eq!(normalize_path("/a/../b").unwrap(), "/b");
-        assert_eq!(normalize_path("/a//b/").unwrap(), "/a/b/");
-        assert_eq!(normalize_path("/a/b/..").unwrap(), "/a/");
-        assert_eq!(normalize_path("/%61pi/").unwrap(), "/api/");
-        assert_eq!(normalize_path("/api/%2e%2e/admin").unwrap(), "/admin");
-        assert_eq!(normalize_path("/.."), Err(PathError::EscapesRoot));
-        assert_eq!(normalize_path("/a/../../b"), Err(PathError::EscapesRoot));
-        assert_eq!(normalize_path("/%2e%2e/x"), Err(PathError::EscapesRoot));
-        assert_eq!(normalize_path("/a%00b"), Err(PathError::BadEncoding));
-        assert_eq!(normalize_path("/%ff"), Err(PathError::BadEncoding));
-        assert_eq!(normalize_path("x"), Err(PathError::NotAbsolute));
-        assert_eq!(normalize_path("/").unwrap(), "/");
-    }
 
     fn table(entries: &[(&str, &str)]) -> RouteTable<String> {
         RouteTable::new(

@@ -1011,6 +1011,8 @@ fn compile_server(
         },
         client_header_timeout: s.client_header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT),
         client_body_timeout: s.client_body_timeout.unwrap_or(Duration::from_secs(60)),
+        allow_encoded_slashes: s.allow_encoded_slashes.unwrap_or(false),
+        underscores_in_headers: s.underscores_in_headers.unwrap_or(false),
         keepalive_timeout: s.keepalive_timeout.unwrap_or(Duration::from_secs(75)),
         security_headers: s.security_headers.unwrap_or(true),
         access_log: s.access_log.unwrap_or(true),

@@ -139,6 +139,10 @@ pub struct Server {
     pub max_body_size: Option<u64>,
     pub client_header_timeout: Option<Duration>,
     pub client_body_timeout: Option<Duration>,
+    /// `%2F` / `%5C` in paths kept (encoded) instead of answered 400.
+    pub allow_encoded_slashes: Option<bool>,
+    /// Request headers with `_` in the name kept instead of dropped.
+    pub underscores_in_headers: Option<bool>,
     pub keepalive_timeout: Option<Duration>,
     pub security_headers: Option<bool>,
     /// `false`: no access-log lines for this server's requests (nginx `access_log off`).
@@ -519,6 +523,8 @@ fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
         http2: o.get("http2").and_then(|f| r.bool_at(&f)),
         max_body_size: o.get("max_body_size").and_then(|f| r.size(&f)),
         client_header_timeout: o.get("client_header_timeout").and_then(|f| r.duration(&f)),
+        allow_encoded_slashes: o.get("allow_encoded_slashes").and_then(|f| r.bool(&f)),
+        underscores_in_headers: o.get("underscores_in_headers").and_then(|f| r.bool(&f)),
         client_body_timeout: o.get("client_body_timeout").and_then(|f| r.duration(&f)),
         keepalive_timeout: o.get("keepalive_timeout").and_then(|f| r.duration(&f)),
         security_headers: o.get("security_headers").and_then(|f| r.bool(&f)),

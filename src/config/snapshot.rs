@@ -259,6 +259,10 @@ pub struct Server {
     pub max_body_size: Option<u64>,
     pub client_header_timeout: Duration,
     pub client_body_timeout: Duration,
+    /// `%2F` / `%5C` in a path kept encoded (else 400); see `request_path`.
+    pub allow_encoded_slashes: bool,
+    /// Request headers named with `_` forwarded (else dropped).
+    pub underscores_in_headers: bool,
     pub keepalive_timeout: Duration,
     pub security_headers: bool,
     /// Whether requests no route matched are written to the access log
