@@ -237,9 +237,15 @@ fn rate_limit(
     let key_of = |rl: &RateLimit| -> Option<(Key, u64)> {
         let (state, _) = &live.zones[rl.zone];
         let key = match &live.cfg.zones[rl.zone].key {
-            ZoneKey::ClientIp => ctx.client_ip.map(Key::ip),
-            ZoneKey::Host => request_host(session)
-                .map(|h| Key::bytes(routing::strip_port(h).as_bytes(), &state.hasher)),
+            ZoneKey::ClientIp => ctx
+                .client_ip
+                .map(|ip| Key::ip_prefix(ip, live.cfg.zones[rl.zone].ipv6_prefix)),
+            // Requests without a host share one key (the empty host): not
+            // naming a host is no way around the limit.
+            ZoneKey::Host => Some(Key::bytes(
+                routing::strip_port(request_host(session).unwrap_or("")).as_bytes(),
+                &state.hasher,
+            )),
             // Requests without the header are not limited by this zone.
             ZoneKey::Header(name) => session
                 .req_header()

@@ -31,9 +31,19 @@ pub enum Key {
 
 impl Key {
     pub fn ip(ip: IpAddr) -> Key {
+        Self::ip_prefix(ip, 128)
+    }
+
+    /// An IPv6 client's key is its first `v6_prefix` bits (IPv4 and
+    /// IPv4-mapped addresses are whole addresses).
+    pub fn ip_prefix(ip: IpAddr, v6_prefix: u8) -> Key {
         Key::Ip(match ip {
             IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-            IpAddr::V6(v6) => u128::from(v6),
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => u128::from(v6),
+            IpAddr::V6(v6) => {
+                let keep = u32::from(v6_prefix.clamp(1, 128));
+                u128::from(v6) & (u128::MAX << (128 - keep))
+            }
         })
     }
 
@@ -396,6 +406,25 @@ mod tests {
         zones.retain(&["auth"]);
         let fresh = zones.get("api", "2r/s client_ip", 1000);
         assert!(!Arc::ptr_eq(&other, &fresh), "a removed zone was forgotten");
+    }
+
+    #[test]
+    fn ipv6_keys_keep_their_prefix_and_ipv4_its_address() {
+        let k = |ip: &str, p| Key::ip_prefix(ip.parse().unwrap(), p);
+        assert_eq!(
+            k("2001:db8:0:1::1", 64),
+            k("2001:db8:0:1:ffff:ffff:ffff:ffff", 64)
+        );
+        assert_ne!(k("2001:db8:0:1::1", 64), k("2001:db8:0:2::1", 64));
+        assert_ne!(k("2001:db8:0:1::1", 128), k("2001:db8:0:1::2", 128));
+        assert_eq!(k("2001:db8::1", 32), k("2001:db8:ffff::1", 32));
+        assert_ne!(k("10.0.0.1", 64), k("10.0.0.2", 64), "IPv4 is never masked");
+        assert_ne!(k("::ffff:10.0.0.1", 64), k("::ffff:10.0.0.2", 64));
+        assert_eq!(k("10.0.0.1", 64), k("::ffff:10.0.0.1", 64));
+        assert_eq!(
+            k("2001:db8::1", 128),
+            Key::ip("2001:db8::1".parse().unwrap())
+        );
     }
 
     #[test]

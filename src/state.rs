@@ -59,7 +59,7 @@ impl State {
             .zones
             .iter()
             .map(|z| {
-                let signature = format!("{} {:?}", z.rate, z.key);
+                let signature = format!("{} {:?} /{}", z.rate, z.key, z.ipv6_prefix);
                 let counter = crate::metrics::RATE_LIMITED.with_label_values(&[z.name.as_str()]);
                 (zones.get(&z.name, &signature, z.max_keys), counter)
             })

@@ -244,3 +244,69 @@ async fn buckets_survive_a_reload_that_keeps_the_zone() {
         "state reset"
     );
 }
+
+/// IPv6 clients are keyed per /64 (`ipv6_prefix`): a host with a /64 does
+/// not get a bucket per address. Clients behind a trusted proxy, so that
+/// several IPv6 addresses can be tried from loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_share_a_bucket_per_prefix() {
+    let toml = config(
+        "rate = \"1r/m\"",
+        "{ zone = \"z\", burst = 0, nodelay = true }",
+    )
+    .replace(
+        "[log]",
+        "[global]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[log]",
+    );
+    let g = Gateway::start(&toml);
+    let c = client();
+    let from = |ip: &'static str| c.get(g.url("/x")).header("x-forwarded-for", ip).send();
+    assert_eq!(from("2001:db8:0:1::1").await.unwrap().status(), 200);
+    assert_eq!(
+        from("2001:db8:0:1::2").await.unwrap().status(),
+        429,
+        "same /64"
+    );
+    assert_eq!(
+        from("2001:db8:0:1:ffff::9").await.unwrap().status(),
+        429,
+        "same /64"
+    );
+    assert_eq!(
+        from("2001:db8:0:2::1").await.unwrap().status(),
+        200,
+        "another /64"
+    );
+    assert_eq!(from("10.0.0.1").await.unwrap().status(), 200);
+    assert_eq!(
+        from("10.0.0.2").await.unwrap().status(),
+        200,
+        "IPv4: per address"
+    );
+    drop(g);
+    let per_address = toml.replace("rate = \"1r/m\"", "rate = \"1r/m\"\nipv6_prefix = 128");
+    let g = Gateway::start(&per_address);
+    let from = |ip: &'static str| c.get(g.url("/x")).header("x-forwarded-for", ip).send();
+    assert_eq!(from("2001:db8:0:1::1").await.unwrap().status(), 200);
+    assert_eq!(from("2001:db8:0:1::2").await.unwrap().status(), 200);
+}
+
+/// A `host` zone limits requests that name no host too (HTTP/1.0): they
+/// share one bucket instead of escaping the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_zone_limits_requests_without_a_host() {
+    let g = Gateway::start(&config(
+        "rate = \"1r/m\"\nkey = \"host\"",
+        "{ zone = \"z\", burst = 0, nodelay = true }",
+    ));
+    let port = g.port;
+    let statuses = tokio::task::spawn_blocking(move || {
+        (0..2)
+            .map(|_| exchange_until_close(port, b"GET /x HTTP/1.0\r\n\r\n").0)
+            .map(|r| r.get(9..12).unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses, ["200", "429"]);
+}

@@ -227,6 +227,14 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                 format!("rate_limits.{}.max_keys must be at least 1", z.name.v),
             );
         }
+        let ipv6_prefix = match &z.ipv6_prefix {
+            Some(p) if p.v == 0 => {
+                cx.err(&p.span, "ipv6_prefix must be 1-128");
+                64
+            }
+            Some(p) => p.v as u8,
+            None => 64,
+        };
         if let (Some(rate), Some(key)) = (z.rate, key) {
             zone_idx.insert(z.name.v.clone(), zones.len());
             zones.push(Zone {
@@ -234,6 +242,7 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                 rate,
                 key,
                 max_keys: max_keys as usize,
+                ipv6_prefix,
             });
         }
     }

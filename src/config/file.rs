@@ -57,6 +57,8 @@ pub struct Zone {
     pub key: Option<Sp<String>>,
     /// Bound on tracked keys; least recently seen evicted first.
     pub max_keys: Option<u64>,
+    /// IPv6 clients are keyed by this prefix (one /64 is one client).
+    pub ipv6_prefix: Option<Sp<u64>>,
 }
 
 #[derive(Debug)]
@@ -312,6 +314,9 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
             },
             key: o.get("key").and_then(|f| r.string(&f)),
             max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
+            ipv6_prefix: o
+                .get("ipv6_prefix")
+                .and_then(|f| r.uint(&f, 128).map(|v| Sp::new(v, f.span.clone()))),
         });
         o.finish(r);
     }

@@ -80,6 +80,10 @@ pub struct Zone {
     pub rate: Rate,
     pub key: ZoneKey,
     pub max_keys: usize,
+    /// Leading bits of an IPv6 client address that make its key: a host
+    /// given a /64 has 2^64 addresses, and keyed per address it would have
+    /// unlimited requests and could evict everyone else's buckets.
+    pub ipv6_prefix: u8,
 }
 
 /// An allowed origin: exact (`https://app.example.com`) or one wildcard
