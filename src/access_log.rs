@@ -1,15 +1,26 @@
 //! The access log: one JSON line per request, whatever `log.format` is
-//! (that applies to the diagnostic log). Lines go through a channel to a
-//! writer thread, so a slow disk never stalls a worker.
+//! (that applies to the diagnostic log).
+//!
+//! Lines go through a bounded channel to a writer thread. Writing never
+//! blocks request handling: when the writer falls [`QUEUE`] lines behind (a
+//! full disk, a stalled stdout pipe), new lines are dropped and counted in
+//! `rampart_access_log_dropped_total`. SIGUSR1 makes the writer reopen the
+//! file (after logrotate moved it), as nginx's `-s reopen`.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
-use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 
 use crate::config::snapshot::AccessLog;
+use crate::metrics::ACCESS_LOG_DROPPED;
+
+/// Lines that may wait for the writer.
+pub const QUEUE: usize = 4096;
 
 /// One access-log record; field names are the contract's.
 #[derive(Debug, Serialize)]
@@ -38,48 +49,117 @@ pub struct Entry<'a> {
     pub protocol: &'a str,
 }
 
+enum Msg {
+    Line(Vec<u8>),
+    /// Look at the reopen flag (the line channel may be full).
+    Wake,
+}
+
 struct Sink {
     target: AccessLog,
-    writer: NonBlocking,
+    lines: SyncSender<Msg>,
+    reopen: Arc<AtomicBool>,
 }
 
 static SINK: ArcSwapOption<Sink> = ArcSwapOption::const_empty();
-/// Guards of the writer threads; dropping one flushes its lines.
-static GUARDS: Mutex<Vec<WorkerGuard>> = Mutex::new(Vec::new());
+/// One receiver per writer thread: it says when the thread has written
+/// everything and ended.
+static DONE: Mutex<Vec<Receiver<()>>> = Mutex::new(Vec::new());
+
+fn open(target: &AccessLog) -> std::io::Result<Option<Box<dyn Write + Send>>> {
+    Ok(match target {
+        AccessLog::Off => None,
+        AccessLog::Stdout => Some(Box::new(std::io::stdout())),
+        AccessLog::File(p) => Some(Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?,
+        )),
+    })
+}
 
 /// Points the access log at `target` (at start and on reload). Keeps the
-/// current writer when the target is unchanged.
+/// current writer when the target is unchanged; a replaced writer writes
+/// what it has queued, then ends.
 pub fn configure(target: &AccessLog) -> std::io::Result<()> {
     if let Some(cur) = SINK.load().as_ref() {
         if &cur.target == target {
             return Ok(());
         }
     }
-    let w: Box<dyn Write + Send> = match target {
-        AccessLog::Off => {
-            SINK.store(None);
-            return Ok(());
-        }
-        AccessLog::Stdout => Box::new(std::io::stdout()),
-        AccessLog::File(p) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)?,
-        ),
+    let Some(out) = open(target)? else {
+        SINK.store(None);
+        return Ok(());
     };
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(64 * 1024)
-        .finish(w);
-    if let Ok(mut g) = GUARDS.lock() {
-        g.push(guard);
+    let (lines, rx) = mpsc::sync_channel(QUEUE);
+    let (done_tx, done_rx) = mpsc::channel();
+    let reopen = Arc::new(AtomicBool::new(false));
+    let writer = Writer {
+        target: target.clone(),
+        out: BufWriter::with_capacity(64 * 1024, out),
+        reopen: reopen.clone(),
+    };
+    std::thread::Builder::new()
+        .name("access log".into())
+        .spawn(move || {
+            writer.run(rx);
+            let _ = done_tx.send(());
+        })?;
+    if let Ok(mut d) = DONE.lock() {
+        d.push(done_rx);
     }
     SINK.store(Some(Arc::new(Sink {
         target: target.clone(),
-        writer,
+        lines,
+        reopen,
     })));
     Ok(())
+}
+
+struct Writer {
+    target: AccessLog,
+    out: BufWriter<Box<dyn Write + Send>>,
+    reopen: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Writes lines until every sender is gone; flushes whenever the queue
+    /// is empty, so a line is never held back behind a quiet period.
+    fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            let msg = match rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty) => {
+                    let _ = self.out.flush();
+                    match rx.recv() {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
+            if self.reopen.swap(false, Ordering::AcqRel) {
+                self.reopen_file();
+            }
+            if let Msg::Line(l) = msg {
+                let _ = self.out.write_all(&l);
+            }
+        }
+        let _ = self.out.flush();
+    }
+
+    fn reopen_file(&mut self) {
+        let _ = self.out.flush();
+        match open(&self.target) {
+            Ok(Some(out)) => {
+                self.out = BufWriter::with_capacity(64 * 1024, out);
+                tracing::info!("access log reopened");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!("cannot reopen the access log: {e}; writing to the old file"),
+        }
+    }
 }
 
 pub fn enabled() -> bool {
@@ -92,15 +172,32 @@ pub fn write(e: &Entry<'_>) {
     let mut line = Vec::with_capacity(384);
     if serde_json::to_writer(&mut line, e).is_ok() {
         line.push(b'\n');
-        let mut w = sink.writer.clone();
-        let _ = w.write_all(&line);
+        if let Err(TrySendError::Full(_)) = sink.lines.try_send(Msg::Line(line)) {
+            ACCESS_LOG_DROPPED.inc();
+        }
     }
 }
 
-/// Flushes every pending line (before the process exits).
+/// SIGUSR1: the file is opened again by name (logrotate moved the old one).
+pub fn reopen() {
+    if let Some(sink) = SINK.load().as_ref() {
+        sink.reopen.store(true, Ordering::Release);
+        // A full queue wakes the writer anyway.
+        let _ = sink.lines.try_send(Msg::Wake);
+    }
+}
+
+/// Writes every queued line (before the process exits), waiting at most
+/// two seconds for a writer that cannot write (a stalled pipe).
 pub fn flush() {
     SINK.store(None);
-    if let Ok(mut g) = GUARDS.lock() {
-        g.clear();
+    let done = DONE
+        .lock()
+        .map(|mut d| std::mem::take(&mut *d))
+        .unwrap_or_default();
+    for rx in done {
+        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(2)) {
+            break;
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! pingora handles only SIGQUIT/SIGTERM/SIGINT, and on SIGTERM sleeps its
 //! whole grace period even when idle (pingora #719). rampart installs its
 //! own watcher: SIGHUP reloads (and never kills the process — its default
-//! action would), listen addresses included; SIGTERM, SIGINT and SIGQUIT stop accepting, then a drain
+//! action would), listen addresses included; SIGUSR1 reopens the access log
+//! (logrotate's `postrotate`, as for nginx); SIGTERM, SIGINT and SIGQUIT stop accepting, then a drain
 //! thread exits 0 as soon as no request is in flight, or when
 //! `grace_period` runs out.
 
@@ -23,7 +24,11 @@ use crate::state::State;
 
 /// Ignores SIGHUP until the reload handler is installed, closing the
 /// window in which a `kill -HUP` would terminate a starting process.
+/// SIGUSR1 (logrotate's reopen) is absorbed the same way: a file opened
+/// moments ago needs no reopening.
 pub fn guard_sighup_early() -> Option<Arc<AtomicBool>> {
+    let usr1 = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1);
     let flag = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, flag.clone()).ok()?;
     Some(flag)
@@ -159,14 +164,15 @@ pub fn exit(code: i32, pid_file: Option<&Path>) -> ! {
 #[async_trait]
 impl ShutdownSignalWatch for Signals {
     async fn recv(&self) -> ShutdownSignal {
-        let (mut hup, mut term, mut int, mut quit, mut usr2) = match (
+        let (mut hup, mut term, mut int, mut quit, mut usr1, mut usr2) = match (
             signal(SignalKind::hangup()),
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
             signal(SignalKind::quit()),
+            signal(SignalKind::user_defined1()),
             signal(SignalKind::user_defined2()),
         ) {
-            (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
+            (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) => (a, b, c, d, e, f),
             _ => {
                 tracing::error!("cannot install signal handlers; stopping");
                 return ShutdownSignal::FastShutdown;
@@ -188,6 +194,10 @@ impl ShutdownSignalWatch for Signals {
                 _ = term.recv() => { tracing::info!("SIGTERM"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT"); break; }
                 _ = quit.recv() => { tracing::info!("SIGQUIT"); break; }
+                _ = usr1.recv() => {
+                    tracing::info!("SIGUSR1: reopening the access log");
+                    crate::access_log::reopen();
+                }
                 _ = usr2.recv() => {
                     tracing::info!("SIGUSR2: handing the listening sockets to the new process");
                     // pingora sends the sockets, waits 5 s for the new

@@ -82,6 +82,18 @@ pub static UPSTREAM_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+pub static ACCESS_LOG_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    let c = IntCounter::new(
+        "rampart_access_log_dropped_total",
+        "Access-log lines dropped because the writer fell 4096 lines behind.",
+    )
+    .expect("static metric definition");
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+});
+
 pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "rampart_rate_limited_total",
@@ -178,6 +190,8 @@ impl RouteMetrics {
 /// The Prometheus text exposition of every rampart metric.
 pub fn render() -> Vec<u8> {
     let mut buf = Vec::with_capacity(16 * 1024);
+    // Listed from the start, not from the first dropped line.
+    LazyLock::force(&ACCESS_LOG_DROPPED);
     let families = REGISTRY.gather();
     // Encoding into a Vec cannot fail for well-formed families.
     let _ = TextEncoder::new().encode(&families, &mut buf);

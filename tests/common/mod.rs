@@ -324,6 +324,12 @@ impl Gateway {
     /// Starts rampart with `toml`, where `{PORT}` and `{ADMIN}` are
     /// replaced by free ports. Waits until the main port accepts.
     pub fn start(toml: &str) -> Gateway {
+        Self::start_with_stdout(toml, None)
+    }
+
+    /// As [`Self::start`], with stdout going to `stdout` (e.g. a pipe
+    /// nobody reads) instead of a file.
+    pub fn start_with_stdout(toml: &str, stdout_to: Option<Stdio>) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let admin = free_port();
@@ -340,7 +346,9 @@ impl Gateway {
         let child = Command::new(bin())
             .args(["run", "-c"])
             .arg(&config)
-            .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
+            .stdout(
+                stdout_to.unwrap_or_else(|| Stdio::from(std::fs::File::create(&stdout).unwrap())),
+            )
             .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
             .spawn()
             .expect("spawn rampart");
@@ -373,6 +381,11 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// The child's stdout, when it was started with a pipe.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.as_mut()?.stdout.take()
     }
 
     pub fn pid(&self) -> u32 {
