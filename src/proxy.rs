@@ -587,9 +587,7 @@ impl Gateway {
                     .await;
             }
         };
-        let Ok(mut file) = tokio::fs::File::open(&f.path).await else {
-            return self.answer_error(session, ctx, 404).await;
-        };
+        let mut file = tokio::fs::File::from_std(f.file);
         let mut resp = ResponseHeader::build(status, Some(12))?;
         resp.insert_header(header::CONTENT_TYPE, f.content_type.clone())?;
         resp.insert_header(header::CONTENT_LENGTH, len)?;

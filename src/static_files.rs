@@ -1,17 +1,27 @@
-//! Static files (route `static = { root, expires, immutable, index }`).
+//! Static files (route `static = { root, expires, immutable, index, dotfiles }`).
 //!
 //! The request path arrives already percent-decoded with `.`/`..`
 //! resolved (routing refuses paths that escape `/`); the matched prefix is
-//! stripped and the rest joined to `root`. The joined path is then
-//! canonicalised and must still lie under the canonical root, so a symlink
-//! that leads outside is a 404 like a missing file. Files are streamed in
-//! chunks (constant memory), with validators (`ETag`, `Last-Modified`, 304),
-//! single byte ranges (206/416) and precompressed `.br`/`.gz` siblings.
+//! stripped and the rest opened under `root` with `openat2(RESOLVE_BENEATH)`:
+//! the kernel refuses any step out of the root while it resolves the path,
+//! symlinks included, so a symlink leading outside is a 404 like a missing
+//! file, and one swapped in between a check and the open cannot lead out
+//! either (there is no separate check). Absolute symlinks (which the kernel
+//! refuses there) are followed, and the descriptor's real path is checked
+//! against the root. What is sent is the file that was
+//! opened: its size and type come from the open descriptor. Names starting
+//! with `.` (`.env`, `.git/`) are a 404 unless `dotfiles = true`;
+//! `.well-known` (RFC 8615) is always served. Files are streamed in chunks
+//! (constant memory), with validators (`ETag`, `Last-Modified`, 304), single
+//! byte ranges (206/416) and precompressed `.br`/`.gz` siblings.
 
-use std::path::{Path, PathBuf};
+use std::fs::{File, Metadata};
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::time::SystemTime;
 
 use http::header::HeaderValue;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use crate::config::snapshot::Static;
 
@@ -26,7 +36,8 @@ pub enum Target {
 
 #[derive(Debug)]
 pub struct FileInfo {
-    pub path: PathBuf,
+    /// Open, read from the start.
+    pub file: File,
     pub len: u64,
     pub modified: Option<SystemTime>,
     pub content_type: HeaderValue,
@@ -49,43 +60,101 @@ impl FileInfo {
     }
 }
 
-fn inside(root: &Path, p: &Path) -> bool {
-    p.starts_with(root)
+/// A name starting with `.` anywhere in the path, `.well-known` aside.
+fn hidden(rel: &str) -> bool {
+    rel.split('/')
+        .any(|seg| seg.starts_with('.') && seg != ".well-known")
+}
+
+const OPEN: OFlags = OFlags::RDONLY
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::NONBLOCK);
+
+/// Opens `rel` under the directory `root` (at `root_path`) without ever
+/// leaving it. Non-blocking, so that a FIFO in the root cannot hold the
+/// thread.
+fn open_beneath(root: &File, root_path: &Path, rel: &str) -> std::io::Result<(File, Metadata)> {
+    let rel = if rel.is_empty() { "." } else { rel };
+    let fd = match rustix::fs::openat2(
+        root,
+        rel,
+        OPEN,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => fd,
+        // An absolute symlink (refused by RESOLVE_BENEATH even when it points
+        // inside the root), Linux before 5.6, or a seccomp filter that
+        // predates openat2: open by path, then check where the descriptor
+        // actually leads (the file opened, not a path looked at before).
+        Err(rustix::io::Errno::XDEV | rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+            let fd = rustix::fs::open(root_path.join(rel), OPEN, Mode::empty())?;
+            let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+            if !real.starts_with(root_path) {
+                return Err(std::io::ErrorKind::NotFound.into());
+            }
+            fd
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let file = File::from(fd);
+    let meta = file.metadata()?;
+    Ok((file, meta))
 }
 
 /// Resolves `path` (normalised request path) for a static route.
 /// `accept`: encodings the client accepts, best first (`br`, `gzip`).
 pub async fn resolve(st: &Static, path: &str, accept: &[&'static str], ranged: bool) -> Target {
     let rel = path.get(st.strip..).unwrap_or("").trim_start_matches('/');
-    let joined = st.root.join(rel);
-    let Ok(real) = tokio::fs::canonicalize(&joined).await else {
-        return Target::NotFound;
-    };
-    if !inside(&st.root, &real) {
+    if !st.dotfiles && hidden(rel) {
         return Target::NotFound;
     }
-    let Ok(meta) = tokio::fs::metadata(&real).await else {
+    let (root, rel, index) = (st.root.clone(), rel.to_string(), st.index.clone());
+    let wants_dir = path.ends_with('/');
+    let accept = accept.to_vec();
+    tokio::task::spawn_blocking(move || {
+        resolve_blocking(&root, &rel, &index, wants_dir, &accept, ranged)
+    })
+    .await
+    .unwrap_or(Target::NotFound)
+}
+
+fn resolve_blocking(
+    root: &Path,
+    rel: &str,
+    index: &str,
+    wants_dir: bool,
+    accept: &[&'static str],
+    ranged: bool,
+) -> Target {
+    let root_path = root;
+    let Ok(root) = File::open(root_path) else {
         return Target::NotFound;
     };
-    let file = if meta.is_dir() {
-        if !path.ends_with('/') {
+    let open = |rel: &str| open_beneath(&root, root_path, rel);
+    let Ok((mut file, mut meta)) = open(rel) else {
+        return Target::NotFound;
+    };
+    let mut name = rel.trim_end_matches('/').to_string();
+    if meta.is_dir() {
+        if !wants_dir {
             return Target::AddSlash;
         }
-        let index = real.join(&st.index);
-        match tokio::fs::canonicalize(&index).await {
-            Ok(i) if inside(&st.root, &i) => i,
-            _ => return Target::NotFound,
-        }
-    } else {
-        real
-    };
-    let Ok(meta) = tokio::fs::metadata(&file).await else {
-        return Target::NotFound;
-    };
+        name = if name.is_empty() {
+            index.to_string()
+        } else {
+            format!("{name}/{index}")
+        };
+        let Ok(opened) = open(&name) else {
+            return Target::NotFound;
+        };
+        (file, meta) = opened;
+    }
     if !meta.is_file() {
         return Target::NotFound;
     }
-    let content_type = mime_guess::from_path(&file)
+    let content_type = mime_guess::from_path(&name)
         .first_raw()
         .map(|m| {
             if m.starts_with("text/") || m == "application/javascript" || m == "application/json" {
@@ -100,16 +169,10 @@ pub async fn resolve(st: &Static, path: &str, accept: &[&'static str], ranged: b
     if !ranged {
         for enc in accept {
             let ext = if *enc == "br" { "br" } else { "gz" };
-            let mut name = file.clone().into_os_string();
-            name.push(format!(".{ext}"));
-            let sibling = PathBuf::from(name);
-            if let (Ok(real), Ok(m)) = (
-                tokio::fs::canonicalize(&sibling).await,
-                tokio::fs::metadata(&sibling).await,
-            ) {
-                if inside(&st.root, &real) && m.is_file() {
+            if let Ok((f, m)) = open(&format!("{name}.{ext}")) {
+                if m.is_file() {
                     return Target::File(FileInfo {
-                        path: real,
+                        file: f,
                         len: m.len(),
                         modified: m.modified().ok(),
                         content_type,
@@ -120,9 +183,9 @@ pub async fn resolve(st: &Static, path: &str, accept: &[&'static str], ranged: b
         }
     }
     Target::File(FileInfo {
-        path: file,
         len: meta.len(),
         modified: meta.modified().ok(),
+        file,
         content_type,
         encoding: None,
     })

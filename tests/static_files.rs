@@ -323,3 +323,100 @@ async fn http10_file_answers_close_the_connection() {
     assert!(got.ends_with("\r\n\r\n0123456789"), "{got}");
     assert!(!got.to_ascii_lowercase().contains("keep-alive"), "{got}");
 }
+
+fn dot_site(extra: &str) -> (tempfile::TempDir, Gateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("public");
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::create_dir_all(root.join(".well-known/acme-challenge")).unwrap();
+    std::fs::write(root.join(".env"), "SECRET=1").unwrap();
+    std::fs::write(root.join(".git/config"), "[core]").unwrap();
+    std::fs::write(root.join(".well-known/acme-challenge/tok"), "tok.thumb").unwrap();
+    std::fs::write(root.join("a.txt"), "a").unwrap();
+    let toml = format!(
+        "[log]\nlevel = \"warn\"\naccess_log = \"off\"\n[[servers]]\nlisten = [\"127.0.0.1:{{PORT}}\"]\n[[servers.routes]]\nprefix = \"/\"\nstatic = {{ root = \"{}\"{extra} }}\n",
+        root.display()
+    );
+    let g = Gateway::start(&toml);
+    (dir, g)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dotfiles_are_hidden_unless_asked_for() {
+    let (_d, g) = dot_site("");
+    let c = client();
+    let status = |p: &'static str| {
+        let c = c.clone();
+        let url = g.url(p);
+        async move { c.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/.env").await, 404);
+    assert_eq!(status("/.git/config").await, 404);
+    assert_eq!(status("/%2egit/config").await, 404);
+    assert_eq!(status("/a.txt").await, 200);
+    assert_eq!(
+        status("/.well-known/acme-challenge/tok").await,
+        200,
+        "RFC 8615"
+    );
+    drop(g);
+    let (_d, g) = dot_site(", dotfiles = true");
+    assert_eq!(c.get(g.url("/.env")).send().await.unwrap().status(), 200);
+}
+
+/// A directory of the path exchanged (atomically, `RENAME_EXCHANGE`) with a
+/// symlink leading out of the root, over and over while requests come in:
+/// whatever was checked before the open, never is a byte from outside
+/// served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_swapped_in_during_requests_never_leads_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("public");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("f.txt"), "OUTSIDE").unwrap();
+    std::fs::write(root.join("d/f.txt"), "inside").unwrap();
+    std::os::unix::fs::symlink("../outside", root.join("rel")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+    let toml = format!(
+        "[log]\nlevel = \"warn\"\naccess_log = \"off\"\n[[servers]]\nlisten = [\"127.0.0.1:{{PORT}}\"]\n[[servers.routes]]\nprefix = \"/\"\nstatic = {{ root = \"{}\" }}\n",
+        root.display()
+    );
+    let g = Gateway::start(&toml);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, root) = (stop.clone(), root.clone());
+        std::thread::spawn(move || {
+            use rustix::fs::{renameat_with, RenameFlags, CWD};
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 1_000_000 {
+                // d is the directory, then the relative link out, then
+                // the directory again, then the absolute link out...
+                let other = if n % 4 < 2 { "rel" } else { "abs" };
+                let _ = renameat_with(
+                    CWD,
+                    root.join("d"),
+                    CWD,
+                    root.join(other),
+                    RenameFlags::EXCHANGE,
+                );
+                n += 1;
+            }
+        })
+    };
+    let c = client();
+    let (mut inside, mut leaked) = (0, 0);
+    for _ in 0..600 {
+        let r = c.get(g.url("/d/f.txt")).send().await.unwrap();
+        match r.text().await.unwrap().as_str() {
+            "inside" => inside += 1,
+            "OUTSIDE" => leaked += 1,
+            _ => {}
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert_eq!(leaked, 0, "served from outside the root ({inside} inside)");
+    assert!(inside > 0, "the directory was served at times");
+}

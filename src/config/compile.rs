@@ -1149,6 +1149,7 @@ fn compile_route(
                 index,
                 cache_control,
                 strip,
+                dotfiles: s.dotfiles.unwrap_or(false),
             })
         }
         file::Action::Respond {

@@ -179,6 +179,9 @@ pub struct Static {
     pub expires: Option<Duration>,
     pub immutable: Option<bool>,
     pub index: Option<Sp<String>>,
+    /// Serve files and directories whose name starts with `.` (`.env`,
+    /// `.git/`); `.well-known` is always served.
+    pub dotfiles: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -630,6 +633,7 @@ fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
                 expires: s.get("expires").and_then(|f| r.duration(&f)),
                 immutable: s.get("immutable").and_then(|f| r.bool(&f)),
                 index: s.get("index").and_then(|f| r.string(&f)),
+                dotfiles: s.get("dotfiles").and_then(|f| r.bool(&f)),
             };
             s.finish(r);
             action = Some(Action::Static(st, Sp::new((), f.span.clone())));

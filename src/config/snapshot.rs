@@ -300,6 +300,8 @@ pub struct Static {
     pub cache_control: Option<HeaderValue>,
     /// Bytes of the request path to strip (the matched prefix).
     pub strip: usize,
+    /// Names starting with `.` are served (else 404, `.well-known` aside).
+    pub dotfiles: bool,
 }
 
 /// One piece of a redirect target template.
