@@ -218,6 +218,8 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
     crate::access_log::configure(&cfg.log.access_log)
         .map_err(|e| anyhow::anyhow!("cannot open access log {:?}: {e}", cfg.log.access_log))?;
     let pid_file = cfg.global.pid_file.clone();
+    crate::runtime_dir::ensure_private_parent(&cfg.global.upgrade_sock)
+        .map_err(|e| anyhow::anyhow!("upgrade_sock {}: {e}", cfg.global.upgrade_sock.display()))?;
     let listeners: Vec<(String, bool)> = cfg
         .listeners
         .iter()

@@ -31,6 +31,7 @@ pub mod ratelimit;
 pub mod request_path;
 pub mod respond;
 pub mod routing;
+pub mod runtime_dir;
 pub mod sanitize;
 pub mod server;
 pub mod state;

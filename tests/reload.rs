@@ -493,3 +493,62 @@ async fn an_address_added_by_a_reload_is_handed_over_on_upgrade() {
     let _ = new.kill();
     let _ = new.wait();
 }
+
+/// The upgrade socket receives every listening socket: rampart refuses to
+/// start with it in a directory other users can write to, and by default
+/// puts it in one only its user can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrade_socket_is_never_in_a_directory_others_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let cfg = dir.path().join("r.toml");
+    let port = free_port();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[global]\nupgrade_sock = \"{}/u.sock\"\n[[servers]]\nlisten = [\"127.0.0.1:{port}\"]\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n",
+            shared.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("can be written by other users"), "{err}");
+
+    // The default: a private directory (here $RUNTIME_DIRECTORY, as systemd sets it).
+    let runtime = dir.path().join("runtime");
+    std::fs::write(
+        &cfg,
+        format!("[[servers]]\nlisten = [\"127.0.0.1:{port}\"]\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "--upgrade", "-c"])
+        .arg(&cfg)
+        .env("RUNTIME_DIRECTORY", &runtime)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Waiting for the sockets: it says where.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !runtime.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(&format!("{}/upgrade-", runtime.display())),
+        "{log}"
+    );
+    let mode = std::fs::metadata(&runtime).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
