@@ -182,12 +182,13 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Front<A> {
                 }
             }
         };
-        // HTTP/2 has no HTTP/1 heads to watch (h2 limits its own headers).
+        // HTTP/2 has no HTTP/1 heads to watch (h2 limits its own headers),
+        // but its preface is due within the same deadline.
         let wrapped: Stream = if matches!(
             stream.selected_alpn_proto(),
             Some(pingora::protocols::ALPN::H2)
         ) {
-            Box::new(HeadDeadline::passthrough(stream))
+            Box::new(HeadDeadline::h2_preface(stream, deadline))
         } else {
             Box::new(HeadDeadline::new(stream, deadline, self.answers.clone()))
         };

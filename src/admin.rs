@@ -1,6 +1,10 @@
-//! The admin listener: `GET /metrics` (Prometheus text) and `GET /healthz`.
-//! Kept off the proxy listeners so metrics are never exposed publicly by
-//! accident.
+//! The admin listener (`[admin] listen`, absent by default): `GET /metrics`
+//! (Prometheus text), `GET /healthz` (`ok`) and `GET /config` (the hash of
+//! the configuration in use and the number of requests in flight, for
+//! deployment checks). Kept off the proxy listeners so that none of it is
+//! exposed publicly by accident; a non-loopback `admin.listen` is warned
+//! about at load. Its request heads get the same whole-head deadline as the
+//! proxy's, [`HEAD_TIMEOUT`], so that a slow client cannot hold it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +15,11 @@ use pingora::apps::http_app::{HttpServer, ServeHttp};
 use pingora::protocols::http::ServerSession;
 use pingora::services::listening::Service;
 
+use crate::head_deadline::HeadDeadline;
 use crate::state::State;
+
+/// The whole-head deadline on the admin listener.
+pub const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Admin {
     state: Arc<State>,
@@ -45,11 +53,32 @@ impl ServeHttp for Admin {
     }
 }
 
-pub fn service(addr: SocketAddr, state: Arc<State>) -> Service<HttpServer<Admin>> {
-    let mut svc = Service::new(
-        "rampart admin".to_string(),
-        HttpServer::new_app(Admin { state }),
-    );
+/// The admin application behind the head deadline.
+pub struct AdminFront {
+    inner: Arc<HttpServer<Admin>>,
+    answers: Arc<crate::accept::EarlyAnswers>,
+}
+
+#[async_trait]
+impl pingora::apps::ServerApp for AdminFront {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: pingora::protocols::Stream,
+        shutdown: &pingora::server::ShutdownWatch,
+    ) -> Option<pingora::protocols::Stream> {
+        let watched = HeadDeadline::new(stream, HEAD_TIMEOUT, self.answers.clone());
+        self.inner.process_new(Box::new(watched), shutdown).await
+    }
+}
+
+pub fn service(addr: SocketAddr, state: Arc<State>) -> Service<AdminFront> {
+    let app = AdminFront {
+        inner: Arc::new(HttpServer::new_app(Admin {
+            state: state.clone(),
+        })),
+        answers: Arc::new(crate::accept::EarlyAnswers(state)),
+    };
+    let mut svc = Service::new("rampart admin".to_string(), app);
     svc.add_tcp(&addr.to_string());
     svc
 }

@@ -47,6 +47,9 @@ enum Phase {
     Idle,
     /// Inside a head (blank lines before the request line included).
     Head { started: Instant, scan: HeadScan },
+    /// An HTTP/2 connection before its preface: `left` of its 24 bytes
+    /// still to come, by the deadline counted from the connection's start.
+    Preface { started: Instant, left: u8 },
     /// Head complete; body and response are not our business.
     Rest,
     /// An upgraded (101) or HTTP/2 connection: no more HTTP/1 heads.
@@ -83,6 +86,22 @@ impl HeadDeadline {
         }
     }
 
+    /// An HTTP/2 connection (ALPN h2): its 24-byte preface must arrive
+    /// within `timeout` of now; after it, h2 limits its own frames.
+    pub fn h2_preface(inner: Stream, timeout: Duration) -> Self {
+        HeadDeadline {
+            inner,
+            timeout,
+            too_large: None,
+            phase: Phase::Preface {
+                started: Instant::now(),
+                left: 24,
+            },
+            timer: None,
+            ahead: None,
+        }
+    }
+
     /// A plain pass-through (no deadline, no size limit): gives a boxed
     /// stream the concrete type the TLS handshake needs, before the
     /// decrypted stream gets its own watch.
@@ -106,6 +125,17 @@ impl HeadDeadline {
         }
         let mut scan = match self.phase {
             Phase::Rest | Phase::Tunnel => return Ok(()),
+            Phase::Preface { started, left } => {
+                let left = left.saturating_sub(bytes.len().min(24) as u8);
+                self.phase = match left {
+                    0 => Phase::Tunnel,
+                    _ => Phase::Preface { started, left },
+                };
+                if left == 0 {
+                    self.timer = None;
+                }
+                return Ok(());
+            }
             Phase::Idle if bytes.starts_with(b"PRI * HTTP/2") => {
                 self.phase = Phase::Tunnel;
                 return Ok(());
@@ -353,8 +383,9 @@ impl AsyncRead for HeadDeadline {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let Phase::Head { started, .. } = this.phase else {
-                    return Poll::Pending;
+                let started = match this.phase {
+                    Phase::Head { started, .. } | Phase::Preface { started, .. } => started,
+                    _ => return Poll::Pending,
                 };
                 if this.timeout.is_zero() {
                     return Poll::Pending;
@@ -580,6 +611,7 @@ mod tests {
             Phase::Head { .. } => "head",
             Phase::Rest => "rest",
             Phase::Tunnel => "tunnel",
+            Phase::Preface { .. } => "preface",
         }
     }
 
@@ -697,6 +729,28 @@ mod tests {
             phase_after(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]),
             "tunnel"
         );
+    }
+
+    #[test]
+    fn an_h2_preface_ends_the_watch_once_whole() {
+        let (a, _b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::h2_preface(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        assert!(h.observe(b"PRI * HTTP/2.0\r\n").is_ok());
+        assert!(matches!(h.phase, Phase::Preface { left: 8, .. }));
+        assert!(h.observe(b"\r\nSM\r\n\r\n\x00\x00").is_ok());
+        assert!(matches!(h.phase, Phase::Tunnel));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_h2_preface_not_complete_by_the_deadline_fails_the_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut h = HeadDeadline::h2_preface(Box::new(DuplexIo(a)), Duration::from_secs(1));
+        b.write_all(b"PRI * HTTP/2.0").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(h.read(&mut buf).await.unwrap(), 14);
+        let err = h.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     }
 
     #[test]

@@ -87,10 +87,9 @@ pub fn build(
     for l in cfg.listeners.iter().filter(|l| l.tls) {
         tls.insert(l.addr, tls_listener(cfg, l, &stores)?);
     }
-    let http = Arc::new(pingora::proxy::http_proxy(
-        &server.configuration,
-        Gateway::new(state.clone()),
-    ));
+    let mut http = pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone()));
+    http.server_options = Some(server_options(cfg));
+    let http = Arc::new(http);
     let answers = Arc::new(crate::accept::EarlyAnswers(state.clone()));
     let app = Front {
         inner: http.clone(),
@@ -135,6 +134,21 @@ pub fn build(
         server.add_service(crate::admin::service(admin, state.clone()));
     }
     Ok((server, stores, control))
+}
+
+/// pingora's per-connection options: an HTTP/2 connection with no open
+/// stream (before its first one too) is closed after `keepalive_timeout`,
+/// as an idle HTTP/1 connection is. pingora takes one value for every
+/// listener, fixed at start: the longest of the HTTP/2 servers'.
+fn server_options(cfg: &Snapshot) -> pingora::apps::HttpServerOptions {
+    let mut o = pingora::apps::HttpServerOptions::default();
+    o.h2_idle_timeout = cfg
+        .servers
+        .iter()
+        .filter(|s| s.http2)
+        .map(|s| s.keepalive_timeout)
+        .max();
+    o
 }
 
 /// A TLS address's handshake settings, its certificate store entered in

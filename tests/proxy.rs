@@ -1542,3 +1542,45 @@ async fn a_trickled_head_after_blank_lines_is_cut_off_at_the_deadline() {
     );
     assert_eq!(origin.hits(), 0);
 }
+
+/// The admin listener has a whole-head deadline too (5 s): trickling a
+/// head one line at a time does not hold it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_head_on_the_admin_listener_is_cut_off() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
+    let admin = g.admin;
+    let took = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", admin)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let start = Instant::now();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        for i in 0..100 {
+            std::thread::sleep(Duration::from_millis(200));
+            if s.write_all(format!("X-{i}: y\r\n").as_bytes()).is_err() {
+                break;
+            }
+            match s.read(&mut buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                _ => break,
+            }
+        }
+        start.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        took > Duration::from_secs(4) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
+    // And it still serves.
+    let m = g.metrics().await;
+    assert!(m.contains("rampart_access_log_dropped_total"), "{m}");
+}

@@ -190,6 +190,12 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
                 format!("admin listen address \"{}\": expected IP:PORT", a.v),
             );
         }
+        if parsed.is_some_and(|p| !p.ip().is_loopback()) {
+            cx.warnings.push(format!(
+                "admin.listen {}: /metrics and /config are served to anyone who can reach this address (a loopback address keeps them local)",
+                a.v
+            ));
+        }
         parsed
     });
 

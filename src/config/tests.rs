@@ -396,6 +396,17 @@ fn log_and_admin() {
         "8:11",
         "collides with the admin listener",
     );
+    let warnings = |admin: &str| {
+        let src = format!("[admin]\nlisten = \"{admin}\"\n{BASE}");
+        load_str(Path::new("t.toml"), &src, env).unwrap().1
+    };
+    assert!(warnings("127.0.0.1:9090").is_empty());
+    let w = warnings("0.0.0.0:9090");
+    assert!(
+        w.iter()
+            .any(|w| w.contains("served to anyone who can reach")),
+        "{w:?}"
+    );
 }
 
 #[test]

@@ -291,6 +291,8 @@ pub struct HttpSession {
     pub write_timeout: Option<Duration>,
     // How long to wait when draining (discarding) request body
     total_drain_timeout: Option<Duration>,
+    // The longest wait for the next piece of the request body.
+    read_timeout: Option<Duration>,
 }
 
 /// The outcome of accepting the next event on an HTTP/2 downstream connection.
@@ -499,6 +501,7 @@ impl HttpSession {
             digest,
             write_timeout: None,
             total_drain_timeout: None,
+            read_timeout: None,
         })))
     }
 
@@ -520,8 +523,18 @@ impl HttpSession {
 
     /// Read request body bytes. `None` when there is no more body to read.
     pub async fn read_body_bytes(&mut self) -> Result<Option<Bytes>> {
-        // TODO: timeout
-        let data = self.request_body_reader.data().await.transpose().or_err(
+        let data = match self.read_timeout {
+            Some(t) => timeout(t, self.request_body_reader.data())
+                .await
+                .map_err(|_| {
+                    Error::explain(
+                        ErrorType::ReadTimedout,
+                        "no request body data within the read timeout",
+                    )
+                })?,
+            None => self.request_body_reader.data().await,
+        };
+        let data = data.transpose().or_err(
             ErrorType::ReadError,
             "while reading downstream request body",
         )?;
@@ -596,6 +609,18 @@ impl HttpSession {
     /// Get the write timeout.
     pub fn get_write_timeout(&self) -> Option<Duration> {
         self.write_timeout
+    }
+
+    /// Sets the downstream read timeout: the longest wait for the next DATA
+    /// frame of the request body (a slow client cannot hold the stream, and
+    /// the upstream request behind it, forever).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// Get the read timeout.
+    pub fn get_read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
     }
 
     /// Sets the total drain timeout. This `timeout` will be used while draining
@@ -1283,6 +1308,44 @@ mod test {
         assert!(done.is_none());
 
         client.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn test_read_timeout_ends_a_stalled_request_body() {
+        let (client, server) = duplex(65536);
+        let client = tokio::spawn(async move {
+            let (h2, connection) = h2::client::handshake(client).await.unwrap();
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            let mut h2 = h2.ready().await.unwrap();
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri("https://authority.example/upload")
+                .body(())
+                .unwrap();
+            let (_response, mut body) = h2.send_request(request, false).unwrap();
+            body.send_data(Bytes::from_static(b"first"), false).unwrap();
+            // ... and nothing more, for longer than the read timeout.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            drop(body);
+        });
+        let mut connection = handshake(Box::new(server), None).await.unwrap();
+        let digest = Arc::new(Digest::default());
+        let Some(H2Accept::Session(mut session)) =
+            HttpSession::from_h2_conn(&mut connection, digest).await.unwrap()
+        else {
+            panic!("no request");
+        };
+        session.set_read_timeout(Some(Duration::from_millis(200)));
+        assert_eq!(session.get_read_timeout(), Some(Duration::from_millis(200)));
+        let first = session.read_body_bytes().await.unwrap();
+        assert_eq!(first.as_deref(), Some(&b"first"[..]));
+        let started = std::time::Instant::now();
+        let err = session.read_body_bytes().await.unwrap_err();
+        assert_eq!(err.etype(), &ErrorType::ReadTimedout);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        client.abort();
     }
 
     #[tokio::test]
