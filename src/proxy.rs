@@ -685,15 +685,18 @@ impl ProxyHttp for Gateway {
         let live = self.state.current();
         let local = session.server_addr().and_then(|a| a.as_inet()).copied();
         let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        // A 400 may have no parsed head at all; a CONNECT (405) has one.
-        let id = match status {
-            405 => headers::RequestId::from_request(
-                session
-                    .req_header()
-                    .headers
-                    .get(headers::X_REQUEST_ID.name()),
-            ),
-            _ => headers::RequestId::generate(),
+        // What of the head was parsed, if anything: a 400 may have none (a
+        // head pingora could not parse) or a whole one (one it refused).
+        let header = |name: &http::HeaderName| match session {
+            HttpSession::H1(h1) => h1.get_header(name),
+            _ => None,
+        };
+        let id = headers::RequestId::from_request(header(headers::X_REQUEST_ID.name()));
+        // pingora refuses a final transfer coding other than chunked with a
+        // 400; rampart decodes no coding but chunked, and says so (501).
+        let status = match header(&header::TRANSFER_ENCODING) {
+            Some(te) if status == 400 && !sanitize::coding_is_chunked(te.as_bytes()) => 501,
+            _ => status,
         };
         headers::early_error(
             status,

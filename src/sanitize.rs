@@ -18,17 +18,21 @@ pub fn target_is_clean(raw: &[u8]) -> bool {
 /// by anything else (`gzip, chunked` included: the upstream would get a
 /// body still gzip-coded, told it is not) is a 501, as nginx answers.
 pub fn transfer_coding_supported(headers: &HeaderMap) -> bool {
-    let mut codings = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|c| !c.is_empty());
-    match (codings.next(), codings.next()) {
+    let mut values = headers.get_all(header::TRANSFER_ENCODING).iter();
+    match (values.next(), values.next()) {
         (None, _) => true,
-        (Some(c), None) => c.eq_ignore_ascii_case(b"chunked"),
+        (Some(v), None) => coding_is_chunked(v.as_bytes()),
         _ => false,
     }
+}
+
+/// One `Transfer-Encoding` value naming exactly `chunked`.
+pub fn coding_is_chunked(value: &[u8]) -> bool {
+    let mut codings = value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|c| !c.is_empty());
+    matches!((codings.next(), codings.next()), (Some(c), None) if c.eq_ignore_ascii_case(b"chunked"))
 }
 
 /// The scheme and authority of an absolute-form target (`http://a.example:8080/x`),

@@ -116,6 +116,14 @@ async fn transfer_codings_other_than_chunked_are_501_and_close() {
         1,
         "nothing after it is read: {resp}"
     );
+    // A lone coding other than chunked (pingora refuses it before any hook).
+    let resp = send(
+        g.port,
+        "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nX-Request-Id: te-1\r\n\r\nxyz",
+    )
+    .await;
+    assert_eq!(status(&resp), "501", "{resp}");
+    assert!(resp.contains("\r\nX-Request-Id: te-1\r\n"), "{resp}");
     // Two Transfer-Encoding lines are one list.
     let resp = send(
         g.port,
@@ -191,6 +199,19 @@ async fn an_absolute_form_target_names_the_host() {
     assert_eq!(last.uri, "/admin/x?y=1");
     assert_eq!(last.header("host"), Some("b.example"));
     assert_eq!(last.header("x-forwarded-host"), Some("b.example"));
+    // Whatever Host says (RFC 9112 §3.2.2): the target's host decides.
+    let resp = send(
+        g.port,
+        "GET http://b.example/admin/y HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        status(&resp),
+        "200",
+        "server b, not a's /admin/ deny: {resp}"
+    );
+    assert_eq!(origin.last().uri, "/admin/y");
+    assert_eq!(origin.last().header("host"), Some("b.example"));
     // HTTP/1.0 needs no Host: the target's is used.
     let resp = send(g.port, "GET http://B.example/z HTTP/1.0\r\n\r\n").await;
     assert_eq!(status(&resp), "200", "{resp}");

@@ -25,6 +25,41 @@ pub use pingora_http::authority::{
     is_http_family_scheme, raw_target_authority, RawTargetAuthority,
 };
 
+/// [RFC 9112 section 3.2.2]: a server that receives an absolute-form target
+/// "MUST ignore the received Host header field ... and instead use the
+/// host information of the request-target". An HTTP(S) absolute-form target
+/// whose `Host` differs has that `Host` replaced by the target's authority,
+/// so that [`validate_request_authority`] and everything after it read one
+/// host. A missing `Host`, userinfo, an ambiguous or unparseable authority,
+/// and other schemes are left alone (still refused or left to the
+/// application as before).
+///
+/// [RFC 9112 section 3.2.2]: https://www.rfc-editor.org/rfc/rfc9112.html#section-3.2.2
+pub fn adopt_absolute_form_authority(req: &mut RequestHeader) {
+    if req.method == http::Method::CONNECT {
+        return;
+    }
+    let RawTargetAuthority::Absolute {
+        scheme, authority, ..
+    } = raw_target_authority(req.raw_path())
+    else {
+        return;
+    };
+    let Some(host) = req.headers.get(header::HOST) else {
+        return;
+    };
+    if !is_http_family_scheme(scheme)
+        || host.as_bytes() == authority
+        || authority.contains(&b'@')
+        || http::uri::Authority::try_from(authority).is_err()
+    {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_bytes(authority) {
+        let _ = req.insert_header(header::HOST, value);
+    }
+}
+
 /// Validate that a request has one unambiguous authority.
 ///
 /// CONNECT handling:
@@ -241,6 +276,29 @@ pub(super) fn has_ambiguous_port_suffix(authority: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_absolute_form_authority_replaces_a_differing_host() {
+        let build = |target: &[u8], host: Option<&str>| {
+            let mut req = RequestHeader::build("GET", target, None).unwrap();
+            if let Some(h) = host {
+                req.insert_header(header::HOST, h).unwrap();
+            }
+            adopt_absolute_form_authority(&mut req);
+            req
+        };
+        let req = build(b"http://b.example:8080/x", Some("a.example"));
+        assert_eq!(req.headers[header::HOST], "b.example:8080");
+        assert!(validate_request_authority(&req).is_ok());
+        let req = build(b"http://b.example/x", None);
+        assert!(req.headers.get(header::HOST).is_none(), "a missing Host stays missing");
+        let req = build(b"/x", Some("a.example"));
+        assert_eq!(req.headers[header::HOST], "a.example");
+        let req = build(b"http://user@b.example/x", Some("a.example"));
+        assert!(validate_request_authority(&req).is_err(), "userinfo still refused");
+        let req = build(b"ftp://b.example/x", Some("a.example"));
+        assert_eq!(req.headers[header::HOST], "a.example");
+    }
+
     use super::*;
 
     fn request(method: &str, target: &str, hosts: &[&str]) -> RequestHeader {

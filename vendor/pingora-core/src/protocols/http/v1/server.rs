@@ -426,6 +426,10 @@ impl HttpSession {
                         if has_both_te_and_cl {
                             self.set_keepalive(None);
                         }
+                        // rampart patch: RFC 9112 section 3.2.2.
+                        if let Some(req) = self.request_header.as_mut() {
+                            crate::protocols::http::authority::adopt_absolute_form_authority(req);
+                        }
                         self.validate_request()?;
 
                         return Ok(Some(s));
@@ -2965,21 +2969,18 @@ mod tests_stream {
     }
 
     #[tokio::test]
-    async fn read_absolute_form_request_target_rejects_host_mismatch() {
+    async fn read_absolute_form_request_target_adopts_its_authority_as_host() {
         init_log();
-        // The fixture above has to keep `Host` and the request-target authority
-        // consistent to get past ingress validation. Pin the rejection it relies on, so
-        // that agreement stays a deliberate property of the fixture rather than an
-        // assumption that could silently stop holding.
+        // rampart patch: RFC 9112 section 3.2.2, "MUST ignore the received Host
+        // header field ... and instead use the host information of the
+        // request-target": a differing Host is replaced, not a 400.
         let input = b"GET http://pingora.org:8080/a?q=b HTTP/1.1\r\nHost: pingora.org\r\n\r\n";
         let mock_io = Builder::new().read(&input[..]).build();
         let mut http_stream = HttpSession::new(Box::new(mock_io));
-        let err = http_stream.read_request().await.unwrap_err();
-        assert_eq!(&InvalidHTTPHeader, err.etype());
-        // InvalidHTTPHeader covers every authority rejection, so pin the reason as well.
-        assert!(
-            format!("{err}").contains("Host header differs from request-target authority"),
-            "rejected for the wrong reason: {err}"
+        http_stream.read_request().await.unwrap();
+        assert_eq!(
+            http_stream.req_header().headers[header::HOST],
+            "pingora.org:8080"
         );
     }
 
