@@ -135,6 +135,39 @@ impl Ctx {
     }
 }
 
+/// Request body bytes rampart reads and discards after answering a request
+/// itself, to keep its connection (nginx discards too).
+const DRAIN_LIMIT: u64 = 64 * 1024;
+
+/// rampart answers without reading the request body (404, 403, 429, a
+/// `respond` route, a file). pingora then closes the connection rather than
+/// read the body. A body announced by `Content-Length` as at most
+/// [`DRAIN_LIMIT`] is read and discarded instead (within
+/// `client_body_timeout` in all), so that the client keeps its connection;
+/// a larger one, or one of unknown length (chunked), still closes it.
+fn limit_drain(session: &mut Session, ctx: &Ctx) {
+    let req = session.req_header();
+    if req.headers.contains_key(header::TRANSFER_ENCODING) {
+        return;
+    }
+    let small = req
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0 && n <= DRAIN_LIMIT);
+    if small {
+        let total = ctx
+            .live()
+            .and_then(|l| l.cfg.servers.get(ctx.server))
+            .map_or(std::time::Duration::from_secs(60), |s| {
+                s.client_body_timeout
+            });
+        session.set_close_on_response_before_downstream_finish(false);
+        session.set_total_drain_timeout(Some(total));
+    }
+}
+
 fn is_timeout(e: &Error) -> bool {
     matches!(
         e.etype(),
@@ -440,6 +473,7 @@ impl Gateway {
         body: Bytes,
         extra: &[(header::HeaderName, HeaderValue)],
     ) -> Result<()> {
+        limit_drain(session, ctx);
         let mut resp = respond::head(status, content_type, body.len())?;
         for (n, v) in extra {
             resp.insert_header(n.clone(), v.clone())?;
@@ -522,6 +556,7 @@ impl Gateway {
         path: &str,
     ) -> Result<()> {
         use crate::static_files::{self as sf, Target};
+        limit_drain(session, ctx);
         let req = session.req_header();
         if req.method != http::Method::GET && req.method != http::Method::HEAD {
             let allow = [(header::ALLOW, HeaderValue::from_static("GET, HEAD"))];
@@ -796,7 +831,17 @@ impl ProxyHttp for Gateway {
         // keep-alive`, `Connection: close`) or pingora decided (a request
         // framed by both `Transfer-Encoding` and `Content-Length`, RFC 9112
         // §6.3) stands, so no further request is read from the connection.
-        if session.get_keepalive().is_some() {
+        // `close` in any `Connection` line closes (RFC 9110 §7.6.1: the lines
+        // are one list); pingora reads only the first.
+        let close = session
+            .req_header()
+            .headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| headers::has_token(v, "close")));
+        if close {
+            session.set_keepalive(None);
+        } else if session.get_keepalive().is_some() {
             session.set_keepalive(Some(server.keepalive_timeout.as_secs()));
         }
         session.set_read_timeout(Some(server.client_body_timeout));

@@ -323,3 +323,59 @@ async fn nothing_is_read_after_a_refused_head() {
     assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "{got}");
     assert_eq!(origin.hits(), 0);
 }
+
+/// rampart's own answers do not read a large request body to keep the
+/// connection: they answer and close. A small one is drained and the
+/// connection kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_answers_close_instead_of_draining_a_large_body() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&config(origin.addr, "max_body_size = \"0\"", ""));
+    let port = g.port;
+    let (big, took) = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // 1 GB announced, 1 KB sent: draining would wait for the rest.
+        s.write_all(b"POST /admin/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n")
+            .unwrap();
+        s.write_all(&[b'a'; 1024]).unwrap();
+        let start = std::time::Instant::now();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        (String::from_utf8_lossy(&out).into_owned(), start.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(big.starts_with("HTTP/1.1 403"), "{big}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let small = send(
+        g.port,
+        "POST /admin/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /admin/y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(small.matches("HTTP/1.1 403").count(), 2, "{small}");
+    assert_eq!(origin.hits(), 0);
+}
+
+/// `Connection` lines are one list (RFC 9110 §7.6.1): `close` in any of
+/// them closes the connection, and nothing pipelined after it is read.
+/// (Found by the differential test: pingora reads only the first line.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_in_any_connection_line_closes() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&config(origin.addr, "", ""));
+    for first in [
+        "HTTP/1.0\r\nConnection: keep-alive",
+        "HTTP/1.1\r\nConnection: te",
+    ] {
+        let before = origin.hits();
+        let resp = send(
+            g.port,
+            format!("GET /one {first}\r\nConnection: close\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(resp.matches(" 200 OK").count(), 1, "{resp}");
+        assert_eq!(origin.hits(), before + 1);
+        assert_eq!(origin.last().uri, "/one");
+    }
+}
