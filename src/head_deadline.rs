@@ -63,6 +63,8 @@ pub struct HeadDeadline {
     timeout: Duration,
     /// The answer to a head refused here (`None`: close without one).
     too_large: Option<Arc<dyn TooLarge>>,
+    /// A pipelined head already refused: answered at its next read.
+    refused: Option<u16>,
     phase: Phase,
     timer: Option<Pin<Box<Sleep>>>,
     /// Bytes read by [`Peek::try_peek`] and not yet handed to a reader
@@ -80,6 +82,7 @@ impl HeadDeadline {
             inner,
             timeout,
             too_large: Some(too_large),
+            refused: None,
             phase: Phase::Idle,
             timer: None,
             ahead: None,
@@ -93,6 +96,7 @@ impl HeadDeadline {
             inner,
             timeout,
             too_large: None,
+            refused: None,
             phase: Phase::Preface {
                 started: Instant::now(),
                 left: 24,
@@ -110,6 +114,7 @@ impl HeadDeadline {
             inner,
             timeout: Duration::ZERO,
             too_large: None,
+            refused: None,
             phase: Phase::Rest,
             timer: None,
             ahead: None,
@@ -315,10 +320,11 @@ fn head_end(state: u8, bytes: &[u8]) -> (Option<usize>, u8) {
 }
 
 impl HeadDeadline {
-    /// The first write after a head starts its response: watch for the
-    /// next head, unless the connection was upgraded. An interim response
-    /// (`100 Continue`, `103 Early Hints`) is not the response: the body the
-    /// client sends after a 100 must not be taken for a next head.
+    /// The first write after a head starts its response: the watch rests
+    /// until the next request begins ([`Peek::next_request`]), so that body
+    /// bytes read after the response began (a body drained after rampart's
+    /// own answer, or still forwarded after an upstream answered early) are
+    /// never taken for a head. An upgrade (101) ends the watch.
     fn on_response(&mut self, written: &[u8]) {
         // From `Head` too: a response means pingora's parser took the head
         // as complete, whatever this watch made of it.
@@ -329,11 +335,11 @@ impl HeadDeadline {
             .strip_prefix(b"HTTP/1.1 ")
             .or_else(|| written.strip_prefix(b"HTTP/1.0 "))
             .and_then(|rest| rest.get(..3));
-        match status {
-            Some(b"101") => self.phase = Phase::Tunnel,
-            Some([b'1', ..]) => self.phase = Phase::Rest,
-            _ => self.phase = Phase::Idle,
-        }
+        self.timer = None;
+        self.phase = match status {
+            Some(b"101") => Phase::Tunnel,
+            _ => Phase::Rest,
+        };
     }
 }
 
@@ -359,7 +365,11 @@ impl AsyncRead for HeadDeadline {
         };
         match polled {
             Poll::Ready(Ok(())) => {
-                if let Err(status) = this.observe(&buf.filled()[before..]) {
+                let verdict = match this.refused.take() {
+                    Some(status) => Err(status),
+                    None => this.observe(&buf.filled()[before..]),
+                };
+                if let Err(status) = verdict {
                     if let Some(answers) = &this.too_large {
                         let local = this
                             .inner
@@ -502,6 +512,22 @@ impl GetSocketDigest for HeadDeadline {
 /// between requests instead of inside a whole request future.
 #[async_trait]
 impl Peek for HeadDeadline {
+    /// A new request begins (pingora's keep-alive loop, patched): watch its
+    /// head from here. `already_read`: its first bytes, read with the
+    /// previous request (pipelining), checked as if read now. (When they
+    /// hold the whole head, pingora parses it without reading here: a
+    /// malformed request line in it is left to pingora's own parser.)
+    fn next_request(&mut self, already_read: &[u8]) {
+        if matches!(self.phase, Phase::Tunnel) || self.timeout.is_zero() {
+            return;
+        }
+        self.phase = Phase::Idle;
+        self.timer = None;
+        if let Err(status) = self.observe(already_read) {
+            self.refused = Some(status);
+        }
+    }
+
     async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
         std::future::poll_fn(|cx| {
             if self.ahead.is_some() {
@@ -695,6 +721,11 @@ mod tests {
         assert!(h.observe(&[b'a'; 100 * 1024]).is_ok());
         assert!(matches!(h.phase, Phase::Rest));
         h.on_response(b"HTTP/1.1 200 OK\r\n\r\n");
+        // A body still read after the response (drained, or forwarded to an
+        // upstream that answered early) is not a head either.
+        assert!(h.observe(b"{\"a\": 1}\n\x00\x01 binary").is_ok());
+        assert!(matches!(h.phase, Phase::Rest));
+        h.next_request(&[]);
         assert!(matches!(h.phase, Phase::Idle));
         let _ = h.observe(b"GET / HTTP/1.1\r\n\r\n");
         h.on_response(b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
@@ -779,8 +810,19 @@ mod tests {
         assert!(h.observe(b"GET / HTTP/1.1\r\n\r\n").is_ok());
         h.on_response(b"HTTP/1.1 200 OK\r\n");
         assert!(
-            matches!(h.phase, Phase::Idle),
-            "keepalive: the next head is watched"
+            matches!(h.phase, Phase::Rest),
+            "until the next request begins"
+        );
+        h.next_request(b"GET /pipelined HTTP/1.1\r\nHo");
+        assert!(
+            matches!(h.phase, Phase::Head { .. }),
+            "keepalive: the next head is watched, pipelined bytes included"
+        );
+        h.next_request(b"GET /a b HTTP/1.1\r\n");
+        assert_eq!(
+            h.refused,
+            Some(400),
+            "a pipelined bad request line is refused at its next read"
         );
     }
 

@@ -147,7 +147,11 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 /// a larger one, or one of unknown length (chunked), still closes it.
 fn limit_drain(session: &mut Session, ctx: &Ctx) {
     let req = session.req_header();
-    if req.headers.contains_key(header::TRANSFER_ENCODING) {
+    // A client waiting for `100 Continue` sends no body: draining would
+    // take its next request for the body.
+    if req.headers.contains_key(header::TRANSFER_ENCODING)
+        || req.headers.contains_key(header::EXPECT)
+    {
         return;
     }
     let small = req
@@ -573,7 +577,9 @@ impl Gateway {
         let f = match sf::resolve(st, path, &accept, range.is_some()).await {
             Target::NotFound => return self.answer_error(session, ctx, 404).await,
             Target::AddSlash => {
-                let loc = HeaderValue::from_str(&format!("{path}/{query}"))
+                // The path as received (still percent-encoded), not as matched.
+                let received = session.req_header().uri.path().to_string();
+                let loc = HeaderValue::from_str(&format!("{received}/{query}"))
                     .unwrap_or(HeaderValue::from_static("/"));
                 return self
                     .answer_status(session, ctx, 301, &[(header::LOCATION, loc)])

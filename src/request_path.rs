@@ -25,6 +25,8 @@ pub enum PathError {
     BadEncoding,
     #[error("path contains an encoded slash or backslash")]
     EncodedSlash,
+    #[error("path contains a dot segment with a parameter (`..;`)")]
+    DotSegmentParameter,
 }
 
 /// A request path, normalized.
@@ -136,6 +138,13 @@ fn decode_segment(raw: &str, allow_encoded_slashes: bool) -> Result<String, Path
     if out.iter().any(|&c| c < b' ' || c == 0x7f || c == b'\\') {
         return Err(PathError::BadEncoding);
     }
+    // `..;x` / `.;x`: a dot segment with a path parameter, which servlet
+    // containers (Tomcat, Jetty) resolve as `..` / `.` while rampart would
+    // take it for a name.
+    let name = out.split(|&c| c == b';').next().unwrap_or_default();
+    if out.contains(&b';') && (name == b"." || name == b"..") {
+        return Err(PathError::DotSegmentParameter);
+    }
     String::from_utf8(out).map_err(|_| PathError::BadEncoding)
 }
 
@@ -196,6 +205,9 @@ mod tests {
             ("/admin\\x", PathError::BadEncoding),
             ("/a%5cb", PathError::EncodedSlash),
             ("/admin/x/..%2F..%2Fpublic", PathError::EncodedSlash),
+            ("/public/..;/admin", PathError::DotSegmentParameter),
+            ("/public/.%2e;x=1/admin", PathError::DotSegmentParameter),
+            ("/a/.;/b", PathError::DotSegmentParameter),
         ] {
             assert_eq!(normalize(p, false), Err(e), "{p}");
         }

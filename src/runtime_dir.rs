@@ -6,19 +6,18 @@
 //! first (a fixed name in a shared `/tmp`) would hand that user every
 //! listening socket. So the socket lives in a directory only rampart's user
 //! can write: systemd's `$RUNTIME_DIRECTORY`, the user's `$XDG_RUNTIME_DIR`,
-//! the pid file's directory, or else a `rampart-<uid>` directory of the
-//! temporary directory, created 0700. At start, a directory that others
+//! or else a `rampart-<uid>` directory of the temporary directory, created
+//! 0700 (not the pid file's directory: often a shared `/tmp`). At start, a directory that others
 //! could write to (or that another user owns) is refused.
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// The default directory for the upgrade socket (see the module doc).
-pub fn default_dir(env: impl Fn(&str) -> Option<String>, pid_file: Option<&Path>) -> PathBuf {
+pub fn default_dir(env: impl Fn(&str) -> Option<String>) -> PathBuf {
     let set = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     set("RUNTIME_DIRECTORY")
         .or_else(|| set("XDG_RUNTIME_DIR").map(|d| d.join("rampart")))
-        .or_else(|| pid_file.and_then(Path::parent).map(Path::to_path_buf))
         .unwrap_or_else(|| {
             std::env::temp_dir().join(format!("rampart-{}", rustix::process::geteuid().as_raw()))
         })
@@ -74,7 +73,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn default_dir_prefers_systemd_then_xdg_then_the_pid_files() {
+    fn default_dir_prefers_systemd_then_xdg_then_a_private_temp_dir() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| {
                 pairs
@@ -84,27 +83,17 @@ mod tests {
             }
         };
         assert_eq!(
-            default_dir(
-                env(&[
-                    ("RUNTIME_DIRECTORY", "/run/rampart"),
-                    ("XDG_RUNTIME_DIR", "/run/user/1")
-                ]),
-                None
-            ),
+            default_dir(env(&[
+                ("RUNTIME_DIRECTORY", "/run/rampart"),
+                ("XDG_RUNTIME_DIR", "/run/user/1")
+            ])),
             Path::new("/run/rampart")
         );
         assert_eq!(
-            default_dir(
-                env(&[("XDG_RUNTIME_DIR", "/run/user/1")]),
-                Some(Path::new("/var/run/r.pid"))
-            ),
+            default_dir(env(&[("XDG_RUNTIME_DIR", "/run/user/1")])),
             Path::new("/run/user/1/rampart")
         );
-        assert_eq!(
-            default_dir(env(&[]), Some(Path::new("/var/run/r.pid"))),
-            Path::new("/var/run")
-        );
-        let tmp = default_dir(env(&[]), None);
+        let tmp = default_dir(env(&[]));
         assert!(tmp.starts_with(std::env::temp_dir()));
         assert!(tmp
             .file_name()

@@ -379,3 +379,62 @@ async fn close_in_any_connection_line_closes() {
         assert_eq!(origin.last().uri, "/one");
     }
 }
+
+/// The head checks start at each request's first byte: a body read after
+/// the response began (here drained after rampart's own answer) is never
+/// taken for a head, a pipelined head split across reads is checked as one
+/// (and served when well-formed), and a malformed one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_are_watched_from_each_request_start() {
+    let origin = Origin::start("o").await;
+    let g = Gateway::start(&config(origin.addr, "", ""));
+    let port = g.port;
+    let exchange = move |parts: Vec<Vec<u8>>| {
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            for p in parts {
+                s.write_all(&p).unwrap();
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    };
+    // A body arriving after the 403 went out: binary, no line ends.
+    let body: &[u8] = b"{\"a\": 1}\x01\x02 bin\tx";
+    let got = exchange(vec![
+        format!(
+            "POST /admin/x HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes(),
+        body.to_vec(),
+        b"GET /admin/y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(got.matches("HTTP/1.1 403").count(), 2, "{got}");
+    assert!(!got.contains(" 400 "), "{got}");
+    // A pipelined head split across reads: served.
+    let got = exchange(vec![
+        b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHo".to_vec(),
+        b"st: x\r\nConnection: close\r\n\r\n".to_vec(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(got.matches("HTTP/1.1 200").count(), 2, "{got}");
+    assert_eq!(origin.last().uri, "/two");
+    // ... and refused when its request line is malformed.
+    let before = origin.hits();
+    let got = exchange(vec![
+        b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /t wo HTTP/1.1\r\nHo".to_vec(),
+        b"st: x\r\n\r\n".to_vec(),
+    ])
+    .await
+    .unwrap();
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.contains("HTTP/1.1 400"), "{got}");
+    assert_eq!(origin.hits(), before + 1);
+}

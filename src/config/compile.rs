@@ -595,10 +595,10 @@ fn compile_global(cx: &mut Cx<'_, '_>, g: &file::Global) -> Global {
         grace_period: g.grace_period.unwrap_or(Duration::from_secs(30)),
         server_header: g.server_header.unwrap_or(false),
         trusted_proxies: trusted,
-        pid_file: pid_file.clone(),
+        pid_file,
         upgrade_sock: match &g.upgrade_sock {
             Some(p) => cx.path(&p.v),
-            None => default_upgrade_sock(&cx.base, pid_file.as_deref()),
+            None => default_upgrade_sock(&cx.base),
         },
     }
 }
@@ -606,13 +606,12 @@ fn compile_global(cx: &mut Cx<'_, '_>, g: &file::Global) -> Global {
 /// One socket per configuration directory, so the old and the new process
 /// of an upgrade agree without configuration, in a directory only
 /// rampart's user can write (`crate::runtime_dir`).
-fn default_upgrade_sock(base: &Path, pid_file: Option<&Path>) -> PathBuf {
+fn default_upgrade_sock(base: &Path) -> PathBuf {
     use sha2::Digest;
     let dir = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
     let d = sha2::Sha256::digest(dir.display().to_string().as_bytes());
     let tag: String = d.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    crate::runtime_dir::default_dir(|k| std::env::var(k).ok(), pid_file)
-        .join(format!("upgrade-{tag}.sock"))
+    crate::runtime_dir::default_dir(|k| std::env::var(k).ok()).join(format!("upgrade-{tag}.sock"))
 }
 
 fn compile_log(cx: &mut Cx<'_, '_>, l: &file::Log) -> Log {

@@ -162,7 +162,17 @@ impl HttpPersistentSettings {
         stream: &mut Stream,
         shutdown: &mut ShutdownWatch,
     ) -> bool {
-        if self.pipelined_prefix.is_some() || *shutdown.borrow() {
+        // The stream learns where the next request begins (and which of
+        // its bytes were already read with the previous one), so that a
+        // wrapper can watch each request head from its first byte.
+        match &self.pipelined_prefix {
+            Some(prefix) => {
+                stream.next_request(prefix);
+                return true;
+            }
+            None => stream.next_request(&[]),
+        }
+        if *shutdown.borrow() {
             return true;
         }
         let Some(secs) = self.keepalive_timeout else {

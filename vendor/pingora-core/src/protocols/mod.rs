@@ -79,6 +79,13 @@ pub trait Peek {
     async fn try_peek(&mut self, _buf: &mut [u8]) -> std::io::Result<bool> {
         Ok(false)
     }
+
+    /// rampart patch: a new request begins on this stream (an HTTP/1
+    /// keep-alive connection reused); `already_read` are its first bytes,
+    /// read along with the previous request (pipelining). Called before
+    /// any of the new request is read from the stream. The default does
+    /// nothing.
+    fn next_request(&mut self, _already_read: &[u8]) {}
 }
 
 use std::any::Any;

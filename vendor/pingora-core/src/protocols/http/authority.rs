@@ -30,8 +30,8 @@ pub use pingora_http::authority::{
 /// host information of the request-target". An HTTP(S) absolute-form target
 /// whose `Host` differs has that `Host` replaced by the target's authority,
 /// so that [`validate_request_authority`] and everything after it read one
-/// host. A missing `Host`, userinfo, an ambiguous or unparseable authority,
-/// and other schemes are left alone (still refused or left to the
+/// host. A missing `Host`, two `Host` lines, userinfo, an ambiguous or
+/// unparseable authority, and other schemes are left alone (still refused or left to the
 /// application as before).
 ///
 /// [RFC 9112 section 3.2.2]: https://www.rfc-editor.org/rfc/rfc9112.html#section-3.2.2
@@ -45,7 +45,9 @@ pub fn adopt_absolute_form_authority(req: &mut RequestHeader) {
     else {
         return;
     };
-    let Some(host) = req.headers.get(header::HOST) else {
+    // One Host only: with two, validation refuses the request as before.
+    let mut hosts = req.headers.get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
         return;
     };
     if !is_http_family_scheme(scheme)
@@ -297,6 +299,11 @@ mod tests {
         assert!(validate_request_authority(&req).is_err(), "userinfo still refused");
         let req = build(b"ftp://b.example/x", Some("a.example"));
         assert_eq!(req.headers[header::HOST], "a.example");
+        let mut req = RequestHeader::build("GET", b"http://b.example/x", None).unwrap();
+        req.append_header(header::HOST, "a.example").unwrap();
+        req.append_header(header::HOST, "b.example").unwrap();
+        adopt_absolute_form_authority(&mut req);
+        assert!(validate_request_authority(&req).is_err(), "two Hosts still refused");
     }
 
     use super::*;
