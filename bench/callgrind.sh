@@ -265,7 +265,7 @@ mem_ir_of() {  # mem_ir_of FILE: the Ir spent inside memcpy/memmove/memset (self
     # the copies glibc makes that way (large moves of futures, say) count ~30x what they
     # cost on the CPU. Reported apart, so a change that only moves fewer bytes is not
     # taken for a large CPU gain.
-    callgrind_annotate --inclusive=no --threshold=100 "$1" 2>/dev/null | awk '
+    callgrind_annotate --inclusive=no --auto=no --threshold=100 "$1" 2>/dev/null | awk '
         /mem(cpy|move|set)/ { v = $1; gsub(",", "", v); if (v ~ /^[0-9]+$/) s += v }
         END { print s + 0 }
     '
