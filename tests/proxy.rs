@@ -816,40 +816,28 @@ async fn client_header_timeout_bounds_the_whole_head_against_slowloris() {
 async fn oversized_request_head_is_431() {
     let origin = Origin::start("o").await;
     let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
-    let big = "a".repeat(70 * 1024);
     let port = g.port;
-    let resp = tokio::task::spawn_blocking(move || {
-        raw(
-            port,
-            &format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"),
-        )
-    })
-    .await
-    .unwrap();
-    assert!(
-        resp.starts_with("HTTP/1.1 431"),
-        "{}",
-        &resp[..resp.len().min(200)]
-    );
-    assert!(resp.contains("X-Content-Type-Options: nosniff"));
-    assert!(resp.contains("\r\nX-Server-Wide: yes\r\n"), "{resp}");
-    assert!(resp.contains("\r\nX-Request-Id: "), "{resp}");
     // Blank lines before the request line are part of the head: they do
     // not hide an oversized head from the limit.
-    let big = "a".repeat(70 * 1024);
-    let resp = tokio::task::spawn_blocking(move || {
-        raw(
-            port,
-            &format!("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"),
-        )
-    })
-    .await
-    .unwrap();
-    assert!(
-        resp.starts_with("HTTP/1.1 431"),
-        "{}",
-        &resp[..resp.len().min(200)]
-    );
+    for blank in ["", "\r\n\r\n"] {
+        let big = "a".repeat(70 * 1024);
+        let resp = tokio::task::spawn_blocking(move || {
+            raw(
+                port,
+                &format!("{blank}GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"),
+            )
+        })
+        .await
+        .unwrap();
+        assert!(
+            resp.starts_with("HTTP/1.1 431"),
+            "{}",
+            &resp[..resp.len().min(200)]
+        );
+        assert!(resp.contains("X-Content-Type-Options: nosniff"));
+        assert!(resp.contains("\r\nX-Server-Wide: yes\r\n"), "{resp}");
+        assert!(resp.contains("\r\nX-Request-Id: "), "{resp}");
+    }
     // A large but acceptable head passes.
     let ok = "b".repeat(30 * 1024);
     let r = client()
@@ -1510,29 +1498,7 @@ async fn a_trickled_head_after_blank_lines_is_cut_off_at_the_deadline() {
     ));
     let port = g.port;
     let took = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let start = Instant::now();
-        s.write_all(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n")
-            .unwrap();
-        let mut buf = [0u8; 512];
-        for i in 0..60 {
-            std::thread::sleep(Duration::from_millis(150));
-            if s.write_all(format!("X-{i}: y\r\n").as_bytes()).is_err() {
-                break;
-            }
-            match s.read(&mut buf) {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                // Closed, or answered (408): cut off.
-                _ => break,
-            }
-        }
-        start.elapsed()
+        trickle_head(port, b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n", 150)
     })
     .await
     .unwrap();
@@ -1551,28 +1517,7 @@ async fn a_trickled_head_on_the_admin_listener_is_cut_off() {
     let g = Gateway::start(&base(origin.addr, "", PROXY_ALL));
     let admin = g.admin;
     let took = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", admin)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let start = Instant::now();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-            .unwrap();
-        let mut buf = [0u8; 512];
-        for i in 0..100 {
-            std::thread::sleep(Duration::from_millis(200));
-            if s.write_all(format!("X-{i}: y\r\n").as_bytes()).is_err() {
-                break;
-            }
-            match s.read(&mut buf) {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                _ => break,
-            }
-        }
-        start.elapsed()
+        trickle_head(admin, b"GET /metrics HTTP/1.1\r\nHost: x\r\n", 200)
     })
     .await
     .unwrap();
@@ -1583,4 +1528,31 @@ async fn a_trickled_head_on_the_admin_listener_is_cut_off() {
     // And it still serves.
     let m = g.metrics().await;
     assert!(m.contains("rampart_access_log_dropped_total"), "{m}");
+}
+
+/// Sends `start`, then one header line every `every_ms` (at most 60), until
+/// the server closes the connection or answers; how long that took.
+fn trickle_head(port: u16, start: &[u8], every_ms: u64) -> Duration {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let began = Instant::now();
+    s.write_all(start).unwrap();
+    let mut buf = [0u8; 512];
+    for i in 0..60 {
+        std::thread::sleep(Duration::from_millis(every_ms));
+        if s.write_all(format!("X-{i}: y\r\n").as_bytes()).is_err() {
+            break;
+        }
+        match s.read(&mut buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            // Closed, or answered (408): cut off.
+            _ => break,
+        }
+    }
+    began.elapsed()
 }

@@ -179,31 +179,11 @@ async fn pid_file_is_written_at_start_and_removed_at_exit() {
 async fn upgrade_hands_the_sockets_to_a_new_process_without_refusing_a_connection() {
     let origin = Origin::start("o").await;
     let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("upgrade.sock");
-    let toml = config(
-        origin.addr,
-        "old",
-        &format!("upgrade_sock = \"{}\"", sock.display()),
-    );
+    let toml = upgradable_config(origin.addr, dir.path());
     let mut old = Gateway::start(&toml);
     assert_eq!(version(&old).await, "old");
     // The new process: same addresses, new content, waiting for the sockets.
-    let new_cfg = old.dir.path().join("new.toml");
-    std::fs::write(
-        &new_cfg,
-        toml.replace("\"old\"", "\"new\"")
-            .replace("{PORT}", &old.port.to_string())
-            .replace("{ADMIN}", &free_port().to_string()),
-    )
-    .unwrap();
-    let new_err = old.dir.path().join("new.err");
-    let mut new = std::process::Command::new(bin())
-        .args(["run", "--upgrade", "-c"])
-        .arg(&new_cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&new_err).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut new, new_err) = start_upgrade(&old, &toml.replace("\"old\"", "\"new\""));
     // Clients keep going through the switch.
     let url = old.url("/version");
     let failures = Arc::new(AtomicUsize::new(0));
@@ -455,12 +435,7 @@ async fn listen_addresses_follow_a_reload() {
 async fn an_address_added_by_a_reload_is_handed_over_on_upgrade() {
     let origin = Origin::start("o").await;
     let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("upgrade.sock");
-    let toml = config(
-        origin.addr,
-        "old",
-        &format!("upgrade_sock = \"{}\"", sock.display()),
-    );
+    let toml = upgradable_config(origin.addr, dir.path());
     let mut old = Gateway::start(&toml);
     let second = free_port();
     let both = toml.replace(
@@ -470,22 +445,7 @@ async fn an_address_added_by_a_reload_is_handed_over_on_upgrade() {
     old.reload_to(&both.replace("\"old\"", "\"old2\""), "/version", "old2")
         .await;
     wait_body(second, "/version", "old2").await;
-    let new_cfg = old.dir.path().join("new.toml");
-    std::fs::write(
-        &new_cfg,
-        both.replace("\"old\"", "\"new\"")
-            .replace("{PORT}", &old.port.to_string())
-            .replace("{ADMIN}", &free_port().to_string()),
-    )
-    .unwrap();
-    let new_err = old.dir.path().join("new.err");
-    let mut new = std::process::Command::new(bin())
-        .args(["run", "--upgrade", "-c"])
-        .arg(&new_cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&new_err).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut new, new_err) = start_upgrade(&old, &both.replace("\"old\"", "\"new\""));
     tokio::time::sleep(Duration::from_millis(500)).await;
     old.signal("USR2");
     wait_body(second, "/version", "new").await;
@@ -554,4 +514,35 @@ async fn the_upgrade_socket_is_never_in_a_directory_others_can_write() {
     );
     let mode = std::fs::metadata(&runtime).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
+}
+
+/// Starts a new process with `toml` (the running one's ports filled in)
+/// that waits for the running process's sockets; returns it and its log.
+fn start_upgrade(old: &Gateway, toml: &str) -> (std::process::Child, std::path::PathBuf) {
+    let new_cfg = old.dir.path().join("new.toml");
+    std::fs::write(
+        &new_cfg,
+        toml.replace("{PORT}", &old.port.to_string())
+            .replace("{ADMIN}", &free_port().to_string()),
+    )
+    .unwrap();
+    let new_err = old.dir.path().join("new.err");
+    let new = std::process::Command::new(bin())
+        .args(["run", "--upgrade", "-c"])
+        .arg(&new_cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&new_err).unwrap())
+        .spawn()
+        .unwrap();
+    (new, new_err)
+}
+
+/// `config` with its upgrade socket in `dir`.
+fn upgradable_config(origin: std::net::SocketAddr, dir: &std::path::Path) -> String {
+    let sock = dir.join("upgrade.sock");
+    config(
+        origin,
+        "old",
+        &format!("upgrade_sock = \"{}\"", sock.display()),
+    )
 }
