@@ -516,7 +516,8 @@ impl Peek for HeadDeadline {
     /// head from here. `already_read`: its first bytes, read with the
     /// previous request (pipelining), checked as if read now. (When they
     /// hold the whole head, pingora parses it without reading here: a
-    /// malformed request line in it is left to pingora's own parser.)
+    /// malformed request line in it is refused by pingora's own parser,
+    /// with `strict_request_line`, see `server.rs`.)
     fn next_request(&mut self, already_read: &[u8]) {
         if matches!(self.phase, Phase::Tunnel) || self.timeout.is_zero() {
             return;

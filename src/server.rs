@@ -138,10 +138,14 @@ pub fn build(
 
 /// pingora's per-connection options: an HTTP/2 connection with no open
 /// stream (before its first one too) is closed after `keepalive_timeout`,
-/// as an idle HTTP/1 connection is. pingora takes one value for every
-/// listener, fixed at start: the longest of the HTTP/2 servers'.
+/// as an idle HTTP/1 connection is (pingora takes one value for every
+/// listener, fixed at start: the longest of the HTTP/2 servers'); a request
+/// line pingora's parser refuses is a 400, never percent-encoded and
+/// forwarded (a pipelined one included, which the head watch cannot see:
+/// pingora parses it from its own buffer).
 fn server_options(cfg: &Snapshot) -> pingora::apps::HttpServerOptions {
     let mut o = pingora::apps::HttpServerOptions::default();
+    o.strict_request_line = true;
     o.h2_idle_timeout = cfg
         .servers
         .iter()

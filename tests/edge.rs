@@ -70,6 +70,15 @@ async fn malformed_request_lines_are_400_and_never_forwarded() {
         assert_eq!(status(&resp), "400", "{}: {resp}", line.escape_ascii());
         assert!(resp.contains("\r\nX-Request-Id: "), "{resp}");
     }
+    // Pipelined behind a good request, in the same read: refused as well.
+    let resp = send(
+        g.port,
+        "GET /fine HTTP/1.1\r\nHost: x\r\n\r\nGET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("HTTP/1.1 400"), "{resp}");
+    assert_eq!(origin.last().uri, "/fine");
     // Leading blank lines are allowed (RFC 9112 §2.2) and the request served.
     let resp = send(
         g.port,
@@ -77,7 +86,7 @@ async fn malformed_request_lines_are_400_and_never_forwarded() {
     )
     .await;
     assert_eq!(status(&resp), "200", "{resp}");
-    assert_eq!(origin.hits(), 1);
+    assert_eq!(origin.hits(), 2);
     assert_eq!(origin.last().uri, "/ok");
 }
 

@@ -84,6 +84,14 @@ pub struct HttpServerOptions {
     /// Unlike nginx, the default behavior here is _no limit_.
     pub keepalive_request_limit: Option<u32>,
 
+    /// Refuse (400) an HTTP/1 request line httparse cannot parse — a space
+    /// or control character in the target, for instance — instead of
+    /// percent-encoding it and parsing it again. Pipelined requests
+    /// included.
+    ///
+    /// Default: `false` (percent-encode)
+    pub strict_request_line: bool,
+
     /// If set, close a downstream HTTP/2 connection that has been idle
     /// for this duration.
     ///
@@ -398,6 +406,8 @@ where
         } else {
             // No ALPN or ALPN::H1 and h2c was not configured, fallback to HTTP/1.1
             let mut session = ServerSession::new_http1(stream);
+            let strict = self.server_options().is_some_and(|o| o.strict_request_line);
+            session.set_escape_illegal_request_line(!strict);
             if *shutdown.borrow() {
                 // stop downstream from reusing if this service is shutting down soon
                 session.set_keepalive(None);
@@ -425,6 +435,7 @@ where
                     }
                 }
                 let mut session = ServerSession::new_http1(stream);
+                session.set_escape_illegal_request_line(!strict);
                 if let Some(persistent_settings) = persistent_settings {
                     persistent_settings.apply_to_session(&mut session);
                 }

@@ -505,6 +505,18 @@ impl Session {
         }
     }
 
+    /// Sets whether an HTTP/1 request line httparse refuses is percent-encoded
+    /// and parsed again (the default) or refused (400). A noop for other
+    /// protocols.
+    pub fn set_escape_illegal_request_line(&mut self, escape: bool) {
+        match self {
+            Self::H1(s) => s.set_escape_illegal_request_line(escape),
+            Self::H2(_) => {}         // always ignored
+            Self::Subrequest(_) => {} // always ignored
+            Self::Custom(_) => {}     // always ignored
+        }
+    }
+
     /// Controls behaviour when the client closes the connection after the request body.
     ///
     /// When **enabled** (default), a client close is returned as a `ConnectionClosed`

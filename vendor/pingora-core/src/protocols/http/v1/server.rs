@@ -122,6 +122,9 @@ pub struct HttpSession {
     ignore_info_resp: bool,
     /// Disable keepalive if response is sent before downstream body is finished
     close_on_response_before_downstream_finish: bool,
+    // Whether a request line httparse refuses is percent-encoded and parsed
+    // again (pingora's default) instead of refused.
+    escape_illegal_request_line: bool,
 
     /// Number of times the upstream connection associated with this session can be reused
     /// after this session ends
@@ -198,6 +201,7 @@ impl HttpSession {
             ignore_info_resp: false,
             // default on to avoid rejecting requests after body as pipelined
             close_on_response_before_downstream_finish: true,
+            escape_illegal_request_line: true,
             keepalive_reuses_remaining: None,
             connection_user_context: None,
             half_closed: false,
@@ -453,7 +457,11 @@ impl HttpSession {
                                 }
                             }
                             // try to escape URI
-                            if let Some(new_buf) = escape_illegal_request_line(&buf) {
+                            let escaped = self
+                                .escape_illegal_request_line
+                                .then(|| escape_illegal_request_line(&buf))
+                                .flatten();
+                            if let Some(new_buf) = escaped {
                                 buf = new_buf;
                                 already_read = buf.len();
                             } else {
@@ -1402,6 +1410,13 @@ impl HttpSession {
     /// This may be set to avoid draining downstream if the body is no longer necessary.
     pub fn set_close_on_response_before_downstream_finish(&mut self, close: bool) {
         self.close_on_response_before_downstream_finish = close;
+    }
+
+    /// Sets whether a request line httparse refuses (a space or a control
+    /// character in the target, say) is percent-encoded and parsed again,
+    /// pingora's default, or refused as an invalid header (a 400).
+    pub fn set_escape_illegal_request_line(&mut self, escape: bool) {
+        self.escape_illegal_request_line = escape;
     }
 
     /// Controls behaviour when the client closes the connection after the request body.
@@ -2941,6 +2956,27 @@ mod tests_stream {
         assert_eq!(res, BufRef::new(0, 3));
         assert_eq!(http_stream.body_reader.body_state, ParseState::Complete(3));
         assert_eq!(input3, http_stream.get_body(&res));
+    }
+
+    #[tokio::test]
+    async fn illegal_request_line_is_refused_when_not_escaped() {
+        init_log();
+        for input in [
+            &b"GET /a b HTTP/1.1\r\nHost: pingora.org\r\n\r\n"[..],
+            b"GET /a\x01 HTTP/1.1\r\nHost: pingora.org\r\n\r\n",
+        ] {
+            let mock_io = Builder::new().read(input).build();
+            let mut http_stream = HttpSession::new(Box::new(mock_io));
+            http_stream.set_escape_illegal_request_line(false);
+            let err = http_stream.read_request().await.unwrap_err();
+            assert_eq!(&InvalidHTTPHeader, err.etype());
+        }
+        // The default still escapes.
+        let input = b"GET /a b HTTP/1.1\r\nHost: pingora.org\r\n\r\n";
+        let mock_io = Builder::new().read(&input[..]).build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        http_stream.read_request().await.unwrap();
+        assert_eq!(http_stream.get_path(), b"/a%20b");
     }
 
     #[tokio::test]
