@@ -63,17 +63,13 @@ impl<A> Front<A> {
 pub struct EarlyAnswers(pub Arc<State>);
 
 impl TooLarge for EarlyAnswers {
-    fn answer(&self, status: u16, local: Option<SocketAddr>, tls: bool) -> Vec<u8> {
+    fn answer(&self, local: Option<SocketAddr>, tls: bool) -> Vec<u8> {
         let live = self.0.current();
         let id = crate::headers::RequestId::generate();
         let server = live.cfg.default_server(local);
         let header = live.cfg.global.server_header;
-        let reason = http::StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("");
-        let mut out = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
-        if let Some((head, body)) = crate::headers::early_error(status, server, &id, tls, header) {
+        let mut out = b"HTTP/1.1 431 Request Header Fields Too Large\r\n".to_vec();
+        if let Some((head, body)) = crate::headers::early_error(431, server, &id, tls, header) {
             head.header_to_h1_wire(&mut out);
             out.extend_from_slice(b"\r\n");
             out.extend_from_slice(&body);

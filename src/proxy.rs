@@ -774,16 +774,14 @@ impl ProxyHttp for Gateway {
         );
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let req = session.req_header();
-        ctx.refused = if !host_is_well_formed(session)
-            || !sanitize::target_is_clean(req.raw_path())
-            || !sanitize::target_form_supported(req.raw_path())
-        {
-            Some(400)
-        } else if !sanitize::transfer_coding_supported(&req.headers) {
-            Some(501)
-        } else {
-            None
-        };
+        ctx.refused =
+            if !host_is_well_formed(session) || !sanitize::target_form_supported(req.raw_path()) {
+                Some(400)
+            } else if !sanitize::transfer_coding_supported(&req.headers) {
+                Some(501)
+            } else {
+                None
+            };
         if matches!(
             session.req_header().version,
             http::Version::HTTP_10 | http::Version::HTTP_11

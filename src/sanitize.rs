@@ -1,18 +1,12 @@
 //! What of a client's request rampart refuses, and what it does not pass
 //! on: the checks an edge makes before routing and before forwarding.
 //! The path is `request_path`'s; the head's size and line count are
-//! `head_deadline`'s (they are refused before the head is parsed).
+//! `head_deadline`'s (refused before the head is parsed); the request line's
+//! form is pingora's parser's (`strict_request_line`, `server.rs`).
 
 use http::header::{self, HeaderMap, HeaderName};
 use http::uri::{PathAndQuery, Uri};
 use pingora::http::RequestHeader;
-
-/// Control characters (and space) in the request target as received:
-/// pingora percent-encodes them and carries on; nginx and the contract
-/// answer 400.
-pub fn target_is_clean(raw: &[u8]) -> bool {
-    !raw.iter().any(|&b| b <= b' ' || b == 0x7f)
-}
 
 /// rampart decodes no transfer coding but `chunked`, so a request framed
 /// by anything else (`gzip, chunked` included: the upstream would get a
@@ -38,6 +32,10 @@ pub fn coding_is_chunked(value: &[u8]) -> bool {
 /// The scheme and authority of an absolute-form target (`http://a.example:8080/x`),
 /// `None` for any other form.
 fn absolute_form_authority(raw: &[u8]) -> Option<&[u8]> {
+    // Origin-form, nearly every request: no scan of the path for a colon.
+    if raw.first() == Some(&b'/') {
+        return None;
+    }
     let colon = raw.iter().position(|&b| b == b':')?;
     let (scheme, rest) = raw.split_at(colon);
     let rest = rest.strip_prefix(b"://")?;
@@ -121,14 +119,6 @@ pub fn upstream_headers(req: &mut RequestHeader, peer_trusted: bool, keep_unders
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_with_controls_or_spaces_are_not_clean() {
-        assert!(target_is_clean(b"/a/b?x=1%20y"));
-        for bad in [&b"/a b"[..], b"/a\x01", b"/a\tb", b"/a\x7f", b"/\r"] {
-            assert!(!target_is_clean(bad), "{bad:?}");
-        }
-    }
 
     #[test]
     fn only_exactly_chunked_is_a_supported_coding() {
