@@ -150,17 +150,11 @@ impl HeadDeadline {
             Phase::Idle => HeadScan::default(),
             Phase::Head { scan, .. } => scan,
         };
-        let (end, m) = head_end(scan.matched, bytes);
-        let head = &bytes[..end.map_or(bytes.len(), |i| i + 1)];
-        if scan.matched == at::BEFORE {
-            scan.blank_lines += head
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .filter(|&&b| b == b'\n')
-                .count();
-        }
-        scan.newlines += memchr::memchr_iter(b'\n', head).count();
-        scan.size += head.len();
+        let seen = head_end(scan.matched, bytes);
+        let end = seen.end;
+        scan.blank_lines += seen.leading_blank;
+        scan.newlines += seen.newlines;
+        scan.size += end.map_or(bytes.len(), |i| i + 1);
         // Request line and final blank line besides the fields (and any
         // blank lines before the request line).
         if scan.size > MAX_HEAD || scan.newlines > scan.blank_lines + MAX_FIELDS + 2 {
@@ -171,7 +165,7 @@ impl HeadDeadline {
             self.timer = None;
             return Ok(());
         }
-        scan.matched = m;
+        scan.matched = seen.state;
         match &mut self.phase {
             Phase::Head { scan: s, .. } => *s = scan,
             _ => {
@@ -241,37 +235,66 @@ fn step(state: u8, b: u8) -> u8 {
     }
 }
 
-/// Where the head ends in `bytes` (the index of its last byte), given the
-/// matcher `state` the previous read ended in; and otherwise the state this
-/// read ends in. Inside lines, line ends are found with `memchr` rather than
-/// byte by byte: a browser's head is half a kilobyte.
-fn head_end(state: u8, bytes: &[u8]) -> (Option<usize>, u8) {
-    let mut state = state;
+/// What one read holds of a head: where the head ends in it (the index of
+/// its last byte), else the matcher state the read ends in; and the line
+/// ends up to that point, those of blank lines before the request line
+/// apart.
+#[derive(Debug, PartialEq, Eq)]
+struct Scanned {
+    end: Option<usize>,
+    state: u8,
+    newlines: usize,
+    leading_blank: usize,
+}
+
+/// Scans `bytes` given the matcher `state` the previous read ended in.
+/// Inside lines, line ends are found with `memchr` rather than byte by
+/// byte (a browser's head is half a kilobyte), and counted on the way: one
+/// pass finds the end and the line count.
+fn head_end(state: u8, bytes: &[u8]) -> Scanned {
+    let mut out = Scanned {
+        end: None,
+        state,
+        newlines: 0,
+        leading_blank: 0,
+    };
     let mut i = 0;
-    while i < bytes.len() && state != at::LINE {
-        state = step(state, bytes[i]);
-        if state == at::END {
-            return (Some(i), at::END);
+    while i < bytes.len() && out.state != at::LINE {
+        if bytes[i] == b'\n' {
+            out.newlines += 1;
+            if out.state == at::BEFORE {
+                out.leading_blank += 1;
+            }
+        }
+        out.state = step(out.state, bytes[i]);
+        if out.state == at::END {
+            out.end = Some(i);
+            return out;
         }
         i += 1;
     }
     if i == bytes.len() {
-        return (None, state);
+        return out;
     }
     let rest = &bytes[i..];
     for j in memchr::memchr_iter(b'\n', rest) {
-        match (rest.get(j + 1), rest.get(j + 2)) {
-            (Some(b'\n'), _) => return (Some(i + j + 1), at::END),
-            (Some(b'\r'), Some(b'\n')) => return (Some(i + j + 2), at::END),
-            _ => {}
-        }
+        out.newlines += 1;
+        let end = match (rest.get(j + 1), rest.get(j + 2)) {
+            (Some(b'\n'), _) => i + j + 1,
+            (Some(b'\r'), Some(b'\n')) => i + j + 2,
+            _ => continue,
+        };
+        out.newlines += 1;
+        out.end = Some(end);
+        out.state = at::END;
+        return out;
     }
-    let tail = match rest {
+    out.state = match rest {
         [.., b'\n'] => at::LF,
         [.., b'\n', b'\r'] => at::LF_CR,
         _ => at::LINE,
     };
-    (None, tail)
+    out
 }
 
 impl HeadDeadline {
@@ -504,22 +527,34 @@ impl Peek for HeadDeadline {
 mod tests {
     use super::*;
 
-    /// The head-end search written as the plain byte-by-byte state machine.
-    fn head_end_bytewise(state: u8, bytes: &[u8]) -> (Option<usize>, u8) {
-        let mut m = state;
+    /// The head-end search written as the plain byte-by-byte state
+    /// machine, lines counted one by one.
+    fn head_end_bytewise(state: u8, bytes: &[u8]) -> Scanned {
+        let mut out = Scanned {
+            end: None,
+            state,
+            newlines: 0,
+            leading_blank: 0,
+        };
         for (i, &b) in bytes.iter().enumerate() {
-            m = step(m, b);
-            if m == at::END {
-                return (Some(i), at::END);
+            if b == b'\n' {
+                out.newlines += 1;
+                out.leading_blank += usize::from(out.state == at::BEFORE);
+            }
+            out.state = step(out.state, b);
+            if out.state == at::END {
+                out.end = Some(i);
+                break;
             }
         }
-        (None, m)
+        out
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
-        /// Heads made of CR/LF-heavy pieces, cut anywhere: the same end and
-        /// the same carried state as the state machine, read after read.
+        /// Heads made of CR/LF-heavy pieces, cut anywhere: the same end, the
+        /// same carried state and the same line counts as the state
+        /// machine, read after read.
         #[test]
         fn head_end_agrees_with_the_state_machine(
             pieces in proptest::collection::vec(
@@ -537,11 +572,11 @@ mod tests {
             for w in cuts.windows(2) {
                 let piece = &bytes[w[0]..w[1]];
                 let (a, b) = (head_end(fast, piece), head_end_bytewise(slow, piece));
-                proptest::prop_assert_eq!(a, b);
-                if a.0.is_some() {
+                proptest::prop_assert_eq!(&a, &b);
+                if a.end.is_some() {
                     break;
                 }
-                (fast, slow) = (a.1, b.1);
+                (fast, slow) = (a.state, b.state);
             }
         }
 
@@ -566,7 +601,7 @@ mod tests {
                 return Err(proptest::test_runner::TestCaseError::fail(format!("{parsed:?}")));
             };
             proptest::prop_assert_eq!(n, head.len());
-            proptest::prop_assert_eq!(head_end(at::BEFORE, full.as_bytes()).0, Some(n - 1));
+            proptest::prop_assert_eq!(head_end(at::BEFORE, full.as_bytes()).end, Some(n - 1));
         }
     }
 

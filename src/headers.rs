@@ -255,9 +255,17 @@ pub fn early_error(
 /// Whether the comma-separated header list `value` has `token` (ASCII
 /// case-insensitive), e.g. `no-transform` in `Cache-Control`.
 pub fn has_token(value: &str, token: &str) -> bool {
+    list_tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// The non-empty elements of a comma-separated header value (RFC 9110
+/// §5.6.1), whitespace trimmed. Bytes, not `str`: a byte split costs less
+/// than a `char` pattern, and this runs on every response's `Connection`.
+pub fn list_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
-        .split(',')
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
 }
 
 /// Appends `Vary: name` unless the response already varies on it (or on
@@ -289,12 +297,14 @@ pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
         .headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        // The usual values name no header: nothing to parse or allocate.
-        .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        // The usual values name no header: nothing to split or allocate.
+        .filter(|v| {
+            let v = v.as_bytes();
+            !v.eq_ignore_ascii_case(b"keep-alive") && !v.eq_ignore_ascii_case(b"close")
+        })
+        .flat_map(|v| list_tokens(v.as_bytes()))
+        .filter(|t| !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive"))
+        .filter_map(|t| HeaderName::from_bytes(t).ok())
         .filter(|n| !NEVER.contains(&n.as_str()))
         .take(10)
         .collect();

@@ -22,10 +22,7 @@ pub fn transfer_coding_supported(headers: &HeaderMap) -> bool {
 
 /// One `Transfer-Encoding` value naming exactly `chunked`.
 pub fn coding_is_chunked(value: &[u8]) -> bool {
-    let mut codings = value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|c| !c.is_empty());
+    let mut codings = crate::headers::list_tokens(value);
     matches!((codings.next(), codings.next()), (Some(c), None) if c.eq_ignore_ascii_case(b"chunked"))
 }
 
