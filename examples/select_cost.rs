@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use rampart::upstream::{InFlight, Pool, Registry};
+use rampart::upstream::{InFlight, Pool, Registry, Tried};
 
 fn main() {
     for balance in ["least_conn", "round_robin"] {
@@ -24,7 +24,7 @@ fn main() {
             let t = Instant::now();
             let mut held = Vec::with_capacity(8);
             for k in 0..iters {
-                let i = pool.pick(up, 0).expect("a server");
+                let i = pool.pick(up, &Tried::default()).expect("a server");
                 // Keep a few requests in flight so least_conn has work to do.
                 held.push(InFlight::acquire(&pool.backends[i]));
                 if held.len() == 8 || k % 3 == 0 {

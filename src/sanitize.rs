@@ -4,21 +4,9 @@
 //! `head_deadline`'s (refused before the head is parsed); the request line's
 //! form is pingora's parser's (`strict_request_line`, `server.rs`).
 
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::{self, HeaderName};
 use http::uri::{PathAndQuery, Uri};
 use pingora::http::RequestHeader;
-
-/// rampart decodes no transfer coding but `chunked`, so a request framed
-/// by anything else (`gzip, chunked` included: the upstream would get a
-/// body still gzip-coded, told it is not) is a 501, as nginx answers.
-pub fn transfer_coding_supported(headers: &HeaderMap) -> bool {
-    let mut values = headers.get_all(header::TRANSFER_ENCODING).iter();
-    match (values.next(), values.next()) {
-        (None, _) => true,
-        (Some(v), None) => coding_is_chunked(v.as_bytes()),
-        _ => false,
-    }
-}
 
 /// One `Transfer-Encoding` value naming exactly `chunked`.
 pub fn coding_is_chunked(value: &[u8]) -> bool {
@@ -116,25 +104,6 @@ pub fn upstream_headers(req: &mut RequestHeader, peer_trusted: bool, keep_unders
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_exactly_chunked_is_a_supported_coding() {
-        let te = |vals: &[&str]| {
-            let mut h = HeaderMap::new();
-            for v in vals {
-                h.append(header::TRANSFER_ENCODING, v.parse().unwrap());
-            }
-            transfer_coding_supported(&h)
-        };
-        assert!(te(&[]));
-        assert!(te(&["chunked"]));
-        assert!(te(&["Chunked "]));
-        assert!(!te(&["gzip, chunked"]));
-        assert!(!te(&["gzip", "chunked"]));
-        assert!(!te(&["gzip"]));
-        assert!(!te(&["chunked, chunked"]));
-        assert!(!te(&["identity"]));
-    }
 
     #[test]
     fn absolute_form_names_the_host() {

@@ -14,14 +14,14 @@ use pingora::server::configuration::ServerConf;
 use crate::accept::{Front, TlsListener};
 use crate::config::snapshot::Listener;
 use crate::config::Snapshot;
-use crate::proxy::Gateway;
+use crate::proxy::Proxy;
 use crate::state::State;
 use crate::tls::{CertStore, SniMap};
 use pingora::services::listening::Service;
 
 /// The application behind every listener: the front stage (TLS, head
 /// deadline) before pingora's HTTP proxy.
-pub type ProxyApp = Front<pingora::proxy::HttpProxy<Gateway>>;
+pub type ProxyApp = Front<pingora::proxy::HttpProxy<Proxy>>;
 
 /// Certificate stores of the TLS listeners, by address; refreshed on
 /// reload (and joined by the TLS addresses a reload adds).
@@ -87,7 +87,7 @@ pub fn build(
     for l in cfg.listeners.iter().filter(|l| l.tls) {
         tls.insert(l.addr, tls_listener(cfg, l, &stores)?);
     }
-    let mut http = pingora::proxy::http_proxy(&server.configuration, Gateway::new(state.clone()));
+    let mut http = pingora::proxy::http_proxy(&server.configuration, Proxy::new(state.clone()));
     http.server_options = Some(server_options(cfg));
     let http = Arc::new(http);
     let answers = Arc::new(crate::accept::EarlyAnswers(state.clone()));

@@ -12,6 +12,9 @@ pub mod balance;
 pub mod health;
 pub mod peer;
 pub mod probe;
+mod tried;
+
+pub use tried::Tried;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -222,12 +225,12 @@ impl Pool {
     }
 
     /// The server for the next attempt: among healthy servers not yet
-    /// tried by this request (`tried` is a bit set), primaries first, then
+    /// tried by this request, primaries first, then
     /// backups; when none is healthy, any untried primary (nginx keeps
     /// trying a pool whose servers are all down rather than failing fast).
     /// `None` once every server has been tried.
-    pub fn pick(&self, up: &Upstream, tried: u64) -> Option<usize> {
-        let untried = |i: usize| tried & (1u64 << (i % 64)) == 0 && self.sockets[i].is_some();
+    pub fn pick(&self, up: &Upstream, tried: &Tried) -> Option<usize> {
+        let untried = |i: usize| !tried.contains(i) && self.sockets[i].is_some();
         let n = up.servers.len();
         let healthy = |backup: bool| -> Vec<usize> {
             (0..n)

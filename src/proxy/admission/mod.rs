@@ -1,0 +1,110 @@
+//! What happens to a request before it is proxied: an ordered list of
+//! phases, each a function in a file of its own that looks at the request
+//! and either lets it go on, answers it, or holds it for a while. A new
+//! request-time policy (access control, auth, a connection limit) is one
+//! more phase in [`PHASES`].
+//!
+//! The order is nginx's, where nginx has one: the host checks, then the
+//! server-wide redirect, then the route (and the 404 when there is none),
+//! the CORS preflight (nginx answers it in its rewrite phase, before
+//! `limit_req`), the WebSocket origin check, rate limits, the body limit,
+//! and finally the route's action.
+
+mod action;
+mod body_limit;
+mod connection;
+mod host;
+mod https_redirect;
+mod preflight;
+mod rate_limit;
+mod route;
+mod websocket_origin;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use pingora::proxy::Session;
+
+use super::ctx::RequestCtx;
+use crate::state::Live;
+
+pub use host::classify;
+
+/// What a phase decided.
+pub enum Verdict {
+    /// On to the next phase (after the last: to the upstream).
+    Continue,
+    /// Hold the request, then go on (a rate limit's delay).
+    Delay(Duration),
+    /// rampart answers the request itself; no further phase runs.
+    Answer(Answer),
+}
+
+/// One of rampart's own answers.
+pub enum Answer {
+    /// A status with the short error body (text, or JSON when the client
+    /// prefers it) and extra headers (`Location`, `Retry-After`, ...).
+    Status {
+        status: u16,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
+    /// A status with a body of its own (`respond` routes, preflights).
+    Body {
+        status: u16,
+        content_type: HeaderValue,
+        body: Bytes,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
+    /// A file of the route's `static` directory (`ctx.static_path`).
+    Static,
+}
+
+impl Answer {
+    pub fn status(status: u16) -> Self {
+        Answer::Status {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(status: u16, name: HeaderName, value: HeaderValue) -> Self {
+        Answer::Status {
+            status,
+            headers: vec![(name, value)],
+        }
+    }
+}
+
+/// A phase: it may read and adjust the request (timeouts, keep-alive, the
+/// forwarded target) and fill in the context.
+type Phase = fn(&mut Session, &mut RequestCtx, &Live) -> Verdict;
+
+/// The phases, in the order they run.
+const PHASES: [(&str, Phase); 11] = [
+    ("listener", host::listener),
+    ("refused", host::refused),
+    ("misdirected", host::misdirected),
+    ("connection", connection::settle),
+    ("https_redirect", https_redirect::check),
+    ("route", route::select),
+    ("preflight", preflight::check),
+    ("websocket_origin", websocket_origin::check),
+    ("rate_limit", rate_limit::check),
+    ("body_limit", body_limit::check),
+    ("action", action::dispatch),
+];
+
+/// Runs the phases: `None` when the request goes upstream, else the
+/// answer rampart gives.
+pub async fn admit(session: &mut Session, ctx: &mut RequestCtx) -> Option<Answer> {
+    let live = ctx.live.clone();
+    for (_name, phase) in PHASES {
+        match phase(session, ctx, &live) {
+            Verdict::Continue => {}
+            Verdict::Delay(wait) => tokio::time::sleep(wait).await,
+            Verdict::Answer(answer) => return Some(answer),
+        }
+    }
+    None
+}

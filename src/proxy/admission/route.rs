@@ -1,0 +1,60 @@
+//! The route: the path normalized (see [`crate::request_path`]), the
+//! upstream given the path that was routed on, the route chosen, and its
+//! CORS policy (the server's for a 404).
+
+use std::borrow::Cow;
+
+use http::header::HeaderValue;
+use pingora::proxy::Session;
+
+use super::{Answer, Verdict};
+use crate::config::snapshot::{Action, CorsChoice};
+use crate::proxy::ctx::RequestCtx;
+use crate::request_path;
+use crate::state::Live;
+
+pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdict {
+    let server = &live.cfg.servers[ctx.place.server];
+    // A `Uri` clone shares its bytes: the path outlives the session borrow
+    // without being copied.
+    let uri = session.req_header().uri.clone();
+    let Ok(path) = request_path::normalize(uri.path(), server.allow_encoded_slashes) else {
+        return Verdict::Answer(Answer::status(400));
+    };
+    // The upstream gets the path routed on (`.`/`..` resolved, `//` merged).
+    if let Cow::Owned(forward) = &path.forward {
+        let target = match uri.query() {
+            Some(q) => format!("{forward}?{q}"),
+            None => forward.clone(),
+        };
+        match http::Uri::try_from(target) {
+            Ok(u) => session.req_header_mut().set_uri(u),
+            Err(_) => return Verdict::Answer(Answer::status(400)),
+        }
+    }
+    ctx.place.route = server.routes.select(&path.matched);
+    let route = ctx.place.route.map(|r| server.routes.get(r));
+    ctx.cors.policy = match route.map(|r| r.cors) {
+        Some(CorsChoice::Policy(i)) => Some(i),
+        Some(CorsChoice::None) => None,
+        None => server.cors,
+    };
+    if let (Some(p), Some(o)) = (ctx.cors.policy, &ctx.head.origin) {
+        if admitted(live, p, o) {
+            ctx.cors.origin = Some(o.clone());
+        }
+    }
+    let Some(route) = route else {
+        return Verdict::Answer(Answer::status(404));
+    };
+    if let Action::Static(_) = route.action {
+        ctx.static_path = Some(path.matched.into_owned());
+    }
+    Verdict::Continue
+}
+
+fn admitted(live: &Live, policy: usize, origin: &HeaderValue) -> bool {
+    origin
+        .to_str()
+        .is_ok_and(|o| crate::cors::origin_allowed(&live.cfg.cors[policy], o))
+}

@@ -1,0 +1,27 @@
+//! Browsers do not apply CORS to WebSockets: a page from any site can open
+//! one with the user's cookies (cross-site WebSocket hijacking). Where a
+//! CORS policy names the origins, an upgrade from a browser origin it does
+//! not list, other than the site's own, is refused (403); clients that
+//! send no `Origin` are not browsers and pass.
+
+use pingora::proxy::Session;
+
+use super::{Answer, Verdict};
+use crate::cors;
+use crate::proxy::ctx::RequestCtx;
+use crate::state::Live;
+
+pub fn check(session: &mut Session, ctx: &mut RequestCtx, _live: &Live) -> Verdict {
+    let foreign = ctx.cors.policy.is_some()
+        && ctx.cors.origin.is_none()
+        && session.is_upgrade_req()
+        && ctx
+            .head
+            .origin
+            .as_ref()
+            .is_some_and(|o| !cors::same_origin(o.as_bytes(), ctx.client.tls, ctx.head.host()));
+    match foreign {
+        true => Verdict::Answer(Answer::status(403)),
+        false => Verdict::Continue,
+    }
+}

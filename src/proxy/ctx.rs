@@ -1,0 +1,144 @@
+//! What rampart knows about one request while pingora drives it through the
+//! hooks: set up in `new_ctx`, filled in by the admission phases, read by the
+//! upstream hooks and the final accounting. Dropping it releases the
+//! request's slots (in flight on an upstream server, in flight for the
+//! shutdown drain) on every path.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::HeaderValue;
+
+use super::head::HeadFacts;
+use super::retry::Attempts;
+use crate::config::snapshot::{Route, Server};
+use crate::headers::RequestId;
+use crate::state::{Live, RequestGuard};
+
+pub struct RequestCtx {
+    pub start: Instant,
+    /// The configuration this request is served by, from start to end,
+    /// whatever reloads happen meanwhile.
+    pub live: Arc<Live>,
+    pub place: Place,
+    pub client: Client,
+    /// What one pass over the request's header lines found.
+    pub head: HeadFacts,
+    pub cors: CorsState,
+    /// The upstream attempts of a proxied request.
+    pub attempts: Attempts,
+    pub body: BodyCount,
+    pub ending: Ending,
+    /// The client's `Accept-Encoding`, when rampart narrowed it for the
+    /// compression module (restored for the upstream).
+    pub accept_encoding: Option<HeaderValue>,
+    /// The routed (normalized) path, kept only for a `static` route, which
+    /// maps it to a file.
+    pub static_path: Option<String>,
+    _in_flight: Option<RequestGuard>,
+}
+
+/// Where the request was routed to, as indexes into `live.cfg`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Place {
+    /// The listener the connection arrived on; `None` for an address a
+    /// reload removed.
+    pub listener: Option<usize>,
+    pub server: usize,
+    pub route: Option<usize>,
+}
+
+/// Who asked.
+#[derive(Debug, Default)]
+pub struct Client {
+    /// The client's address: the peer's, or the one a trusted proxy named.
+    pub ip: Option<IpAddr>,
+    pub tls: bool,
+    pub request_id: RequestId,
+}
+
+/// The CORS policy in effect and what it made of the request's `Origin`.
+#[derive(Debug, Default)]
+pub struct CorsState {
+    /// The route's policy, or the server's for a 404.
+    pub policy: Option<usize>,
+    /// The request's `Origin`, when that policy admits it.
+    pub origin: Option<HeaderValue>,
+    /// This request is a preflight rampart answers.
+    pub preflight: bool,
+}
+
+/// The request body seen so far, against the server's limit.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BodyCount {
+    pub limit: Option<u64>,
+    pub seen: u64,
+}
+
+/// How the request ended, for logs and metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ending {
+    /// Status of a response rampart wrote itself.
+    pub local_status: Option<u16>,
+    /// The response was a 101 (counted once in the WebSocket gauge).
+    pub websocket: bool,
+    /// The connection was upgraded and handed to a relay task, which
+    /// accounts for it when it closes.
+    pub detached: bool,
+}
+
+impl RequestCtx {
+    /// A new request's context, counted in flight until dropped.
+    pub fn new(live: Arc<Live>, in_flight: RequestGuard) -> Self {
+        RequestCtx {
+            _in_flight: Some(in_flight),
+            ..Self::blank(live)
+        }
+    }
+
+    /// What is left in pingora's hands when a tunnel took the request's
+    /// context away: nothing to count, nothing to log.
+    pub fn detached(live: Arc<Live>) -> Self {
+        let mut ctx = Self::blank(live);
+        ctx.ending.detached = true;
+        ctx
+    }
+
+    fn blank(live: Arc<Live>) -> Self {
+        RequestCtx {
+            start: Instant::now(),
+            live,
+            place: Place::default(),
+            client: Client::default(),
+            head: HeadFacts::default(),
+            cors: CorsState::default(),
+            attempts: Attempts::default(),
+            body: BodyCount::default(),
+            ending: Ending::default(),
+            accept_encoding: None,
+            static_path: None,
+            _in_flight: None,
+        }
+    }
+
+    /// The server the request was routed to and its route, if any.
+    pub fn server_route<'a>(&self, live: &'a Live) -> (&'a Server, Option<&'a Route>) {
+        let server = &live.cfg.servers[self.place.server];
+        (server, self.place.route.map(|r| server.routes.get(r)))
+    }
+
+    /// The same, borrowed from the request's own configuration.
+    pub fn server(&self) -> &Server {
+        &self.live.cfg.servers[self.place.server]
+    }
+
+    /// Drops what shares the request head's buffer (cookies and all), for
+    /// a context that outlives the request (a tunnel's).
+    pub fn unshare(&mut self) {
+        self.cors.origin = None;
+        self.accept_encoding = None;
+        self.head = HeadFacts::default();
+        self.client.request_id = self.client.request_id.unshared();
+    }
+}
