@@ -838,11 +838,7 @@ fn compile_server(
             ),
         }
     }
-    if s.listen.is_empty() && !cx.r.diag.is_empty() {
-        // already reported as missing
-    } else if s.listen.is_empty() {
-        cx.err(&s.span.span, "server has an empty `listen` list");
-    }
+    // A missing or empty `listen` was reported while reading the file.
     if let Some(hosts) = &s.hosts {
         for h in hosts {
             if !valid_host_pattern(&h.v) {

@@ -479,7 +479,14 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstr
 
 fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
     let listen = match o.get("listen") {
-        Some(f) => r.strings(&f).unwrap_or_default(),
+        Some(f) => {
+            // Reported here, where an empty list is told apart from one
+            // whose entries failed to read (reported each).
+            if f.item.as_array().is_some_and(|a| a.is_empty()) {
+                r.diag.error(&o.span, "server has an empty `listen` list");
+            }
+            r.strings(&f).unwrap_or_default()
+        }
         None => {
             r.missing(o, "listen");
             Vec::new()

@@ -269,6 +269,17 @@ fn listeners() {
         "6:10",
         "host \"a..b\"",
     );
+    // An empty list is reported even after an earlier error (it was not).
+    let e = errors(&format!(
+        "{}\n[[servers]]\nlisten = []\n",
+        BASE.replace("127.0.0.1:8000", "nowhere")
+    ));
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e[1].contains("server has an empty `listen` list"), "{e:#?}");
+    // A missing one is reported once, as missing.
+    let e = errors(&format!("{BASE}\n[[servers]]\nhosts = [\"b.com\"]\n"));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].contains("listen"), "{e:#?}");
     one(&format!("{BASE}\n[[servers]]\nlisten = [\"127.0.0.1:8080\"]\nhosts = [\"a.com\"]\n[[servers]]\nlisten = [\"127.0.0.1:8080\"]\nhosts = [\"A.com\"]\n"), "16:10", "host \"a.com\" is already claimed");
 }
 

@@ -26,18 +26,18 @@ pub struct HeadFacts {
     /// `close` in any `Connection` line (RFC 9110 §7.6.1: the lines are one
     /// list; pingora reads only the first).
     pub connection_close: bool,
-    /// The client's `X-Request-Id`, taken by [`super::ctx::Client`].
-    pub request_id: Option<HeaderValue>,
-    pub origin: Option<HeaderValue>,
     /// The first `Content-Length`, if a number (pingora refused any other).
     pub content_length: Option<u64>,
     pub expect: bool,
 }
 
 impl HeadFacts {
-    pub fn scan(req: &RequestHeader) -> Self {
+    /// The facts, and the client's `X-Request-Id` (kept apart: the context
+    /// holds it as a [`headers::RequestId`]).
+    pub fn scan(req: &RequestHeader) -> (Self, Option<HeaderValue>) {
         let mut f = HeadFacts::default();
-        let request_id = headers::X_REQUEST_ID.name();
+        let mut request_id = None;
+        let request_id_name = headers::X_REQUEST_ID.name();
         for (name, value) in req.headers.iter() {
             if *name == header::HOST {
                 f.host_lines = f.host_lines.saturating_add(1).min(2);
@@ -57,12 +57,10 @@ impl HeadFacts {
                         .ok()
                         .and_then(|v| v.trim().parse().ok());
                 }
-            } else if *name == header::ORIGIN {
-                f.origin.get_or_insert_with(|| value.clone());
             } else if *name == header::EXPECT {
                 f.expect = true;
-            } else if name == request_id {
-                f.request_id.get_or_insert_with(|| value.clone());
+            } else if name == request_id_name {
+                request_id.get_or_insert_with(|| value.clone());
             }
         }
         if !f.host_ascii {
@@ -71,7 +69,7 @@ impl HeadFacts {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         }
-        f
+        (f, request_id)
     }
 
     /// The host as text, port included.
@@ -122,7 +120,7 @@ mod tests {
         for (n, v) in lines {
             req.append_header(n.to_string(), *v).unwrap();
         }
-        (HeadFacts::scan(&req), req)
+        (HeadFacts::scan(&req).0, req)
     }
 
     #[test]
@@ -183,15 +181,13 @@ mod tests {
         let lines = [
             ("Content-Length", " 12 "),
             ("Content-Length", "13"),
-            ("Origin", "https://a"),
-            ("Origin", "https://b"),
             ("X-Request-Id", "abc"),
+            ("X-Request-Id", "def"),
             ("Expect", "100-continue"),
         ];
-        let (f, _) = facts(&lines, v);
+        let (f, req) = facts(&lines, v);
         assert_eq!(f.content_length, Some(12));
-        assert_eq!(f.origin.unwrap(), "https://a");
-        assert_eq!(f.request_id.unwrap(), "abc");
         assert!(f.expect);
+        assert_eq!(HeadFacts::scan(&req).1.unwrap(), "abc");
     }
 }

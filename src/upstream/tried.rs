@@ -7,7 +7,10 @@
 #[derive(Debug, Default, Clone)]
 pub struct Tried {
     first: u64,
-    rest: Vec<u64>,
+    /// Indexes from 64 on, allocated on the first of them. Boxed: the set
+    /// lives in every request's context, and a small context is copied
+    /// faster as pingora moves it.
+    rest: Option<Box<[u64]>>,
 }
 
 impl Tried {
@@ -16,10 +19,13 @@ impl Tried {
             None => self.first |= 1 << i,
             Some(j) => {
                 let word = j / 64;
-                if self.rest.len() <= word {
-                    self.rest.resize(word + 1, 0);
+                let rest = self.rest.get_or_insert_with(Default::default);
+                if rest.len() <= word {
+                    let mut grown = rest.to_vec();
+                    grown.resize(word + 1, 0);
+                    *rest = grown.into_boxed_slice();
                 }
-                self.rest[word] |= 1 << (j % 64);
+                rest[word] |= 1 << (j % 64);
             }
         }
     }
@@ -29,7 +35,8 @@ impl Tried {
             None => self.first & (1 << i) != 0,
             Some(j) => self
                 .rest
-                .get(j / 64)
+                .as_ref()
+                .and_then(|r| r.get(j / 64))
                 .is_some_and(|w| w & (1 << (j % 64)) != 0),
         }
     }

@@ -25,8 +25,9 @@ pub fn classify(session: &mut Session, ctx: &mut RequestCtx) {
     if let HttpSession::H1(h1) = session.downstream_session.as_mut() {
         h1.set_pipelining_enabled(true);
     }
-    ctx.head = HeadFacts::scan(session.req_header());
-    ctx.client.request_id = RequestId::from_request(ctx.head.request_id.take().as_ref());
+    let (head, request_id) = HeadFacts::scan(session.req_header());
+    ctx.head = head;
+    ctx.client.request_id = RequestId::from_request(request_id.as_ref());
     ctx.client.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
     if matches!(
         session.req_header().version,

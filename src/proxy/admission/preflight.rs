@@ -17,7 +17,7 @@ pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdic
     if req.method != http::Method::OPTIONS {
         return Verdict::Continue;
     }
-    let (Some(policy), Some(origin)) = (ctx.cors.policy, &ctx.head.origin) else {
+    let (Some(policy), Some(origin)) = (ctx.cors.policy, req.headers.get(header::ORIGIN)) else {
         return Verdict::Continue;
     };
     let Some(method) = req

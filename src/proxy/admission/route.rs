@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use http::header::HeaderValue;
+use http::header::{self, HeaderValue};
 use pingora::proxy::Session;
 
 use super::{Answer, Verdict};
@@ -39,10 +39,9 @@ pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdi
         Some(CorsChoice::None) => None,
         None => server.cors,
     };
-    if let (Some(p), Some(o)) = (ctx.cors.policy, &ctx.head.origin) {
-        if admitted(live, p, o) {
-            ctx.cors.origin = Some(o.clone());
-        }
+    if let Some(p) = ctx.cors.policy {
+        let origin = session.req_header().headers.get(header::ORIGIN);
+        ctx.cors.origin = origin.filter(|o| admitted(live, p, o)).cloned();
     }
     let Some(route) = route else {
         return Verdict::Answer(Answer::status(404));

@@ -4,6 +4,7 @@
 //! not list, other than the site's own, is refused (403); clients that
 //! send no `Origin` are not browsers and pass.
 
+use http::header;
 use pingora::proxy::Session;
 
 use super::{Answer, Verdict};
@@ -15,10 +16,10 @@ pub fn check(session: &mut Session, ctx: &mut RequestCtx, _live: &Live) -> Verdi
     let foreign = ctx.cors.policy.is_some()
         && ctx.cors.origin.is_none()
         && session.is_upgrade_req()
-        && ctx
-            .head
-            .origin
-            .as_ref()
+        && session
+            .req_header()
+            .headers
+            .get(header::ORIGIN)
             .is_some_and(|o| !cors::same_origin(o.as_bytes(), ctx.client.tls, ctx.head.host()));
     match foreign {
         true => Verdict::Answer(Answer::status(403)),
