@@ -205,6 +205,9 @@ pub struct Pool {
     wrr: Mutex<Vec<i64>>,
 }
 
+/// Pools up to this size choose a server without allocating.
+const SMALL_POOL: usize = 16;
+
 impl Pool {
     pub fn new(up: &Upstream, reg: &Registry) -> Self {
         Pool {
@@ -232,31 +235,45 @@ impl Pool {
     pub fn pick(&self, up: &Upstream, tried: &Tried) -> Option<usize> {
         let untried = |i: usize| !tried.contains(i) && self.sockets[i].is_some();
         let n = up.servers.len();
-        let healthy = |backup: bool| -> Vec<usize> {
-            (0..n)
-                .filter(|&i| {
-                    up.servers[i].backup == backup && untried(i) && self.backends[i].available(up)
-                })
-                .collect()
+        let healthy = |i: usize, backup: bool| {
+            up.servers[i].backup == backup && untried(i) && self.backends[i].available(up)
         };
-        let mut candidates = healthy(false);
-        if candidates.is_empty() {
-            candidates = healthy(true);
-        }
-        if candidates.is_empty() {
-            candidates = (0..n)
-                .filter(|&i| !up.servers[i].backup && untried(i))
-                .collect();
+        let fallback = |i: usize| !up.servers[i].backup && untried(i);
+        // The candidates, in order: healthy primaries, else healthy
+        // backups, else any untried primary. Collected on the stack for
+        // the usual pool size: this runs on every proxied request.
+        let mut small = [0usize; SMALL_POOL];
+        let mut large: Vec<usize>;
+        let mut candidates: &[usize] = &[];
+        for wanted in [
+            &(|i| healthy(i, false)) as &dyn Fn(usize) -> bool,
+            &|i| healthy(i, true),
+            &fallback,
+        ] {
+            candidates = if n <= SMALL_POOL {
+                let mut len = 0;
+                for i in (0..n).filter(|&i| wanted(i)) {
+                    small[len] = i;
+                    len += 1;
+                }
+                &small[..len]
+            } else {
+                large = (0..n).filter(|&i| wanted(i)).collect();
+                &large
+            };
+            if !candidates.is_empty() {
+                break;
+            }
         }
         let weight = |i: usize| up.servers[i].weight;
         let chosen = match up.balance {
             Balance::LeastConn => {
                 let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-                balance::least_conn(&candidates, weight, |i| self.backends[i].in_flight(), start)
+                balance::least_conn(candidates, weight, |i| self.backends[i].in_flight(), start)
             }
             Balance::RoundRobin => {
                 let mut cur = self.wrr.lock().unwrap_or_else(|p| p.into_inner());
-                balance::smooth_wrr(&candidates, weight, &mut cur)
+                balance::smooth_wrr(candidates, weight, &mut cur)
             }
         }?;
         let b = &self.backends[chosen];
@@ -264,5 +281,64 @@ impl Pool {
             b.with_health(|h| h.on_select(Instant::now(), up.fail_timeout));
         }
         Some(chosen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pool of `primaries` servers and `backups` backup servers.
+    fn pool(primaries: usize, backups: usize) -> (Upstream, Pool) {
+        let servers: Vec<String> = (0..primaries + backups)
+            .map(|i| {
+                let backup = i >= primaries;
+                format!(
+                    "{{ addr = \"127.0.0.1:{}\", backup = {backup} }}",
+                    20000 + i
+                )
+            })
+            .collect();
+        let toml = format!(
+            "[upstreams.p]\nservers = [{}]\n[[servers]]\nlisten = [\"127.0.0.1:1\"]\n[[servers.routes]]\nprefix = \"/\"\nupstream = \"p\"\n",
+            servers.join(", ")
+        );
+        let (mut cfg, _) =
+            crate::config::load_str(std::path::Path::new("t.toml"), &toml, |_| None).unwrap();
+        let up = cfg.upstreams.remove(0);
+        let pool = Pool::new(&up, &Registry::default());
+        (up, pool)
+    }
+
+    /// Picks until none is left, as retries do.
+    fn pick_all(up: &Upstream, pool: &Pool) -> Vec<usize> {
+        let mut tried = Tried::default();
+        let mut order = Vec::new();
+        while let Some(i) = pool.pick(up, &tried) {
+            assert!(!tried.contains(i), "server {i} picked twice");
+            tried.insert(i);
+            order.push(i);
+            assert!(order.len() <= up.servers.len(), "more picks than servers");
+        }
+        order
+    }
+
+    #[test]
+    fn backups_come_after_every_primary_was_tried() {
+        let (up, pool) = pool(2, 1);
+        let order = pick_all(&up, &pool);
+        assert_eq!(order.len(), 3);
+        assert_eq!(order[2], 2, "the backup last: {order:?}");
+    }
+
+    #[test]
+    fn every_server_of_a_large_pool_is_tried_once() {
+        // Past the stack-collected size, and past 64 (the old bit set).
+        for n in [SMALL_POOL, SMALL_POOL + 1, 70, 130] {
+            let (up, pool) = pool(n, 0);
+            let mut order = pick_all(&up, &pool);
+            order.sort_unstable();
+            assert_eq!(order, (0..n).collect::<Vec<_>>(), "pool of {n}");
+        }
     }
 }
