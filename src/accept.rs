@@ -20,7 +20,7 @@ use pingora::protocols::tls::server::handshake_with_callback;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 
-use crate::config::compile::DEFAULT_HEADER_TIMEOUT;
+use crate::config::defaults::CLIENT_HEADER_TIMEOUT as DEFAULT_HEADER_TIMEOUT;
 use crate::head_deadline::{HeadDeadline, TooLarge};
 use crate::metrics::TLS_HANDSHAKE_ERRORS;
 use crate::state::State;

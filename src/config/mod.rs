@@ -8,6 +8,7 @@
 //! SIGHUP all go through [`load`], so a file that passes `check` reloads.
 
 pub mod compile;
+pub mod defaults;
 pub mod diag;
 mod duplicate;
 pub mod file;

@@ -1,0 +1,154 @@
+//! Validation and compilation of a read [`File`] into a [`Snapshot`].
+//!
+//! Every cross-reference (upstream, zone, CORS policy), every uniqueness
+//! rule and every file the config names is checked here, once, with the
+//! position of the offending value. The output holds indices instead of
+//! names, compiled regexes and parsed header values. One module per part
+//! of the file, in the order they are compiled: what a later part refers
+//! to is compiled first.
+
+mod cors;
+mod global;
+mod listeners;
+mod parse;
+mod routes;
+mod servers;
+mod upstreams;
+mod zones;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use http::HeaderValue;
+use pingora::http::WireHeaderName;
+
+use super::diag::Span;
+use super::file::File;
+use super::reader::{Reader, Sp};
+use super::snapshot::*;
+
+pub use parse::{parse_listen, parse_template, valid_host_pattern};
+
+/// Inputs besides the file itself.
+pub struct Source<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+/// Problems that do not stop the config from loading (printed by `check`,
+/// logged by `run`).
+pub type Warnings = Vec<String>;
+
+struct Cx<'r, 's> {
+    r: &'r mut Reader<'s>,
+    base: PathBuf,
+    warnings: Warnings,
+}
+
+impl Cx<'_, '_> {
+    fn err(&mut self, span: &Span, msg: impl Into<String>) {
+        self.r.diag.error(span, msg);
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn header(&mut self, name: &Sp<String>, value: &Sp<String>) -> Option<Header> {
+        let n = match WireHeaderName::new(&name.v) {
+            Ok(n) => n,
+            Err(_) => {
+                self.err(&name.span, format!("invalid header name \"{}\"", name.v));
+                return None;
+            }
+        };
+        match HeaderValue::from_str(&value.v) {
+            Ok(v) => Some((n, v)),
+            Err(_) => {
+                self.err(
+                    &value.span,
+                    format!(
+                        "invalid value for header \"{}\": control characters are not allowed",
+                        name.v
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn headers(&mut self, list: &[(Sp<String>, Sp<String>)]) -> Vec<Header> {
+        list.iter().filter_map(|(n, v)| self.header(n, v)).collect()
+    }
+}
+
+/// What servers and routes refer to by name: the compiled zones, CORS
+/// policies and upstreams, and their indexes by name.
+struct Refs<'a> {
+    zones: &'a HashMap<String, usize>,
+    zone_defs: &'a [Zone],
+    cors: &'a HashMap<String, usize>,
+    upstreams: &'a HashMap<String, usize>,
+    upstream_defs: &'a [Upstream],
+}
+
+/// Validates and compiles. On any error, every problem is in `r.diag` and
+/// the result is `None`.
+pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapshot, Warnings)> {
+    let base = src
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut cx = Cx {
+        r,
+        base,
+        warnings: Vec::new(),
+    };
+    let global = global::compile_global(&mut cx, &f.global);
+    let log = global::compile_log(&mut cx, &f.log);
+    let admin = global::compile_admin(&mut cx, f.admin.as_ref());
+    let (zones, zone_idx) = zones::compile_zones(&mut cx, &f.rate_limits);
+    let (cors, cors_idx) = cors::compile_cors(&mut cx, &f.cors);
+    let (upstreams, upstream_idx) = upstreams::compile_upstreams(&mut cx, &f.upstreams);
+    let refs = Refs {
+        zones: &zone_idx,
+        zone_defs: &zones,
+        cors: &cors_idx,
+        upstreams: &upstream_idx,
+        upstream_defs: &upstreams,
+    };
+    let (servers, addresses) = servers::compile_servers(&mut cx, &f.servers, &refs);
+    let listeners = listeners::compile_listeners(&mut cx, addresses, admin, &servers);
+    if !cx.r.diag.is_empty() {
+        return None;
+    }
+    Some((
+        Snapshot {
+            source: src.path.to_path_buf(),
+            hash: hash(src.text),
+            global,
+            log,
+            admin,
+            zones,
+            cors,
+            upstreams,
+            servers,
+            listeners,
+        },
+        cx.warnings,
+    ))
+}
+
+/// The config's identity in `/config` and `rampart_config_info`: the first
+/// 8 bytes of the file's SHA-256, in hex.
+fn hash(text: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(text.as_bytes());
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,360 @@
+//! `[[servers.routes]]`: matchers, actions, and each route's own
+//! settings (rate limits, CORS, timeouts, headers).
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use http::HeaderValue;
+use regex::Regex;
+
+use super::{parse_template, Cx, Refs};
+use crate::config::defaults;
+use crate::config::diag::Span;
+use crate::config::file;
+use crate::config::reader::Sp;
+use crate::config::snapshot::{Action, CorsChoice, RateLimit, Route, Static, Timeouts};
+use crate::metrics::RouteMetrics;
+use crate::routing::{Matcher, RouteTable};
+
+/// A server's routes, in file order (the first match wins).
+pub(super) fn compile_routes(
+    cx: &mut Cx<'_, '_>,
+    s: &file::Server,
+    server_name: &str,
+    cors: Option<usize>,
+    refs: &Refs<'_>,
+) -> RouteTable {
+    let mut entries = Vec::new();
+    let mut names: HashMap<String, Span> = HashMap::new();
+    let mut plain_paths: HashSet<(bool, String)> = HashSet::new();
+    for ro in &s.routes {
+        let Some(matcher) = compile_matcher(cx, ro, &mut plain_paths) else {
+            continue;
+        };
+        let rname = ro
+            .name
+            .as_ref()
+            .map(|n| n.v.clone())
+            .unwrap_or_else(|| matcher.default_name());
+        let nspan = ro
+            .name
+            .as_ref()
+            .map(|n| n.span.clone())
+            .unwrap_or_else(|| ro.span.span.clone());
+        // Default names repeat only when matchers do, which is reported above.
+        if names.insert(rname.clone(), nspan.clone()).is_some() && ro.name.is_some() {
+            cx.err(
+                &nspan,
+                format!("duplicate route name \"{rname}\" in server \"{server_name}\""),
+            );
+        }
+        if let Some(route) = compile_route(cx, ro, &rname, server_name, (cors, s.access_log), refs)
+        {
+            entries.push((matcher, route));
+        }
+    }
+    RouteTable::new(entries)
+}
+
+/// A redirect's status: one of the redirecting 3xx, `default` when unset.
+pub(super) fn redirect_status(cx: &mut Cx<'_, '_>, status: Option<&Sp<u64>>, default: u16) -> u16 {
+    match status {
+        Some(s) if ![301, 302, 303, 307, 308].contains(&s.v) => {
+            cx.err(
+                &s.span,
+                format!(
+                    "redirect status {}: expected 301, 302, 303, 307 or 308",
+                    s.v
+                ),
+            );
+            default
+        }
+        Some(s) => s.v as u16,
+        None => default,
+    }
+}
+
+fn compile_matcher(
+    cx: &mut Cx<'_, '_>,
+    ro: &file::Route,
+    seen: &mut HashSet<(bool, String)>,
+) -> Option<Matcher> {
+    match ro.matcher.as_ref()? {
+        file::Matcher::Exact(p) | file::Matcher::Prefix(p) => {
+            let exact = matches!(ro.matcher, Some(file::Matcher::Exact(_)));
+            if !p.v.starts_with('/') {
+                cx.err(&p.span, format!("route path \"{}\" must start with /", p.v));
+                return None;
+            }
+            if !seen.insert((exact, p.v.clone())) {
+                let kind = if exact { "exact" } else { "prefix" };
+                cx.err(&p.span, format!("duplicate {kind} route \"{}\" in this server: the second could never match", p.v));
+            }
+            Some(if exact {
+                Matcher::Exact(p.v.clone())
+            } else {
+                Matcher::Prefix(p.v.clone())
+            })
+        }
+        file::Matcher::Regex(p) => match Regex::new(&p.v) {
+            Ok(re) => Some(Matcher::Regex(re)),
+            Err(e) => {
+                let msg = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                cx.err(&p.span, format!("invalid regex \"{}\": {msg}", p.v));
+                None
+            }
+        },
+    }
+}
+
+fn compile_route(
+    cx: &mut Cx<'_, '_>,
+    ro: &file::Route,
+    rname: &str,
+    server_name: &str,
+    (server_cors, server_access_log): (Option<usize>, Option<bool>),
+    refs: &Refs<'_>,
+) -> Option<Route> {
+    let action = route_action(cx, ro, refs)?;
+    let is_upstream = matches!(action, Action::Upstream(_));
+    let rate_limits = rate_limits(cx, ro, refs);
+    let cors = match &ro.cors {
+        None => server_cors
+            .map(CorsChoice::Policy)
+            .unwrap_or(CorsChoice::None),
+        Some(file::CorsRef::Off) => CorsChoice::None,
+        Some(file::CorsRef::Policy(p)) => match refs.cors.get(&p.v) {
+            Some(i) => CorsChoice::Policy(*i),
+            None => {
+                cx.err(
+                    &p.span,
+                    format!(
+                        "undefined CORS policy \"{}\" (define it as [cors.{}])",
+                        p.v, p.v
+                    ),
+                );
+                CorsChoice::None
+            }
+        },
+    };
+    let overrides = [ro.connect_timeout, ro.read_timeout, ro.write_timeout];
+    let timeouts = match action {
+        Action::Upstream(i) => refs.upstream_defs.get(i).map(|u| Timeouts {
+            connect: ro.connect_timeout.unwrap_or(u.timeouts.connect),
+            read: ro.read_timeout.unwrap_or(u.timeouts.read),
+            write: ro.write_timeout.unwrap_or(u.timeouts.write),
+        }),
+        _ => None,
+    };
+    if !is_upstream && overrides.iter().any(Option::is_some) {
+        cx.err(
+            &ro.span.span,
+            format!("route \"{rname}\": connect/read/write_timeout apply only to upstream routes"),
+        );
+    }
+    if let Some(b) = ro.buffering.as_ref().filter(|b| b.v) {
+        cx.err(
+            &b.span,
+            format!("route \"{rname}\": buffering = true is not built yet; rampart streams both directions, as buffering = false"),
+        );
+    }
+    if !is_upstream && !ro.request_headers.is_empty() {
+        cx.err(
+            &ro.span.span,
+            format!("route \"{rname}\": request_headers apply only to upstream routes"),
+        );
+    }
+    Some(Route {
+        name: rname.to_string(),
+        action,
+        rate_limits,
+        cors,
+        timeouts,
+        access_log: ro
+            .access_log
+            .or(server_access_log)
+            .unwrap_or(defaults::ACCESS_LOG_ON),
+        request_headers: cx.headers(&ro.request_headers),
+        response_headers: cx.headers(&ro.response_headers),
+        metrics: RouteMetrics::new(server_name, rname),
+    })
+}
+
+/// The route's action: where it sends a request.
+fn route_action(cx: &mut Cx<'_, '_>, ro: &file::Route, refs: &Refs<'_>) -> Option<Action> {
+    Some(match ro.action.as_ref()? {
+        file::Action::Upstream(u) => match refs.upstreams.get(&u.v) {
+            Some(i) => Action::Upstream(*i),
+            None => {
+                cx.err(
+                    &u.span,
+                    format!(
+                        "undefined upstream \"{}\" (define it as [upstreams.{}])",
+                        u.v, u.v
+                    ),
+                );
+                return None;
+            }
+        },
+        file::Action::Static(s, span) => Action::Static(static_files(cx, ro, s, span)?),
+        file::Action::Respond {
+            status,
+            body,
+            content_type,
+        } => respond(cx, status.as_ref(), body.as_ref(), content_type.as_ref()),
+        file::Action::Redirect { to, status } => {
+            let to = to.as_ref()?;
+            let code = redirect_status(cx, status.as_ref(), defaults::REDIRECT_STATUS);
+            match parse_template(&to.v) {
+                Ok(pieces) => Action::Redirect {
+                    to: pieces,
+                    status: code,
+                },
+                Err(e) => {
+                    cx.err(&to.span, e);
+                    return None;
+                }
+            }
+        }
+    })
+}
+
+/// A `static` route's directory and its settings.
+fn static_files(
+    cx: &mut Cx<'_, '_>,
+    ro: &file::Route,
+    s: &file::Static,
+    span: &Sp<()>,
+) -> Option<Static> {
+    let root = cx.path(&s.root.as_ref()?.v);
+    if !root.is_dir() {
+        cx.warnings.push(format!(
+            "static root {} is not a directory now; its route answers 404 until it exists",
+            root.display()
+        ));
+    }
+    let index = s
+        .index
+        .as_ref()
+        .map(|i| i.v.clone())
+        .unwrap_or_else(|| defaults::STATIC_INDEX.into());
+    if index.contains('/') {
+        cx.err(&span.span, "static.index must be a file name, not a path");
+    }
+    let cache_control = s.expires.map(|e| {
+        let mut v = format!("public, max-age={}", e.as_secs());
+        if s.immutable.unwrap_or(false) {
+            v.push_str(", immutable");
+        }
+        HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("public"))
+    });
+    // A prefix route serves the rest of the path (nginx `alias`);
+    // exact and regex routes serve the whole path under root.
+    let strip = match &ro.matcher {
+        Some(file::Matcher::Prefix(p)) => p.v.len(),
+        _ => 0,
+    };
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    Some(Static {
+        root,
+        expires: s.expires,
+        immutable: s.immutable.unwrap_or(false),
+        index,
+        cache_control,
+        strip,
+        dotfiles: s.dotfiles.unwrap_or(defaults::STATIC_DOTFILES),
+    })
+}
+
+/// A `respond` route's fixed answer.
+fn respond(
+    cx: &mut Cx<'_, '_>,
+    status: Option<&Sp<u64>>,
+    body: Option<&Sp<String>>,
+    content_type: Option<&Sp<String>>,
+) -> Action {
+    let st = status.map(|s| (s.v, s.span.clone()));
+    let code = match st {
+        Some((v, span)) if !(100..=599).contains(&v) => {
+            cx.err(&span, format!("respond status {v}: expected 100-599"));
+            defaults::RESPOND_STATUS
+        }
+        Some((v, _)) => v as u16,
+        None => defaults::RESPOND_STATUS,
+    };
+    let ct = match content_type {
+        Some(c) => match HeaderValue::from_str(&c.v) {
+            Ok(v) => v,
+            Err(_) => {
+                cx.err(&c.span, "invalid content_type");
+                HeaderValue::from_static("text/plain")
+            }
+        },
+        None => HeaderValue::from_static(defaults::RESPOND_CONTENT_TYPE),
+    };
+    Action::Respond {
+        status: code,
+        body: Bytes::from(body.map(|b| b.v.clone()).unwrap_or_default()),
+        content_type: ct,
+    }
+}
+
+/// The route's `rate_limit` entries, each naming a zone.
+fn rate_limits(cx: &mut Cx<'_, '_>, ro: &file::Route, refs: &Refs<'_>) -> Vec<RateLimit> {
+    let mut rate_limits = Vec::new();
+    for rl in &ro.rate_limit {
+        let Some(zone) = rl.zone.as_ref() else {
+            continue;
+        };
+        let Some(zi) = refs.zones.get(&zone.v) else {
+            cx.err(
+                &zone.span,
+                format!(
+                    "undefined rate-limit zone \"{}\" (define it as [rate_limits.{}])",
+                    zone.v, zone.v
+                ),
+            );
+            continue;
+        };
+        let burst = rl.burst.unwrap_or(defaults::RATE_LIMIT_BURST) as u32;
+        let delay = rl.delay.unwrap_or(0) as u32;
+        if rl.delay.is_some() && rl.nodelay == Some(true) {
+            cx.err(
+                &rl.span.span,
+                "rate_limit: `delay` and `nodelay = true` contradict each other; use one",
+            );
+        }
+        let status = match &rl.status {
+            Some(s) if !(400..=599).contains(&s.v) => {
+                cx.err(
+                    &s.span,
+                    format!("rate_limit status {}: expected 400-599", s.v),
+                );
+                defaults::RATE_LIMIT_STATUS
+            }
+            Some(s) => s.v as u16,
+            None => defaults::RATE_LIMIT_STATUS,
+        };
+        let nodelay = rl.nodelay.unwrap_or(defaults::RATE_LIMIT_NODELAY);
+        rate_limits.push(RateLimit {
+            zone: *zi,
+            limit: crate::ratelimit::Limit {
+                rate: refs.zone_defs[*zi].rate.milli_per_sec(),
+                burst: u64::from(burst) * 1000,
+                delay: if nodelay {
+                    u64::MAX
+                } else {
+                    u64::from(delay) * 1000
+                },
+            },
+            status,
+        });
+    }
+    rate_limits
+}

@@ -1,0 +1,218 @@
+//! `[upstreams.NAME]`: the pools routes proxy to.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use super::Cx;
+use crate::config::defaults;
+use crate::config::file;
+use crate::config::snapshot::{
+    Balance, HealthCheck, Timeouts, Upstream, UpstreamServer, UpstreamTls,
+};
+
+/// The pools, and their indexes by name.
+pub(super) fn compile_upstreams(
+    cx: &mut Cx<'_, '_>,
+    defs: &[file::Upstream],
+) -> (Vec<Upstream>, HashMap<String, usize>) {
+    let mut upstreams = Vec::new();
+    let mut upstream_idx = HashMap::new();
+    for u in defs {
+        if let Some(up) = compile_upstream(cx, u) {
+            upstream_idx.insert(u.name.v.clone(), upstreams.len());
+            upstreams.push(up);
+        }
+    }
+    (upstreams, upstream_idx)
+}
+
+fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream> {
+    let servers = upstream_servers(cx, u);
+    if u.servers_span.v && u.servers.is_empty() {
+        cx.err(
+            &u.servers_span.span,
+            format!("upstreams.{} has no servers", u.name.v),
+        );
+    }
+    if !servers.is_empty() && servers.iter().all(|s| s.backup) {
+        cx.err(
+            &u.servers_span.span,
+            format!(
+                "upstreams.{}: every server is a backup; at least one must not be",
+                u.name.v
+            ),
+        );
+    }
+    let balance = match u.balance.as_ref() {
+        None => Balance::LeastConn, // defaults::BALANCE
+        Some(b) => match b.v.as_str() {
+            "least_conn" => Balance::LeastConn,
+            "round_robin" => Balance::RoundRobin,
+            other => {
+                cx.err(
+                    &b.span,
+                    format!("balance \"{other}\": expected \"least_conn\" or \"round_robin\""),
+                );
+                Balance::LeastConn
+            }
+        },
+    };
+    let tries = match &u.tries {
+        Some(t) if t.v == 0 => {
+            cx.err(&t.span, "tries must be at least 1");
+            1
+        }
+        Some(t) => t.v as usize,
+        None => defaults::TRIES as usize,
+    };
+    Some(Upstream {
+        name: u.name.v.clone(),
+        servers,
+        balance,
+        max_fails: u.max_fails.unwrap_or(defaults::MAX_FAILS) as u32,
+        fail_timeout: u.fail_timeout.unwrap_or(defaults::FAIL_TIMEOUT),
+        keepalive: u.keepalive.unwrap_or(defaults::KEEPALIVE) as usize,
+        timeouts: Timeouts {
+            connect: u.connect_timeout.unwrap_or(defaults::UPSTREAM_TIMEOUT),
+            read: u.read_timeout.unwrap_or(defaults::UPSTREAM_TIMEOUT),
+            write: u.write_timeout.unwrap_or(defaults::UPSTREAM_TIMEOUT),
+        },
+        tries,
+        tls: upstream_tls(cx, u),
+        health_check: health_check(cx, u),
+    })
+}
+
+/// The pool's servers, each address checked and resolved (once, at load,
+/// as nginx does).
+fn upstream_servers(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Vec<UpstreamServer> {
+    let mut servers = Vec::new();
+    let mut seen = HashSet::new();
+    for s in &u.servers {
+        let Some((host, port)) = s.addr.v.rsplit_once(':') else {
+            cx.err(
+                &s.addr.span,
+                format!("upstream server \"{}\": expected host:port", s.addr.v),
+            );
+            continue;
+        };
+        if port.parse::<u16>().is_err() || host.is_empty() {
+            cx.err(
+                &s.addr.span,
+                format!(
+                    "upstream server \"{}\": expected host:port with a numeric port",
+                    s.addr.v
+                ),
+            );
+            continue;
+        }
+        if !seen.insert(s.addr.v.clone()) {
+            cx.err(
+                &s.addr.span,
+                format!(
+                    "upstream server \"{}\" is listed twice in upstreams.{}",
+                    s.addr.v, u.name.v
+                ),
+            );
+            continue;
+        }
+        let socket = match s.addr.v.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            // Names are resolved once, at load (as nginx does).
+            Err(_) => match s.addr.v.to_socket_addrs().map(|mut it| it.next()) {
+                Ok(Some(a)) => Some(a),
+                _ => {
+                    cx.warnings.push(format!(
+                        "upstreams.{}: server \"{}\" does not resolve now; requests to it fail with 502 until a reload resolves it",
+                        u.name.v, s.addr.v
+                    ));
+                    None
+                }
+            },
+        };
+        let weight = match &s.weight {
+            Some(w) if w.v == 0 => {
+                cx.err(&w.span, "weight must be at least 1");
+                1
+            }
+            Some(w) => w.v as u32,
+            None => 1,
+        };
+        servers.push(UpstreamServer {
+            addr: s.addr.v.clone(),
+            socket,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            weight,
+            backup: s.backup,
+        });
+    }
+    servers
+}
+
+/// `tls = true` and its keys (an error without it).
+fn upstream_tls(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<UpstreamTls> {
+    if u.tls {
+        let ca = u.tls_ca.as_ref().and_then(|c| {
+            let p = cx.path(&c.v);
+            match crate::tls::load_ca_bundle(&p) {
+                Ok(ca) => Some(ca),
+                Err(e) => {
+                    cx.err(&c.span, format!("tls_ca: {e}"));
+                    None
+                }
+            }
+        });
+        Some(UpstreamTls {
+            verify: u.tls_verify.as_ref().map_or(defaults::TLS_VERIFY, |v| v.v),
+            ca,
+            server_name: u.tls_server_name.as_ref().map(|s| s.v.clone()),
+        })
+    } else {
+        for (key, present) in [
+            ("tls_ca", u.tls_ca.is_some()),
+            ("tls_server_name", u.tls_server_name.is_some()),
+            ("tls_verify", u.tls_verify.is_some()),
+        ] {
+            if present {
+                cx.err(
+                    &u.name.span,
+                    format!("upstreams.{}.{key} is set but tls is not true", u.name.v),
+                );
+            }
+        }
+        None
+    }
+}
+
+/// Active health checks, if configured.
+fn health_check(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<HealthCheck> {
+    u.health_check.as_ref().map(|h| {
+        let path = match &h.path {
+            Some(p) if !p.v.starts_with('/') => {
+                cx.err(
+                    &p.span,
+                    format!("health check path \"{}\" must start with /", p.v),
+                );
+                p.v.clone()
+            }
+            Some(p) => p.v.clone(),
+            None => defaults::HEALTH_PATH.to_string(),
+        };
+        HealthCheck {
+            path,
+            interval: h.interval.unwrap_or(defaults::HEALTH_INTERVAL),
+            timeout: h.timeout.unwrap_or(defaults::HEALTH_TIMEOUT),
+            healthy_threshold: h
+                .healthy_threshold
+                .unwrap_or(defaults::HEALTHY_THRESHOLD)
+                .max(1) as u32,
+            unhealthy_threshold: h
+                .unhealthy_threshold
+                .unwrap_or(defaults::UNHEALTHY_THRESHOLD)
+                .max(1) as u32,
+        }
+    })
+}

@@ -1,0 +1,70 @@
+//! `[rate_limits.NAME]`: the zones routes refer to.
+
+use std::collections::HashMap;
+
+use http::HeaderName;
+
+use super::Cx;
+use crate::config::defaults;
+use crate::config::file;
+use crate::config::snapshot::{Zone, ZoneKey};
+
+/// The zones, and their indexes by name.
+pub(super) fn compile_zones(
+    cx: &mut Cx<'_, '_>,
+    defs: &[file::Zone],
+) -> (Vec<Zone>, HashMap<String, usize>) {
+    let mut zones = Vec::new();
+    let mut zone_idx = HashMap::new();
+    for z in defs {
+        let key = match z.key.as_ref() {
+            None => Some(ZoneKey::ClientIp),
+            Some(k) => match k.v.as_str() {
+                "client_ip" => Some(ZoneKey::ClientIp),
+                "host" => Some(ZoneKey::Host),
+                other => match other.strip_prefix("header:") {
+                    Some(h) => match HeaderName::from_bytes(h.trim().as_bytes()) {
+                        Ok(n) => Some(ZoneKey::Header(n)),
+                        Err(_) => {
+                            cx.err(&k.span, format!("invalid header name in key \"{other}\""));
+                            None
+                        }
+                    },
+                    None => {
+                        cx.err(
+                            &k.span,
+                            format!("key \"{other}\": expected \"client_ip\", \"host\" or \"header:<Name>\""),
+                        );
+                        None
+                    }
+                },
+            },
+        };
+        let max_keys = z.max_keys.unwrap_or(defaults::ZONE_MAX_KEYS);
+        if max_keys == 0 {
+            cx.err(
+                &z.name.span,
+                format!("rate_limits.{}.max_keys must be at least 1", z.name.v),
+            );
+        }
+        let ipv6_prefix = match &z.ipv6_prefix {
+            Some(p) if p.v == 0 => {
+                cx.err(&p.span, "ipv6_prefix must be 1-128");
+                defaults::ZONE_IPV6_PREFIX
+            }
+            Some(p) => p.v as u8,
+            None => defaults::ZONE_IPV6_PREFIX,
+        };
+        if let (Some(rate), Some(key)) = (z.rate, key) {
+            zone_idx.insert(z.name.v.clone(), zones.len());
+            zones.push(Zone {
+                name: z.name.v.clone(),
+                rate,
+                key,
+                max_keys: max_keys as usize,
+                ipv6_prefix,
+            });
+        }
+    }
+    (zones, zone_idx)
+}
