@@ -23,7 +23,7 @@ use pingora::server::ShutdownWatch;
 use crate::config::defaults::CLIENT_HEADER_TIMEOUT as DEFAULT_HEADER_TIMEOUT;
 use crate::head_deadline::{HeadDeadline, TooLarge};
 use crate::metrics::TLS_HANDSHAKE_ERRORS;
-use crate::state::State;
+use crate::runtime::Runtime;
 use crate::tls::HandshakeInfo;
 
 /// A TLS listener's handshake settings.
@@ -60,7 +60,7 @@ impl<A> Front<A> {
 /// rampart's answers before a request is parsed, with the configured
 /// headers of the connection's address (see [`crate::headers::early_error`]).
 #[derive(Debug)]
-pub struct EarlyAnswers(pub Arc<State>);
+pub struct EarlyAnswers(pub Arc<Runtime>);
 
 impl TooLarge for EarlyAnswers {
     fn answer(&self, local: Option<SocketAddr>, tls: bool) -> Vec<u8> {

@@ -16,13 +16,13 @@ use pingora::protocols::http::ServerSession;
 use pingora::services::listening::Service;
 
 use crate::head_deadline::HeadDeadline;
-use crate::state::State;
+use crate::runtime::Runtime;
 
 /// The whole-head deadline on the admin listener.
 pub const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Admin {
-    state: Arc<State>,
+    state: Arc<Runtime>,
 }
 
 #[async_trait]
@@ -71,7 +71,7 @@ impl pingora::apps::ServerApp for AdminFront {
     }
 }
 
-pub fn service(addr: SocketAddr, state: Arc<State>) -> Service<AdminFront> {
+pub fn service(addr: SocketAddr, state: Arc<Runtime>) -> Service<AdminFront> {
     let app = AdminFront {
         inner: Arc::new(HttpServer::new_app(Admin {
             state: state.clone(),

@@ -226,14 +226,14 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
         .map(|l| (l.addr.to_string(), l.tls))
         .collect();
     let admin = cfg.admin;
-    let state = crate::state::State::new(cfg);
+    let state = crate::runtime::Runtime::new(cfg);
     if upgrade {
         tracing::info!(
             "waiting for the running process's sockets on {}: send it SIGUSR2",
             state.current().cfg.global.upgrade_sock.display()
         );
     }
-    let (server, stores, reload_listeners) = crate::server::build(state.clone(), upgrade)?;
+    let (server, reload_listeners) = crate::server::build(state.clone(), upgrade)?;
     if let Some(p) = &pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .map_err(|e| anyhow::anyhow!("cannot write pid_file {}: {e}", p.display()))?;
@@ -246,9 +246,8 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
         tracing::info!(addr = %a, "admin listening on http://{a}/metrics");
     }
     let signals = crate::lifecycle::Signals {
-        state,
+        runtime: state,
         path: path.to_path_buf(),
-        stores,
         listeners: reload_listeners,
         pid_file: pid_file.clone(),
         early_hup,

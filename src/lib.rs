@@ -1,13 +1,14 @@
 //! rampart: an edge gateway on pingora.
 //!
 //! The configuration is parsed once into an immutable, compiled
-//! [`config::Snapshot`] published through an `ArcSwap` ([`state`]); the one
+//! [`config::Snapshot`] published through an `ArcSwap` ([`runtime`]); the one
 //! `ProxyHttp` implementation ([`proxy`]) reads the current snapshot per
 //! request and calls into the module that owns each concern: [`routing`]
 //! picks the server and route, [`upstream`] the server to proxy to,
 //! [`headers`] shapes what goes up and comes back, [`respond`] writes
 //! rampart's own answers, [`metrics`] and [`access_log`] observe.
-//! State that must survive a reload lives in [`state`], keyed by name.
+//! State that must survive a reload lives in [`runtime::Carried`], keyed by
+//! name. `ARCHITECTURE.md` has the map.
 
 #![forbid(unsafe_code)]
 
@@ -31,10 +32,10 @@ pub mod ratelimit;
 pub mod request_path;
 pub mod respond;
 pub mod routing;
+pub mod runtime;
 pub mod runtime_dir;
 pub mod sanitize;
 pub mod server;
-pub mod state;
 pub mod static_files;
 pub mod sweeper;
 pub mod tls;

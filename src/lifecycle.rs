@@ -17,10 +17,9 @@ use async_trait::async_trait;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::{self, Snapshot};
+use crate::config;
 use crate::metrics::CONFIG_RELOADS;
-use crate::server::{sni_maps, CertStores};
-use crate::state::State;
+use crate::runtime::Runtime;
 
 /// Ignores SIGHUP until the reload handler is installed, closing the
 /// window in which a `kill -HUP` would terminate a starting process.
@@ -38,9 +37,8 @@ pub fn guard_sighup_early() -> Option<Arc<AtomicBool>> {
 const UPGRADE_HANDOVER: Duration = Duration::from_secs(6);
 
 pub struct Signals {
-    pub state: Arc<State>,
+    pub runtime: Arc<Runtime>,
     pub path: PathBuf,
-    pub stores: CertStores,
     /// Opens and closes the listen addresses a reload adds or removes.
     pub listeners: crate::listeners::Control<crate::server::ProxyApp>,
     pub pid_file: Option<PathBuf>,
@@ -57,30 +55,14 @@ impl Signals {
                 for w in &warnings {
                     tracing::warn!("{w}");
                 }
-                let old = self.state.current();
-                for what in restart_needed(&old.cfg, &cfg) {
-                    tracing::warn!("{what} changed: it takes effect after a restart (`run --upgrade` + SIGUSR2); everything else is applied now");
-                }
-                if old.cfg.log.level != cfg.log.level {
-                    crate::logging::set_level(&cfg.log.level);
-                    tracing::info!(level = %cfg.log.level, "log.level applied");
-                }
-                let mut maps = sni_maps(&cfg);
-                for (addr, store) in self.stores.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                    if let Some(m) = maps.remove(addr) {
-                        store.store(m);
-                    }
-                }
-                if let Err(e) = crate::access_log::configure(&cfg.log.access_log) {
-                    tracing::error!("cannot open access log: {e}; keeping the previous one");
-                }
-                let hash = cfg.hash.clone();
-                self.state.swap(cfg);
+                let report = self.runtime.reload(cfg);
+                report.log();
                 // After the swap: a connection to a new address finds it.
-                self.listeners.apply(&self.state.current().cfg);
+                self.listeners.apply(&self.runtime.current().cfg);
                 CONFIG_RELOADS.with_label_values(&["ok"]).inc();
                 tracing::info!(
-                    hash = %hash,
+                    hash = %report.hash,
+                    previous = %report.hash_before,
                     ms = started.elapsed().as_secs_f64() * 1000.0,
                     "configuration reloaded"
                 );
@@ -98,19 +80,19 @@ impl Signals {
     /// Exits once in-flight requests are done (or `grace_period` is over),
     /// not before `not_before` has passed.
     fn start_drain(&self, not_before: Duration) {
-        let state = self.state.clone();
-        let grace = state.current().cfg.global.grace_period;
+        let runtime = self.runtime.clone();
+        let grace = runtime.current().cfg.global.grace_period;
         let pid_file = self.pid_file.clone();
-        tracing::info!(grace = ?grace, in_flight = state.requests_in_flight(), "shutting down: draining in-flight requests");
+        tracing::info!(grace = ?grace, in_flight = runtime.requests_in_flight(), "shutting down: draining in-flight requests");
         std::thread::spawn(move || {
             std::thread::sleep(not_before);
             let deadline = Instant::now() + grace;
             // Let the listeners close before judging "idle".
             std::thread::sleep(Duration::from_millis(50));
-            while state.requests_in_flight() > 0 && Instant::now() < deadline {
+            while runtime.requests_in_flight() > 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let left = state.requests_in_flight();
+            let left = runtime.requests_in_flight();
             if left > 0 {
                 tracing::warn!(
                     in_flight = left,
@@ -122,34 +104,6 @@ impl Signals {
             exit(0, pid_file.as_deref());
         });
     }
-}
-
-/// The settings a reload cannot apply in-process, by name, that differ
-/// between `old` and `new`.
-pub fn restart_needed(old: &Snapshot, new: &Snapshot) -> Vec<&'static str> {
-    // An address in both whose TLS settings differ: its handshake settings
-    // were fixed when it was bound. (Addresses themselves are opened and
-    // closed by the reload: crate::listeners.)
-    let tls_changed = old.listeners.iter().any(|a| {
-        new.listeners.iter().any(|b| {
-            a.addr == b.addr && (a.tls, a.http2, &a.protocols) != (b.tls, b.http2, &b.protocols)
-        })
-    });
-    let (a, b) = (&old.global, &new.global);
-    [
-        (
-            "the TLS, protocols or http2 setting of a listen address",
-            tls_changed,
-        ),
-        ("global.threads", a.threads != b.threads),
-        ("global.pid_file", a.pid_file != b.pid_file),
-        ("global.upgrade_sock", a.upgrade_sock != b.upgrade_sock),
-        ("log.format", old.log.format != new.log.format),
-        ("admin.listen", old.admin != new.admin),
-    ]
-    .into_iter()
-    .filter_map(|(name, changed)| changed.then_some(name))
-    .collect()
 }
 
 /// Flushes logs, removes the pid file, exits.
@@ -209,43 +163,5 @@ impl ShutdownSignalWatch for Signals {
         }
         self.start_drain(Duration::ZERO);
         ShutdownSignal::GracefulTerminate
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::restart_needed;
-    use crate::config::{load_str, Snapshot};
-    use std::path::Path;
-
-    fn load(extra: &str) -> Snapshot {
-        let text = format!(
-            "{extra}\n[[servers]]\nlisten = [\"127.0.0.1:8080\"]\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n"
-        );
-        load_str(Path::new("t.toml"), &text, |_| None).unwrap().0
-    }
-
-    #[test]
-    fn reload_names_every_setting_that_needs_a_restart() {
-        let base = load("[global]\nthreads = 2\n[log]\nlevel = \"info\"");
-        assert!(restart_needed(&base, &base).is_empty());
-        let level = load("[global]\nthreads = 2\n[log]\nlevel = \"debug\"");
-        assert!(
-            restart_needed(&base, &level).is_empty(),
-            "log.level is applied"
-        );
-        let all = load(
-            "[global]\nthreads = 3\npid_file = \"/tmp/x.pid\"\nupgrade_sock = \"/tmp/u.sock\"\n[log]\nformat = \"json\"\n[admin]\nlisten = \"127.0.0.1:9999\"",
-        );
-        assert_eq!(
-            restart_needed(&base, &all),
-            [
-                "global.threads",
-                "global.pid_file",
-                "global.upgrade_sock",
-                "log.format",
-                "admin.listen"
-            ]
-        );
     }
 }

@@ -3,7 +3,6 @@
 //! `global.threads` meaning what it says) and the admin service.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use pingora::listeners::ListenerConfig;
@@ -15,31 +14,13 @@ use crate::accept::{Front, TlsListener};
 use crate::config::snapshot::Listener;
 use crate::config::Snapshot;
 use crate::proxy::Proxy;
-use crate::state::State;
-use crate::tls::{CertStore, SniMap};
+use crate::runtime::{sni_maps, CertStores, Runtime};
+use crate::tls::CertStore;
 use pingora::services::listening::Service;
 
 /// The application behind every listener: the front stage (TLS, head
 /// deadline) before pingora's HTTP proxy.
 pub type ProxyApp = Front<pingora::proxy::HttpProxy<Proxy>>;
-
-/// Certificate stores of the TLS listeners, by address; refreshed on
-/// reload (and joined by the TLS addresses a reload adds).
-pub type CertStores = Arc<std::sync::Mutex<HashMap<SocketAddr, Arc<CertStore>>>>;
-
-/// Builds each TLS listener's SNI map from a snapshot.
-pub fn sni_maps(cfg: &Snapshot) -> HashMap<SocketAddr, SniMap> {
-    let mut out = HashMap::new();
-    for l in cfg.listeners.iter().filter(|l| l.tls) {
-        let servers = cfg.servers.iter().filter(|s| s.listen.contains(&l.addr));
-        let map = SniMap::new(servers.filter_map(|s| {
-            let tls = s.tls.as_ref()?;
-            Some((s.hosts.as_deref(), tls.key.clone()))
-        }));
-        out.insert(l.addr, map);
-    }
-    out
-}
 
 pub fn conf(cfg: &Snapshot) -> ServerConf {
     let keepalive: usize = cfg.upstreams.iter().map(|u| u.keepalive).sum();
@@ -68,9 +49,9 @@ pub fn conf(cfg: &Snapshot) -> ServerConf {
 /// `upgrade`: take the listening sockets over from a running process
 /// (which hands them over on SIGUSR2) instead of binding them.
 pub fn build(
-    state: Arc<State>,
+    state: Arc<Runtime>,
     upgrade: bool,
-) -> anyhow::Result<(Server, CertStores, crate::listeners::Control<ProxyApp>)> {
+) -> anyhow::Result<(Server, crate::listeners::Control<ProxyApp>)> {
     let live = state.current();
     let cfg = &live.cfg;
     let opt = Opt {
@@ -82,7 +63,7 @@ pub fn build(
 
     // TLS listeners are plain TCP to pingora: rampart's front stage does
     // the handshake (accept.rs), then applies the whole-head deadline.
-    let stores = CertStores::default();
+    let stores = state.carried.certs.clone();
     let mut tls = HashMap::new();
     for l in cfg.listeners.iter().filter(|l| l.tls) {
         tls.insert(l.addr, tls_listener(cfg, l, &stores)?);
@@ -133,7 +114,7 @@ pub fn build(
     if let Some(admin) = cfg.admin {
         server.add_service(crate::admin::service(admin, state.clone()));
     }
-    Ok((server, stores, control))
+    Ok((server, control))
 }
 
 /// pingora's per-connection options: an HTTP/2 connection with no open

@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
-use crate::state::State;
+use crate::runtime::Runtime;
 
 const EVERY: Duration = Duration::from_secs(5);
 
 pub struct Sweeper {
-    pub state: Arc<State>,
+    pub state: Arc<Runtime>,
 }
 
 #[async_trait]

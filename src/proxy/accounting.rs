@@ -8,7 +8,7 @@ use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
 use crate::access_log;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
 /// The parts of a request its access-log line is made of: borrowed from
 /// the session, or owned when the line is written after the session has
@@ -77,7 +77,7 @@ pub fn line_wanted(ctx: &RequestCtx) -> bool {
 /// The request's metrics, and its access-log line when `fields` are given
 /// (see [`line_wanted`]). `bytes` is (sent to the client, received from it).
 pub fn record(ctx: &RequestCtx, status: u16, bytes: (u64, u64), fields: Option<&LogFields<'_>>) {
-    let live: &Live = &ctx.live;
+    let live: &LiveConfig = &ctx.live;
     let elapsed = ctx.start.elapsed();
     let (server, route) = ctx.server_route(live);
     let metrics = route.map_or(&server.unrouted, |r| &r.metrics);

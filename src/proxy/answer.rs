@@ -17,8 +17,8 @@ use super::static_answer;
 use crate::compression;
 use crate::headers;
 use crate::respond;
+use crate::runtime::Runtime;
 use crate::sanitize;
-use crate::state::State;
 
 /// Writes an answer the admission phases decided on.
 pub async fn write(session: &mut Session, ctx: &mut RequestCtx, answer: Answer) -> Result<()> {
@@ -121,7 +121,7 @@ pub fn drain_small_body(session: &mut Session, ctx: &RequestCtx) {
 /// it could not parse, or one it rejected): the headers of the address's
 /// first server and the client's request id if there was one.
 pub fn early_error(
-    state: &State,
+    state: &Runtime,
     status: u16,
     session: &HttpSession,
 ) -> Option<(ResponseHeader, Bytes)> {

@@ -14,13 +14,13 @@ use super::head::HeadFacts;
 use super::retry::Attempts;
 use crate::config::snapshot::{Route, Server};
 use crate::headers::RequestId;
-use crate::state::{Live, RequestGuard};
+use crate::runtime::{LiveConfig, RequestGuard};
 
 pub struct RequestCtx {
     pub start: Instant,
     /// The configuration this request is served by, from start to end,
     /// whatever reloads happen meanwhile.
-    pub live: Arc<Live>,
+    pub live: Arc<LiveConfig>,
     pub place: Place,
     pub client: Client,
     /// What one pass over the request's header lines found.
@@ -90,7 +90,7 @@ pub struct Ending {
 
 impl RequestCtx {
     /// A new request's context, counted in flight until dropped.
-    pub fn new(live: Arc<Live>, in_flight: RequestGuard) -> Self {
+    pub fn new(live: Arc<LiveConfig>, in_flight: RequestGuard) -> Self {
         RequestCtx {
             _in_flight: Some(in_flight),
             ..Self::blank(live)
@@ -99,13 +99,13 @@ impl RequestCtx {
 
     /// What is left in pingora's hands when a tunnel took the request's
     /// context away: nothing to count, nothing to log.
-    pub fn detached(live: Arc<Live>) -> Self {
+    pub fn detached(live: Arc<LiveConfig>) -> Self {
         let mut ctx = Self::blank(live);
         ctx.ending.detached = true;
         ctx
     }
 
-    fn blank(live: Arc<Live>) -> Self {
+    fn blank(live: Arc<LiveConfig>) -> Self {
         RequestCtx {
             start: Instant::now(),
             live,
@@ -123,7 +123,7 @@ impl RequestCtx {
     }
 
     /// The server the request was routed to and its route, if any.
-    pub fn server_route<'a>(&self, live: &'a Live) -> (&'a Server, Option<&'a Route>) {
+    pub fn server_route<'a>(&self, live: &'a LiveConfig) -> (&'a Server, Option<&'a Route>) {
         let server = &live.cfg.servers[self.place.server];
         (server, self.place.route.map(|r| server.routes.get(r)))
     }

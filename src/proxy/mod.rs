@@ -35,16 +35,16 @@ use pingora::proxy::{DetachedTunnel, FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 
 use crate::compression;
-use crate::state::State;
+use crate::runtime::Runtime;
 pub use ctx::RequestCtx;
 
 /// rampart's proxy: the request hooks over the shared [`State`].
 pub struct Proxy {
-    state: Arc<State>,
+    state: Arc<Runtime>,
 }
 
 impl Proxy {
-    pub fn new(state: Arc<State>) -> Self {
+    pub fn new(state: Arc<Runtime>) -> Self {
         Proxy { state }
     }
 }

@@ -24,10 +24,10 @@ use pingora::lb::Backend;
 
 use super::peer;
 use crate::config::snapshot::{HealthCheck, Timeouts, Upstream, UpstreamServer};
-use crate::state::State;
+use crate::runtime::Runtime;
 
 pub struct Prober {
-    pub state: Arc<State>,
+    pub state: Arc<Runtime>,
 }
 
 /// A TLS probe: `GET path` over TLS set up as for proxied requests.

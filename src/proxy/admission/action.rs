@@ -8,9 +8,9 @@ use super::{Answer, Verdict};
 use crate::config::snapshot::{Action, Piece};
 use crate::proxy::ctx::RequestCtx;
 use crate::routing;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
-pub fn dispatch(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdict {
+pub fn dispatch(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
     let (_, Some(route)) = ctx.server_route(live) else {
         return Verdict::Answer(Answer::status(404));
     };

@@ -6,9 +6,9 @@ use pingora::proxy::Session;
 
 use super::{Answer, Verdict};
 use crate::proxy::ctx::RequestCtx;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
-pub fn check(session: &mut Session, ctx: &mut RequestCtx, _live: &Live) -> Verdict {
+pub fn check(session: &mut Session, ctx: &mut RequestCtx, _live: &LiveConfig) -> Verdict {
     match (ctx.body.limit, ctx.head.content_length) {
         (Some(limit), Some(len)) if len > limit => {
             // The body stays unread: close rather than drain it.

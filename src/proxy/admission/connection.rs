@@ -7,9 +7,9 @@ use super::Verdict;
 use crate::client_ip;
 use crate::headers;
 use crate::proxy::ctx::RequestCtx;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
-pub fn settle(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdict {
+pub fn settle(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
     let server = &live.cfg.servers[ctx.place.server];
     // The server sets how long an idle connection is kept, not whether: a
     // close the request asks for (HTTP/1.0 without `Connection:

@@ -11,8 +11,8 @@ use crate::headers::RequestId;
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::head::HeadFacts;
 use crate::routing;
+use crate::runtime::LiveConfig;
 use crate::sanitize;
-use crate::state::Live;
 
 /// Before pingora's downstream modules run (the server's compression
 /// settings steer the compression module): the facts of the head, the
@@ -50,7 +50,7 @@ pub fn classify(session: &mut Session, ctx: &mut RequestCtx) {
 /// A connection to an address a reload removed: the address no longer
 /// serves anything; a client retries a 421 on a new connection (RFC 9110
 /// §15.5.20). This one is drained.
-pub fn listener(session: &mut Session, ctx: &mut RequestCtx, _live: &Live) -> Verdict {
+pub fn listener(session: &mut Session, ctx: &mut RequestCtx, _live: &LiveConfig) -> Verdict {
     if ctx.place.listener.is_some() {
         return Verdict::Continue;
     }
@@ -61,7 +61,7 @@ pub fn listener(session: &mut Session, ctx: &mut RequestCtx, _live: &Live) -> Ve
 /// A malformed `Host` (HTTP/1.1 with none or two, not visible ASCII) or
 /// target form: 400; a transfer coding rampart does not decode: 501.
 /// Nothing more is read from such a connection.
-pub fn refused(session: &mut Session, ctx: &mut RequestCtx, _live: &Live) -> Verdict {
+pub fn refused(session: &mut Session, ctx: &mut RequestCtx, _live: &LiveConfig) -> Verdict {
     let req = session.req_header();
     let status = if !ctx.head.host_is_well_formed(req.version)
         || !sanitize::target_form_supported(req.raw_path())
@@ -80,7 +80,7 @@ pub fn refused(session: &mut Session, ctx: &mut RequestCtx, _live: &Live) -> Ver
 /// select: the client would be talking to a server it never verified
 /// (421, RFC 9110 §15.5.20). Servers sharing one certificate file may be
 /// reached through each other's names, as with a multi-name certificate.
-pub fn misdirected(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdict {
+pub fn misdirected(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
     if !ctx.client.tls {
         return Verdict::Continue;
     }

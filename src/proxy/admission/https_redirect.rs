@@ -8,9 +8,9 @@ use pingora::proxy::Session;
 use super::{Answer, Verdict};
 use crate::proxy::ctx::RequestCtx;
 use crate::routing;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
-pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdict {
+pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
     let Some(redirect) = live.cfg.servers[ctx.place.server].https_redirect else {
         return Verdict::Continue;
     };

@@ -27,7 +27,7 @@ use http::header::{HeaderName, HeaderValue};
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
 pub use host::classify;
 
@@ -78,7 +78,7 @@ impl Answer {
 
 /// A phase: it may read and adjust the request (timeouts, keep-alive, the
 /// forwarded target) and fill in the context.
-type Phase = fn(&mut Session, &mut RequestCtx, &Live) -> Verdict;
+type Phase = fn(&mut Session, &mut RequestCtx, &LiveConfig) -> Verdict;
 
 /// The phases, in the order they run.
 const PHASES: [(&str, Phase); 11] = [

@@ -9,9 +9,9 @@ use pingora::proxy::Session;
 use super::{Answer, Verdict};
 use crate::cors::{self, Preflight};
 use crate::proxy::ctx::RequestCtx;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
-pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdict {
+pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
     let req = session.req_header();
     // The cheap tests first: this runs on every request.
     if req.method != http::Method::OPTIONS {

@@ -14,9 +14,9 @@ use crate::config::snapshot::{RateLimit, ZoneKey};
 use crate::proxy::ctx::RequestCtx;
 use crate::ratelimit::{Key, Verdict as Bucket};
 use crate::routing;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
-pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdict {
+pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
     let (_, Some(route)) = ctx.server_route(live) else {
         return Verdict::Continue;
     };
@@ -39,7 +39,7 @@ pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdic
 fn decide(
     session: &Session,
     ctx: &RequestCtx,
-    live: &Live,
+    live: &LiveConfig,
     limits: &[RateLimit],
 ) -> Result<Duration, (u16, u64)> {
     let now = Instant::now();
@@ -81,7 +81,7 @@ fn decide(
 }
 
 /// The key a request has in a zone (`None`: the zone does not apply).
-fn key(session: &Session, ctx: &RequestCtx, live: &Live, rl: &RateLimit) -> Option<Key> {
+fn key(session: &Session, ctx: &RequestCtx, live: &LiveConfig, rl: &RateLimit) -> Option<Key> {
     let zone = &live.cfg.zones[rl.zone];
     let hasher = &live.zones[rl.zone].0.hasher;
     match &zone.key {

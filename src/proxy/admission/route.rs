@@ -11,9 +11,9 @@ use super::{Answer, Verdict};
 use crate::config::snapshot::{Action, CorsChoice};
 use crate::proxy::ctx::RequestCtx;
 use crate::request_path;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
-pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdict {
+pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
     let server = &live.cfg.servers[ctx.place.server];
     // A `Uri` clone shares its bytes: the path outlives the session borrow
     // without being copied.
@@ -52,7 +52,7 @@ pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &Live) -> Verdi
     Verdict::Continue
 }
 
-fn admitted(live: &Live, policy: usize, origin: &HeaderValue) -> bool {
+fn admitted(live: &LiveConfig, policy: usize, origin: &HeaderValue) -> bool {
     origin
         .to_str()
         .is_ok_and(|o| crate::cors::origin_allowed(&live.cfg.cors[policy], o))

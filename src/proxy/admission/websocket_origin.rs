@@ -10,9 +10,9 @@ use pingora::proxy::Session;
 use super::{Answer, Verdict};
 use crate::cors;
 use crate::proxy::ctx::RequestCtx;
-use crate::state::Live;
+use crate::runtime::LiveConfig;
 
-pub fn check(session: &mut Session, ctx: &mut RequestCtx, _live: &Live) -> Verdict {
+pub fn check(session: &mut Session, ctx: &mut RequestCtx, _live: &LiveConfig) -> Verdict {
     let foreign = ctx.cors.policy.is_some()
         && ctx.cors.origin.is_none()
         && session.is_upgrade_req()

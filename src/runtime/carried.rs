@@ -1,0 +1,82 @@
+//! The state a reload carries over, each part keyed by name and pruned
+//! when the configuration stops naming it: upstream servers' health and
+//! in-flight counts (by pool and address), rate-limit buckets (by zone),
+//! and the certificate stores of the TLS addresses (by address; refreshed).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::config::Snapshot;
+use crate::ratelimit::Zones;
+use crate::tls::{CertStore, SniMap};
+use crate::upstream::{Pool, Registry};
+
+use super::LiveConfig;
+
+/// Certificate stores of the TLS listeners, by address: a handshake reads
+/// its address's store, a reload refreshes every store (and a TLS address
+/// a reload adds enters one).
+pub type CertStores = Arc<Mutex<HashMap<SocketAddr, Arc<CertStore>>>>;
+
+#[derive(Debug, Default)]
+pub struct Carried {
+    /// Upstream server state by pool name + address.
+    pub backends: Registry,
+    /// Rate-limit buckets by zone name; kept by reloads that keep a zone's
+    /// `rate`, `key` and `ipv6_prefix`.
+    pub zones: Zones,
+    pub certs: CertStores,
+}
+
+impl Carried {
+    /// A configuration's runtime views, on the carried state.
+    pub fn rebuild(&self, cfg: Snapshot) -> LiveConfig {
+        let pools = cfg
+            .upstreams
+            .iter()
+            .map(|u| Pool::new(u, &self.backends))
+            .collect();
+        let zones = cfg
+            .zones
+            .iter()
+            .map(|z| {
+                let signature = format!("{} {:?} /{}", z.rate, z.key, z.ipv6_prefix);
+                let counter = crate::metrics::RATE_LIMITED.with_label_values(&[z.name.as_str()]);
+                (self.zones.get(&z.name, &signature, z.max_keys), counter)
+            })
+            .collect();
+        LiveConfig { cfg, pools, zones }
+    }
+
+    /// Forgets what `cfg` no longer names; refreshes the certificates.
+    pub fn prune(&self, cfg: &Snapshot) {
+        self.backends.retain(cfg);
+        let zones: Vec<&str> = cfg.zones.iter().map(|z| z.name.as_str()).collect();
+        self.zones.retain(&zones);
+        crate::metrics::prune_removed(cfg);
+        // A store of an address the reload removed stays: a listener bound
+        // at start stays open (closing new connections) and keeps its store.
+        let mut maps = sni_maps(cfg);
+        let certs = self.certs.lock().unwrap_or_else(|p| p.into_inner());
+        for (addr, store) in certs.iter() {
+            if let Some(m) = maps.remove(addr) {
+                store.store(m);
+            }
+        }
+    }
+}
+
+/// Each TLS listener's SNI map, from a snapshot.
+pub fn sni_maps(cfg: &Snapshot) -> HashMap<SocketAddr, SniMap> {
+    let mut out = HashMap::new();
+    for l in cfg.listeners.iter().filter(|l| l.tls) {
+        let servers = cfg.servers.iter().filter(|s| s.listen.contains(&l.addr));
+        let map = SniMap::new(servers.filter_map(|s| {
+            let tls = s.tls.as_ref()?;
+            Some((s.hosts.as_deref(), tls.key.clone()))
+        }));
+        out.insert(l.addr, map);
+    }
+    out
+}

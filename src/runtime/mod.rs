@@ -1,0 +1,87 @@
+//! Everything that lives longer than one request: the configuration in
+//! effect (swapped whole on reload, read by every request through an
+//! `ArcSwap`), the state a reload carries over ([`Carried`]), and the count
+//! of requests in flight that shutdown waits for.
+
+mod carried;
+mod reload;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Snapshot;
+use crate::upstream::Pool;
+
+pub use carried::{sni_maps, Carried, CertStores};
+pub use reload::{restart_needed, ReloadReport};
+
+/// One configuration with its runtime views (pools, zones), published as
+/// a unit so a request never sees pools of one config and routes of
+/// another.
+#[derive(Debug)]
+pub struct LiveConfig {
+    pub cfg: Snapshot,
+    /// Indexed like `cfg.upstreams`.
+    pub pools: Vec<Pool>,
+    /// Indexed like `cfg.zones`: bucket state and the rejection counter.
+    pub zones: Vec<(Arc<crate::ratelimit::Zone>, prometheus::IntCounter)>,
+}
+
+/// Process-wide state shared by the proxy, the admin endpoint, the
+/// background services and the signal handler.
+#[derive(Debug)]
+pub struct Runtime {
+    live: ArcSwap<LiveConfig>,
+    /// What outlives a configuration, by name.
+    pub carried: Carried,
+    /// Requests currently being handled (for the shutdown drain).
+    requests: AtomicUsize,
+}
+
+impl Runtime {
+    pub fn new(cfg: Snapshot) -> Arc<Self> {
+        let carried = Carried::default();
+        let live = carried.rebuild(cfg);
+        crate::metrics::set_config(&live.cfg.hash);
+        Arc::new(Runtime {
+            live: ArcSwap::from_pointee(live),
+            carried,
+            requests: AtomicUsize::new(0),
+        })
+    }
+
+    /// The configuration for a new request.
+    pub fn current(&self) -> Arc<LiveConfig> {
+        self.live.load_full()
+    }
+
+    /// Publishes a new configuration; requests already running keep theirs.
+    /// What it no longer names is forgotten, metric series included.
+    fn publish(&self, cfg: Snapshot) {
+        let live = self.carried.rebuild(cfg);
+        self.carried.prune(&live.cfg);
+        crate::metrics::set_config(&live.cfg.hash);
+        self.live.store(Arc::new(live));
+    }
+
+    pub fn requests_in_flight(&self) -> usize {
+        self.requests.load(Ordering::Acquire)
+    }
+
+    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
+        self.requests.fetch_add(1, Ordering::AcqRel);
+        RequestGuard(self.clone())
+    }
+}
+
+/// Counts a request as in flight until dropped.
+#[derive(Debug)]
+pub struct RequestGuard(Arc<Runtime>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.requests.fetch_sub(1, Ordering::AcqRel);
+    }
+}
