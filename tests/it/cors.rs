@@ -1,10 +1,8 @@
 //! CORS policies end to end.
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::*;
+use crate::common::*;
 
 fn config(origin: SocketAddr, dead: u16) -> String {
     format!(

@@ -2,12 +2,10 @@
 //! `chromium-driver`, installed by `.ci/run`) driven over WebDriver.
 //! Set RAMPART_SKIP_BROWSER=1 to skip on a machine without Chromium.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 struct Driver {

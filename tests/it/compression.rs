@@ -1,10 +1,8 @@
 //! Response compression end to end.
 
-mod common;
-
 use std::io::Read;
 
-use common::*;
+use crate::common::*;
 
 fn config(origin: std::net::SocketAddr, body: &str) -> String {
     format!(

@@ -2,31 +2,15 @@
 //! handling (lines are dropped and counted instead), and SIGUSR1 reopens
 //! the file, as logrotate expects of nginx.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn config(access_log: &str) -> String {
-    format!(
-        r#"
-[log]
-level = "warn"
-access_log = "{access_log}"
-
-[admin]
-listen = "127.0.0.1:{{ADMIN}}"
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-
-[[servers.routes]]
-prefix = "/"
-respond = {{ body = "ok" }}
-"#
-    )
+    Config::new()
+        .log(&format!("access_log = \"{access_log}\""))
+        .route("prefix = \"/\"\nrespond = { body = \"ok\" }")
+        .build()
 }
 
 fn paths_in(file: &std::path::Path) -> Vec<String> {

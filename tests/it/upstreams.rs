@@ -1,10 +1,8 @@
 //! Upstream pools end to end: balancing, health, retries, keepalive cap.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn pool_config(servers: &str, pool_extra: &str) -> String {
     format!(

@@ -1,13 +1,11 @@
 //! Reloads under load, across long requests and tunnels; the process
 //! lifecycle (pid file, upgrade with socket hand-over).
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 

@@ -1,12 +1,10 @@
 //! Static files: content, validators, ranges, precompressed siblings,
 //! directory index, and no way out of the root.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 struct Site {
     _dir: tempfile::TempDir,

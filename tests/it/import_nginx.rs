@@ -2,13 +2,11 @@
 //! check` on the output, the command's errors, and nginx itself against
 //! rampart on the imported pam-backend config, with the same requests.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, fixture, free_port, Origin};
+use crate::common::{bin, fixture, free_port, Origin};
 
 const REFERENCES: [&str; 5] = [
     "atlas",

@@ -3,12 +3,10 @@
 //! `keepalive_timeout`, a request body that stops arriving cut off after
 //! `client_body_timeout`. Driven by a raw h2 client over TLS.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config(origin: std::net::SocketAddr) -> String {

@@ -10,15 +10,13 @@
 //! `PROPTEST_CASES` sets the number of cases (default 2000); a failure
 //! prints the bytes sent and the minimal failing input.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 
 /// What the upstream received of one request.

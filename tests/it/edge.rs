@@ -2,42 +2,20 @@
 //! heads, path confusion, host confusion, spoofed forwarding headers —
 //! what the client gets back and what the upstream received.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn config(origin: SocketAddr, server_extra: &str, global: &str) -> String {
-    format!(
-        r#"
-[global]
-grace_period = "1s"
-{global}
-
-[log]
-level = "warn"
-access_log = "off"
-
-[upstreams.app]
-servers = [{{ addr = "{origin}" }}]
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-{server_extra}
-
-[[servers.routes]]
-prefix = "/admin/"
-respond = {{ status = 403, body = "denied\n" }}
-
-[[servers.routes]]
-prefix = "/"
-upstream = "app"
-"#
-    )
+    Config::new()
+        .global(global)
+        .upstream("app", origin, "")
+        .server(server_extra)
+        .route("prefix = \"/admin/\"\nrespond = { status = 403, body = \"denied\\n\" }")
+        .proxy("/", "app")
+        .build()
 }
 
 /// One raw exchange on a fresh connection, read until the server closes it.

@@ -1,10 +1,8 @@
 //! TLS termination with a real rustls client and the test CA.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rustls::version::{TLS12, TLS13};
 
 /// Two TLS servers on one port (localhost, *.example.test) and a plain

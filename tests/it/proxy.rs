@@ -1,12 +1,10 @@
 //! The gateway end to end: the real binary, real loopback origins, real clients.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn base(origin: SocketAddr, global: &str, routes: &str) -> String {
     format!(

@@ -1,38 +1,17 @@
 //! Rate limiting end to end (nginx `limit_req` semantics).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn config(zone: &str, rate_limit: &str) -> String {
-    format!(
-        r#"
-[log]
-level = "warn"
-access_log = "off"
-
-[admin]
-listen = "127.0.0.1:{{ADMIN}}"
-
-[rate_limits.z]
-{zone}
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-
-[[servers.routes]]
-prefix = "/"
-respond = {{ body = "ok" }}
-rate_limit = {rate_limit}
-
-[[servers.routes]]
-prefix = "/free/"
-respond = {{ body = "free" }}
-"#
-    )
+    Config::new()
+        .table(&format!("[rate_limits.z]\n{zone}"))
+        .route(&format!(
+            "prefix = \"/\"\nrespond = {{ body = \"ok\" }}\nrate_limit = {rate_limit}"
+        ))
+        .route("prefix = \"/free/\"\nrespond = { body = \"free\" }")
+        .build()
 }
 
 async fn burst(c: &reqwest::Client, url: &str, n: usize) -> Vec<reqwest::Response> {
@@ -255,8 +234,8 @@ async fn ipv6_clients_share_a_bucket_per_prefix() {
         "{ zone = \"z\", burst = 0, nodelay = true }",
     )
     .replace(
-        "[log]",
-        "[global]\ntrusted_proxies = [\"127.0.0.1\"]\n\n[log]",
+        "[global]\n",
+        "[global]\ntrusted_proxies = [\"127.0.0.1\"]\n",
     );
     let g = Gateway::start(&toml);
     let c = client();
