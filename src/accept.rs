@@ -33,7 +33,7 @@ pub struct TlsListener {
 
 /// The application behind every listener: TLS where configured, then the
 /// head deadline, then pingora's HTTP handling.
-pub struct Front<A> {
+pub struct BeforeHttp<A> {
     pub inner: Arc<A>,
     /// The configuration (per-address head deadline) and the answers
     /// rampart gives before a request is parsed.
@@ -42,7 +42,7 @@ pub struct Front<A> {
     pub tls: HashMap<SocketAddr, TlsListener>,
 }
 
-impl<A> Front<A> {
+impl<A> BeforeHttp<A> {
     fn tls_for(&self, local: Option<SocketAddr>) -> Option<&TlsListener> {
         if self.tls.is_empty() {
             return None;
@@ -136,7 +136,7 @@ fn rustls_reason(e: &rustls::Error) -> &'static str {
 }
 
 #[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for Front<A> {
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for BeforeHttp<A> {
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,

@@ -54,13 +54,13 @@ impl ServeHttp for Admin {
 }
 
 /// The admin application behind the head deadline.
-pub struct AdminFront {
+pub struct AdminApp {
     inner: Arc<HttpServer<Admin>>,
     answers: Arc<crate::accept::EarlyAnswers>,
 }
 
 #[async_trait]
-impl pingora::apps::ServerApp for AdminFront {
+impl pingora::apps::ServerApp for AdminApp {
     async fn process_new(
         self: &Arc<Self>,
         stream: pingora::protocols::Stream,
@@ -71,8 +71,8 @@ impl pingora::apps::ServerApp for AdminFront {
     }
 }
 
-pub fn service(addr: SocketAddr, state: Arc<Runtime>) -> Service<AdminFront> {
-    let app = AdminFront {
+pub fn service(addr: SocketAddr, state: Arc<Runtime>) -> Service<AdminApp> {
+    let app = AdminApp {
         inner: Arc::new(HttpServer::new_app(Admin {
             state: state.clone(),
         })),

@@ -10,7 +10,7 @@
 //! - [`negotiate`] (before the module reads the request) picks the encoding
 //!   by q-value and narrows `Accept-Encoding` to it — the client's header is
 //!   restored for the upstream;
-//! - [`gate`] (before each response head, proxied or rampart's own) turns
+//! - [`decide`] (before each response head, proxied or rampart's own) turns
 //!   the module off for responses that must stay as they are.
 
 use http::header::{self, HeaderValue};
@@ -140,7 +140,7 @@ pub fn eligible(c: &Compression, resp: &ResponseHeader) -> bool {
 
 /// Before a response head goes out: switch compression off unless the
 /// response is eligible; mark eligible ones `Vary: Accept-Encoding`.
-pub fn gate(session: &mut Session, c: Option<&Compression>, resp: &mut ResponseHeader) {
+pub fn decide(session: &mut Session, c: Option<&Compression>, resp: &mut ResponseHeader) {
     let ok = c.is_some_and(|c| eligible(c, resp));
     if ok {
         headers::add_vary(resp, "Accept-Encoding");

@@ -4,7 +4,7 @@
 //! and has no way to add or drop one while running. An address a reload
 //! adds is bound here (by the reload itself, so that an error such as
 //! "address in use" is logged with the reload) and served by an accept loop
-//! of rampart's own that hands each connection to the same [`Front`] as
+//! of rampart's own that hands each connection to the same [`BeforeHttp`] as
 //! pingora's listeners; the socket is entered in pingora's table of
 //! listening sockets, so that an upgrade (SIGUSR2) hands it to the new
 //! process like the others. An address a reload removes stops accepting:
@@ -14,7 +14,7 @@
 //! request on them is answered `421` (which clients retry on a new
 //! connection) and the connection closed.
 //!
-//! [`Front`]: crate::accept::Front
+//! [`BeforeHttp`]: crate::accept::BeforeHttp
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@ use pingora::prelude::*;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 
-use crate::accept::{Front, TlsListener};
+use crate::accept::{BeforeHttp, TlsListener};
 use crate::config::snapshot::Listener;
 use crate::config::Snapshot;
 use crate::proxy::Proxy;
@@ -20,7 +20,7 @@ use pingora::services::listening::Service;
 
 /// The application behind every listener: the front stage (TLS, head
 /// deadline) before pingora's HTTP proxy.
-pub type ProxyApp = Front<pingora::proxy::HttpProxy<Proxy>>;
+pub type ProxyApp = BeforeHttp<pingora::proxy::HttpProxy<Proxy>>;
 
 pub fn conf(cfg: &Snapshot) -> ServerConf {
     let keepalive: usize = cfg.upstreams.iter().map(|u| u.keepalive).sum();
@@ -28,8 +28,8 @@ pub fn conf(cfg: &Snapshot) -> ServerConf {
         threads: cfg.global.threads,
         // One current-thread runtime per worker thread (nginx-style): with
         // work stealing, tokio's multi-thread scheduler adds stealing
-        // checks and poll-time clock reads to every wake-up; measured
-        // 23.17 -> 22.61 CPU us per proxied request (bench/README.md).
+        // checks and poll-time clock reads to every wake-up (bench/README.md
+        // has the measurement).
         work_stealing: false,
         // rampart drives the drain itself (lifecycle.rs) and exits as soon
         // as in-flight requests are done; pingora's own wait is the backstop.
@@ -72,7 +72,7 @@ pub fn build(
     http.server_options = Some(server_options(cfg));
     let http = Arc::new(http);
     let answers = Arc::new(crate::accept::EarlyAnswers(state.clone()));
-    let app = Front {
+    let app = BeforeHttp {
         inner: http.clone(),
         answers: answers.clone(),
         tls,
@@ -90,7 +90,7 @@ pub fn build(
         if let Some(l) = cfg.listeners.iter().find(|l| l.addr == addr && l.tls) {
             tls.insert(addr, tls_listener(cfg, l, &reload_stores)?);
         }
-        Ok(Arc::new(Front {
+        Ok(Arc::new(BeforeHttp {
             inner: http.clone(),
             answers: answers.clone(),
             tls,
@@ -152,10 +152,10 @@ fn tls_listener(cfg: &Snapshot, l: &Listener, stores: &CertStores) -> anyhow::Re
 
 /// Per-connection socket buffers. pingora's default 64 KiB read buffer is
 /// allocated zeroed for every accepted connection and stays resident while
-/// it idles in keepalive (measured: 100 KiB per idle connection with it,
-/// 37 KiB without). The h1 parser reads heads into its own 4 KiB buffer and
-/// bodies in 64 KiB chunks, so reading unbuffered saves a copy instead of
-/// adding syscalls (bench/README.md has the numbers).
+/// it idles in keepalive. The h1 parser reads heads into its own 4 KiB
+/// buffer and bodies in 64 KiB chunks, so reading unbuffered saves a copy
+/// instead of adding syscalls (bench/README.md has the memory and CPU
+/// numbers).
 fn l4_buffers() -> L4BufferSettings {
     L4BufferSettings {
         read: Some(0),

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use toml_edit::ImDocument;
 
-use super::reader::{Obj, Reader, Sp};
+use super::reader::{Reader, Section, Spanned};
 use super::values::Rate;
 
 #[derive(Debug, Default)]
 pub struct File {
     pub global: Global,
     pub log: Log,
-    pub admin: Option<Sp<String>>,
+    pub admin: Option<Spanned<String>>,
     pub rate_limits: Vec<Zone>,
     pub cors: Vec<Cors>,
     pub upstreams: Vec<Upstream>,
@@ -32,59 +32,59 @@ pub struct Global {
     /// `false`: no `Server` header at all, neither ours nor the upstream's.
     pub server_header: Option<bool>,
     /// Peers whose `X-Forwarded-For` is believed (CIDRs or addresses).
-    pub trusted_proxies: Vec<Sp<String>>,
-    pub pid_file: Option<Sp<String>>,
+    pub trusted_proxies: Vec<Spanned<String>>,
+    pub pid_file: Option<Spanned<String>>,
     /// Socket through which a new process takes over the listeners (SIGUSR2).
-    pub upgrade_sock: Option<Sp<String>>,
+    pub upgrade_sock: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default)]
 pub struct Log {
     /// A `tracing` filter such as `"info,rampart=debug"`.
-    pub level: Option<Sp<String>>,
+    pub level: Option<Spanned<String>>,
     /// `"json"` or `"text"` for the diagnostic log.
-    pub format: Option<Sp<String>>,
+    pub format: Option<Spanned<String>>,
     /// `"stdout"`, `"off"` or a file path.
-    pub access_log: Option<Sp<String>>,
+    pub access_log: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]
 pub struct Zone {
-    pub name: Sp<String>,
+    pub name: Spanned<String>,
     /// `"<N>r/s"` or `"<N>r/m"`.
     pub rate: Option<Rate>,
     /// `"client_ip"`, `"host"` or `"header:<Name>"`.
-    pub key: Option<Sp<String>>,
+    pub key: Option<Spanned<String>>,
     /// Bound on tracked keys; least recently seen evicted first.
     pub max_keys: Option<u64>,
     /// IPv6 clients are keyed by this prefix (one /64 is one client).
-    pub ipv6_prefix: Option<Sp<u64>>,
+    pub ipv6_prefix: Option<Spanned<u64>>,
 }
 
 #[derive(Debug)]
 pub struct Cors {
-    pub name: Sp<String>,
-    pub allow_origins: Vec<Sp<String>>,
-    pub allow_origins_span: Option<Sp<()>>,
-    pub allow_methods: Option<Vec<Sp<String>>>,
-    pub allow_headers: Option<Vec<Sp<String>>>,
-    pub expose_headers: Option<Vec<Sp<String>>>,
-    pub allow_credentials: Option<Sp<bool>>,
+    pub name: Spanned<String>,
+    pub allow_origins: Vec<Spanned<String>>,
+    pub allow_origins_span: Option<Spanned<()>>,
+    pub allow_methods: Option<Vec<Spanned<String>>>,
+    pub allow_headers: Option<Vec<Spanned<String>>>,
+    pub expose_headers: Option<Vec<Spanned<String>>>,
+    pub allow_credentials: Option<Spanned<bool>>,
     pub max_age: Option<Duration>,
 }
 
 #[derive(Debug)]
 pub struct UpstreamServer {
     /// `host:port`.
-    pub addr: Sp<String>,
-    pub weight: Option<Sp<u64>>,
+    pub addr: Spanned<String>,
+    pub weight: Option<Spanned<u64>>,
     /// Used only while every non-backup server is down.
     pub backup: bool,
 }
 
 #[derive(Debug)]
 pub struct HealthCheck {
-    pub path: Option<Sp<String>>,
+    pub path: Option<Spanned<String>>,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
     pub healthy_threshold: Option<u64>,
@@ -93,11 +93,11 @@ pub struct HealthCheck {
 
 #[derive(Debug)]
 pub struct Upstream {
-    pub name: Sp<String>,
+    pub name: Spanned<String>,
     pub servers: Vec<UpstreamServer>,
-    pub servers_span: Sp<bool>,
+    pub servers_span: Spanned<bool>,
     /// `"least_conn"` (default) or `"round_robin"`.
-    pub balance: Option<Sp<String>>,
+    pub balance: Option<Spanned<String>>,
     pub max_fails: Option<u64>,
     pub fail_timeout: Option<Duration>,
     /// Idle upstream connections kept open for reuse.
@@ -106,38 +106,38 @@ pub struct Upstream {
     pub read_timeout: Option<Duration>,
     pub write_timeout: Option<Duration>,
     /// Attempts across servers.
-    pub tries: Option<Sp<u64>>,
+    pub tries: Option<Spanned<u64>>,
     pub tls: bool,
-    pub tls_verify: Option<Sp<bool>>,
-    pub tls_ca: Option<Sp<String>>,
-    pub tls_server_name: Option<Sp<String>>,
+    pub tls_verify: Option<Spanned<bool>>,
+    pub tls_ca: Option<Spanned<String>>,
+    pub tls_server_name: Option<Spanned<String>>,
     pub health_check: Option<HealthCheck>,
 }
 
 #[derive(Debug)]
 pub struct Tls {
-    pub span: Sp<()>,
-    pub cert: Option<Sp<String>>,
-    pub key: Option<Sp<String>>,
-    pub protocols: Option<Vec<Sp<String>>>,
+    pub span: Spanned<()>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub protocols: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug)]
 pub struct Compression {
     pub min_length: Option<u64>,
-    pub types: Option<Vec<Sp<String>>>,
+    pub types: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug)]
 pub struct Server {
-    pub span: Sp<()>,
-    pub name: Option<Sp<String>>,
-    pub listen: Vec<Sp<String>>,
+    pub span: Spanned<()>,
+    pub name: Option<Spanned<String>>,
+    pub listen: Vec<Spanned<String>>,
     /// Host / SNI names; absent: any.
-    pub hosts: Option<Vec<Sp<String>>>,
+    pub hosts: Option<Vec<Spanned<String>>>,
     /// `true` or `{ port, status }`: every request is sent to https.
     pub https_redirect: Option<HttpsRedirect>,
-    pub http2: Option<Sp<bool>>,
+    pub http2: Option<Spanned<bool>>,
     pub max_body_size: Option<u64>,
     pub client_header_timeout: Option<Duration>,
     pub client_body_timeout: Option<Duration>,
@@ -149,36 +149,36 @@ pub struct Server {
     pub security_headers: Option<bool>,
     /// `false`: no access-log lines for this server's requests (nginx `access_log off`).
     pub access_log: Option<bool>,
-    pub cors: Option<Sp<String>>,
+    pub cors: Option<Spanned<String>>,
     pub tls: Option<Tls>,
-    pub response_headers: Vec<(Sp<String>, Sp<String>)>,
+    pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
     pub compression: Option<Compression>,
     pub routes: Vec<Route>,
 }
 
 #[derive(Debug)]
 pub enum Matcher {
-    Exact(Sp<String>),
-    Prefix(Sp<String>),
-    Regex(Sp<String>),
+    Exact(Spanned<String>),
+    Prefix(Spanned<String>),
+    Regex(Spanned<String>),
 }
 
 #[derive(Debug)]
 pub struct RateLimitRef {
-    pub zone: Option<Sp<String>>,
+    pub zone: Option<Spanned<String>>,
     pub burst: Option<u64>,
     pub nodelay: Option<bool>,
     pub delay: Option<u64>,
-    pub status: Option<Sp<u64>>,
-    pub span: Sp<()>,
+    pub status: Option<Spanned<u64>>,
+    pub span: Spanned<()>,
 }
 
 #[derive(Debug)]
 pub struct Static {
-    pub root: Option<Sp<String>>,
+    pub root: Option<Spanned<String>>,
     pub expires: Option<Duration>,
     pub immutable: Option<bool>,
-    pub index: Option<Sp<String>>,
+    pub index: Option<Spanned<String>>,
     /// Serve files and directories whose name starts with `.` (`.env`,
     /// `.git/`); `.well-known` is always served.
     pub dotfiles: Option<bool>,
@@ -186,30 +186,30 @@ pub struct Static {
 
 #[derive(Debug)]
 pub enum Action {
-    Upstream(Sp<String>),
-    Static(Static, Sp<()>),
+    Upstream(Spanned<String>),
+    Static(Static, Spanned<()>),
     Respond {
-        status: Option<Sp<u64>>,
-        body: Option<Sp<String>>,
-        content_type: Option<Sp<String>>,
+        status: Option<Spanned<u64>>,
+        body: Option<Spanned<String>>,
+        content_type: Option<Spanned<String>>,
     },
     Redirect {
-        to: Option<Sp<String>>,
-        status: Option<Sp<u64>>,
+        to: Option<Spanned<String>>,
+        status: Option<Spanned<u64>>,
     },
 }
 
 /// A route's `cors`: a policy name, or `false` to opt out of the server's.
 #[derive(Debug)]
 pub enum CorsRef {
-    Policy(Sp<String>),
+    Policy(Spanned<String>),
     Off,
 }
 
 #[derive(Debug)]
 pub struct Route {
-    pub span: Sp<()>,
-    pub name: Option<Sp<String>>,
+    pub span: Spanned<()>,
+    pub name: Option<Spanned<String>>,
     pub matcher: Option<Matcher>,
     pub action: Option<Action>,
     pub rate_limit: Vec<RateLimitRef>,
@@ -219,19 +219,19 @@ pub struct Route {
     pub write_timeout: Option<Duration>,
     /// Only `false` (stream both ways) exists yet; `true` is an error
     /// until buffering is built, so that no key is accepted and ignored.
-    pub buffering: Option<Sp<bool>>,
+    pub buffering: Option<Spanned<bool>>,
     /// `false`: no access-log lines for this route (health checks, metrics scrapes).
     pub access_log: Option<bool>,
-    pub request_headers: Vec<(Sp<String>, Sp<String>)>,
-    pub response_headers: Vec<(Sp<String>, Sp<String>)>,
+    pub request_headers: Vec<(Spanned<String>, Spanned<String>)>,
+    pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
 }
 
 #[derive(Debug, Default)]
 pub struct HttpsRedirect {
     /// Port in the `Location`; absent: none (the client's default, 443).
-    pub port: Option<Sp<u64>>,
+    pub port: Option<Spanned<u64>>,
     /// 301 unless set.
-    pub status: Option<Sp<u64>>,
+    pub status: Option<Spanned<u64>>,
 }
 
 /// `https_redirect = true | false | { port = 8443, status = 308 }`.
@@ -248,7 +248,7 @@ fn https_redirect(r: &mut Reader<'_>, f: &super::reader::Field<'_>) -> Option<Ht
     }
     let mut t = r.table(f)?;
     let at = |r: &mut Reader<'_>, f: super::reader::Field<'_>, max| {
-        r.uint(&f, max).map(|v| Sp::new(v, f.span.clone()))
+        r.uint(&f, max).map(|v| Spanned::new(v, f.span.clone()))
     };
     let out = HttpsRedirect {
         port: t.get("port").and_then(|f| at(r, f, 65535)),
@@ -274,7 +274,7 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
             return None;
         }
     };
-    let mut top = Obj::new(doc.as_table(), 0..0, String::new());
+    let mut top = Section::new(doc.as_table(), 0..0, String::new());
     let mut file = File::default();
 
     if let Some(f) = top.get("global") {
@@ -319,13 +319,13 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
             max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
             ipv6_prefix: o
                 .get("ipv6_prefix")
-                .and_then(|f| r.uint(&f, 128).map(|v| Sp::new(v, f.span.clone()))),
+                .and_then(|f| r.uint(&f, 128).map(|v| Spanned::new(v, f.span.clone()))),
         });
         o.finish(r);
     }
     for (name, mut o) in named_tables(r, &mut top, "cors") {
         let origins = o.get("allow_origins");
-        let allow_origins_span = origins.as_ref().map(|f| Sp::new((), f.span.clone()));
+        let allow_origins_span = origins.as_ref().map(|f| Spanned::new((), f.span.clone()));
         let allow_origins = match origins {
             Some(f) => r.strings(&f).unwrap_or_default(),
             None => {
@@ -342,7 +342,7 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
             expose_headers: o.get("expose_headers").and_then(|f| r.strings(&f)),
             allow_credentials: o
                 .get("allow_credentials")
-                .and_then(|f| r.bool(&f).map(|b| Sp::new(b, f.span.clone()))),
+                .and_then(|f| r.bool(&f).map(|b| Spanned::new(b, f.span.clone()))),
             max_age: o.get("max_age").and_then(|f| r.duration(&f)),
         });
         o.finish(r);
@@ -366,9 +366,9 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
 /// `[section.NAME]` tables, each with its name and span.
 fn named_tables<'d>(
     r: &mut Reader<'_>,
-    top: &mut Obj<'d>,
+    top: &mut Section<'d>,
     section: &'static str,
-) -> Vec<(Sp<String>, Obj<'d>)> {
+) -> Vec<(Spanned<String>, Section<'d>)> {
     let Some(f) = top.get(section) else {
         return Vec::new();
     };
@@ -389,13 +389,13 @@ fn named_tables<'d>(
             path: format!("{section}.{name}"),
         };
         if let Some(child) = r.table(&field) {
-            out.push((Sp::new(name.to_string(), key_span), child));
+            out.push((Spanned::new(name.to_string(), key_span), child));
         }
     }
     out
 }
 
-fn read_global(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Global {
+fn read_global(r: &mut Reader<'_>, o: &mut Section<'_>) -> Global {
     Global {
         threads: o.get("threads").and_then(|f| r.uint(&f, 1024)),
         grace_period: o.get("grace_period").and_then(|f| r.duration(&f)),
@@ -409,7 +409,7 @@ fn read_global(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Global {
     }
 }
 
-fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstream {
+fn read_upstream(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Upstream {
     let mut servers = Vec::new();
     let servers_span = match o.get("servers") {
         Some(f) => {
@@ -423,7 +423,7 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstr
                 };
                 let weight = s
                     .get("weight")
-                    .and_then(|f| r.uint(&f, 1000).map(|w| Sp::new(w, f.span.clone())));
+                    .and_then(|f| r.uint(&f, 1000).map(|w| Spanned::new(w, f.span.clone())));
                 let backup = s.get("backup").and_then(|f| r.bool(&f)).unwrap_or(false);
                 if let Some(addr) = addr {
                     servers.push(UpstreamServer {
@@ -434,11 +434,11 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstr
                 }
                 s.finish(r);
             }
-            Sp::new(true, f.span.clone())
+            Spanned::new(true, f.span.clone())
         }
         None => {
             r.missing(o, "servers");
-            Sp::new(false, o.span.clone())
+            Spanned::new(false, o.span.clone())
         }
     };
     let health_check = o
@@ -468,7 +468,7 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstr
         write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
         tries: o
             .get("tries")
-            .and_then(|f| r.uint(&f, 100).map(|t| Sp::new(t, f.span.clone()))),
+            .and_then(|f| r.uint(&f, 100).map(|t| Spanned::new(t, f.span.clone()))),
         tls: o.get("tls").and_then(|f| r.bool(&f)).unwrap_or(false),
         tls_verify: o.get("tls_verify").and_then(|f| r.bool_at(&f)),
         tls_ca: o.get("tls_ca").and_then(|f| r.string(&f)),
@@ -477,7 +477,7 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Obj<'_>, name: Sp<String>) -> Upstr
     }
 }
 
-fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
+fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
     let listen = match o.get("listen") {
         Some(f) => {
             // Reported here, where an empty list is told apart from one
@@ -494,7 +494,7 @@ fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
     };
     let tls = o.get("tls").and_then(|f| r.table(&f)).map(|mut t| {
         let tls = Tls {
-            span: Sp::new((), t.span.clone()),
+            span: Spanned::new((), t.span.clone()),
             cert: match t.get("cert") {
                 Some(f) => r.string(&f),
                 None => {
@@ -530,7 +530,7 @@ fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
         }
     }
     Server {
-        span: Sp::new((), o.span.clone()),
+        span: Spanned::new((), o.span.clone()),
         name: o.get("name").and_then(|f| r.string(&f)),
         listen,
         hosts: o.get("hosts").and_then(|f| r.strings(&f)),
@@ -555,8 +555,8 @@ fn read_server(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Server {
     }
 }
 
-fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
-    let span = Sp::new((), o.span.clone());
+fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
+    let span = Spanned::new((), o.span.clone());
     // Exactly one matcher.
     let mut matchers = Vec::new();
     for key in ["exact", "prefix", "regex"] {
@@ -643,7 +643,7 @@ fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
                 dotfiles: s.get("dotfiles").and_then(|f| r.bool(&f)),
             };
             s.finish(r);
-            action = Some(Action::Static(st, Sp::new((), f.span.clone())));
+            action = Some(Action::Static(st, Spanned::new((), f.span.clone())));
         }
     }
     if let Some(f) = o.get("respond") {
@@ -651,7 +651,7 @@ fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
             let a = Action::Respond {
                 status: s
                     .get("status")
-                    .and_then(|f| r.uint(&f, 999).map(|v| Sp::new(v, f.span.clone()))),
+                    .and_then(|f| r.uint(&f, 999).map(|v| Spanned::new(v, f.span.clone()))),
                 body: s.get("body").and_then(|f| r.string(&f)),
                 content_type: s.get("content_type").and_then(|f| r.string(&f)),
             };
@@ -672,7 +672,7 @@ fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
                 to,
                 status: s
                     .get("status")
-                    .and_then(|f| r.uint(&f, 999).map(|v| Sp::new(v, f.span.clone()))),
+                    .and_then(|f| r.uint(&f, 999).map(|v| Spanned::new(v, f.span.clone()))),
             };
             s.finish(r);
             action = Some(a);
@@ -691,7 +691,7 @@ fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
         };
         for mut t in tables {
             rate_limit.push(RateLimitRef {
-                span: Sp::new((), t.span.clone()),
+                span: Spanned::new((), t.span.clone()),
                 zone: match t.get("zone") {
                     Some(f) => r.string(&f),
                     None => {
@@ -704,7 +704,7 @@ fn read_route(r: &mut Reader<'_>, o: &mut Obj<'_>) -> Route {
                 delay: t.get("delay").and_then(|f| r.uint(&f, 1_000_000)),
                 status: t
                     .get("status")
-                    .and_then(|f| r.uint(&f, 999).map(|v| Sp::new(v, f.span.clone()))),
+                    .and_then(|f| r.uint(&f, 999).map(|v| Spanned::new(v, f.span.clone()))),
             });
             t.finish(r);
         }

@@ -14,14 +14,14 @@ use super::values::{self, Rate};
 
 /// A value together with where it was written.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sp<T> {
+pub struct Spanned<T> {
     pub v: T,
     pub span: Span,
 }
 
-impl<T> Sp<T> {
+impl<T> Spanned<T> {
     pub fn new(v: T, span: Span) -> Self {
-        Sp { v, span }
+        Spanned { v, span }
     }
 }
 
@@ -36,7 +36,7 @@ pub struct Reader<'s> {
 
 /// A TOML table being read: records which keys were asked for, so the
 /// rest can be reported as unknown.
-pub struct Obj<'d> {
+pub struct Section<'d> {
     tbl: &'d dyn TableLike,
     pub span: Span,
     pub path: String,
@@ -77,9 +77,9 @@ fn type_name(item: &Item) -> &'static str {
     }
 }
 
-impl<'d> Obj<'d> {
+impl<'d> Section<'d> {
     pub fn new(tbl: &'d dyn TableLike, span: Span, path: String) -> Self {
-        Obj {
+        Section {
             tbl,
             span,
             path,
@@ -166,10 +166,12 @@ impl<'s> Reader<'s> {
     }
 
     /// A table (`[x]` or inline `{ ... }`).
-    pub fn table<'d>(&mut self, f: &Field<'d>) -> Option<Obj<'d>> {
+    pub fn table<'d>(&mut self, f: &Field<'d>) -> Option<Section<'d>> {
         match f.item {
-            Item::Table(t) => Some(Obj::new(t, f.span.clone(), f.path.clone())),
-            Item::Value(Value::InlineTable(t)) => Some(Obj::new(t, f.span.clone(), f.path.clone())),
+            Item::Table(t) => Some(Section::new(t, f.span.clone(), f.path.clone())),
+            Item::Value(Value::InlineTable(t)) => {
+                Some(Section::new(t, f.span.clone(), f.path.clone()))
+            }
             _ => {
                 self.wrong_type(f, "a table");
                 None
@@ -178,14 +180,14 @@ impl<'s> Reader<'s> {
     }
 
     /// `[[x]]` entries, or an inline array of tables.
-    pub fn tables<'d>(&mut self, f: &Field<'d>) -> Vec<Obj<'d>> {
+    pub fn tables<'d>(&mut self, f: &Field<'d>) -> Vec<Section<'d>> {
         match f.item {
             Item::ArrayOfTables(a) => a
                 .iter()
                 .enumerate()
                 .map(|(i, t)| {
                     let span = t.span().unwrap_or_else(|| f.span.clone());
-                    Obj::new(t, span, format!("{}[{i}]", f.path))
+                    Section::new(t, span, format!("{}[{i}]", f.path))
                 })
                 .collect(),
             Item::Value(Value::Array(a)) => {
@@ -194,7 +196,7 @@ impl<'s> Reader<'s> {
                     let span = v.span().unwrap_or_else(|| f.span.clone());
                     match v {
                         Value::InlineTable(t) => {
-                            out.push(Obj::new(t, span, format!("{}[{i}]", f.path)))
+                            out.push(Section::new(t, span, format!("{}[{i}]", f.path)))
                         }
                         _ => self
                             .diag
@@ -211,7 +213,7 @@ impl<'s> Reader<'s> {
     }
 
     /// A string with `${VAR}` interpolation applied.
-    pub fn string(&mut self, f: &Field<'_>) -> Option<Sp<String>> {
+    pub fn string(&mut self, f: &Field<'_>) -> Option<Spanned<String>> {
         match f.item.as_str() {
             Some(s) => self.interp(s, &f.span),
             None => {
@@ -221,9 +223,9 @@ impl<'s> Reader<'s> {
         }
     }
 
-    fn interp(&mut self, s: &str, span: &Span) -> Option<Sp<String>> {
+    fn interp(&mut self, s: &str, span: &Span) -> Option<Spanned<String>> {
         match values::interpolate(s, &*self.env) {
-            Ok(v) => Some(Sp::new(v, span.clone())),
+            Ok(v) => Some(Spanned::new(v, span.clone())),
             Err(e) => {
                 self.diag.error(span, e.to_string());
                 None
@@ -242,8 +244,8 @@ impl<'s> Reader<'s> {
     }
 
     /// A boolean with its position, for keys whose value can be an error.
-    pub fn bool_at(&mut self, f: &Field<'_>) -> Option<Sp<bool>> {
-        self.bool(f).map(|b| Sp::new(b, f.span.clone()))
+    pub fn bool_at(&mut self, f: &Field<'_>) -> Option<Spanned<bool>> {
+        self.bool(f).map(|b| Spanned::new(b, f.span.clone()))
     }
 
     /// A non-negative integer within `max`.
@@ -265,7 +267,7 @@ impl<'s> Reader<'s> {
     }
 
     /// A list of strings (a single string is accepted as a list of one).
-    pub fn strings(&mut self, f: &Field<'_>) -> Option<Vec<Sp<String>>> {
+    pub fn strings(&mut self, f: &Field<'_>) -> Option<Vec<Spanned<String>>> {
         if f.item.as_str().is_some() {
             return self.string(f).map(|s| vec![s]);
         }
@@ -345,7 +347,7 @@ impl<'s> Reader<'s> {
     }
 
     /// A table of string → string (header maps).
-    pub fn string_map(&mut self, f: &Field<'_>) -> Vec<(Sp<String>, Sp<String>)> {
+    pub fn string_map(&mut self, f: &Field<'_>) -> Vec<(Spanned<String>, Spanned<String>)> {
         let Some(obj) = self.table(f) else {
             return Vec::new();
         };
@@ -364,14 +366,14 @@ impl<'s> Reader<'s> {
                 path: format!("{}.\"{k}\"", f.path),
             };
             if let Some(v) = self.string(&field) {
-                out.push((Sp::new(k.to_string(), key_span), v));
+                out.push((Spanned::new(k.to_string(), key_span), v));
             }
         }
         out
     }
 
     /// Reports a required key that is missing from `obj`.
-    pub fn missing(&mut self, obj: &Obj<'_>, key: &str) {
+    pub fn missing(&mut self, obj: &Section<'_>, key: &str) {
         let at = if obj.path.is_empty() {
             String::new()
         } else {

@@ -87,7 +87,7 @@ pub fn finish_head(session: &mut Session, ctx: &RequestCtx, resp: &mut ResponseH
             let _ = resp.append_header(header::VARY, "Origin");
         }
     }
-    compression::gate(session, server.compression.as_ref(), resp);
+    compression::decide(session, server.compression.as_ref(), resp);
 }
 
 /// Request body bytes rampart reads and discards after answering a request

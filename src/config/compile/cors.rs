@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use http::HeaderName;
 
 use super::parse::parse_origin;
-use super::Cx;
+use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
-use crate::config::reader::Sp;
+use crate::config::reader::Spanned;
 use crate::config::snapshot::{CorsPolicy, CorsValues};
 
 /// The policies, and their indexes by name.
 pub(super) fn compile_cors(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     defs: &[file::Cors],
 ) -> (Vec<CorsPolicy>, HashMap<String, usize>) {
     let mut cors = Vec::new();
@@ -26,7 +26,7 @@ pub(super) fn compile_cors(
 }
 
 /// One policy.
-fn compile_policy(cx: &mut Cx<'_, '_>, c: &file::Cors) -> CorsPolicy {
+fn compile_policy(cx: &mut Compiler<'_, '_>, c: &file::Cors) -> CorsPolicy {
     let mut origins = Vec::new();
     let mut any = false;
     for o in &c.allow_origins {
@@ -72,12 +72,12 @@ fn compile_policy(cx: &mut Cx<'_, '_>, c: &file::Cors) -> CorsPolicy {
             .map(|s| s.to_string())
             .collect(),
     };
-    let lower = |l: &Option<Vec<Sp<String>>>| -> Vec<String> {
+    let lower = |l: &Option<Vec<Spanned<String>>>| -> Vec<String> {
         l.as_ref()
             .map(|v| v.iter().map(|s| s.v.to_ascii_lowercase()).collect())
             .unwrap_or_default()
     };
-    let original = |l: &Option<Vec<Sp<String>>>| -> Vec<String> {
+    let original = |l: &Option<Vec<Spanned<String>>>| -> Vec<String> {
         l.as_ref()
             .map(|v| v.iter().map(|s| s.v.clone()).collect())
             .unwrap_or_default()

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use super::{parse_listen, Cx};
+use super::{parse_listen, Compiler};
 use crate::config::defaults;
 use crate::config::file;
-use crate::config::reader::Sp;
+use crate::config::reader::Spanned;
 use crate::config::snapshot::{AccessLog, Global, Log, LogFormat};
 
-pub(super) fn compile_global(cx: &mut Cx<'_, '_>, g: &file::Global) -> Global {
+pub(super) fn compile_global(cx: &mut Compiler<'_, '_>, g: &file::Global) -> Global {
     let pid_file = g.pid_file.as_ref().map(|p| cx.path(&p.v));
     let mut trusted = Vec::new();
     for p in &g.trusted_proxies {
@@ -65,7 +65,7 @@ fn default_upgrade_sock(base: &Path) -> PathBuf {
     crate::runtime_dir::default_dir(|k| std::env::var(k).ok()).join(format!("upgrade-{tag}.sock"))
 }
 
-pub(super) fn compile_log(cx: &mut Cx<'_, '_>, l: &file::Log) -> Log {
+pub(super) fn compile_log(cx: &mut Compiler<'_, '_>, l: &file::Log) -> Log {
     let level = match &l.level {
         Some(s) => {
             if let Err(e) = tracing_subscriber::EnvFilter::try_new(&s.v) {
@@ -99,7 +99,10 @@ pub(super) fn compile_log(cx: &mut Cx<'_, '_>, l: &file::Log) -> Log {
 }
 
 /// The admin listener's address (`/metrics`, `/healthz`, `/config`).
-pub(super) fn compile_admin(cx: &mut Cx<'_, '_>, admin: Option<&Sp<String>>) -> Option<SocketAddr> {
+pub(super) fn compile_admin(
+    cx: &mut Compiler<'_, '_>,
+    admin: Option<&Spanned<String>>,
+) -> Option<SocketAddr> {
     let a = admin?;
     let parsed = parse_listen(&a.v);
     if parsed.is_none() {

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use super::Cx;
+use super::Compiler;
 use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
@@ -27,7 +27,7 @@ pub(super) struct AddrGroup {
 /// Enters a compiled server (index `idx`) under each of its addresses,
 /// reporting what it disagrees on with the servers already there.
 pub(super) fn add_server(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     by_addr: &mut Vec<AddrGroup>,
     s: &file::Server,
     server: &Server,
@@ -108,7 +108,7 @@ pub(super) fn add_server(
 /// Checks the addresses against each other and the admin listener, and
 /// builds the listeners.
 pub(super) fn compile_listeners(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     by_addr: Vec<AddrGroup>,
     admin: Option<SocketAddr>,
     servers: &[Server],

@@ -24,7 +24,7 @@ use pingora::http::WireHeaderName;
 
 use super::diag::Span;
 use super::file::File;
-use super::reader::{Reader, Sp};
+use super::reader::{Reader, Spanned};
 use super::snapshot::*;
 
 pub use parse::{parse_listen, parse_template, valid_host_pattern};
@@ -39,13 +39,13 @@ pub struct Source<'a> {
 /// logged by `run`).
 pub type Warnings = Vec<String>;
 
-struct Cx<'r, 's> {
+struct Compiler<'r, 's> {
     r: &'r mut Reader<'s>,
     base: PathBuf,
     warnings: Warnings,
 }
 
-impl Cx<'_, '_> {
+impl Compiler<'_, '_> {
     fn err(&mut self, span: &Span, msg: impl Into<String>) {
         self.r.diag.error(span, msg);
     }
@@ -59,7 +59,7 @@ impl Cx<'_, '_> {
         }
     }
 
-    fn header(&mut self, name: &Sp<String>, value: &Sp<String>) -> Option<Header> {
+    fn header(&mut self, name: &Spanned<String>, value: &Spanned<String>) -> Option<Header> {
         let n = match WireHeaderName::new(&name.v) {
             Ok(n) => n,
             Err(_) => {
@@ -82,14 +82,14 @@ impl Cx<'_, '_> {
         }
     }
 
-    fn headers(&mut self, list: &[(Sp<String>, Sp<String>)]) -> Vec<Header> {
+    fn headers(&mut self, list: &[(Spanned<String>, Spanned<String>)]) -> Vec<Header> {
         list.iter().filter_map(|(n, v)| self.header(n, v)).collect()
     }
 }
 
 /// What servers and routes refer to by name: the compiled zones, CORS
 /// policies and upstreams, and their indexes by name.
-struct Refs<'a> {
+struct Definitions<'a> {
     zones: &'a HashMap<String, usize>,
     zone_defs: &'a [Zone],
     cors: &'a HashMap<String, usize>,
@@ -105,7 +105,7 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let mut cx = Cx {
+    let mut cx = Compiler {
         r,
         base,
         warnings: Vec::new(),
@@ -116,7 +116,7 @@ pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapsho
     let (zones, zone_idx) = zones::compile_zones(&mut cx, &f.rate_limits);
     let (cors, cors_idx) = cors::compile_cors(&mut cx, &f.cors);
     let (upstreams, upstream_idx) = upstreams::compile_upstreams(&mut cx, &f.upstreams);
-    let refs = Refs {
+    let refs = Definitions {
         zones: &zone_idx,
         zone_defs: &zones,
         cors: &cors_idx,

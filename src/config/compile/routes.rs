@@ -7,22 +7,22 @@ use bytes::Bytes;
 use http::HeaderValue;
 use regex::Regex;
 
-use super::{parse_template, Cx, Refs};
+use super::{parse_template, Compiler, Definitions};
 use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
-use crate::config::reader::Sp;
+use crate::config::reader::Spanned;
 use crate::config::snapshot::{Action, CorsChoice, RateLimit, Route, Static, Timeouts};
 use crate::metrics::RouteMetrics;
 use crate::routing::{Matcher, RouteTable};
 
 /// A server's routes, in file order (the first match wins).
 pub(super) fn compile_routes(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     s: &file::Server,
     server_name: &str,
     cors: Option<usize>,
-    refs: &Refs<'_>,
+    refs: &Definitions<'_>,
 ) -> RouteTable {
     let mut entries = Vec::new();
     let mut names: HashMap<String, Span> = HashMap::new();
@@ -57,7 +57,11 @@ pub(super) fn compile_routes(
 }
 
 /// A redirect's status: one of the redirecting 3xx, `default` when unset.
-pub(super) fn redirect_status(cx: &mut Cx<'_, '_>, status: Option<&Sp<u64>>, default: u16) -> u16 {
+pub(super) fn redirect_status(
+    cx: &mut Compiler<'_, '_>,
+    status: Option<&Spanned<u64>>,
+    default: u16,
+) -> u16 {
     match status {
         Some(s) if ![301, 302, 303, 307, 308].contains(&s.v) => {
             cx.err(
@@ -75,7 +79,7 @@ pub(super) fn redirect_status(cx: &mut Cx<'_, '_>, status: Option<&Sp<u64>>, def
 }
 
 fn compile_matcher(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     ro: &file::Route,
     seen: &mut HashSet<(bool, String)>,
 ) -> Option<Matcher> {
@@ -114,12 +118,12 @@ fn compile_matcher(
 }
 
 fn compile_route(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     ro: &file::Route,
     rname: &str,
     server_name: &str,
     (server_cors, server_access_log): (Option<usize>, Option<bool>),
-    refs: &Refs<'_>,
+    refs: &Definitions<'_>,
 ) -> Option<Route> {
     let action = route_action(cx, ro, refs)?;
     let is_upstream = matches!(action, Action::Upstream(_));
@@ -187,7 +191,11 @@ fn compile_route(
 }
 
 /// The route's action: where it sends a request.
-fn route_action(cx: &mut Cx<'_, '_>, ro: &file::Route, refs: &Refs<'_>) -> Option<Action> {
+fn route_action(
+    cx: &mut Compiler<'_, '_>,
+    ro: &file::Route,
+    refs: &Definitions<'_>,
+) -> Option<Action> {
     Some(match ro.action.as_ref()? {
         file::Action::Upstream(u) => match refs.upstreams.get(&u.v) {
             Some(i) => Action::Upstream(*i),
@@ -227,10 +235,10 @@ fn route_action(cx: &mut Cx<'_, '_>, ro: &file::Route, refs: &Refs<'_>) -> Optio
 
 /// A `static` route's directory and its settings.
 fn static_files(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     ro: &file::Route,
     s: &file::Static,
-    span: &Sp<()>,
+    span: &Spanned<()>,
 ) -> Option<Static> {
     let root = cx.path(&s.root.as_ref()?.v);
     if !root.is_dir() {
@@ -274,10 +282,10 @@ fn static_files(
 
 /// A `respond` route's fixed answer.
 fn respond(
-    cx: &mut Cx<'_, '_>,
-    status: Option<&Sp<u64>>,
-    body: Option<&Sp<String>>,
-    content_type: Option<&Sp<String>>,
+    cx: &mut Compiler<'_, '_>,
+    status: Option<&Spanned<u64>>,
+    body: Option<&Spanned<String>>,
+    content_type: Option<&Spanned<String>>,
 ) -> Action {
     let st = status.map(|s| (s.v, s.span.clone()));
     let code = match st {
@@ -306,7 +314,11 @@ fn respond(
 }
 
 /// The route's `rate_limit` entries, each naming a zone.
-fn rate_limits(cx: &mut Cx<'_, '_>, ro: &file::Route, refs: &Refs<'_>) -> Vec<RateLimit> {
+fn rate_limits(
+    cx: &mut Compiler<'_, '_>,
+    ro: &file::Route,
+    refs: &Definitions<'_>,
+) -> Vec<RateLimit> {
     let mut rate_limits = Vec::new();
     for rl in &ro.rate_limit {
         let Some(zone) = rl.zone.as_ref() else {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use http::HeaderValue;
 
 use super::listeners::{self, AddrGroup};
-use super::{parse_listen, routes, valid_host_pattern, Cx, Refs};
+use super::{parse_listen, routes, valid_host_pattern, Compiler, Definitions};
 use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
@@ -16,9 +16,9 @@ use crate::metrics::RouteMetrics;
 
 /// The servers, and the addresses they listen on.
 pub(super) fn compile_servers(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     defs: &[file::Server],
-    refs: &Refs<'_>,
+    refs: &Definitions<'_>,
 ) -> (Vec<Server>, Vec<AddrGroup>) {
     let mut servers = Vec::new();
     let mut server_names: HashMap<String, Span> = HashMap::new();
@@ -62,10 +62,10 @@ pub(super) fn compile_servers(
 }
 
 fn compile_server(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     s: &file::Server,
     si: usize,
-    refs: &Refs<'_>,
+    refs: &Definitions<'_>,
 ) -> Option<Server> {
     let listen = addresses(cx, s);
     let name = s
@@ -146,7 +146,7 @@ fn compile_server(
 
 /// `[servers.tls]`: versions, and the certificate and key, loaded now (an
 /// error names the file at fault; a certificate near its end is warned of).
-fn server_tls(cx: &mut Cx<'_, '_>, t: &file::Tls) -> Option<ServerTls> {
+fn server_tls(cx: &mut Compiler<'_, '_>, t: &file::Tls) -> Option<ServerTls> {
     let mut protocols = Vec::new();
     match &t.protocols {
         None => protocols = vec![TlsVersion::V1_2, TlsVersion::V1_3],
@@ -223,7 +223,7 @@ fn compression(c: &file::Compression) -> Compression {
 
 /// The server's `listen` addresses (each once) and `hosts` patterns,
 /// checked.
-fn addresses(cx: &mut Cx<'_, '_>, s: &file::Server) -> Vec<SocketAddr> {
+fn addresses(cx: &mut Compiler<'_, '_>, s: &file::Server) -> Vec<SocketAddr> {
     let mut listen = Vec::new();
     for l in &s.listen {
         match parse_listen(&l.v) {
@@ -256,7 +256,7 @@ fn addresses(cx: &mut Cx<'_, '_>, s: &file::Server) -> Vec<SocketAddr> {
 }
 
 /// `http2`: on by default for TLS servers; an error on a plain one.
-fn http2(cx: &mut Cx<'_, '_>, s: &file::Server) -> bool {
+fn http2(cx: &mut Compiler<'_, '_>, s: &file::Server) -> bool {
     match (&s.http2, &s.tls) {
         (Some(h), None) if h.v => {
             cx.err(
@@ -271,7 +271,7 @@ fn http2(cx: &mut Cx<'_, '_>, s: &file::Server) -> bool {
 }
 
 /// `https_redirect`: the port (none for 443) and status of the redirect.
-fn https_redirect(cx: &mut Cx<'_, '_>, r: &file::HttpsRedirect) -> HttpsRedirect {
+fn https_redirect(cx: &mut Compiler<'_, '_>, r: &file::HttpsRedirect) -> HttpsRedirect {
     HttpsRedirect {
         port: r.port.as_ref().and_then(|p| match p.v {
             0 => {

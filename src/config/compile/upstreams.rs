@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use super::Cx;
+use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
 use crate::config::snapshot::{
@@ -12,7 +12,7 @@ use crate::config::snapshot::{
 
 /// The pools, and their indexes by name.
 pub(super) fn compile_upstreams(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     defs: &[file::Upstream],
 ) -> (Vec<Upstream>, HashMap<String, usize>) {
     let mut upstreams = Vec::new();
@@ -26,7 +26,7 @@ pub(super) fn compile_upstreams(
     (upstreams, upstream_idx)
 }
 
-fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream> {
+fn compile_upstream(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Option<Upstream> {
     let servers = upstream_servers(cx, u);
     if u.servers_span.v && u.servers.is_empty() {
         cx.err(
@@ -85,7 +85,7 @@ fn compile_upstream(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<Upstream>
 
 /// The pool's servers, each address checked and resolved (once, at load,
 /// as nginx does).
-fn upstream_servers(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Vec<UpstreamServer> {
+fn upstream_servers(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Vec<UpstreamServer> {
     let mut servers = Vec::new();
     let mut seen = HashSet::new();
     for s in &u.servers {
@@ -153,7 +153,7 @@ fn upstream_servers(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Vec<UpstreamServ
 }
 
 /// `tls = true` and its keys (an error without it).
-fn upstream_tls(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<UpstreamTls> {
+fn upstream_tls(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Option<UpstreamTls> {
     if u.tls {
         let ca = u.tls_ca.as_ref().and_then(|c| {
             let p = cx.path(&c.v);
@@ -188,7 +188,7 @@ fn upstream_tls(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<UpstreamTls> 
 }
 
 /// Active health checks, if configured.
-fn health_check(cx: &mut Cx<'_, '_>, u: &file::Upstream) -> Option<HealthCheck> {
+fn health_check(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Option<HealthCheck> {
     u.health_check.as_ref().map(|h| {
         let path = match &h.path {
             Some(p) if !p.v.starts_with('/') => {

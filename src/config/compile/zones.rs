@@ -4,14 +4,14 @@ use std::collections::HashMap;
 
 use http::HeaderName;
 
-use super::Cx;
+use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
 use crate::config::snapshot::{Zone, ZoneKey};
 
 /// The zones, and their indexes by name.
 pub(super) fn compile_zones(
-    cx: &mut Cx<'_, '_>,
+    cx: &mut Compiler<'_, '_>,
     defs: &[file::Zone],
 ) -> (Vec<Zone>, HashMap<String, usize>) {
     let mut zones = Vec::new();
