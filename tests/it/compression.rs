@@ -5,36 +5,13 @@ use std::io::Read;
 use crate::common::*;
 
 fn config(origin: std::net::SocketAddr, body: &str) -> String {
-    format!(
-        r#"
-[log]
-level = "warn"
-access_log = "off"
-
-[upstreams.app]
-servers = [{{ addr = "{origin}" }}]
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-
-[servers.compression]
-min_length = 100
-types = ["text/plain", "application/json"]
-
-[[servers.routes]]
-exact = "/local"
-respond = {{ body = "{body}" }}
-
-[[servers.routes]]
-exact = "/tiny"
-respond = {{ body = "short" }}
-
-[[servers.routes]]
-prefix = "/"
-upstream = "app"
-"#
-    )
+    Config::new()
+        .upstream("app", origin, "")
+        .server("[servers.compression]\nmin_length = 100\ntypes = [\"text/plain\", \"application/json\"]")
+        .route(&format!("exact = \"/local\"\nrespond = {{ body = \"{body}\" }}"))
+        .route("exact = \"/tiny\"\nrespond = { body = \"short\" }")
+        .proxy("/", "app")
+        .build()
 }
 
 fn unbrotli(b: &[u8]) -> String {
@@ -126,24 +103,13 @@ async fn ranges_and_static_files() {
     let dir = tempfile::tempdir().unwrap();
     let text = "static text file ".repeat(50);
     std::fs::write(dir.path().join("notes.txt"), &text).unwrap();
-    let toml = format!(
-        r#"
-[log]
-level = "warn"
-access_log = "off"
-
-[[servers]]
-listen = ["127.0.0.1:{{PORT}}"]
-[servers.compression]
-min_length = 100
-types = ["text/plain"]
-
-[[servers.routes]]
-prefix = "/files/"
-static = {{ root = "{}" }}
-"#,
-        dir.path().display()
-    );
+    let toml = Config::new()
+        .server("[servers.compression]\nmin_length = 100\ntypes = [\"text/plain\"]")
+        .route(&format!(
+            "prefix = \"/files/\"\nstatic = {{ root = \"{}\" }}",
+            dir.path().display()
+        ))
+        .build();
     let g = Gateway::start(&toml);
     let c = client();
     // A whole static file is compressed like any response...

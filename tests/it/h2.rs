@@ -12,30 +12,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 fn config(origin: std::net::SocketAddr) -> String {
     let dir = fixture("");
     let dir = dir.trim_end_matches('/');
-    format!(
-        r#"
-[log]
-level = "warn"
-access_log = "off"
-
-[upstreams.app]
-servers = [{{ addr = "{origin}" }}]
-
-[[servers]]
-listen = ["127.0.0.1:{{PORT}}"]
-hosts = ["localhost"]
-client_header_timeout = "1s"
-client_body_timeout = "1s"
-keepalive_timeout = "1s"
-max_body_size = "10M"
-[servers.tls]
-cert = "{dir}/leaf.pem"
-key = "{dir}/leaf-key.pem"
-[[servers.routes]]
-prefix = "/"
-upstream = "app"
-"#
-    )
+    Config::new()
+        .upstream("app", origin, "")
+        .server(&format!(
+            "hosts = [\"localhost\"]\nclient_header_timeout = \"1s\"\nclient_body_timeout = \"1s\"\n\
+             keepalive_timeout = \"1s\"\nmax_body_size = \"10M\"\n\
+             [servers.tls]\ncert = \"{dir}/leaf.pem\"\nkey = \"{dir}/leaf-key.pem\""
+        ))
+        .proxy("/", "app")
+        .build()
 }
 
 async fn h2_tls(port: u16) -> TlsConn {

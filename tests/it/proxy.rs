@@ -7,32 +7,13 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 fn base(origin: SocketAddr, global: &str, routes: &str) -> String {
-    format!(
-        r#"
-[global]
-grace_period = "5s"
-{global}
-
-[log]
-level = "warn"
-
-[admin]
-listen = "127.0.0.1:{{ADMIN}}"
-
-[upstreams.app]
-servers = [{{ addr = "{origin}" }}]
-read_timeout = "5s"
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-max_body_size = "1k"
-[servers.response_headers]
-"X-Server-Wide" = "yes"
-
-{routes}
-"#
-    )
+    Config::new()
+        .global(&format!("grace_period = \"5s\"\n{global}"))
+        .log("access_log = \"stdout\"")
+        .upstream("app", origin, "read_timeout = \"5s\"")
+        .server("max_body_size = \"1k\"\n[servers.response_headers]\n\"X-Server-Wide\" = \"yes\"")
+        .routes(routes)
+        .build()
 }
 
 const PROXY_ALL: &str = r#"
@@ -912,8 +893,8 @@ async fn access_log_to_a_file_and_off() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     let toml = base(origin.addr, "", PROXY_ALL).replace(
-        "level = \"warn\"",
-        &format!("level = \"warn\"\naccess_log = \"{}\"", path.display()),
+        "access_log = \"stdout\"",
+        &format!("access_log = \"{}\"", path.display()),
     );
     let g = Gateway::start(&toml);
     client()
@@ -940,8 +921,8 @@ async fn access_log_to_a_file_and_off() {
         "nothing on stdout when logging to a file"
     );
     drop(g);
-    let toml = base(origin.addr, "", PROXY_ALL)
-        .replace("level = \"warn\"", "level = \"warn\"\naccess_log = \"off\"");
+    let toml =
+        base(origin.addr, "", PROXY_ALL).replace("access_log = \"stdout\"", "access_log = \"off\"");
     let g = Gateway::start(&toml);
     client().get(g.url("/f")).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -10,35 +10,15 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 fn config(origin: std::net::SocketAddr, body: &str, extra_global: &str) -> String {
-    format!(
-        r#"
-[global]
-grace_period = "5s"
-{extra_global}
-
-[log]
-level = "info"
-access_log = "off"
-
-[admin]
-listen = "127.0.0.1:{{ADMIN}}"
-
-[upstreams.app]
-servers = [{{ addr = "{origin}" }}]
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-
-[[servers.routes]]
-exact = "/version"
-respond = {{ body = "{body}" }}
-
-[[servers.routes]]
-prefix = "/"
-upstream = "app"
-"#
-    )
+    Config::new()
+        .global(&format!("grace_period = \"5s\"\n{extra_global}"))
+        .log("level = \"info\"")
+        .upstream("app", origin, "")
+        .route(&format!(
+            "exact = \"/version\"\nrespond = {{ body = \"{body}\" }}"
+        ))
+        .proxy("/", "app")
+        .build()
 }
 
 fn rewrite(g: &Gateway, text: &str) {

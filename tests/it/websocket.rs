@@ -11,32 +11,14 @@ use tokio_tungstenite::tungstenite::Message;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn config(origin: std::net::SocketAddr, read_timeout: &str) -> String {
-    format!(
-        r#"
-[log]
-level = "warn"
-
-[admin]
-listen = "127.0.0.1:{{ADMIN}}"
-
-[upstreams.chat]
-servers = [{{ addr = "{origin}" }}]
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-
-[[servers.routes]]
-prefix = "/ws/"
-upstream = "chat"
-read_timeout = "{read_timeout}"
-
-[[servers.routes]]
-prefix = "/events"
-upstream = "chat"
-buffering = false
-"#
-    )
+    Config::new()
+        .log("access_log = \"stdout\"")
+        .upstream("chat", origin, "")
+        .route(&format!(
+            "prefix = \"/ws/\"\nupstream = \"chat\"\nread_timeout = \"{read_timeout}\""
+        ))
+        .route("prefix = \"/events\"\nupstream = \"chat\"\nbuffering = false")
+        .build()
 }
 
 /// [`config`] on a TLS server (test certificate for `localhost`).

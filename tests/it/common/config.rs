@@ -61,6 +61,13 @@ impl Config {
         self
     }
 
+    /// Routes written out whole (`[[servers.routes]]` tables), after the
+    /// ones before them.
+    pub fn routes(mut self, toml: &str) -> Self {
+        writeln!(self.routes, "{toml}").unwrap();
+        self
+    }
+
     /// A route sending `prefix` to `upstream`.
     pub fn proxy(self, prefix: &str, upstream: &str) -> Self {
         self.route(&format!("prefix = \"{prefix}\"\nupstream = \"{upstream}\""))
