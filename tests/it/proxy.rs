@@ -669,24 +669,7 @@ async fn sighup_reloads_valid_config_and_keeps_old_on_error() {
     };
     // Valid: a changed route and a new one.
     let v2 = fill(&base(origin.addr, "", "[[servers.routes]]\nexact = \"/v\"\nrespond = { body = \"two\" }\n[[servers.routes]]\nprefix = \"/new/\"\nupstream = \"app\"\n"));
-    std::fs::write(&g.config, v2).unwrap();
-    g.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let body = c
-            .get(g.url("/v"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if body == "two" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "reload not applied");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    g.reload_to(&v2, "/v", "two").await;
     assert_eq!(c.get(g.url("/new/x")).send().await.unwrap().status(), 200);
     // Invalid: old configuration keeps serving, the error is counted.
     std::fs::write(

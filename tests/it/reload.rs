@@ -29,14 +29,7 @@ fn rewrite(g: &Gateway, text: &str) {
 }
 
 async fn version(g: &Gateway) -> String {
-    client()
-        .get(g.url("/version"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    g.text("/version").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -141,14 +141,7 @@ impl Gateway {
         self.signal("HUP");
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let body = client()
-                .get(self.url(path))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let body = self.text(path).await;
             if body == want {
                 return;
             }
@@ -158,6 +151,18 @@ impl Gateway {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The body `path` answers with.
+    pub async fn text(&self, path: &str) -> String {
+        client()
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// The metrics once `ready` holds for them (they are recorded when a
