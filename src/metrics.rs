@@ -146,7 +146,36 @@ pub static WEBSOCKETS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
-/// Per-route handles, made at compile time.
+/// The series of one server: its routes' (indexed like its route table)
+/// and those of its requests no route matched.
+#[derive(Debug)]
+pub struct ServerMetrics {
+    pub unrouted: RouteMetrics,
+    pub routes: Vec<RouteMetrics>,
+}
+
+impl ServerMetrics {
+    /// Every server's series, indexed like `cfg.servers`. Made when a
+    /// configuration goes live (not when it is compiled: `rampart check`
+    /// registers nothing).
+    pub fn for_config(cfg: &crate::config::Snapshot) -> Vec<ServerMetrics> {
+        cfg.servers
+            .iter()
+            .map(|s| ServerMetrics {
+                unrouted: RouteMetrics::new(&s.name, ""),
+                routes: s
+                    .routes
+                    .routes()
+                    .iter()
+                    .map(|r| RouteMetrics::new(&s.name, &r.name))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// Per-route handles: the series are looked up once, when a configuration
+/// goes live, not per request.
 #[derive(Debug)]
 pub struct RouteMetrics {
     server: String,
@@ -259,4 +288,27 @@ pub fn prune_removed(cfg: &crate::config::Snapshot) {
     prune(&DURATION, route);
     prune(&WEBSOCKETS, route);
     prune(&RATE_LIMITED, |l| zones.contains(label(l, "zone")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mentions(name: &str) -> bool {
+        String::from_utf8(render()).unwrap().contains(name)
+    }
+
+    #[test]
+    fn compiling_registers_no_series_going_live_does() {
+        let text = "[[servers]]\nname = \"metrics-probe-server\"\nlisten = [\"127.0.0.1:1\"]\n\
+                    [[servers.routes]]\nname = \"metrics-probe-route\"\nprefix = \"/\"\nrespond = { body = \"x\" }\n";
+        let (cfg, _) =
+            crate::config::load_str(std::path::Path::new("t.toml"), text, |_| None).unwrap();
+        assert!(
+            !mentions("metrics-probe-route"),
+            "`rampart check` would register series"
+        );
+        let _live = ServerMetrics::for_config(&cfg);
+        assert!(mentions("metrics-probe-route"));
+    }
 }

@@ -277,8 +277,6 @@ pub struct Server {
     pub response_headers: Vec<Header>,
     pub compression: Option<Compression>,
     pub routes: RouteTable,
-    /// Metrics of requests no route matched (route label "").
-    pub unrouted: crate::metrics::RouteMetrics,
 }
 
 #[derive(Debug, Clone)]
@@ -348,7 +346,6 @@ pub struct Route {
     pub access_log: bool,
     pub request_headers: Vec<Header>,
     pub response_headers: Vec<Header>,
-    pub metrics: crate::metrics::RouteMetrics,
 }
 
 impl Snapshot {

@@ -79,8 +79,8 @@ pub fn line_wanted(ctx: &RequestCtx) -> bool {
 pub fn record(ctx: &RequestCtx, status: u16, bytes: (u64, u64), fields: Option<&LogFields<'_>>) {
     let live: &LiveConfig = &ctx.live;
     let elapsed = ctx.start.elapsed();
-    let (server, route) = ctx.server_route(live);
-    let metrics = route.map_or(&server.unrouted, |r| &r.metrics);
+    let (_, route) = ctx.server_route(live);
+    let metrics = live.metrics(ctx.place.server, ctx.place.route);
     metrics.observe(status, elapsed.as_secs_f64());
     if ctx.ending.websocket {
         metrics.websockets().dec();

@@ -153,11 +153,8 @@ impl ProxyHttp for Proxy {
         answer::finish_head(session, ctx, resp);
         // Once per request: a retried 101 (the first write failed) is the same tunnel.
         if resp.status.as_u16() == 101 && !ctx.ending.websocket {
-            let (server, route) = ctx.server_route(&ctx.live);
-            route
-                .map_or(&server.unrouted, |r| &r.metrics)
-                .websockets()
-                .inc();
+            let metrics = ctx.live.metrics(ctx.place.server, ctx.place.route);
+            metrics.websockets().inc();
             ctx.ending.websocket = true;
         }
         Ok(())

@@ -46,7 +46,13 @@ impl Carried {
                 (self.zones.get(&z.name, &signature, z.max_keys), counter)
             })
             .collect();
-        LiveConfig { cfg, pools, zones }
+        let metrics = crate::metrics::ServerMetrics::for_config(&cfg);
+        LiveConfig {
+            cfg,
+            pools,
+            zones,
+            metrics,
+        }
     }
 
     /// Forgets what `cfg` no longer names; refreshes the certificates.

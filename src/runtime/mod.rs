@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::Snapshot;
+use crate::metrics::{RouteMetrics, ServerMetrics};
 use crate::upstream::Pool;
 
 pub use carried::{sni_maps, Carried, CertStores};
@@ -27,6 +28,17 @@ pub struct LiveConfig {
     pub pools: Vec<Pool>,
     /// Indexed like `cfg.zones`: bucket state and the rejection counter.
     pub zones: Vec<(Arc<crate::ratelimit::Zone>, prometheus::IntCounter)>,
+    /// Indexed like `cfg.servers`: request metrics by route.
+    pub metrics: Vec<ServerMetrics>,
+}
+
+impl LiveConfig {
+    /// The series a request of `server` counts in: its route's, or the
+    /// server's unrouted ones.
+    pub fn metrics(&self, server: usize, route: Option<usize>) -> &RouteMetrics {
+        let m = &self.metrics[server];
+        route.map_or(&m.unrouted, |r| &m.routes[r])
+    }
 }
 
 /// Process-wide state shared by the proxy, the admin endpoint, the

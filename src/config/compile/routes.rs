@@ -13,7 +13,6 @@ use crate::config::diag::Span;
 use crate::config::file;
 use crate::config::reader::Spanned;
 use crate::config::snapshot::{Action, CorsChoice, RateLimit, Route, Static, Timeouts};
-use crate::metrics::RouteMetrics;
 use crate::routing::{Matcher, RouteTable};
 
 /// A server's routes, in file order (the first match wins).
@@ -48,8 +47,7 @@ pub(super) fn compile_routes(
                 format!("duplicate route name \"{rname}\" in server \"{server_name}\""),
             );
         }
-        if let Some(route) = compile_route(cx, ro, &rname, server_name, (cors, s.access_log), refs)
-        {
+        if let Some(route) = compile_route(cx, ro, &rname, (cors, s.access_log), refs) {
             entries.push((matcher, route));
         }
     }
@@ -121,7 +119,6 @@ fn compile_route(
     cx: &mut Compiler<'_, '_>,
     ro: &file::Route,
     rname: &str,
-    server_name: &str,
     (server_cors, server_access_log): (Option<usize>, Option<bool>),
     refs: &Definitions<'_>,
 ) -> Option<Route> {
@@ -186,7 +183,6 @@ fn compile_route(
             .unwrap_or(defaults::ACCESS_LOG_ON),
         request_headers: cx.headers(&ro.request_headers),
         response_headers: cx.headers(&ro.response_headers),
-        metrics: RouteMetrics::new(server_name, rname),
     })
 }
 

@@ -12,7 +12,6 @@ use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
 use crate::config::snapshot::{Compression, HttpsRedirect, Server, ServerTls, TlsVersion};
-use crate::metrics::RouteMetrics;
 
 /// The servers, and the addresses they listen on.
 pub(super) fn compile_servers(
@@ -101,7 +100,6 @@ fn compile_server(
 
     let routes = routes::compile_routes(cx, s, &name, cors, refs);
     Some(Server {
-        unrouted: RouteMetrics::new(&name, ""),
         name,
         listen,
         hosts: s
