@@ -3,8 +3,10 @@
 //! Three stages, each in its own module, as river separates its file format
 //! from its internal config:
 //! [`file`] reads the TOML into span-carrying structs (unknown keys, types,
-//! value syntax), [`compile`] checks cross-references and files and builds
-//! the immutable [`Snapshot`] the proxy reads. `rampart check`, `run` and
+//! value syntax), [`resolve`] looks up what the file names outside itself
+//! (DNS, certificate and CA files, static roots), [`compile`] checks
+//! cross-references and builds the immutable [`Snapshot`] the proxy reads,
+//! without I/O of its own. Every default is in [`defaults`]. `rampart check`, `run` and
 //! SIGHUP all go through [`load`], so a file that passes `check` reloads.
 
 pub mod compile;
@@ -13,6 +15,7 @@ pub mod diag;
 mod duplicate;
 pub mod file;
 pub mod reader;
+pub mod resolve;
 pub mod snapshot;
 pub mod values;
 
@@ -46,7 +49,8 @@ pub fn load_str(
     let shown = path.display().to_string();
     let compiled = file::read(text, &mut r).and_then(|f| {
         let src = compile::Source { path, text };
-        compile::compile(&src, f, &mut r)
+        let world = resolve::Resolved::gather(&f, &src.dir());
+        compile::compile(&src, f, &world, &mut r)
     });
     match compiled {
         Some(ok) if r.diag.is_empty() => Ok(ok),

@@ -602,3 +602,27 @@ fn https_redirect_forms() {
     one(&with("{ prot = 1 }"), "6:20", "unknown key `prot`");
     one(&with("\"yes\""), "6:18", "must be true, false or { port");
 }
+
+/// Compiling does no I/O of its own: what a name resolves to comes from the
+/// resolve stage, here a made-up one.
+#[test]
+fn compile_takes_names_from_the_resolve_stage() {
+    use super::{compile, file, reader::Reader, resolve::Resolved};
+    let text = BASE.replace("127.0.0.1:8000", "db.invalid:5432");
+    let compiled = |world: &Resolved| {
+        let mut r = Reader::new(&text, env);
+        let f = file::read(&text, &mut r).unwrap();
+        let src = compile::Source {
+            path: Path::new("t.toml"),
+            text: &text,
+        };
+        compile::compile(&src, f, world, &mut r).unwrap()
+    };
+    let at: std::net::SocketAddr = "127.0.0.9:5432".parse().unwrap();
+    let (cfg, warnings) = compiled(&Resolved::default().with_addr("db.invalid:5432", Some(at)));
+    assert_eq!(cfg.upstreams[0].servers[0].socket, Some(at));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (cfg, warnings) = compiled(&Resolved::default());
+    assert_eq!(cfg.upstreams[0].servers[0].socket, None);
+    assert!(warnings[0].contains("does not resolve now"), "{warnings:?}");
+}

@@ -49,7 +49,7 @@ pub(super) fn compile_global(cx: &mut Compiler<'_, '_>, g: &file::Global) -> Glo
         pid_file,
         upgrade_sock: match &g.upgrade_sock {
             Some(p) => cx.path(&p.v),
-            None => default_upgrade_sock(&cx.base),
+            None => default_upgrade_sock(&cx.world.config_dir, &cx.world.runtime_dir),
         },
     }
 }
@@ -57,12 +57,11 @@ pub(super) fn compile_global(cx: &mut Compiler<'_, '_>, g: &file::Global) -> Glo
 /// One socket per configuration directory, so the old and the new process
 /// of an upgrade agree without configuration, in a directory only
 /// rampart's user can write (`crate::runtime_dir`).
-fn default_upgrade_sock(base: &Path) -> PathBuf {
+fn default_upgrade_sock(config_dir: &Path, runtime_dir: &Path) -> PathBuf {
     use sha2::Digest;
-    let dir = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
-    let d = sha2::Sha256::digest(dir.display().to_string().as_bytes());
+    let d = sha2::Sha256::digest(config_dir.display().to_string().as_bytes());
     let tag: String = d.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    crate::runtime_dir::default_dir(|k| std::env::var(k).ok()).join(format!("upgrade-{tag}.sock"))
+    runtime_dir.join(format!("upgrade-{tag}.sock"))
 }
 
 pub(super) fn compile_log(cx: &mut Compiler<'_, '_>, l: &file::Log) -> Log {

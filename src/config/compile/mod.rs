@@ -25,6 +25,7 @@ use pingora::http::WireHeaderName;
 use super::diag::Span;
 use super::file::File;
 use super::reader::{Reader, Spanned};
+use super::resolve::{absolute, Resolved};
 use super::snapshot::*;
 
 pub use parse::{parse_listen, parse_template, valid_host_pattern};
@@ -35,6 +36,16 @@ pub struct Source<'a> {
     pub text: &'a str,
 }
 
+impl Source<'_> {
+    /// The directory relative paths in the file start from.
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+}
+
 /// Problems that do not stop the config from loading (printed by `check`,
 /// logged by `run`).
 pub type Warnings = Vec<String>;
@@ -42,6 +53,8 @@ pub type Warnings = Vec<String>;
 struct Compiler<'r, 's> {
     r: &'r mut Reader<'s>,
     base: PathBuf,
+    /// What the file names outside itself, looked up before compiling.
+    world: &'r Resolved,
     warnings: Warnings,
 }
 
@@ -51,12 +64,7 @@ impl Compiler<'_, '_> {
     }
 
     fn path(&self, p: &str) -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base.join(p)
-        }
+        absolute(&self.base, p)
     }
 
     fn header(&mut self, name: &Spanned<String>, value: &Spanned<String>) -> Option<Header> {
@@ -99,15 +107,16 @@ struct Definitions<'a> {
 
 /// Validates and compiles. On any error, every problem is in `r.diag` and
 /// the result is `None`.
-pub fn compile(src: &Source<'_>, f: File, r: &mut Reader<'_>) -> Option<(Snapshot, Warnings)> {
-    let base = src
-        .path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+pub fn compile(
+    src: &Source<'_>,
+    f: File,
+    world: &Resolved,
+    r: &mut Reader<'_>,
+) -> Option<(Snapshot, Warnings)> {
     let mut cx = Compiler {
         r,
-        base,
+        base: src.dir(),
+        world,
         warnings: Vec::new(),
     };
     let global = global::compile_global(&mut cx, &f.global);

@@ -2,6 +2,7 @@
 //! settings (rate limits, CORS, timeouts, headers).
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -237,7 +238,8 @@ fn static_files(
     span: &Spanned<()>,
 ) -> Option<Static> {
     let root = cx.path(&s.root.as_ref()?.v);
-    if !root.is_dir() {
+    let dir = cx.world.dir(&root).map(Path::to_path_buf);
+    if dir.is_none() {
         cx.warnings.push(format!(
             "static root {} is not a directory now; its route answers 404 until it exists",
             root.display()
@@ -264,7 +266,7 @@ fn static_files(
         Some(file::Matcher::Prefix(p)) => p.v.len(),
         _ => 0,
     };
-    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    let root = dir.unwrap_or(root);
     Some(Static {
         root,
         expires: s.expires,

@@ -167,9 +167,9 @@ fn server_tls(cx: &mut Compiler<'_, '_>, t: &file::Tls) -> Option<ServerTls> {
     }
     let (cert, key) = (t.cert.as_ref()?, t.key.as_ref()?);
     let (cert_path, key_path) = (cx.path(&cert.v), cx.path(&key.v));
-    match crate::tls::load_certified_key(&cert_path, &key_path) {
-        Ok(k) => {
-            if let Some(left) = crate::tls::seconds_to_expiry(&k) {
+    match cx.world.cert(&cert_path, &key_path) {
+        Ok((k, left)) => {
+            if let Some(left) = left {
                 let days = left / 86_400;
                 if left < 0 {
                     cx.warnings.push(format!(
@@ -191,12 +191,9 @@ fn server_tls(cx: &mut Compiler<'_, '_>, t: &file::Tls) -> Option<ServerTls> {
                 key: k,
             })
         }
-        Err(e) => {
-            let span = match e {
-                crate::tls::TlsError::ReadKey { .. } | crate::tls::TlsError::NoKey(_) => &key.span,
-                _ => &cert.span,
-            };
-            cx.err(span, e.to_string());
+        Err(fault) => {
+            let span = if fault.in_key { &key.span } else { &cert.span };
+            cx.err(span, fault.message);
             None
         }
     }

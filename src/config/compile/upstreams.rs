@@ -1,7 +1,6 @@
 //! `[upstreams.NAME]`: the pools routes proxy to.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, ToSocketAddrs};
 
 use super::Compiler;
 use crate::config::defaults;
@@ -116,20 +115,14 @@ fn upstream_servers(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Vec<Upstre
             );
             continue;
         }
-        let socket = match s.addr.v.parse::<SocketAddr>() {
-            Ok(a) => Some(a),
-            // Names are resolved once, at load (as nginx does).
-            Err(_) => match s.addr.v.to_socket_addrs().map(|mut it| it.next()) {
-                Ok(Some(a)) => Some(a),
-                _ => {
-                    cx.warnings.push(format!(
-                        "upstreams.{}: server \"{}\" does not resolve now; requests to it fail with 502 until a reload resolves it",
-                        u.name.v, s.addr.v
-                    ));
-                    None
-                }
-            },
-        };
+        // Names are resolved once, at load (as nginx does): `resolve`.
+        let socket = cx.world.addr(&s.addr.v);
+        if socket.is_none() {
+            cx.warnings.push(format!(
+                "upstreams.{}: server \"{}\" does not resolve now; requests to it fail with 502 until a reload resolves it",
+                u.name.v, s.addr.v
+            ));
+        }
         let weight = match &s.weight {
             Some(w) if w.v == 0 => {
                 cx.err(&w.span, "weight must be at least 1");
@@ -157,7 +150,7 @@ fn upstream_tls(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Option<Upstrea
     if u.tls {
         let ca = u.tls_ca.as_ref().and_then(|c| {
             let p = cx.path(&c.v);
-            match crate::tls::load_ca_bundle(&p) {
+            match cx.world.ca(&p) {
                 Ok(ca) => Some(ca),
                 Err(e) => {
                     cx.err(&c.span, format!("tls_ca: {e}"));

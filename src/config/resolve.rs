@@ -1,0 +1,157 @@
+//! What compiling needs from outside the file, gathered in one stage before
+//! it: upstream names resolved (once, at load, as nginx does), certificate,
+//! key and CA files read, static roots looked at, the default upgrade
+//! socket's directory. `compile/` is then a function of the file and a
+//! [`Resolved`]: it does no I/O, and reports every problem found here at
+//! the position of the value that named it.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pingora::protocols::tls::CaType;
+use rustls::sign::CertifiedKey;
+
+use super::file::{self, File};
+use crate::tls::TlsError;
+
+/// A certificate and key pair: loaded (with seconds left before the
+/// certificate expires, if known), or why not.
+pub type LoadedCert = Result<(Arc<CertifiedKey>, Option<i64>), CertFault>;
+
+/// Why a certificate pair did not load, and whether the key file is at
+/// fault (else the certificate file): the error is shown at its value.
+#[derive(Debug, Clone)]
+pub struct CertFault {
+    pub in_key: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Resolved {
+    addrs: HashMap<String, Option<SocketAddr>>,
+    certs: HashMap<(PathBuf, PathBuf), LoadedCert>,
+    cas: HashMap<PathBuf, Result<Arc<CaType>, String>>,
+    /// Static roots: the canonical path of each that is a directory now.
+    dirs: HashMap<PathBuf, Option<PathBuf>>,
+    /// The configuration directory, canonical when it can be.
+    pub config_dir: PathBuf,
+    /// Where sockets go by default (`crate::runtime_dir`).
+    pub runtime_dir: PathBuf,
+}
+
+/// `p` as written in the file, relative to the file's directory.
+pub fn absolute(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl Resolved {
+    /// Looks up everything `f` names outside itself. `base` is the file's
+    /// directory.
+    pub fn gather(f: &File, base: &Path) -> Resolved {
+        let mut out = Resolved {
+            config_dir: std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf()),
+            runtime_dir: crate::runtime_dir::default_dir(|k| std::env::var(k).ok()),
+            ..Resolved::default()
+        };
+        for u in &f.upstreams {
+            for s in &u.servers {
+                out.addrs
+                    .entry(s.addr.v.clone())
+                    .or_insert_with(|| lookup(&s.addr.v));
+            }
+            if let Some(ca) = &u.tls_ca {
+                let p = absolute(base, &ca.v);
+                let loaded = crate::tls::load_ca_bundle(&p).map_err(|e| e.to_string());
+                out.cas.insert(p, loaded);
+            }
+        }
+        for s in &f.servers {
+            if let Some((cert, key)) = s
+                .tls
+                .as_ref()
+                .and_then(|t| Some((t.cert.as_ref()?, t.key.as_ref()?)))
+            {
+                let pair = (absolute(base, &cert.v), absolute(base, &key.v));
+                out.certs
+                    .entry(pair)
+                    .or_insert_with_key(|(cert, key)| load_cert(cert, key));
+            }
+            for ro in &s.routes {
+                if let Some(file::Action::Static(st, _)) = &ro.action {
+                    if let Some(root) = &st.root {
+                        let p = absolute(base, &root.v);
+                        let dir = p
+                            .is_dir()
+                            .then(|| std::fs::canonicalize(&p).unwrap_or(p.clone()));
+                        out.dirs.insert(p, dir);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A world in which `name` resolves to `addr` (compile's tests: no DNS).
+    #[cfg(test)]
+    pub fn with_addr(mut self, name: &str, addr: Option<SocketAddr>) -> Self {
+        self.addrs.insert(name.to_string(), addr);
+        self
+    }
+
+    /// An upstream server's address: `None` if it does not resolve now.
+    pub fn addr(&self, written: &str) -> Option<SocketAddr> {
+        self.addrs.get(written).copied().flatten()
+    }
+
+    pub fn cert(&self, cert: &Path, key: &Path) -> LoadedCert {
+        self.certs
+            .get(&(cert.to_path_buf(), key.to_path_buf()))
+            .cloned()
+            .unwrap_or_else(|| {
+                Err(CertFault {
+                    in_key: false,
+                    message: "not loaded".into(),
+                })
+            })
+    }
+
+    pub fn ca(&self, path: &Path) -> Result<Arc<CaType>, String> {
+        self.cas
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| Err("not loaded".into()))
+    }
+
+    /// A static root's canonical path, if it is a directory now.
+    pub fn dir(&self, path: &Path) -> Option<&Path> {
+        self.dirs.get(path).and_then(|d| d.as_deref())
+    }
+}
+
+/// An IP address as written, else the name's first address.
+fn lookup(written: &str) -> Option<SocketAddr> {
+    match written.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => written.to_socket_addrs().ok()?.next(),
+    }
+}
+
+fn load_cert(cert: &Path, key: &Path) -> LoadedCert {
+    match crate::tls::load_certified_key(cert, key) {
+        Ok(k) => {
+            let left = crate::tls::seconds_to_expiry(&k);
+            Ok((k, left))
+        }
+        Err(e) => Err(CertFault {
+            in_key: matches!(e, TlsError::ReadKey { .. } | TlsError::NoKey(_)),
+            message: e.to_string(),
+        }),
+    }
+}
