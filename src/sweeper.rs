@@ -27,8 +27,8 @@ impl BackgroundService for Sweeper {
             }
             let live = self.state.current();
             let now = Instant::now();
-            for (zone, (state, _)) in live.cfg.zones.iter().zip(&live.zones) {
-                let state = state.clone();
+            for (zone, live_zone) in live.cfg.zones.iter().zip(&live.zones) {
+                let state = live_zone.buckets.clone();
                 let rate = zone.rate.milli_per_sec();
                 // Sweeping locks each shard briefly; keep it off the async workers.
                 let _ =

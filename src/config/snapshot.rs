@@ -272,7 +272,7 @@ pub struct Server {
     /// Whether requests no route matched are written to the access log
     /// (and the default of the server's routes).
     pub access_log: bool,
-    pub cors: Option<usize>,
+    pub cors: Option<CorsId>,
     pub tls: Option<ServerTls>,
     pub response_headers: Vec<Header>,
     pub compression: Option<Compression>,
@@ -281,7 +281,7 @@ pub struct Server {
 
 #[derive(Debug, Clone)]
 pub struct RateLimit {
-    pub zone: usize,
+    pub zone: ZoneId,
     /// Rate, burst and delay in the limiter's units.
     pub limit: crate::ratelimit::Limit,
     pub status: u16,
@@ -314,7 +314,7 @@ pub enum Piece {
 
 #[derive(Debug)]
 pub enum Action {
-    Upstream(usize),
+    Upstream(UpstreamId),
     Static(Static),
     Respond {
         status: u16,
@@ -331,7 +331,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CorsChoice {
     None,
-    Policy(usize),
+    Policy(CorsId),
 }
 
 #[derive(Debug)]
@@ -373,3 +373,49 @@ impl Snapshot {
         })
     }
 }
+
+/// Typed indexes into a snapshot's tables (and the live configuration's
+/// tables kept parallel to them): an [`UpstreamId`] indexes
+/// `Snapshot::upstreams` and never a zone, whatever both are made of.
+macro_rules! table_id {
+    ($(#[$doc:meta])* $id:ident: $($table:ty),+) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $id(pub usize);
+
+        $crate::config::snapshot::indexed_by!($id: $($table),+);
+    };
+}
+
+/// `Vec<T>` and `[T]` indexed by a typed id.
+macro_rules! indexed_by {
+    ($id:ty: $($table:ty),+) => {
+        $(impl std::ops::Index<$id> for [$table] {
+            type Output = $table;
+            fn index(&self, id: $id) -> &$table {
+                &self[id.0]
+            }
+        }
+
+        impl std::ops::Index<$id> for Vec<$table> {
+            type Output = $table;
+            fn index(&self, id: $id) -> &$table {
+                &self[id.0]
+            }
+        })+
+    };
+}
+pub(crate) use indexed_by;
+
+table_id!(
+    /// An upstream: `Snapshot::upstreams`, `LiveConfig::pools`.
+    UpstreamId: Upstream
+);
+table_id!(
+    /// A rate-limit zone: `Snapshot::zones`, `LiveConfig::zones`.
+    ZoneId: Zone
+);
+table_id!(
+    /// A CORS policy: `Snapshot::cors`.
+    CorsId: CorsPolicy
+);

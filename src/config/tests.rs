@@ -453,8 +453,8 @@ redirect = { to = "https://{host}{uri}", status = 308 }
     assert_eq!(s.max_body_size, Some(1 << 20));
     let api = s.routes.get(0);
     assert_eq!(api.name, "prefix:/api/");
-    assert!(matches!(api.action, Action::Upstream(0)));
-    assert_eq!(api.cors, CorsChoice::Policy(0));
+    assert!(matches!(api.action, Action::Upstream(UpstreamId(0))));
+    assert_eq!(api.cors, CorsChoice::Policy(CorsId(0)));
     assert_eq!(api.rate_limits.len(), 2);
     let t = api.timeouts.unwrap();
     assert_eq!(t.read, std::time::Duration::from_secs(86400));

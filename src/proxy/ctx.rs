@@ -12,7 +12,7 @@ use http::header::HeaderValue;
 
 use super::head::HeadFacts;
 use super::retry::Attempts;
-use crate::config::snapshot::{Route, Server};
+use crate::config::snapshot::{CorsId, Route, Server};
 use crate::headers::RequestId;
 use crate::runtime::{LiveConfig, RequestGuard};
 
@@ -62,7 +62,7 @@ pub struct Client {
 #[derive(Debug, Default)]
 pub struct CorsState {
     /// The route's policy, or the server's for a 404.
-    pub policy: Option<usize>,
+    pub policy: Option<CorsId>,
     /// The request's `Origin`, when that policy admits it.
     pub origin: Option<HeaderValue>,
     /// This request is a preflight rampart answers.

@@ -14,6 +14,7 @@
 //! - otherwise pingora's own rule stands: a stale pooled connection is
 //!   retried once on a fresh one, for a request safe to resend.
 
+use crate::config::snapshot::UpstreamId;
 use crate::upstream::{InFlight, Tried};
 
 /// A proxied request's attempts on its upstream.
@@ -21,7 +22,7 @@ use crate::upstream::{InFlight, Tried};
 pub struct Attempts {
     /// The route's upstream (index into `cfg.upstreams`); `None` for a
     /// request rampart answers itself.
-    pub upstream: Option<usize>,
+    pub upstream: Option<UpstreamId>,
     pub tried: Tried,
     /// Attempts so far (the current one included).
     pub count: usize,

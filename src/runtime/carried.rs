@@ -12,7 +12,7 @@ use crate::ratelimit::Zones;
 use crate::tls::{CertStore, SniMap};
 use crate::upstream::{Pool, Registry};
 
-use super::LiveConfig;
+use super::{LiveConfig, LiveZone};
 
 /// Certificate stores of the TLS listeners, by address: a handshake reads
 /// its address's store, a reload refreshes every store (and a TLS address
@@ -42,8 +42,10 @@ impl Carried {
             .iter()
             .map(|z| {
                 let signature = format!("{} {:?} /{}", z.rate, z.key, z.ipv6_prefix);
-                let counter = crate::metrics::RATE_LIMITED.with_label_values(&[z.name.as_str()]);
-                (self.zones.get(&z.name, &signature, z.max_keys), counter)
+                LiveZone {
+                    buckets: self.zones.get(&z.name, &signature, z.max_keys),
+                    rejected: crate::metrics::RATE_LIMITED.with_label_values(&[z.name.as_str()]),
+                }
             })
             .collect();
         let metrics = crate::metrics::ServerMetrics::for_config(&cfg);

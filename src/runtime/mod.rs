@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::config::snapshot::{UpstreamId, ZoneId};
 use crate::config::Snapshot;
 use crate::metrics::{RouteMetrics, ServerMetrics};
 use crate::upstream::Pool;
@@ -26,11 +27,22 @@ pub struct LiveConfig {
     pub cfg: Snapshot,
     /// Indexed like `cfg.upstreams`.
     pub pools: Vec<Pool>,
-    /// Indexed like `cfg.zones`: bucket state and the rejection counter.
-    pub zones: Vec<(Arc<crate::ratelimit::Zone>, prometheus::IntCounter)>,
+    /// Indexed like `cfg.zones`.
+    pub zones: Vec<LiveZone>,
     /// Indexed like `cfg.servers`: request metrics by route.
     pub metrics: Vec<ServerMetrics>,
 }
+
+/// A rate-limit zone's buckets (carried over reloads) and its rejection
+/// counter.
+#[derive(Debug)]
+pub struct LiveZone {
+    pub buckets: Arc<crate::ratelimit::Zone>,
+    pub rejected: prometheus::IntCounter,
+}
+
+crate::config::snapshot::indexed_by!(UpstreamId: Pool);
+crate::config::snapshot::indexed_by!(ZoneId: LiveZone);
 
 impl LiveConfig {
     /// The series a request of `server` counts in: its route's, or the

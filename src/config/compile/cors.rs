@@ -9,17 +9,17 @@ use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
 use crate::config::reader::Spanned;
-use crate::config::snapshot::{CorsPolicy, CorsValues};
+use crate::config::snapshot::{CorsId, CorsPolicy, CorsValues};
 
 /// The policies, and their indexes by name.
 pub(super) fn compile_cors(
     cx: &mut Compiler<'_, '_>,
     defs: &[file::Cors],
-) -> (Vec<CorsPolicy>, HashMap<String, usize>) {
+) -> (Vec<CorsPolicy>, HashMap<String, CorsId>) {
     let mut cors = Vec::new();
     let mut cors_idx = HashMap::new();
     for c in defs {
-        cors_idx.insert(c.name.v.clone(), cors.len());
+        cors_idx.insert(c.name.v.clone(), CorsId(cors.len()));
         cors.push(compile_policy(cx, c));
     }
     (cors, cors_idx)

@@ -98,10 +98,10 @@ impl Compiler<'_, '_> {
 /// What servers and routes refer to by name: the compiled zones, CORS
 /// policies and upstreams, and their indexes by name.
 struct Definitions<'a> {
-    zones: &'a HashMap<String, usize>,
+    zones: &'a HashMap<String, ZoneId>,
     zone_defs: &'a [Zone],
-    cors: &'a HashMap<String, usize>,
-    upstreams: &'a HashMap<String, usize>,
+    cors: &'a HashMap<String, CorsId>,
+    upstreams: &'a HashMap<String, UpstreamId>,
     upstream_defs: &'a [Upstream],
 }
 

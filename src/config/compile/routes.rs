@@ -13,7 +13,7 @@ use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
 use crate::config::reader::Spanned;
-use crate::config::snapshot::{Action, CorsChoice, RateLimit, Route, Static, Timeouts};
+use crate::config::snapshot::{Action, CorsChoice, CorsId, RateLimit, Route, Static, Timeouts};
 use crate::routing::{Matcher, RouteTable};
 
 /// A server's routes, in file order (the first match wins).
@@ -21,7 +21,7 @@ pub(super) fn compile_routes(
     cx: &mut Compiler<'_, '_>,
     s: &file::Server,
     server_name: &str,
-    cors: Option<usize>,
+    cors: Option<CorsId>,
     refs: &Definitions<'_>,
 ) -> RouteTable {
     let mut entries = Vec::new();
@@ -120,7 +120,7 @@ fn compile_route(
     cx: &mut Compiler<'_, '_>,
     ro: &file::Route,
     rname: &str,
-    (server_cors, server_access_log): (Option<usize>, Option<bool>),
+    (server_cors, server_access_log): (Option<CorsId>, Option<bool>),
     refs: &Definitions<'_>,
 ) -> Option<Route> {
     let action = route_action(cx, ro, refs)?;
@@ -147,7 +147,7 @@ fn compile_route(
     };
     let overrides = [ro.connect_timeout, ro.read_timeout, ro.write_timeout];
     let timeouts = match action {
-        Action::Upstream(i) => refs.upstream_defs.get(i).map(|u| Timeouts {
+        Action::Upstream(i) => refs.upstream_defs.get(i.0).map(|u| Timeouts {
             connect: ro.connect_timeout.unwrap_or(u.timeouts.connect),
             read: ro.read_timeout.unwrap_or(u.timeouts.read),
             write: ro.write_timeout.unwrap_or(u.timeouts.write),

@@ -6,19 +6,19 @@ use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
 use crate::config::snapshot::{
-    Balance, HealthCheck, Timeouts, Upstream, UpstreamServer, UpstreamTls,
+    Balance, HealthCheck, Timeouts, Upstream, UpstreamId, UpstreamServer, UpstreamTls,
 };
 
 /// The pools, and their indexes by name.
 pub(super) fn compile_upstreams(
     cx: &mut Compiler<'_, '_>,
     defs: &[file::Upstream],
-) -> (Vec<Upstream>, HashMap<String, usize>) {
+) -> (Vec<Upstream>, HashMap<String, UpstreamId>) {
     let mut upstreams = Vec::new();
     let mut upstream_idx = HashMap::new();
     for u in defs {
         if let Some(up) = compile_upstream(cx, u) {
-            upstream_idx.insert(u.name.v.clone(), upstreams.len());
+            upstream_idx.insert(u.name.v.clone(), UpstreamId(upstreams.len()));
             upstreams.push(up);
         }
     }

@@ -7,13 +7,13 @@ use http::HeaderName;
 use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
-use crate::config::snapshot::{Zone, ZoneKey};
+use crate::config::snapshot::{Zone, ZoneId, ZoneKey};
 
 /// The zones, and their indexes by name.
 pub(super) fn compile_zones(
     cx: &mut Compiler<'_, '_>,
     defs: &[file::Zone],
-) -> (Vec<Zone>, HashMap<String, usize>) {
+) -> (Vec<Zone>, HashMap<String, ZoneId>) {
     let mut zones = Vec::new();
     let mut zone_idx = HashMap::new();
     for z in defs {
@@ -56,7 +56,7 @@ pub(super) fn compile_zones(
             None => defaults::ZONE_IPV6_PREFIX,
         };
         if let (Some(rate), Some(key)) = (z.rate, key) {
-            zone_idx.insert(z.name.v.clone(), zones.len());
+            zone_idx.insert(z.name.v.clone(), ZoneId(zones.len()));
             zones.push(Zone {
                 name: z.name.v.clone(),
                 rate,

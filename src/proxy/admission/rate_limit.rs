@@ -44,10 +44,10 @@ fn decide(
 ) -> Result<Duration, (u16, u64)> {
     let now = Instant::now();
     let key_of = |rl: &RateLimit| {
-        key(session, ctx, live, rl).map(|k| (k, live.zones[rl.zone].0.now_ms(now)))
+        key(session, ctx, live, rl).map(|k| (k, live.zones[rl.zone].buckets.now_ms(now)))
     };
     let reject = |rl: &RateLimit, retry_after_ms: u64| {
-        live.zones[rl.zone].1.inc();
+        live.zones[rl.zone].rejected.inc();
         Err((rl.status, retry_after_ms.div_ceil(1000).max(1)))
     };
     let verdict = |v: Bucket, rl: &RateLimit| match v {
@@ -59,7 +59,7 @@ fn decide(
         let Some((key, at)) = key_of(rl) else {
             return Ok(Duration::ZERO);
         };
-        return verdict(live.zones[rl.zone].0.check(key, at, &rl.limit), rl)
+        return verdict(live.zones[rl.zone].buckets.check(key, at, &rl.limit), rl)
             .map(Duration::from_millis);
     }
     let checks: Vec<(&RateLimit, Key, u64)> = limits
@@ -68,12 +68,12 @@ fn decide(
         .collect();
     // Refused by any zone: counted in none (nginx).
     for (rl, key, at) in &checks {
-        verdict(live.zones[rl.zone].0.peek(key, *at, &rl.limit), rl)?;
+        verdict(live.zones[rl.zone].buckets.peek(key, *at, &rl.limit), rl)?;
     }
     let mut wait = 0;
     for (rl, key, at) in checks {
         wait = wait.max(verdict(
-            live.zones[rl.zone].0.check(key, at, &rl.limit),
+            live.zones[rl.zone].buckets.check(key, at, &rl.limit),
             rl,
         )?);
     }
@@ -83,7 +83,7 @@ fn decide(
 /// The key a request has in a zone (`None`: the zone does not apply).
 fn key(session: &Session, ctx: &RequestCtx, live: &LiveConfig, rl: &RateLimit) -> Option<Key> {
     let zone = &live.cfg.zones[rl.zone];
-    let hasher = &live.zones[rl.zone].0.hasher;
+    let hasher = &live.zones[rl.zone].buckets.hasher;
     match &zone.key {
         ZoneKey::ClientIp => ctx.client.ip.map(|ip| Key::ip_prefix(ip, zone.ipv6_prefix)),
         // Requests without a host share one key (the empty host): not

@@ -8,7 +8,7 @@ use http::header::{self, HeaderValue};
 use pingora::proxy::Session;
 
 use super::{Answer, Verdict};
-use crate::config::snapshot::{Action, CorsChoice};
+use crate::config::snapshot::{Action, CorsChoice, CorsId};
 use crate::proxy::ctx::RequestCtx;
 use crate::request_path;
 use crate::runtime::LiveConfig;
@@ -52,7 +52,7 @@ pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) ->
     Verdict::Continue
 }
 
-fn admitted(live: &LiveConfig, policy: usize, origin: &HeaderValue) -> bool {
+fn admitted(live: &LiveConfig, policy: CorsId, origin: &HeaderValue) -> bool {
     origin
         .to_str()
         .is_ok_and(|o| crate::cors::origin_allowed(&live.cfg.cors[policy], o))
