@@ -1,0 +1,654 @@
+//! `location` blocks: each becomes one route with the settings in effect there.
+
+use super::*;
+
+impl Translator<'_> {
+    // ---- locations ---------------------------------------------------------
+    /// One `location` (and the ones nested in it): a route each.
+    pub(super) fn location(
+        &mut self,
+        d: &Directive,
+        parent: &Level,
+        routes: &mut Vec<Table>,
+        server_notes: &mut Vec<String>,
+        cx: &LocCx,
+    ) {
+        let children = d.block.as_deref().unwrap_or_default();
+        let mut notes = Vec::new();
+        let mut lv = parent.child();
+        let mut loc = Loc::default();
+        for c in children {
+            match (c.name.as_str(), &c.block) {
+                ("proxy_pass", None) => loc.proxy = Some(c),
+                ("return", None) => loc.ret = Some(c),
+                ("alias", None) => {
+                    lv.root = c.args.first().cloned();
+                    lv.alias = true;
+                    loc.own_alias = true;
+                }
+                ("internal", None) => {
+                    lv.denied = Some((404, "internal (reached only by nginx's own redirects)".into()));
+                    self.skipped.push((c.name.clone(), c.pos.clone()));
+                }
+                (
+                    "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" | "memcached_pass",
+                    None,
+                ) => loc.unsupported = Some(c),
+                ("if", Some(body)) if is_options_check(&c.args) => match preflight_headers(body) {
+                    Some(h) => loc.preflight = Some(h),
+                    None => self.skip(c, &mut notes, Some("only the CORS preflight idiom (add_header + return 204) is recognised inside if")),
+                },
+                ("location", Some(_)) => {}
+                ("try_files", None) => self.skip(c, &mut notes, Some("rampart serves the file or 404; for a single-page app add an exact route for the fallback")),
+                (_, None) => {
+                    if !self.apply_common(c, &mut lv, &mut notes, 2) {
+                        self.skip(c, &mut notes, None);
+                    }
+                }
+                (_, Some(_)) => self.skip(c, &mut notes, None),
+            }
+        }
+        let matcher = location_matcher(&d.args).map(|(kind, pattern, note)| {
+            if let Some(n) = note {
+                notes.push(n.into());
+            }
+            match (&cx.parent_prefix, kind) {
+                (Some(p), "regex") => {
+                    let (flags, body) = match pattern.strip_prefix("(?i)") {
+                        Some(rest) => ("(?i)", rest.to_string()),
+                        None => ("", pattern.clone()),
+                    };
+                    if body.starts_with('^') {
+                        notes.push(format!("nested in location {p}: nginx tried this regex only under {p}"));
+                        (kind, pattern)
+                    } else {
+                        notes.push(format!("nested in location {p}: the regex is anchored to {p}, the only paths nginx tried it on"));
+                        (kind, format!("{flags}^{}.*(?:{body})", regex::escape(p)))
+                    }
+                }
+                _ => (kind, pattern),
+            }
+        });
+        let this_prefix = match &matcher {
+            Ok(("prefix", p)) => Some(p.clone()),
+            _ => cx.parent_prefix.clone(),
+        };
+        match matcher {
+            Ok(m) => {
+                if let Some(t) = self.route(d, m, &lv, parent, loc, notes, server_notes, cx) {
+                    routes.push(t);
+                    self.counts.routes += 1;
+                }
+            }
+            Err(why) => self.skip(d, server_notes, Some(why)),
+        }
+        let nested = LocCx {
+            server: cx.server.clone(),
+            cors: cx.cors.clone(),
+            parent_prefix: this_prefix,
+        };
+        for c in children
+            .iter()
+            .filter(|c| c.name == "location" && c.block.is_some())
+        {
+            self.location(c, &lv, routes, server_notes, &nested);
+        }
+    }
+
+    /// The route of one location, or `None` (noted) when it cannot be one.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn route(
+        &mut self,
+        d: &Directive,
+        (kind, pattern): (&'static str, String),
+        lv: &Level,
+        parent: &Level,
+        loc: Loc<'_>,
+        mut notes: Vec<String>,
+        server_notes: &mut Vec<String>,
+        cx: &LocCx,
+    ) -> Option<Table> {
+        let what = format!("location {}", d.args.join(" "));
+        if kind == "regex" {
+            if let Err(e) = regex::Regex::new(&pattern) {
+                let msg =
+                    format!("{what}: the regex is not supported by rampart's regex engine: {e}");
+                self.warn(&d.pos, msg.lines().next().unwrap_or_default().to_string());
+                self.skip(
+                    d,
+                    server_notes,
+                    Some(
+                        "regex with features rampart's engine lacks (look-around, back-references)",
+                    ),
+                );
+                return None;
+            }
+        }
+        if let Some(u) = loc.unsupported {
+            let why = "rampart proxies HTTP only: no FastCGI, uwsgi, SCGI, gRPC or memcached";
+            self.warn(&u.pos, format!("{}: {why}; {what} not imported", u.name));
+            self.skip(d, server_notes, Some(why));
+            return None;
+        }
+        let mut t = Table::new("[[servers.routes]]");
+        t.lead.push(format!("{what} ({})", self.at(&d.pos)));
+        t.set(kind, q(&pattern));
+
+        // The action. Access rules rampart cannot express fail closed.
+        let mut is_static = false;
+        let mut direct_host = None;
+        let mut upstream_name = None;
+        if let Some((status, why)) = &lv.denied {
+            t.set_c(
+                "respond",
+                inline(&[("status", status.to_string())]),
+                format!("nginx: {why}"),
+            );
+            self.warn(
+                &d.pos,
+                format!("{what}: {why} has no rampart equivalent; the route answers {status} to everyone (put the check in the application, or remove this route)"),
+            );
+        } else if let Some(r) = loc.ret {
+            match self.return_action(r) {
+                Ok((k, v, note)) => {
+                    t.set(k, v);
+                    notes.extend(note);
+                }
+                Err(why) => {
+                    self.skip(r, server_notes, Some(why));
+                    return None;
+                }
+            }
+            if loc.proxy.is_some() {
+                notes.push(
+                    "return answers before proxy_pass: the proxy_pass of this location is not used"
+                        .into(),
+                );
+            }
+        } else if let Some(p) = loc.proxy {
+            let url = p.args.first().cloned().unwrap_or_default();
+            let same_uri = (kind == "prefix").then_some(pattern.as_str());
+            match self.proxy_target(&url, same_uri) {
+                Ok((name, host)) => {
+                    t.set("upstream", q(&name));
+                    upstream_name = Some(name);
+                    direct_host = host;
+                }
+                Err(why) => {
+                    self.warn(
+                        &p.pos,
+                        format!("proxy_pass {url}: {why}; {what} not imported"),
+                    );
+                    self.skip(d, server_notes, Some(why));
+                    return None;
+                }
+            };
+        } else if let Some(root) = lv.root.clone() {
+            let root = if lv.alias {
+                if !loc.own_alias {
+                    self.skip(
+                        d,
+                        server_notes,
+                        Some("a nested location under an alias: not supported"),
+                    );
+                    return None;
+                }
+                match kind {
+                    "prefix" => root,
+                    // `location = /robots.txt { alias /srv/robots.txt; }`
+                    "exact" => match alias_dir_for_exact(&root, &pattern) {
+                        Some(dir) => dir,
+                        None => {
+                            self.skip(
+                                d,
+                                server_notes,
+                                Some("alias to a file of another name: not supported"),
+                            );
+                            return None;
+                        }
+                    },
+                    _ => {
+                        self.skip(
+                            d,
+                            server_notes,
+                            Some("alias in a regex location uses captures; not supported"),
+                        );
+                        return None;
+                    }
+                }
+            } else {
+                join_root(&root, kind, &pattern)
+            };
+            let immutable =
+                lv.expires.is_some() && lv.add_headers.iter().any(is_immutable_cache_control);
+            t.set("static", self.static_value(&root, lv, Some(immutable)));
+            is_static = true;
+        } else {
+            server_notes.push(format!(
+                "not imported: {what} ({}) — no proxy_pass, return, root or alias",
+                self.at(&d.pos)
+            ));
+            self.skipped.push(("location".into(), d.pos.clone()));
+            return None;
+        }
+        let proxied = upstream_name.is_some();
+
+        // Route-level settings in effect here.
+        if !lv.limit_req.is_empty() {
+            let status = lv.limit_req_status;
+            let tables: Vec<String> = lv
+                .limit_req
+                .iter()
+                .map(|l| {
+                    let mut p = vec![("zone", q(&l.zone))];
+                    if l.burst > 0 {
+                        p.push(("burst", l.burst.to_string()));
+                    }
+                    if l.nodelay {
+                        p.push(("nodelay", "true".into()));
+                    }
+                    if let Some(dl) = l.delay {
+                        p.push(("delay", dl.to_string()));
+                    }
+                    if let Some(s) = status.filter(|s| *s != 429) {
+                        p.push(("status", s.to_string()));
+                    }
+                    inline(&p)
+                })
+                .collect();
+            let value = if tables.len() == 1 {
+                tables[0].clone()
+            } else {
+                format!("[{}]", tables.join(", "))
+            };
+            t.set_c("rate_limit", value, "limit_req");
+            if status.is_none() && !self.limit_503_noted {
+                self.limit_503_noted = true;
+                self.header.push("limit_req without limit_req_status: nginx refused with 503 (its default); rampart refuses with 429 and Retry-After. Add status = 503 to a rate_limit to keep 503.".into());
+            }
+        }
+        if proxied {
+            if let Some(v) = lv.connect_timeout {
+                t.set_c(
+                    "connect_timeout",
+                    q(&fmt_duration(v)),
+                    "proxy_connect_timeout",
+                );
+            }
+            if let Some(v) = lv.read_timeout {
+                let c = if v >= 3_600_000 {
+                    "proxy_read_timeout; also the idle timeout of WebSockets"
+                } else {
+                    "proxy_read_timeout"
+                };
+                t.set_c("read_timeout", q(&fmt_duration(v)), c);
+            }
+            if let Some(v) = lv.send_timeout {
+                t.set_c("write_timeout", q(&fmt_duration(v)), "proxy_send_timeout");
+            }
+            if lv.buffering == Some(false) {
+                t.set_c(
+                    "buffering",
+                    "false".into(),
+                    "proxy_buffering off: streamed as it arrives",
+                );
+            }
+            let mut set = lv.set_headers.clone();
+            // nginx sends `Host: $proxy_host` unless told otherwise.
+            let host_default = matches!(lv.host_header.as_deref(), None | Some("$proxy_host"));
+            match (&direct_host, host_default) {
+                (Some(h), true) => set.insert(0, ("Host".into(), h.clone())),
+                (None, true) => notes.push(format!(
+                    "nginx sent `Host: {}` (no proxy_set_header Host); rampart sends the client's Host",
+                    upstream_name.as_deref().unwrap_or_default()
+                )),
+                _ => {}
+            }
+            if !set.is_empty() {
+                let pairs: Vec<(String, String)> = set.iter().map(|(n, v)| (q(n), q(v))).collect();
+                let refs: Vec<(&str, String)> =
+                    pairs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+                t.set_c("request_headers", inline(&refs), "proxy_set_header");
+            }
+        }
+        if lv.access_log_off == Some(true) && cx.server.access_log_off != Some(true) {
+            t.set_c("access_log", "false".into(), "access_log off");
+        }
+
+        // Response headers: a location with its own add_header lines (or a
+        // parent location's) replaced the server's in nginx.
+        let mut route_headers: Vec<(String, String)> = Vec::new();
+        let location_headers = lv.add_headers_depth == 2;
+        if location_headers || loc.preflight.is_some() {
+            let own: Vec<Header> = lv.add_headers.clone();
+            let (_, extra, cors) = self.classify_headers(&own, true, &mut notes);
+            let server_has: Vec<(String, String)> = cx
+                .server
+                .add_headers
+                .iter()
+                .map(|h| (h.name.to_ascii_lowercase(), h.value.clone()))
+                .collect();
+            for (n, v) in extra {
+                if server_has.contains(&(n.to_ascii_lowercase(), v.clone())) {
+                    continue;
+                }
+                // `Cache-Control: public, immutable` next to `expires` is
+                // what `immutable = true` sends.
+                if is_static
+                    && lv.expires.is_some()
+                    && n.eq_ignore_ascii_case("cache-control")
+                    && v.contains("immutable")
+                {
+                    continue;
+                }
+                route_headers.push((q(&n), q(&v)));
+            }
+            if location_headers && !cx.server.add_headers.is_empty() {
+                let lost: Vec<&str> = cx
+                    .server
+                    .add_headers
+                    .iter()
+                    .filter(|p| !own.iter().any(|o| o.name.eq_ignore_ascii_case(&p.name)))
+                    .map(|p| p.name.as_str())
+                    .collect();
+                if !lost.is_empty() {
+                    notes.push(format!(
+                        "nginx sent only this location's add_header lines here (its own add_header replaced the inherited {}); rampart keeps the server's headers on this route too",
+                        lost.join(", ")
+                    ));
+                }
+            }
+            let server_cors = cx.cors.as_deref();
+            match (cors, loc.preflight.as_deref()) {
+                (Some(c), pf) => {
+                    let name = self.cors_policy(&c, pf, &mut notes);
+                    if server_cors != Some(name.as_str()) {
+                        t.set("cors", q(&name));
+                    }
+                }
+                (None, Some(pf))
+                    if pf
+                        .iter()
+                        .any(|h| h.name.to_ascii_lowercase().starts_with("access-control-")) =>
+                {
+                    let name = self.cors_policy(pf, Some(pf), &mut notes);
+                    t.set("cors", q(&name));
+                }
+                (None, _) if server_cors.is_some() && location_headers => {
+                    t.set_c("cors", "false".into(), "this location's own add_header lines dropped the server's CORS headers in nginx");
+                }
+                _ => {}
+            }
+            if let Some(pf) = &loc.preflight {
+                let in_if = pf
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"));
+                let outside = own
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"));
+                if location_headers && !in_if && outside {
+                    notes.push("nginx's `if ($request_method = OPTIONS)` block had its own add_header lines, so its 204 carried no Access-Control-Allow-Origin and browsers failed the preflight; rampart answers preflights with the full policy".into());
+                }
+            }
+        }
+        if let (Some(ms), false) = (lv.expires, is_static) {
+            let cc = q("Cache-Control");
+            if !route_headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&cc))
+            {
+                route_headers.push((cc, q(&format!("max-age={}", ms / 1000))));
+            }
+        }
+        if !route_headers.is_empty() {
+            let refs: Vec<(&str, String)> = route_headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.clone()))
+                .collect();
+            t.set_c("response_headers", inline(&refs), "add_header / expires");
+        }
+        if lv.max_body != cx.server.max_body {
+            let limit = lv.max_body.map(fmt_size).unwrap_or_else(|| "1M".into());
+            self.warn(
+                &d.pos,
+                format!("{what}: client_max_body_size {limit} here is not imported: rampart sets the limit per server (the server's applies)"),
+            );
+            self.skipped
+                .push(("client_max_body_size".into(), d.pos.clone()));
+            notes.push(format!(
+                "not imported: client_max_body_size {limit} — rampart sets it per server (the server's value applies)"
+            ));
+        }
+        if lv.gzip != parent.gzip || lv.gzip_types != parent.gzip_types {
+            notes.push(
+                "gzip settings differ in this location: rampart sets compression per server".into(),
+            );
+        }
+        t.notes = notes;
+        Some(t)
+    }
+
+    pub(super) fn static_value(
+        &mut self,
+        root: &str,
+        lv: &Level,
+        immutable: Option<bool>,
+    ) -> String {
+        let root_value = match &self.opts.static_root {
+            Some(dir) => dir.display().to_string(),
+            None => root.trim_end_matches('/').to_string(),
+        };
+        let mut p = vec![(
+            "root",
+            q(if root_value.is_empty() {
+                "/"
+            } else {
+                &root_value
+            }),
+        )];
+        if let Some(ms) = lv.expires {
+            p.push(("expires", q(&fmt_duration(ms))));
+        }
+        if immutable == Some(true) {
+            p.push(("immutable", "true".into()));
+        }
+        if let Some(i) = &lv.index {
+            if i != "index.html" {
+                p.push(("index", q(i)));
+            }
+        }
+        inline(&p)
+    }
+
+    /// `return CODE [TEXT|URL]` as a `respond` or `redirect` value.
+    /// `return CODE [TEXT|URL]` as a `respond` or `redirect` value, with a
+    /// note when the translation differs.
+    pub(super) fn return_action(
+        &mut self,
+        r: &Directive,
+    ) -> Result<(&'static str, String, Option<String>), &'static str> {
+        let (code, rest) = match r.args.as_slice() {
+            [url]
+                if url.starts_with("http://")
+                    || url.starts_with("https://")
+                    || url.starts_with('$') =>
+            {
+                ("302", Some(url.as_str()))
+            }
+            [code] => (code.as_str(), None),
+            [code, rest] => (code.as_str(), Some(rest.as_str())),
+            _ => return Err("return takes a code and an optional text or URL"),
+        };
+        let status: u16 = code.parse().map_err(|_| "return needs a numeric status")?;
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+            let to = rest.ok_or("a redirect needs a URL")?;
+            let to = translate_vars(to)
+                .ok_or("the redirect uses nginx variables rampart cannot fill in")?;
+            return Ok((
+                "redirect",
+                inline(&[("to", q(&to)), ("status", status.to_string())]),
+                None,
+            ));
+        }
+        if status == 444 {
+            return Ok((
+                "respond",
+                inline(&[("status", "403".into())]),
+                Some(
+                    "return 444 (close without an answer) is not HTTP: rampart answers 403".into(),
+                ),
+            ));
+        }
+        if !(100..=999).contains(&status) {
+            return Err("the status is outside 100-999");
+        }
+        let mut p = vec![("status", status.to_string())];
+        if let Some(body) = rest {
+            if body.contains('$') {
+                return Err("the response text uses nginx variables");
+            }
+            p.push(("body", q(body)));
+        }
+        Ok(("respond", inline(&p), None))
+    }
+}
+
+/// (`exact` | `prefix` | `regex`, pattern, note)
+pub(super) fn location_matcher(
+    args: &[String],
+) -> Result<(&'static str, String, Option<&'static str>), &'static str> {
+    let (modifier, path) = match args {
+        [m, p] => (m.as_str(), p.clone()),
+        [one] => {
+            if let Some(p) = one.strip_prefix("^~") {
+                ("^~", p.to_string())
+            } else if let Some(p) = one.strip_prefix("~*") {
+                ("~*", p.to_string())
+            } else if let Some(p) = one.strip_prefix('~') {
+                ("~", p.to_string())
+            } else if let Some(p) = one.strip_prefix('=') {
+                ("=", p.to_string())
+            } else {
+                ("", one.clone())
+            }
+        }
+        _ => return Err("location needs a path"),
+    };
+    match modifier {
+        "=" => Ok(("exact", path, None)),
+        "~" => Ok(("regex", path, None)),
+        "~*" => Ok(("regex", format!("(?i){path}"), None)),
+        "^~" => Ok(("prefix", path, Some("^~ (no regex check after this prefix) has no rampart equivalent: regex routes are still tried first; check that none of them matches paths under this prefix"))),
+        "" if path.starts_with('@') => Err("named locations are reached only from error_page/try_files; not supported"),
+        "" => Ok(("prefix", path, None)),
+        _ => Err("unknown location modifier"),
+    }
+}
+
+/// The directory to serve an exact location's `alias` file from, when the
+/// file has the requested name (rampart serves the path under the root).
+pub(super) fn alias_dir_for_exact(alias: &str, path: &str) -> Option<String> {
+    let (dir, file) = alias.rsplit_once('/')?;
+    let wanted = path.rsplit('/').next()?;
+    if file != wanted || file.is_empty() {
+        return None;
+    }
+    let prefix = &path[..path.len() - wanted.len()];
+    let dir = dir.strip_suffix(prefix.trim_end_matches('/'))?;
+    Some(if dir.is_empty() {
+        "/".to_string()
+    } else {
+        dir.to_string()
+    })
+}
+
+/// `root` in a location serves `root + path`; rampart strips a prefix route's
+/// prefix (nginx `alias`), so the prefix moves into the root.
+pub(super) fn join_root(root: &str, kind: &str, pattern: &str) -> String {
+    if kind == "prefix" {
+        format!(
+            "{}/{}",
+            root.trim_end_matches('/'),
+            pattern.trim_start_matches('/')
+        )
+    } else {
+        root.to_string()
+    }
+}
+
+pub(super) fn is_immutable_cache_control(h: &Header) -> bool {
+    h.name.eq_ignore_ascii_case("cache-control")
+        && h.value.to_ascii_lowercase().contains("immutable")
+}
+
+/// nginx variables in a redirect target → rampart placeholders; `None`
+/// when one has no placeholder.
+pub(super) fn translate_vars(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, len) = match after.strip_prefix('{') {
+            Some(braced) => {
+                let end = braced.find('}')?;
+                (&braced[..end], end + 2)
+            }
+            None => {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            }
+        };
+        out.push_str(match name {
+            "request_uri" => "{uri}",
+            "uri" | "document_uri" => "{path}",
+            "args" | "query_string" => "{query}",
+            "host" | "http_host" | "server_name" => "{host}",
+            _ => return None,
+        });
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The words of an `if` condition without its parentheses and quotes:
+/// `($request_method = 'OPTIONS')` → `$request_method`, `=`, `OPTIONS`.
+pub(super) fn if_condition(args: &[String]) -> Vec<String> {
+    args.join(" ")
+        .replace(['(', ')', '\'', '"'], " ")
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+pub(super) fn is_options_check(args: &[String]) -> bool {
+    if_condition(args) == ["$request_method", "=", "OPTIONS"]
+}
+
+/// The headers of an `if ($request_method = OPTIONS) { add_header ...; return 204; }`.
+pub(super) fn preflight_headers(body: &[Directive]) -> Option<Vec<Header>> {
+    let mut out = Vec::new();
+    let mut returned = false;
+    for d in body {
+        match d.name.as_str() {
+            "add_header" => {
+                if let (Some(n), Some(v)) = (d.args.first(), d.args.get(1)) {
+                    let lower = n.to_ascii_lowercase();
+                    if lower != "content-type" && lower != "content-length" {
+                        out.push(Header {
+                            name: n.clone(),
+                            value: v.clone(),
+                            pos: d.pos.clone(),
+                        });
+                    }
+                }
+            }
+            "return" if d.args.first().is_some_and(|c| c == "204" || c == "200") => returned = true,
+            _ => return None,
+        }
+    }
+    returned.then_some(out)
+}

@@ -1,0 +1,434 @@
+//! nginx directives → rampart tables.
+//!
+//! nginx inherits most settings from `http` into `server` into `location`,
+//! except that a level with any `add_header` (or `limit_req`, or
+//! `proxy_set_header`) replaces the inherited list instead of adding to it.
+//! [`Level`] models exactly that; each `location` becomes one route with the
+//! settings in effect there. Directives are applied before the blocks of the
+//! same level are entered, because nginx merges a level's settings whatever
+//! their position relative to its child blocks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::parse::{Directive, Pos};
+use super::servers::{self, ServerOut};
+use super::toml_out::{inline, key, list, q, Table};
+use super::units::{duration_ms, fmt_duration, fmt_size, size};
+use super::Options;
+use crate::config::compile::valid_host_pattern;
+use crate::headers::SECURITY;
+
+mod cors;
+mod headers;
+mod http;
+mod location;
+mod server;
+mod upstreams;
+
+use headers::*;
+use http::*;
+use location::*;
+use server::*;
+
+/// nginx holds about 16,000 `$binary_remote_addr` states per megabyte of zone.
+const KEYS_PER_MB: u64 = 16_000;
+
+/// Where a CORS origin list must be written by hand.
+pub const ORIGIN_PLACEHOLDER: &str = "https://app.example.com";
+
+#[derive(Debug, Clone, PartialEq)]
+struct Header {
+    name: String,
+    value: String,
+    pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct LimitReq {
+    zone: String,
+    burst: u64,
+    nodelay: bool,
+    delay: Option<u64>,
+}
+
+/// The settings in effect at one level of the nginx tree.
+#[derive(Debug, Clone, Default)]
+struct Level {
+    add_headers: Vec<Header>,
+    add_headers_here: bool,
+    /// The level that wrote `add_headers`: 0 http, 1 server, 2 location.
+    add_headers_depth: u8,
+    set_headers: Vec<(String, String)>,
+    set_headers_here: bool,
+    limit_req: Vec<LimitReq>,
+    limit_req_here: bool,
+    limit_req_status: Option<u64>,
+    gzip: Option<bool>,
+    gzip_types: Option<Vec<String>>,
+    gzip_min_length: Option<u64>,
+    max_body: Option<u64>,
+    client_header_timeout: Option<u64>,
+    client_body_timeout: Option<u64>,
+    keepalive_timeout: Option<u64>,
+    cert: Option<String>,
+    key: Option<String>,
+    protocols: Option<Vec<String>>,
+    connect_timeout: Option<u64>,
+    read_timeout: Option<u64>,
+    send_timeout: Option<u64>,
+    buffering: Option<bool>,
+    access_log_off: Option<bool>,
+    /// `root` or, with `alias`, the directory of an `alias` (nginx inherits
+    /// them as one setting).
+    root: Option<String>,
+    alias: bool,
+    index: Option<String>,
+    expires: Option<u64>,
+    /// Access rules rampart cannot express (`deny`, `auth_basic`,
+    /// `internal`): the status the route answers instead, and why.
+    denied: Option<(u16, String)>,
+    /// The value of `proxy_set_header Host`, if any.
+    host_header: Option<String>,
+}
+
+/// What a location's own directives chose.
+#[derive(Default)]
+struct Loc<'d> {
+    proxy: Option<&'d Directive>,
+    ret: Option<&'d Directive>,
+    own_alias: bool,
+    preflight: Option<Vec<Header>>,
+    unsupported: Option<&'d Directive>,
+}
+
+/// What locations need of their server (and parent location).
+struct LocCx {
+    /// The settings in effect at server level.
+    server: Level,
+    /// The server's CORS policy.
+    cors: Option<String>,
+    /// The prefix of the enclosing location, for nested ones.
+    parent_prefix: Option<String>,
+}
+
+impl Level {
+    /// The level a child block starts from.
+    fn child(&self) -> Level {
+        Level {
+            add_headers_here: false,
+            set_headers_here: false,
+            limit_req_here: false,
+            ..self.clone()
+        }
+    }
+}
+
+/// What the translation produced, for the caller to print.
+pub struct Translation {
+    pub tables: Vec<Table>,
+    pub skipped: Vec<(String, Pos)>,
+    pub warnings: Vec<String>,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub servers: usize,
+    pub routes: usize,
+    pub upstreams: usize,
+    pub zones: usize,
+    pub cors: usize,
+}
+
+struct Upstream {
+    name: String,
+    table: Table,
+    tls: bool,
+}
+
+struct Cors {
+    name: String,
+    /// The policy's entries; two locations with equal entries share a policy.
+    table: Table,
+}
+
+#[derive(Clone)]
+struct ServerParts {
+    head: Table,
+    tls: Option<Table>,
+    response_headers: Option<Table>,
+    compression: Option<Table>,
+    routes: Vec<Table>,
+}
+
+struct Listen {
+    addr: String,
+    ssl: bool,
+    http2: bool,
+    default: bool,
+}
+
+pub struct Translator<'a> {
+    opts: &'a Options,
+    source: String,
+    /// Explanations at the top of the file.
+    header: Vec<String>,
+    /// `not imported` lines of the main and http levels.
+    top_notes: Vec<String>,
+    global: Table,
+    log: Table,
+    zones: Vec<Table>,
+    zone_names: BTreeSet<String>,
+    upstreams: Vec<Upstream>,
+    /// Upstreams made up for `proxy_pass http://host:port`, by URL.
+    direct: BTreeMap<String, usize>,
+    cors: Vec<Cors>,
+    servers: Vec<ServerOut>,
+    /// Upstreams with no server rampart can use (all `unix:` or `down`).
+    dead_upstreams: BTreeSet<String>,
+    /// Addresses some server marks `ssl`: TLS for every server on them.
+    ssl_addrs: BTreeSet<String>,
+    server_names: BTreeSet<String>,
+    skipped: Vec<(String, Pos)>,
+    warnings: Vec<String>,
+    counts: Counts,
+    limit_503_noted: bool,
+}
+
+impl<'a> Translator<'a> {
+    pub fn new(opts: &'a Options, source: &Path) -> Translator<'a> {
+        let source = source.display().to_string();
+        Translator {
+            opts,
+            header: Vec::new(),
+            top_notes: Vec::new(),
+            global: Table::new("[global]"),
+            log: Table::new("[log]"),
+            zones: Vec::new(),
+            zone_names: BTreeSet::new(),
+            upstreams: Vec::new(),
+            direct: BTreeMap::new(),
+            cors: Vec::new(),
+            servers: Vec::new(),
+            ssl_addrs: BTreeSet::new(),
+            dead_upstreams: BTreeSet::new(),
+            server_names: BTreeSet::new(),
+            skipped: Vec::new(),
+            warnings: Vec::new(),
+            counts: Counts::default(),
+            limit_503_noted: false,
+            source,
+        }
+    }
+
+    pub fn translate(mut self, tree: &[Directive]) -> Translation {
+        // Upstreams and zones first: servers may name them before they appear.
+        self.collect_definitions(tree);
+        let mut level = Level::default();
+        self.main_level(tree, &mut level);
+        if self.servers.is_empty() {
+            self.server_for_snippet(&level);
+        }
+        self.finish()
+    }
+
+    fn skip(&mut self, d: &Directive, notes: &mut Vec<String>, why: Option<&str>) {
+        let why = why
+            .or_else(|| reason(&d.name))
+            .unwrap_or("no rampart equivalent");
+        notes.push(format!(
+            "not imported: {} ({}) — {why}",
+            short(&d.text()),
+            self.at(&d.pos)
+        ));
+        self.skipped.push((d.name.clone(), d.pos.clone()));
+    }
+
+    /// `skip` for a directive of the main or http level: its note goes to
+    /// the top of the file.
+    fn skip_top(&mut self, d: &Directive, why: &str) {
+        let mut notes = Vec::new();
+        self.skip(d, &mut notes, Some(why));
+        self.top_notes.append(&mut notes);
+    }
+
+    fn warn(&mut self, pos: &Pos, msg: String) {
+        self.warnings.push(format!("{pos}: warning: {msg}"));
+    }
+
+    /// `file:line`, with the file only when it is not the imported one.
+    fn at(&self, pos: &Pos) -> String {
+        if *pos.file == *self.source {
+            format!("line {}", pos.line)
+        } else {
+            let name = Path::new(&*pos.file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| pos.file.to_string());
+            format!("{name}:{}", pos.line)
+        }
+    }
+
+    // ---- definitions -------------------------------------------------
+    fn collect_definitions(&mut self, list: &[Directive]) {
+        for d in list {
+            match (d.name.as_str(), &d.block) {
+                ("http", Some(children)) => self.collect_definitions(children),
+                ("server", Some(children)) => {
+                    for l in children.iter().filter(|c| c.name == "listen") {
+                        if let Ok(l) = parse_listen(&l.args) {
+                            if l.ssl {
+                                self.ssl_addrs.insert(l.addr);
+                            }
+                        }
+                    }
+                }
+                ("upstream", Some(children)) => self.upstream(d, children),
+                ("limit_req_zone", None) => self.zone(d),
+                _ => {}
+            }
+        }
+    }
+
+    fn finish(mut self) -> Translation {
+        let mut tables = Vec::new();
+        let mut top = Table::new(String::new());
+        top.lead.push(format!(
+            "rampart configuration imported from {} by `rampart import-nginx`.",
+            self.source
+        ));
+        top.lead.push("Check it with `rampart check -c FILE`. Lines marked \"not imported\" had no rampart equivalent.".into());
+        top.lead.push("rampart also sends Host, X-Real-IP, X-Forwarded-For/-Proto/-Host and X-Request-Id upstream,".into());
+        top.lead.push(
+            "passes WebSocket upgrades on every proxied route and reuses upstream connections: the"
+                .into(),
+        );
+        top.lead.push(
+            "proxy_set_header / proxy_http_version lines that did this in nginx are not needed."
+                .into(),
+        );
+        for h in std::mem::take(&mut self.header) {
+            top.lead.push(String::new());
+            top.lead.push(h);
+        }
+        if !self.top_notes.is_empty() {
+            top.lead.push(String::new());
+            top.lead.append(&mut self.top_notes);
+        }
+        tables.push(top);
+        if !self.global.entries.is_empty() {
+            tables.push(self.global);
+        }
+        if self.log.entries.is_empty() {
+            self.log
+                .set_c("access_log", q("stdout"), "one JSON line per request");
+        }
+        tables.push(self.log);
+        let mut admin = Table::new("[admin]");
+        admin.set_c(
+            "listen",
+            q(&format!("127.0.0.1:{}", servers::admin_port(&self.servers))),
+            "GET /metrics (Prometheus) and /healthz; keep it private",
+        );
+        tables.push(admin);
+        tables.extend(self.zones);
+        tables.extend(self.cors.into_iter().map(|c| c.table));
+        for mut u in self.upstreams {
+            if u.tls {
+                u.table.set_c("tls", "true".into(), "proxy_pass https://");
+            }
+            tables.push(u.table);
+        }
+        tables.extend(servers::arrange(self.servers));
+        Translation {
+            tables,
+            skipped: self.skipped,
+            warnings: self.warnings,
+            counts: self.counts,
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.chars().count() > 70 {
+        let cut: String = s.chars().take(67).collect();
+        format!("{cut}...")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Why a directive has no rampart equivalent.
+fn reason(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "ssl_ciphers" | "ssl_prefer_server_ciphers" | "ssl_ecdh_curve" | "ssl_dhparam" | "ssl_conf_command" => {
+            "rustls offers only modern AEAD cipher suites and chooses among them itself"
+        }
+        "ssl_session_cache" | "ssl_session_timeout" | "ssl_session_tickets" | "ssl_session_ticket_key" => {
+            "rampart keeps a session cache and rotates ticket keys itself"
+        }
+        "ssl_stapling" | "ssl_stapling_verify" | "ssl_trusted_certificate" | "resolver_timeout" => {
+            "no OCSP stapling (Let's Encrypt ended its OCSP service in 2025; browsers do not rely on it)"
+        }
+        "resolver" => "upstream names are resolved when the configuration is loaded (and on reload)",
+        "worker_connections" | "worker_rlimit_nofile" | "use" | "multi_accept" | "accept_mutex" | "worker_cpu_affinity" | "worker_priority" => {
+            "rampart has no per-worker connection cap; raise the open-file limit (LimitNOFILE) instead"
+        }
+        "user" => "run rampart as an unprivileged user (systemd User=, Docker USER)",
+        "pid" => "set global.pid_file if something needs a pid file",
+        "log_format" => "the access log is one JSON line per request with fixed fields",
+        "error_log" => "diagnostics go to stderr ([log] level and format)",
+        "sendfile" | "tcp_nopush" | "tcp_nodelay" | "aio" | "directio" | "output_buffers" | "postpone_output" => {
+            "socket and file I/O tuning is rampart's own"
+        }
+        "default_type" | "types" | "types_hash_max_size" | "types_hash_bucket_size" | "include" => {
+            "rampart has a built-in MIME type table"
+        }
+        "server_names_hash_bucket_size" | "server_names_hash_max_size" | "variables_hash_max_size" | "map_hash_bucket_size" => {
+            "no hash tables to size"
+        }
+        "client_body_buffer_size" | "client_header_buffer_size" | "large_client_header_buffers" | "proxy_buffers"
+        | "proxy_buffer_size" | "proxy_busy_buffers_size" | "proxy_temp_file_write_size" | "proxy_max_temp_file_size"
+        | "proxy_temp_path" | "client_body_temp_path" => {
+            "buffers are not tunable: rampart streams bodies and accepts request heads up to 64 KiB"
+        }
+        "keepalive_requests" | "keepalive_time" => "no per-connection request cap",
+        "send_timeout" => "the response write timeout is not configurable per server",
+        "gzip_comp_level" => "rampart picks the level per algorithm (gzip 3, brotli 4, zstd 3: measured best ratio for the CPU)",
+        "gzip_proxied" | "gzip_http_version" | "gzip_buffers" | "gzip_disable" | "gzip_static" => {
+            "rampart compresses every eligible response and serves precompressed .gz/.br siblings of static files by itself"
+        }
+        "if" | "set" | "map" | "rewrite" | "geo" | "split_clients" | "break" => {
+            "no scripting: express the condition as routes"
+        }
+        "limit_conn" | "limit_conn_zone" | "limit_conn_status" | "limit_rate" | "limit_rate_after" => {
+            "no connection or bandwidth limits"
+        }
+        "limit_req_log_level" | "limit_req_dry_run" => "rejections are counted in rampart_rate_limited_total",
+        "auth_basic" | "auth_basic_user_file" | "auth_request" | "satisfy" | "allow" | "deny" => {
+            "no authentication or access lists in the gateway"
+        }
+        n if n.starts_with("proxy_cache") || n.starts_with("fastcgi_") || n.starts_with("uwsgi_") => {
+            "no response cache and no FastCGI/uwsgi: rampart proxies HTTP"
+        }
+        "proxy_next_upstream" | "proxy_next_upstream_tries" | "proxy_next_upstream_timeout" => {
+            "set upstreams.<name>.tries; retries follow rampart's rules (connect errors always, idempotent requests otherwise)"
+        }
+        "proxy_intercept_errors" | "error_page" => "rampart answers its own errors (text, or JSON when the client asks for it)",
+        "charset" | "source_charset" | "charset_types" => "no charset conversion",
+        "autoindex" => "no directory listings",
+        "http2_max_concurrent_streams" | "http2_push" | "http2_push_preload" => "HTTP/2 settings are rampart's own",
+        "ssi" | "sub_filter" | "sub_filter_once" | "sub_filter_types" => "no response rewriting",
+        "proxy_hide_header" | "proxy_pass_header" | "proxy_ignore_headers" => "upstream headers pass through as they are",
+        "proxy_ssl_verify" | "proxy_ssl_trusted_certificate" | "proxy_ssl_name" | "proxy_ssl_server_name" => {
+            "set tls_verify / tls_ca / tls_server_name on the upstream"
+        }
+        "limit_except" => "no per-method access rules",
+        "stream" | "mail" => "rampart proxies HTTP only",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,491 @@
+//! `server` blocks: listen addresses, names, TLS, and the server table.
+
+use super::*;
+
+impl Translator<'_> {
+    // ---- servers -----------------------------------------------------------
+    pub(super) fn server(&mut self, d: &Directive, children: &[Directive], parent: &Level) {
+        let mut lv = parent.child();
+        let mut notes = Vec::new();
+        let mut listens = Vec::new();
+        let mut had_listen = false;
+        let mut names: Vec<String> = Vec::new();
+        let mut server_return: Option<&Directive> = None;
+        let mut http2 = false;
+        let mut ssl_on = false;
+        for c in children.iter().filter(|c| c.block.is_none()) {
+            match c.name.as_str() {
+                "listen" => {
+                    had_listen = true;
+                    match parse_listen(&c.args) {
+                        Ok(l) => {
+                            http2 |= l.http2;
+                            listens.push(l);
+                        }
+                        Err(why) => self.skip(c, &mut notes, Some(why)),
+                    }
+                }
+                "server_name" => {
+                    for n in &c.args {
+                        let n = n.to_ascii_lowercase();
+                        if n == "_" || n.is_empty() {
+                            continue;
+                        }
+                        let base = n.strip_prefix('.');
+                        let candidate = base.unwrap_or(&n);
+                        if !valid_host_pattern(candidate) {
+                            notes.push(format!(
+                                "not imported: server_name {n} ({}) — regex, trailing-wildcard and other patterns are not supported",
+                                self.at(&c.pos)
+                            ));
+                            self.skipped.push(("server_name".into(), c.pos.clone()));
+                        } else if let Some(base) = base {
+                            names.push(base.to_string());
+                            names.push(format!("*.{base}"));
+                            notes.push(format!(
+                                "server_name {n}: \"*.{base}\" matches one label only, nginx's \".{base}\" any depth"
+                            ));
+                        } else {
+                            names.push(n.clone());
+                        }
+                    }
+                }
+                "http2" => http2 = c.args.first().is_some_and(|a| a == "on"),
+                "ssl" => ssl_on = c.args.first().is_some_and(|a| a == "on"),
+                "return" => server_return = Some(c),
+                _ => {
+                    if !self.apply_common(c, &mut lv, &mut notes, 1) {
+                        self.skip(c, &mut notes, None);
+                    }
+                }
+            }
+        }
+        if listens.is_empty() {
+            if had_listen {
+                const WHY: &str = "none of its listen addresses can be served by rampart";
+                self.skip_top(d, WHY);
+                self.warn(&d.pos, format!("server not imported: {WHY}"));
+                return;
+            }
+            listens.push(Listen {
+                addr: "0.0.0.0:80".into(),
+                ssl: false,
+                http2: false,
+                default: false,
+            });
+            notes.push("no listen directive: nginx's default *:80".into());
+        }
+        // In nginx `ssl` belongs to the address: one server saying it makes
+        // the address TLS for every server on it.
+        for l in &mut listens {
+            if ssl_on || self.ssl_addrs.contains(&l.addr) {
+                l.ssl = true;
+            }
+        }
+        let mut seen = BTreeSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+
+        let mut parts = ServerParts {
+            head: Table::new("[[servers]]"),
+            tls: None,
+            response_headers: None,
+            compression: None,
+            routes: Vec::new(),
+        };
+        let what = match names.first() {
+            Some(n) => format!("server {n}"),
+            None => "server".into(),
+        };
+        parts
+            .head
+            .lead
+            .push(format!("---- {what} ({}) ----", self.at(&d.pos)));
+
+        // certbot's `if ($host = example.com) { return 301 https://$host$request_uri; }`
+        // (followed by `return 404;`) is an HTTPS redirect for those names.
+        let certbot: Vec<&Directive> = children
+            .iter()
+            .filter(|c| c.name == "if" && is_certbot_redirect(c))
+            .collect();
+        let certbot_404 = !certbot.is_empty()
+            && server_return.is_some_and(|r| r.args.first().is_some_and(|a| a == "404"));
+
+        // A server-level `return` answers before any location is looked at.
+        let mut https_redirect = false;
+        if let Some(r) = server_return.filter(|_| !certbot_404) {
+            if is_https_redirect(&r.args) {
+                https_redirect = true;
+            } else {
+                match self.return_action(r) {
+                    Ok((key_name, value, note)) => {
+                        notes.extend(note);
+                        let mut t = Table::new("[[servers.routes]]");
+                        t.lead
+                            .push(format!("return {} ({})", r.args.join(" "), self.at(&r.pos)));
+                        t.set("prefix", q("/"));
+                        t.set(key_name, value);
+                        parts.routes.push(t);
+                        self.counts.routes += 1;
+                    }
+                    Err(why) => self.skip(r, &mut notes, Some(why)),
+                }
+            }
+        }
+        if !certbot.is_empty() && (server_return.is_none() || certbot_404) {
+            https_redirect = true;
+            notes.push(format!(
+                "certbot's `if ($host = ...) {{ return 301 https://$host$request_uri; }}` ({}): https_redirect for this server's names",
+                self.at(&certbot[0].pos)
+            ));
+        }
+
+        let server_cors = self.server_settings(&mut parts, &lv, &listens, &mut notes);
+        if https_redirect {
+            parts.head.set_c(
+                "https_redirect",
+                "true".into(),
+                "return 301 https://...$request_uri: 301 to https://<host><uri>",
+            );
+            if server_return.is_some_and(|r| r.args.iter().any(|a| a.contains("$server_name"))) {
+                notes.push(
+                    "$server_name in the redirect: nginx sent every client to the first server_name; https_redirect keeps the Host the client asked for"
+                        .into(),
+                );
+            }
+        }
+        if let Some(name) = &server_cors {
+            parts
+                .head
+                .set_c("cors", q(name), "Access-Control-* add_header lines");
+        }
+        if server_return.is_none() && !https_redirect {
+            let cx = LocCx {
+                server: lv.clone(),
+                cors: server_cors.clone(),
+                parent_prefix: None,
+            };
+            for c in children.iter().filter(|c| c.block.is_some()) {
+                match c.name.as_str() {
+                    "location" => self.location(c, &lv, &mut parts.routes, &mut notes, &cx),
+                    "if" if certbot.iter().any(|x| std::ptr::eq(*x, c)) => {}
+                    _ => self.skip(c, &mut notes, None),
+                }
+            }
+            // nginx serves the server's root for paths no location takes.
+            let has_catch_all = parts.routes.iter().any(|t| {
+                t.entries
+                    .iter()
+                    .any(|e| e.key == "prefix" && e.value == q("/"))
+            });
+            if let (Some(root), false) = (lv.root.clone(), has_catch_all) {
+                let mut t = Table::new("[[servers.routes]]");
+                t.lead
+                    .push("root of the server (paths no location takes)".into());
+                t.set("prefix", q("/"));
+                t.set("static", self.static_value(&root, &lv, None));
+                parts.routes.push(t);
+                self.counts.routes += 1;
+            }
+        } else if children.iter().any(|c| c.name == "location") {
+            notes.push("the server-level return answers every request: its locations were never reached and are not imported".into());
+        }
+        if !http2 && listens.iter().any(|l| l.ssl) {
+            notes.push("nginx did not offer HTTP/2 here; rampart offers it on TLS servers by default (http2 = false to match)".into());
+        }
+        parts.head.notes = notes;
+        let protocols = lv.protocols.as_ref().map(|p| kept_protocols(p));
+        self.emit_server(parts, listens, names, https_redirect, http2, protocols);
+    }
+
+    /// Server-level keys; returns the name of the server's CORS policy.
+    pub(super) fn server_settings(
+        &mut self,
+        parts: &mut ServerParts,
+        lv: &Level,
+        listens: &[Listen],
+        notes: &mut Vec<String>,
+    ) -> Option<String> {
+        let h = &mut parts.head;
+        if let Some(b) = lv.max_body {
+            h.set_c("max_body_size", q(&fmt_size(b)), "client_max_body_size");
+        }
+        if let Some(t) = lv.client_header_timeout {
+            h.set("client_header_timeout", q(&fmt_duration(t)));
+        }
+        if let Some(t) = lv.client_body_timeout {
+            h.set("client_body_timeout", q(&fmt_duration(t)));
+        }
+        if let Some(t) = lv.keepalive_timeout {
+            h.set("keepalive_timeout", q(&fmt_duration(t)));
+        }
+        if lv.access_log_off == Some(true) {
+            h.set_c("access_log", "false".into(), "access_log off");
+        }
+        let tls = listens.iter().any(|l| l.ssl);
+        let (security, extra, cors) = self.classify_headers(&lv.add_headers, tls, notes);
+        match security {
+            Some(c) => h.set_c("security_headers", "true".into(), c),
+            None => h.set_c(
+                "security_headers",
+                "true".into(),
+                "nginx sent none of these; rampart's safe defaults (false to match nginx)",
+            ),
+        }
+        if !extra.is_empty() {
+            let mut t = Table::new("[servers.response_headers]");
+            for (n, v) in extra {
+                t.set_c(&q(&n), q(&v), "add_header ... always");
+            }
+            parts.response_headers = Some(t);
+        }
+        if lv.gzip == Some(true) {
+            parts.compression = Some(compression_table(lv));
+        }
+        if tls {
+            parts.tls = Some(self.tls_table(lv, notes));
+        } else if lv.cert.is_some() || lv.protocols.is_some() {
+            notes.push(
+                "TLS settings inherited from http are not used: this server has no ssl listener"
+                    .into(),
+            );
+        }
+        let cors = cors.map(|c| self.cors_policy(&c, None, notes));
+        if !lv.set_headers.is_empty() {
+            notes.push(
+                "proxy_set_header lines at server level are carried onto each proxied route".into(),
+            );
+        }
+        cors
+    }
+
+    pub(super) fn tls_table(&mut self, lv: &Level, notes: &mut Vec<String>) -> Table {
+        let mut t = Table::new("[servers.tls]");
+        let (cert, key_path) = match (&lv.cert, &lv.key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            (c, k) => {
+                notes.push(
+                    "the nginx server has no certificate here: the paths below are placeholders"
+                        .into(),
+                );
+                (
+                    c.clone()
+                        .unwrap_or_else(|| "/etc/rampart/tls/fullchain.pem".into()),
+                    k.clone()
+                        .unwrap_or_else(|| "/etc/rampart/tls/privkey.pem".into()),
+                )
+            }
+        };
+        let relocate = |p: &str| match &self.opts.cert_dir {
+            Some(dir) => {
+                let base = Path::new(p)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (dir.join(base).display().to_string(), format!("nginx: {p}"))
+            }
+            None => (p.to_string(), String::new()),
+        };
+        let (c, cc) = relocate(&cert);
+        let (k, kc) = relocate(&key_path);
+        t.set_c("cert", q(&c), cc);
+        t.set_c("key", q(&k), kc);
+        if let Some(p) = &lv.protocols {
+            let dropped: Vec<&str> = p
+                .iter()
+                .filter(|p| *p != "TLSv1.2" && *p != "TLSv1.3")
+                .map(String::as_str)
+                .collect();
+            if !dropped.is_empty() {
+                notes.push(format!(
+                    "ssl_protocols {}: not offered by rampart (insecure)",
+                    dropped.join(" ")
+                ));
+            }
+        }
+        t
+    }
+
+    pub(super) fn emit_server(
+        &mut self,
+        parts: ServerParts,
+        listens: Vec<Listen>,
+        names: Vec<String>,
+        https_redirect: bool,
+        http2: bool,
+        protocols: Option<Vec<String>>,
+    ) {
+        // One rampart server is either TLS or plain: nginx servers with both
+        // kinds of listen become two.
+        let plain: Vec<&Listen> = listens.iter().filter(|l| !l.ssl).collect();
+        let tls: Vec<&Listen> = listens.iter().filter(|l| l.ssl).collect();
+        let groups: Vec<(Vec<&Listen>, bool)> = [(plain, false), (tls, true)]
+            .into_iter()
+            .filter(|(l, _)| !l.is_empty())
+            .collect();
+        let split = groups.len() > 1;
+        for (group, is_tls) in groups {
+            let mut p = parts.clone();
+            let base = names.first().cloned().unwrap_or_else(|| "default".into());
+            let mut name = if https_redirect {
+                format!("{base}-redirect")
+            } else if split && !is_tls {
+                format!("{base}-http")
+            } else {
+                base
+            };
+            let stem = name.clone();
+            let mut n = 2;
+            while self.server_names.contains(&name) {
+                name = format!("{stem}-{n}");
+                n += 1;
+            }
+            self.server_names.insert(name.clone());
+            if split {
+                p.head.notes.push(format!(
+                    "the nginx server listened on both plain and TLS ports; this is its {} half",
+                    if is_tls { "TLS" } else { "plain-HTTP" }
+                ));
+            }
+            let mut rest = Vec::new();
+            rest.extend(p.response_headers);
+            rest.extend(p.compression);
+            rest.extend(p.routes);
+            self.servers.push(ServerOut {
+                default: group.iter().any(|l| l.default),
+                name,
+                listens: group.iter().map(|l| l.addr.clone()).collect(),
+                hosts: names.clone(),
+                tls: is_tls,
+                http2,
+                protocols: if is_tls { protocols.clone() } else { None },
+                head: p.head,
+                tls_table: if is_tls { p.tls } else { None },
+                rest,
+            });
+            self.counts.servers += 1;
+        }
+    }
+
+    /// A file without `server` blocks (a snippet nginx includes into one)
+    /// still needs a server in rampart: one on nginx's default `*:80`
+    /// carries the http-level settings.
+    pub(super) fn server_for_snippet(&mut self, lv: &Level) {
+        let mut notes = vec!["the nginx file has no server block (it is a snippet included into one): this server carries its http-level settings; add routes".to_string()];
+        if lv.cert.is_some() || lv.protocols.is_some() {
+            notes.push("its TLS settings need a TLS server: add a [servers.tls] table with cert and key (listen on 443)".into());
+            if let Some(p) = &lv.protocols {
+                notes.push(format!(
+                    "ssl_protocols {}: rampart offers TLSv1.2 and TLSv1.3 by default",
+                    p.join(" ")
+                ));
+            }
+        }
+        let mut parts = ServerParts {
+            head: Table::new("[[servers]]"),
+            tls: None,
+            response_headers: None,
+            compression: None,
+            routes: Vec::new(),
+        };
+        parts
+            .head
+            .lead
+            .push("---- server (not in the nginx file) ----".into());
+        let listens = vec![Listen {
+            addr: "0.0.0.0:80".into(),
+            ssl: false,
+            http2: false,
+            default: true,
+        }];
+        let mut lv = lv.clone();
+        lv.cert = None;
+        lv.protocols = None;
+        let _ = self.server_settings(&mut parts, &lv, &listens, &mut notes);
+        parts.head.notes = notes;
+        self.emit_server(parts, listens, Vec::new(), false, false, None);
+    }
+}
+
+/// The versions of an `ssl_protocols` line rampart offers, in its order;
+/// both when nginx listed only retired ones.
+pub(super) fn kept_protocols(p: &[String]) -> Vec<String> {
+    let kept: Vec<String> = ["TLSv1.2", "TLSv1.3"]
+        .into_iter()
+        .filter(|v| p.iter().any(|x| x == v))
+        .map(String::from)
+        .collect();
+    if kept.is_empty() {
+        vec!["TLSv1.2".into(), "TLSv1.3".into()]
+    } else {
+        kept
+    }
+}
+
+/// `if ($host = example.com) { return 301 https://$host$request_uri; }`
+pub(super) fn is_certbot_redirect(d: &Directive) -> bool {
+    let cond =
+        matches!(if_condition(&d.args).as_slice(), [var, eq, _] if var == "$host" && eq == "=");
+    let body = d.block.as_deref().unwrap_or_default();
+    cond && matches!(body, [r] if r.name == "return" && is_https_redirect(&r.args))
+}
+
+pub(super) fn parse_listen(args: &[String]) -> Result<Listen, &'static str> {
+    let Some(addr) = args.first() else {
+        return Err("listen without an address");
+    };
+    if addr.starts_with("unix:") {
+        return Err("rampart listens on TCP only");
+    }
+    let mut l = Listen {
+        addr: String::new(),
+        ssl: false,
+        http2: false,
+        default: false,
+    };
+    for p in &args[1..] {
+        match p.as_str() {
+            "ssl" => l.ssl = true,
+            "http2" => l.http2 = true,
+            "default_server" | "default" => l.default = true,
+            "quic" | "http3" => return Err("no HTTP/3 in rampart"),
+            "proxy_protocol" => return Err("no PROXY protocol in rampart"),
+            _ => {}
+        }
+    }
+    l.addr = if addr.bytes().all(|b| b.is_ascii_digit()) {
+        format!("0.0.0.0:{addr}")
+    } else if let Some(port) = addr.strip_prefix("*:") {
+        format!("0.0.0.0:{port}")
+    } else if let Some(port) = addr.strip_prefix("localhost:") {
+        format!("127.0.0.1:{port}")
+    } else if addr.starts_with('[') {
+        if addr.contains("]:") {
+            addr.clone()
+        } else {
+            format!("{addr}:80")
+        }
+    } else if addr.contains(':') {
+        addr.clone()
+    } else {
+        format!("{addr}:80")
+    };
+    Ok(l)
+}
+
+pub(super) fn with_port(hostport: &str, default: u16) -> String {
+    let has_port = if hostport.starts_with('[') {
+        hostport.contains("]:")
+    } else {
+        hostport.contains(':')
+    };
+    if has_port {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:{default}")
+    }
+}
+
+pub(super) fn is_https_redirect(args: &[String]) -> bool {
+    matches!(args, [code, url] if code == "301"
+        && (url == "https://$host$request_uri" || url == "https://$server_name$request_uri" || url == "https://$http_host$request_uri"))
+}

@@ -1,0 +1,313 @@
+//! `limit_req_zone` and `upstream` blocks, and the upstreams `proxy_pass` names.
+
+use super::*;
+
+impl Translator<'_> {
+    pub(super) fn zone(&mut self, d: &Directive) {
+        let mut name = None;
+        let mut mb = None;
+        let mut rate = None;
+        for a in d.args.iter().skip(1) {
+            if let Some(z) = a.strip_prefix("zone=") {
+                let (n, s) = z.split_once(':').unwrap_or((z, ""));
+                name = Some(n.to_string());
+                mb = size(s).map(|b| b.div_ceil(1 << 20));
+            } else if let Some(r) = a.strip_prefix("rate=") {
+                rate = Some(r.to_string());
+            }
+        }
+        let key_var = d.args.first().map(String::as_str).unwrap_or("");
+        let rampart_key = match key_var {
+            "$binary_remote_addr" | "$remote_addr" => Some("client_ip".to_string()),
+            "$host" | "$server_name" | "$http_host" => Some("host".to_string()),
+            v => v
+                .strip_prefix("$http_")
+                .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+                .map(|h| format!("header:{}", header_case(&h.replace('_', "-")))),
+        };
+        let valid_rate = rate.as_deref().is_some_and(|r| {
+            r.strip_suffix("r/s")
+                .or_else(|| r.strip_suffix("r/m"))
+                .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+        });
+        if name.as_ref().is_some_and(|n| self.zone_names.contains(n)) {
+            self.skip_top(
+                d,
+                "a zone of this name is already defined (nginx refuses this too)",
+            );
+            return;
+        }
+        let (Some(name), Some(rate_key), true) = (name, rampart_key, valid_rate) else {
+            self.skip_top(d, "rampart keys zones by client_ip, host or header:<Name>, with an integer r/s or r/m rate");
+            return;
+        };
+        let mut t = Table::new(format!("[rate_limits.{}]", key(&name)));
+        t.lead.push(format!("limit_req_zone ({})", self.at(&d.pos)));
+        t.set("rate", q(rate.as_deref().unwrap_or_default()));
+        t.set_c("key", q(&rate_key), format!("nginx: {key_var}"));
+        if let Some(mb) = mb {
+            t.set_c(
+                "max_keys",
+                (mb.max(1) * KEYS_PER_MB).to_string(),
+                format!("about what a {mb} MB nginx zone holds"),
+            );
+        }
+        self.zone_names.insert(name);
+        self.zones.push(t);
+        self.counts.zones += 1;
+    }
+
+    pub(super) fn upstream(&mut self, d: &Directive, children: &[Directive]) {
+        let Some(name) = d.args.first().cloned() else {
+            return;
+        };
+        if self.upstreams.iter().any(|u| u.name == name) {
+            self.skip_top(
+                d,
+                "an upstream of this name is already defined (nginx refuses this too)",
+            );
+            return;
+        }
+        let mut t = Table::new(format!("[upstreams.{}]", key(&name)));
+        t.lead
+            .push(format!("upstream {name} ({})", self.at(&d.pos)));
+        let mut notes = Vec::new();
+        let mut servers = Vec::new();
+        let mut fails: Vec<(u64, u64)> = Vec::new();
+        let mut balance = None;
+        let mut keepalive = None;
+        for c in children {
+            match c.name.as_str() {
+                "server" => {
+                    let Some(addr) = c.args.first() else { continue };
+                    if addr.starts_with("unix:") {
+                        self.skip(
+                            c,
+                            &mut notes,
+                            Some("rampart connects to upstreams over TCP only"),
+                        );
+                        continue;
+                    }
+                    let mut pairs = vec![("addr", q(&with_port(addr, 80)))];
+                    let (mut mf, mut ft) = (1, 10_000);
+                    let mut down = false;
+                    let mut backup = false;
+                    for p in &c.args[1..] {
+                        if let Some(w) = p.strip_prefix("weight=") {
+                            match w.parse::<u64>() {
+                                Ok(1) => {}
+                                Ok(w @ 2..=1000) => pairs.push(("weight", w.to_string())),
+                                _ => {
+                                    notes.push(format!("not imported: server {addr} weight={w} — rampart takes weights 1 to 1000"));
+                                    self.skipped.push(("server weight".into(), c.pos.clone()));
+                                }
+                            }
+                        } else if let Some(v) = p.strip_prefix("max_fails=") {
+                            mf = v.parse::<u64>().unwrap_or(1).min(1000);
+                        } else if let Some(v) = p.strip_prefix("fail_timeout=") {
+                            ft = duration_ms(v).unwrap_or(10_000);
+                        } else if p == "backup" {
+                            backup = true;
+                        } else if p == "down" {
+                            down = true;
+                        } else {
+                            notes.push(format!(
+                                "not imported: server {addr} {p} ({}) — no rampart equivalent",
+                                self.at(&c.pos)
+                            ));
+                            self.skipped.push((format!("server {p}"), c.pos.clone()));
+                        }
+                    }
+                    if down {
+                        notes.push(format!(
+                            "not imported: server {addr} down ({}) — a server marked down is left out; add it back when it is in service",
+                            self.at(&c.pos)
+                        ));
+                        self.skipped.push(("server down".into(), c.pos.clone()));
+                        continue;
+                    }
+                    fails.push((mf, ft));
+                    servers.push((pairs, backup));
+                }
+                "least_conn" => balance = Some("least_conn"),
+                "keepalive" => {
+                    keepalive = c
+                        .args
+                        .first()
+                        .and_then(|k| k.parse::<u64>().ok())
+                        .map(|k| k.min(65536))
+                }
+                "ip_hash" | "hash" | "random" | "sticky" => self.skip(
+                    c,
+                    &mut notes,
+                    Some("no session affinity: rampart balances with least_conn"),
+                ),
+                "keepalive_timeout" | "keepalive_requests" | "keepalive_time" => self.skip(
+                    c,
+                    &mut notes,
+                    Some("idle upstream connections are reused until the upstream closes them"),
+                ),
+                _ => self.skip(c, &mut notes, None),
+            }
+        }
+        if servers.is_empty() {
+            self.warn(
+                &d.pos,
+                format!("upstream {name}: no server rampart can use; the locations that proxy to it are not imported"),
+            );
+            notes.insert(
+                0,
+                format!(
+                    "not imported: upstream {name} ({}) — no server rampart can use",
+                    self.at(&d.pos)
+                ),
+            );
+            self.top_notes.append(&mut notes);
+            self.dead_upstreams.insert(name);
+            return;
+        }
+        // rampart needs a server that is not a backup.
+        let all_backup = servers.iter().all(|(_, b)| *b);
+        if all_backup {
+            notes.push("every server was a backup: rampart needs a primary, so they are all primaries here".into());
+        }
+        let servers: Vec<String> = servers
+            .into_iter()
+            .map(|(mut pairs, backup)| {
+                if backup && !all_backup {
+                    pairs.push(("backup", "true".into()));
+                }
+                inline(&pairs)
+            })
+            .collect();
+        let one_line = servers.iter().map(|s| s.len() + 2).sum::<usize>() < 60;
+        let value = if one_line {
+            format!("[{}]", servers.join(", "))
+        } else {
+            let mut v = String::from("[\n");
+            for s in &servers {
+                v.push_str("  ");
+                v.push_str(s);
+                v.push_str(",\n");
+            }
+            v.push(']');
+            v
+        };
+        t.set("servers", value);
+        match balance {
+            Some(b) => t.set_c("balance", q(b), "least_conn"),
+            None if balance.is_none() && servers.len() > 1 => {
+                t.set_c("balance", q("round_robin"), "nginx's default")
+            }
+            None => {}
+        }
+        let (mf, ft) = fails.first().copied().unwrap_or((1, 10_000));
+        if fails.iter().any(|f| *f != (mf, ft)) {
+            notes.push(
+                "the servers had different max_fails/fail_timeout; rampart has one pair per upstream: the first server's"
+                    .into(),
+            );
+        }
+        if mf != 1 {
+            t.set("max_fails", mf.to_string());
+        }
+        if ft != 10_000 {
+            t.set("fail_timeout", q(&fmt_duration(ft)));
+        }
+        match keepalive {
+            Some(k) => t.set_c("keepalive", k.to_string(), "idle connections kept for reuse"),
+            None => t.set_c(
+                "keepalive",
+                "32".into(),
+                "nginx had no keepalive here (a new connection per request); rampart reuses connections",
+            ),
+        }
+        t.notes = notes;
+        self.upstreams.push(Upstream {
+            name,
+            table: t,
+            tls: false,
+        });
+        self.counts.upstreams += 1;
+    }
+
+    /// The upstream a `proxy_pass` URL names (made up when it is an
+    /// address), and the host name nginx would have sent as `Host` for a
+    /// direct one. `same_uri` is the location's prefix: a URI equal to it
+    /// changes nothing.
+    pub(super) fn proxy_target(
+        &mut self,
+        url: &str,
+        same_uri: Option<&str>,
+    ) -> Result<(String, Option<String>), &'static str> {
+        const REWRITE: &str = "a proxy_pass URI replaces the matched location prefix; rampart forwards the path unchanged";
+        if url.contains('$') {
+            return Err("a proxy_pass with variables is decided per request; rampart needs a fixed upstream");
+        }
+        let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else {
+            return Err("only http:// and https:// upstreams can be proxied to");
+        };
+        if rest.starts_with("unix:") {
+            return Err("rampart connects to upstreams over TCP only");
+        }
+        let (hostport, uri) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if !uri.is_empty() && Some(uri) != same_uri {
+            return Err(REWRITE);
+        }
+        if self.dead_upstreams.contains(hostport) {
+            return Err("its upstream has no server rampart can reach over TCP");
+        }
+        if let Some(i) = self.upstreams.iter().position(|u| u.name == hostport) {
+            if tls {
+                self.upstreams[i].tls = true;
+            }
+            return Ok((hostport.to_string(), None));
+        }
+        let addr = with_port(hostport, if tls { 443 } else { 80 });
+        let host = hostport
+            .rsplit_once(':')
+            .filter(|(h, p)| !h.ends_with(']') || p.is_empty())
+            .map_or(hostport, |(h, _)| h);
+        let is_name = host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[');
+        let default_port =
+            !hostport.contains(':') || hostport.ends_with(if tls { ":443" } else { ":80" });
+        let host_header = is_name.then(|| {
+            if default_port {
+                host.to_string()
+            } else {
+                hostport.to_string()
+            }
+        });
+        let scheme_key = format!("{}{addr}", if tls { "https://" } else { "http://" });
+        if let Some(&i) = self.direct.get(&scheme_key) {
+            return Ok((self.upstreams[i].name.clone(), host_header));
+        }
+        let mut name: String = addr
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        name = name.trim_matches('_').to_string();
+        while self.upstreams.iter().any(|u| u.name == name) {
+            name.push('_');
+        }
+        let mut t = Table::new(format!("[upstreams.{}]", key(&name)));
+        t.lead
+            .push(format!("proxy_pass {url}: an upstream of one server"));
+        t.set("servers", format!("[{}]", inline(&[("addr", q(&addr))])));
+        self.direct.insert(scheme_key, self.upstreams.len());
+        self.upstreams.push(Upstream {
+            name: name.clone(),
+            table: t,
+            tls,
+        });
+        self.counts.upstreams += 1;
+        Ok((name, host_header))
+    }
+}
