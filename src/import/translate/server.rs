@@ -7,59 +7,14 @@ impl Translator<'_> {
     pub(super) fn server(&mut self, d: &Directive, children: &[Directive], parent: &Level) {
         let mut lv = parent.child();
         let mut notes = Vec::new();
-        let mut listens = Vec::new();
-        let mut had_listen = false;
-        let mut names: Vec<String> = Vec::new();
-        let mut server_return: Option<&Directive> = None;
-        let mut http2 = false;
-        let mut ssl_on = false;
-        for c in children.iter().filter(|c| c.block.is_none()) {
-            match c.name.as_str() {
-                "listen" => {
-                    had_listen = true;
-                    match parse_listen(&c.args) {
-                        Ok(l) => {
-                            http2 |= l.http2;
-                            listens.push(l);
-                        }
-                        Err(why) => self.skip(c, &mut notes, Some(why)),
-                    }
-                }
-                "server_name" => {
-                    for n in &c.args {
-                        let n = n.to_ascii_lowercase();
-                        if n == "_" || n.is_empty() {
-                            continue;
-                        }
-                        let base = n.strip_prefix('.');
-                        let candidate = base.unwrap_or(&n);
-                        if !valid_host_pattern(candidate) {
-                            notes.push(format!(
-                                "not imported: server_name {n} ({}) — regex, trailing-wildcard and other patterns are not supported",
-                                self.at(&c.pos)
-                            ));
-                            self.skipped.push(("server_name".into(), c.pos.clone()));
-                        } else if let Some(base) = base {
-                            names.push(base.to_string());
-                            names.push(format!("*.{base}"));
-                            notes.push(format!(
-                                "server_name {n}: \"*.{base}\" matches one label only, nginx's \".{base}\" any depth"
-                            ));
-                        } else {
-                            names.push(n.clone());
-                        }
-                    }
-                }
-                "http2" => http2 = c.args.first().is_some_and(|a| a == "on"),
-                "ssl" => ssl_on = c.args.first().is_some_and(|a| a == "on"),
-                "return" => server_return = Some(c),
-                _ => {
-                    if !self.apply_common(c, &mut lv, &mut notes, 1) {
-                        self.skip(c, &mut notes, None);
-                    }
-                }
-            }
-        }
+        let ServerDirectives {
+            mut listens,
+            had_listen,
+            mut names,
+            server_return,
+            http2,
+            ssl_on,
+        } = self.server_directives(children, &mut lv, &mut notes);
         if listens.is_empty() {
             if had_listen {
                 const WHY: &str = "none of its listen addresses can be served by rampart";
@@ -113,23 +68,7 @@ impl Translator<'_> {
         // A server-level `return` answers before any location is looked at.
         let mut https_redirect = false;
         if let Some(r) = server_return.filter(|_| !certbot_404) {
-            if is_https_redirect(&r.args) {
-                https_redirect = true;
-            } else {
-                match self.return_action(r) {
-                    Ok((key_name, value, note)) => {
-                        notes.extend(note);
-                        let mut t = Table::new("[[servers.routes]]");
-                        t.lead
-                            .push(format!("return {} ({})", r.args.join(" "), self.at(&r.pos)));
-                        t.set("prefix", q("/"));
-                        t.set(key_name, value);
-                        parts.routes.push(t);
-                        self.counts.routes += 1;
-                    }
-                    Err(why) => self.skip(r, &mut notes, Some(why)),
-                }
-            }
+            https_redirect = self.server_return(r, &mut parts, &mut notes);
         }
         if !certbot.is_empty() && (server_return.is_none() || certbot_404) {
             https_redirect = true;
@@ -159,33 +98,14 @@ impl Translator<'_> {
                 .set_c("cors", q(name), "Access-Control-* add_header lines");
         }
         if server_return.is_none() && !https_redirect {
-            let cx = LocCx {
-                server: lv.clone(),
-                cors: server_cors.clone(),
-                parent_prefix: None,
-            };
-            for c in children.iter().filter(|c| c.block.is_some()) {
-                match c.name.as_str() {
-                    "location" => self.location(c, &lv, &mut parts.routes, &mut notes, &cx),
-                    "if" if certbot.iter().any(|x| std::ptr::eq(*x, c)) => {}
-                    _ => self.skip(c, &mut notes, None),
-                }
-            }
-            // nginx serves the server's root for paths no location takes.
-            let has_catch_all = parts.routes.iter().any(|t| {
-                t.entries
-                    .iter()
-                    .any(|e| e.key == "prefix" && e.value == q("/"))
-            });
-            if let (Some(root), false) = (lv.root.clone(), has_catch_all) {
-                let mut t = Table::new("[[servers.routes]]");
-                t.lead
-                    .push("root of the server (paths no location takes)".into());
-                t.set("prefix", q("/"));
-                t.set("static", self.static_value(&root, &lv, None));
-                parts.routes.push(t);
-                self.counts.routes += 1;
-            }
+            self.server_locations(
+                children,
+                &lv,
+                &certbot,
+                server_cors.clone(),
+                &mut parts,
+                &mut notes,
+            );
         } else if children.iter().any(|c| c.name == "location") {
             notes.push("the server-level return answers every request: its locations were never reached and are not imported".into());
         }
@@ -195,6 +115,136 @@ impl Translator<'_> {
         parts.head.notes = notes;
         let protocols = lv.protocols.as_ref().map(|p| kept_protocols(p));
         self.emit_server(parts, listens, names, https_redirect, http2, protocols);
+    }
+
+    /// The server block's own directives: those only a server has, and the
+    /// common ones applied to `lv`.
+    fn server_directives<'d>(
+        &mut self,
+        children: &'d [Directive],
+        lv: &mut Level,
+        notes: &mut Vec<String>,
+    ) -> ServerDirectives<'d> {
+        let mut out = ServerDirectives::default();
+        for c in children.iter().filter(|c| c.block.is_none()) {
+            match c.name.as_str() {
+                "listen" => {
+                    out.had_listen = true;
+                    match parse_listen(&c.args) {
+                        Ok(l) => {
+                            out.http2 |= l.http2;
+                            out.listens.push(l);
+                        }
+                        Err(why) => self.skip(c, notes, Some(why)),
+                    }
+                }
+                "server_name" => self.server_names(c, &mut out.names, notes),
+                "http2" => out.http2 = c.args.first().is_some_and(|a| a == "on"),
+                "ssl" => out.ssl_on = c.args.first().is_some_and(|a| a == "on"),
+                "return" => out.server_return = Some(c),
+                _ => {
+                    if !self.apply_common(c, lv, notes, 1) {
+                        self.skip(c, notes, None);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A `server_name` line's names as `hosts` patterns (those rampart
+    /// cannot express are noted).
+    fn server_names(&mut self, c: &Directive, names: &mut Vec<String>, notes: &mut Vec<String>) {
+        for n in &c.args {
+            let n = n.to_ascii_lowercase();
+            if n == "_" || n.is_empty() {
+                continue;
+            }
+            let base = n.strip_prefix('.');
+            let candidate = base.unwrap_or(&n);
+            if !valid_host_pattern(candidate) {
+                notes.push(format!(
+                    "not imported: server_name {n} ({}) — regex, trailing-wildcard and other patterns are not supported",
+                    self.at(&c.pos)
+                ));
+                self.skipped.push(("server_name".into(), c.pos.clone()));
+            } else if let Some(base) = base {
+                names.push(base.to_string());
+                names.push(format!("*.{base}"));
+                notes.push(format!(
+                    "server_name {n}: \"*.{base}\" matches one label only, nginx's \".{base}\" any depth"
+                ));
+            } else {
+                names.push(n.clone());
+            }
+        }
+    }
+
+    /// A server-level `return`: `true` for the HTTPS redirect idiom, else
+    /// a catch-all route answering it.
+    fn server_return(
+        &mut self,
+        r: &Directive,
+        parts: &mut ServerParts,
+        notes: &mut Vec<String>,
+    ) -> bool {
+        if is_https_redirect(&r.args) {
+            return true;
+        }
+        match self.return_action(r) {
+            Ok((key_name, value, note)) => {
+                notes.extend(note);
+                let mut t = Table::new("[[servers.routes]]");
+                t.lead
+                    .push(format!("return {} ({})", r.args.join(" "), self.at(&r.pos)));
+                t.set("prefix", q("/"));
+                t.set(key_name, value);
+                parts.routes.push(t);
+                self.counts.routes += 1;
+            }
+            Err(why) => self.skip(r, notes, Some(why)),
+        }
+        false
+    }
+
+    /// The server's locations as routes, and its `root` for the paths no
+    /// location takes (as nginx serves it).
+    fn server_locations(
+        &mut self,
+        children: &[Directive],
+        lv: &Level,
+        certbot: &[&Directive],
+        server_cors: Option<String>,
+        parts: &mut ServerParts,
+        notes: &mut Vec<String>,
+    ) {
+        let cx = LocCx {
+            server: lv.clone(),
+            cors: server_cors.clone(),
+            parent_prefix: None,
+        };
+        for c in children.iter().filter(|c| c.block.is_some()) {
+            match c.name.as_str() {
+                "location" => self.location(c, lv, &mut parts.routes, notes, &cx),
+                "if" if certbot.iter().any(|x| std::ptr::eq(*x, c)) => {}
+                _ => self.skip(c, notes, None),
+            }
+        }
+        // nginx serves the server's root for paths no location takes.
+        let has_catch_all = parts.routes.iter().any(|t| {
+            t.entries
+                .iter()
+                .any(|e| e.key == "prefix" && e.value == q("/"))
+        });
+        if let (Some(root), false) = (lv.root.clone(), has_catch_all) {
+            let mut t = Table::new("[[servers.routes]]");
+            t.lead
+                .push("root of the server (paths no location takes)".into());
+            t.set("prefix", q("/"));
+            t.set("static", self.static_value(&root, lv, None));
+            parts.routes.push(t);
+            self.counts.routes += 1;
+        }
     }
 
     /// Server-level keys; returns the name of the server's CORS policy.
@@ -488,4 +538,16 @@ pub(super) fn with_port(hostport: &str, default: u16) -> String {
 pub(super) fn is_https_redirect(args: &[String]) -> bool {
     matches!(args, [code, url] if code == "301"
         && (url == "https://$host$request_uri" || url == "https://$server_name$request_uri" || url == "https://$http_host$request_uri"))
+}
+
+/// What a server block's own directives say.
+#[derive(Default)]
+struct ServerDirectives<'d> {
+    listens: Vec<Listen>,
+    /// Any `listen` line, usable or not.
+    had_listen: bool,
+    names: Vec<String>,
+    server_return: Option<&'d Directive>,
+    http2: bool,
+    ssl_on: bool,
 }
