@@ -557,7 +557,35 @@ fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
 
 fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
     let span = Spanned::new((), o.span.clone());
-    // Exactly one matcher.
+    let matcher = read_matcher(r, o);
+    let action = read_action(r, o);
+    let rate_limit = read_rate_limits(r, o);
+    let cors = read_cors_ref(r, o);
+    Route {
+        span,
+        name: o.get("name").and_then(|f| r.string(&f)),
+        matcher,
+        action,
+        rate_limit,
+        cors,
+        connect_timeout: o.get("connect_timeout").and_then(|f| r.duration(&f)),
+        read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
+        write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
+        buffering: o.get("buffering").and_then(|f| r.bool_at(&f)),
+        access_log: o.get("access_log").and_then(|f| r.bool(&f)),
+        request_headers: o
+            .get("request_headers")
+            .map(|f| r.string_map(&f))
+            .unwrap_or_default(),
+        response_headers: o
+            .get("response_headers")
+            .map(|f| r.string_map(&f))
+            .unwrap_or_default(),
+    }
+}
+
+/// The route's matcher: exactly one of `exact`, `prefix`, `regex`.
+fn read_matcher(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Matcher> {
     let mut matchers = Vec::new();
     for key in ["exact", "prefix", "regex"] {
         if let Some(f) = o.get(key) {
@@ -593,13 +621,16 @@ fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
             ),
         );
     }
-    let matcher = if matchers.len() == 1 {
+    if matchers.len() == 1 {
         matchers.pop()
     } else {
         None
-    };
+    }
+}
 
-    // Exactly one action.
+/// The route's action: exactly one of `upstream`, `static`, `respond`,
+/// `redirect`.
+fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
     let actions: Vec<&str> = ["upstream", "static", "respond", "redirect"]
         .into_iter()
         .filter(|k| o.has(k))
@@ -681,7 +712,11 @@ fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
     if actions.len() != 1 {
         action = None;
     }
+    action
+}
 
+/// `rate_limit = { zone = ... }` or a list of them.
+fn read_rate_limits(r: &mut Reader<'_>, o: &mut Section<'_>) -> Vec<RateLimitRef> {
     let mut rate_limit = Vec::new();
     if let Some(f) = o.get("rate_limit") {
         let tables = if f.item.is_array() {
@@ -709,7 +744,12 @@ fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
             t.finish(r);
         }
     }
-    let cors = o.get("cors").and_then(|f| {
+    rate_limit
+}
+
+/// `cors = "policy"` or `cors = false`.
+fn read_cors_ref(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<CorsRef> {
+    o.get("cors").and_then(|f| {
         if f.item.is_bool() {
             match f.item.as_bool() {
                 Some(false) => Some(CorsRef::Off),
@@ -724,26 +764,5 @@ fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
         } else {
             r.string(&f).map(CorsRef::Policy)
         }
-    });
-    Route {
-        span,
-        name: o.get("name").and_then(|f| r.string(&f)),
-        matcher,
-        action,
-        rate_limit,
-        cors,
-        connect_timeout: o.get("connect_timeout").and_then(|f| r.duration(&f)),
-        read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
-        write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
-        buffering: o.get("buffering").and_then(|f| r.bool_at(&f)),
-        access_log: o.get("access_log").and_then(|f| r.bool(&f)),
-        request_headers: o
-            .get("request_headers")
-            .map(|f| r.string_map(&f))
-            .unwrap_or_default(),
-        response_headers: o
-            .get("response_headers")
-            .map(|f| r.string_map(&f))
-            .unwrap_or_default(),
-    }
+    })
 }
