@@ -23,6 +23,7 @@ mod cors;
 mod headers;
 mod http;
 mod location;
+mod route;
 mod server;
 mod upstreams;
 

@@ -1,0 +1,81 @@
+//! `[[servers]]` tables.
+
+use super::*;
+
+pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
+    let listen = match o.get("listen") {
+        Some(f) => {
+            // Reported here, where an empty list is told apart from one
+            // whose entries failed to read (reported each).
+            if f.item.as_array().is_some_and(|a| a.is_empty()) {
+                r.diag.error(&o.span, "server has an empty `listen` list");
+            }
+            r.strings(&f).unwrap_or_default()
+        }
+        None => {
+            r.missing(o, "listen");
+            Vec::new()
+        }
+    };
+    let tls = o.get("tls").and_then(|f| r.table(&f)).map(|mut t| {
+        let tls = Tls {
+            span: Spanned::new((), t.span.clone()),
+            cert: match t.get("cert") {
+                Some(f) => r.string(&f),
+                None => {
+                    r.missing(&t, "cert");
+                    None
+                }
+            },
+            key: match t.get("key") {
+                Some(f) => r.string(&f),
+                None => {
+                    r.missing(&t, "key");
+                    None
+                }
+            },
+            protocols: t.get("protocols").and_then(|f| r.strings(&f)),
+        };
+        t.finish(r);
+        tls
+    });
+    let compression = o.get("compression").and_then(|f| r.table(&f)).map(|mut c| {
+        let comp = Compression {
+            min_length: c.get("min_length").and_then(|f| r.size(&f)),
+            types: c.get("types").and_then(|f| r.strings(&f)),
+        };
+        c.finish(r);
+        comp
+    });
+    let mut routes = Vec::new();
+    if let Some(f) = o.get("routes") {
+        for mut ro in r.tables(&f) {
+            routes.push(read_route(r, &mut ro));
+            ro.finish(r);
+        }
+    }
+    Server {
+        span: Spanned::new((), o.span.clone()),
+        name: o.get("name").and_then(|f| r.string(&f)),
+        listen,
+        hosts: o.get("hosts").and_then(|f| r.strings(&f)),
+        https_redirect: o.get("https_redirect").and_then(|f| https_redirect(r, &f)),
+        http2: o.get("http2").and_then(|f| r.bool_at(&f)),
+        max_body_size: o.get("max_body_size").and_then(|f| r.size(&f)),
+        client_header_timeout: o.get("client_header_timeout").and_then(|f| r.duration(&f)),
+        allow_encoded_slashes: o.get("allow_encoded_slashes").and_then(|f| r.bool(&f)),
+        underscores_in_headers: o.get("underscores_in_headers").and_then(|f| r.bool(&f)),
+        client_body_timeout: o.get("client_body_timeout").and_then(|f| r.duration(&f)),
+        keepalive_timeout: o.get("keepalive_timeout").and_then(|f| r.duration(&f)),
+        security_headers: o.get("security_headers").and_then(|f| r.bool(&f)),
+        access_log: o.get("access_log").and_then(|f| r.bool(&f)),
+        cors: o.get("cors").and_then(|f| r.string(&f)),
+        tls,
+        response_headers: o
+            .get("response_headers")
+            .map(|f| r.string_map(&f))
+            .unwrap_or_default(),
+        compression,
+        routes,
+    }
+}
