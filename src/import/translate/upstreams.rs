@@ -79,55 +79,10 @@ impl Translator<'_> {
         for c in children {
             match c.name.as_str() {
                 "server" => {
-                    let Some(addr) = c.args.first() else { continue };
-                    if addr.starts_with("unix:") {
-                        self.skip(
-                            c,
-                            &mut notes,
-                            Some("rampart connects to upstreams over TCP only"),
-                        );
-                        continue;
+                    if let Some(server) = self.upstream_server(c, &mut notes) {
+                        fails.push(server.fails);
+                        servers.push((server.pairs, server.backup));
                     }
-                    let mut pairs = vec![("addr", q(&with_port(addr, 80)))];
-                    let (mut mf, mut ft) = (1, 10_000);
-                    let mut down = false;
-                    let mut backup = false;
-                    for p in &c.args[1..] {
-                        if let Some(w) = p.strip_prefix("weight=") {
-                            match w.parse::<u64>() {
-                                Ok(1) => {}
-                                Ok(w @ 2..=1000) => pairs.push(("weight", w.to_string())),
-                                _ => {
-                                    notes.push(format!("not imported: server {addr} weight={w} — rampart takes weights 1 to 1000"));
-                                    self.skipped.push(("server weight".into(), c.pos.clone()));
-                                }
-                            }
-                        } else if let Some(v) = p.strip_prefix("max_fails=") {
-                            mf = v.parse::<u64>().unwrap_or(1).min(1000);
-                        } else if let Some(v) = p.strip_prefix("fail_timeout=") {
-                            ft = duration_ms(v).unwrap_or(10_000);
-                        } else if p == "backup" {
-                            backup = true;
-                        } else if p == "down" {
-                            down = true;
-                        } else {
-                            notes.push(format!(
-                                "not imported: server {addr} {p} ({}) — no rampart equivalent",
-                                self.at(&c.pos)
-                            ));
-                            self.skipped.push((format!("server {p}"), c.pos.clone()));
-                        }
-                    }
-                    if down {
-                        notes.push(format!(
-                            "not imported: server {addr} down ({}) — a server marked down is left out; add it back when it is in service",
-                            self.at(&c.pos)
-                        ));
-                        self.skipped.push(("server down".into(), c.pos.clone()));
-                        continue;
-                    }
-                    fails.push((mf, ft));
-                    servers.push((pairs, backup));
                 }
                 "least_conn" => balance = Some("least_conn"),
                 "keepalive" => {
@@ -171,32 +126,12 @@ impl Translator<'_> {
         if all_backup {
             notes.push("every server was a backup: rampart needs a primary, so they are all primaries here".into());
         }
-        let servers: Vec<String> = servers
-            .into_iter()
-            .map(|(mut pairs, backup)| {
-                if backup && !all_backup {
-                    pairs.push(("backup", "true".into()));
-                }
-                inline(&pairs)
-            })
-            .collect();
-        let one_line = servers.iter().map(|s| s.len() + 2).sum::<usize>() < 60;
-        let value = if one_line {
-            format!("[{}]", servers.join(", "))
-        } else {
-            let mut v = String::from("[\n");
-            for s in &servers {
-                v.push_str("  ");
-                v.push_str(s);
-                v.push_str(",\n");
-            }
-            v.push(']');
-            v
-        };
+        let count = servers.len();
+        let value = servers_value(servers, all_backup);
         t.set("servers", value);
         match balance {
             Some(b) => t.set_c("balance", q(b), "least_conn"),
-            None if balance.is_none() && servers.len() > 1 => {
+            None if balance.is_none() && count > 1 => {
                 t.set_c("balance", q("round_robin"), "nginx's default")
             }
             None => {}
@@ -229,6 +164,68 @@ impl Translator<'_> {
             tls: false,
         });
         self.counts.upstreams += 1;
+    }
+
+    /// One `server` line of an upstream: its inline table's pairs, whether
+    /// it is a backup, its max_fails / fail_timeout; `None` when rampart
+    /// cannot use it (noted).
+    fn upstream_server(
+        &mut self,
+        c: &Directive,
+        notes: &mut Vec<String>,
+    ) -> Option<UpstreamServer> {
+        let addr = c.args.first()?;
+        if addr.starts_with("unix:") {
+            self.skip(
+                c,
+                notes,
+                Some("rampart connects to upstreams over TCP only"),
+            );
+            return None;
+        }
+        let mut pairs = vec![("addr", q(&with_port(addr, 80)))];
+        let (mut mf, mut ft) = (1, 10_000);
+        let mut down = false;
+        let mut backup = false;
+        for p in &c.args[1..] {
+            if let Some(w) = p.strip_prefix("weight=") {
+                match w.parse::<u64>() {
+                    Ok(1) => {}
+                    Ok(w @ 2..=1000) => pairs.push(("weight", w.to_string())),
+                    _ => {
+                        notes.push(format!("not imported: server {addr} weight={w} — rampart takes weights 1 to 1000"));
+                        self.skipped.push(("server weight".into(), c.pos.clone()));
+                    }
+                }
+            } else if let Some(v) = p.strip_prefix("max_fails=") {
+                mf = v.parse::<u64>().unwrap_or(1).min(1000);
+            } else if let Some(v) = p.strip_prefix("fail_timeout=") {
+                ft = duration_ms(v).unwrap_or(10_000);
+            } else if p == "backup" {
+                backup = true;
+            } else if p == "down" {
+                down = true;
+            } else {
+                notes.push(format!(
+                    "not imported: server {addr} {p} ({}) — no rampart equivalent",
+                    self.at(&c.pos)
+                ));
+                self.skipped.push((format!("server {p}"), c.pos.clone()));
+            }
+        }
+        if down {
+            notes.push(format!(
+                "not imported: server {addr} down ({}) — a server marked down is left out; add it back when it is in service",
+                self.at(&c.pos)
+            ));
+            self.skipped.push(("server down".into(), c.pos.clone()));
+            return None;
+        }
+        Some(UpstreamServer {
+            pairs,
+            backup,
+            fails: (mf, ft),
+        })
     }
 
     /// The upstream a `proxy_pass` URL names (made up when it is an
@@ -310,4 +307,39 @@ impl Translator<'_> {
         self.counts.upstreams += 1;
         Ok((name, host_header))
     }
+}
+
+/// One usable `server` of an upstream block.
+struct UpstreamServer {
+    pairs: Vec<(&'static str, String)>,
+    backup: bool,
+    /// max_fails, fail_timeout (ms).
+    fails: (u64, u64),
+}
+
+/// The `servers` list: one line when short, else one server a line.
+fn servers_value(servers: Vec<(Vec<(&'static str, String)>, bool)>, all_backup: bool) -> String {
+    let servers: Vec<String> = servers
+        .into_iter()
+        .map(|(mut pairs, backup)| {
+            if backup && !all_backup {
+                pairs.push(("backup", "true".into()));
+            }
+            inline(&pairs)
+        })
+        .collect();
+    let one_line = servers.iter().map(|s| s.len() + 2).sum::<usize>() < 60;
+    let value = if one_line {
+        format!("[{}]", servers.join(", "))
+    } else {
+        let mut v = String::from("[\n");
+        for s in &servers {
+            v.push_str("  ");
+            v.push_str(s);
+            v.push_str(",\n");
+        }
+        v.push(']');
+        v
+    };
+    value
 }
