@@ -31,22 +31,12 @@ fn site() -> Site {
     std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("link-out.txt")).unwrap();
     std::os::unix::fs::symlink(dir.path(), root.join("dir-out")).unwrap();
     std::os::unix::fs::symlink(root.join("style.css"), root.join("link-in.css")).unwrap();
-    let toml = format!(
-        r#"
-[log]
-level = "warn"
-access_log = "off"
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-
-[[servers.routes]]
-prefix = "/static/"
-static = {{ root = "{}", expires = "1y", immutable = true }}
-"#,
-        root.display()
-    );
+    let toml = Config::new()
+        .route(&format!(
+            "prefix = \"/static/\"\nstatic = {{ root = \"{}\", expires = \"1y\", immutable = true }}",
+            root.display()
+        ))
+        .build();
     let g = Gateway::start(&toml);
     Site { _dir: dir, g }
 }

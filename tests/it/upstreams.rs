@@ -5,28 +5,12 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 fn pool_config(servers: &str, pool_extra: &str) -> String {
-    format!(
-        r#"
-[log]
-level = "warn"
-access_log = "off"
-
-[admin]
-listen = "127.0.0.1:{{ADMIN}}"
-
-[upstreams.app]
-servers = [{servers}]
-{pool_extra}
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-
-[[servers.routes]]
-prefix = "/"
-upstream = "app"
-"#
-    )
+    Config::new()
+        .table(&format!(
+            "[upstreams.app]\nservers = [{servers}]\n{pool_extra}"
+        ))
+        .proxy("/", "app")
+        .build()
 }
 
 fn server(addr: impl std::fmt::Display, extra: &str) -> String {
