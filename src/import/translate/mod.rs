@@ -163,6 +163,18 @@ struct ServerParts {
     routes: Vec<Table>,
 }
 
+impl ServerParts {
+    fn new() -> Self {
+        ServerParts {
+            head: Table::new("[[servers]]"),
+            tls: None,
+            response_headers: None,
+            compression: None,
+            routes: Vec::new(),
+        }
+    }
+}
+
 struct Listen {
     addr: String,
     ssl: bool,

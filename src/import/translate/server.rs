@@ -40,13 +40,7 @@ impl Translator<'_> {
         let mut seen = BTreeSet::new();
         names.retain(|n| seen.insert(n.clone()));
 
-        let mut parts = ServerParts {
-            head: Table::new("[[servers]]"),
-            tls: None,
-            response_headers: None,
-            compression: None,
-            routes: Vec::new(),
-        };
+        let mut parts = ServerParts::new();
         let what = match names.first() {
             Some(n) => format!("server {n}"),
             None => "server".into(),
@@ -430,13 +424,7 @@ impl Translator<'_> {
                 ));
             }
         }
-        let mut parts = ServerParts {
-            head: Table::new("[[servers]]"),
-            tls: None,
-            response_headers: None,
-            compression: None,
-            routes: Vec::new(),
-        };
+        let mut parts = ServerParts::new();
         parts
             .head
             .lead
