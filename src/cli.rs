@@ -138,31 +138,7 @@ pub fn summary(cfg: &Snapshot) -> String {
     }
     let _ = writeln!(s, "servers:");
     for srv in &cfg.servers {
-        let extra = if srv.https_redirect.is_some() {
-            " (redirects to https)"
-        } else {
-            ""
-        };
-        let _ = writeln!(s, "  {}{extra}: {} route(s)", srv.name, srv.routes.len());
-        for r in srv.routes.routes() {
-            let action = match &r.action {
-                Action::Upstream(u) => format!("-> upstream {}", cfg.upstreams[*u].name),
-                Action::Static(st) => format!("-> static {}", st.root.display()),
-                Action::Respond { status, .. } => format!("-> respond {status}"),
-                Action::Redirect { status, .. } => format!("-> redirect {status}"),
-            };
-            let zones: Vec<&str> = r
-                .rate_limits
-                .iter()
-                .map(|z| cfg.zones[z.zone].name.as_str())
-                .collect();
-            let zones = if zones.is_empty() {
-                String::new()
-            } else {
-                format!("  [rate_limit: {}]", zones.join(", "))
-            };
-            let _ = writeln!(s, "    {:<32} {action}{zones}", r.name);
-        }
+        summarize_server(&mut s, cfg, srv);
     }
     let _ = writeln!(s, "upstreams:");
     for u in &cfg.upstreams {
@@ -200,6 +176,36 @@ pub fn summary(cfg: &Snapshot) -> String {
         let _ = writeln!(s, "admin: http://{a}/metrics");
     }
     s
+}
+
+/// One server's lines of [`summary`]: its routes and where they go.
+fn summarize_server(s: &mut String, cfg: &Snapshot, srv: &crate::config::snapshot::Server) {
+    use std::fmt::Write;
+    let extra = if srv.https_redirect.is_some() {
+        " (redirects to https)"
+    } else {
+        ""
+    };
+    let _ = writeln!(s, "  {}{extra}: {} route(s)", srv.name, srv.routes.len());
+    for r in srv.routes.routes() {
+        let action = match &r.action {
+            Action::Upstream(u) => format!("-> upstream {}", cfg.upstreams[*u].name),
+            Action::Static(st) => format!("-> static {}", st.root.display()),
+            Action::Respond { status, .. } => format!("-> respond {status}"),
+            Action::Redirect { status, .. } => format!("-> redirect {status}"),
+        };
+        let zones: Vec<&str> = r
+            .rate_limits
+            .iter()
+            .map(|z| cfg.zones[z.zone].name.as_str())
+            .collect();
+        let zones = if zones.is_empty() {
+            String::new()
+        } else {
+            format!("  [rate_limit: {}]", zones.join(", "))
+        };
+        let _ = writeln!(s, "    {:<32} {action}{zones}", r.name);
+    }
 }
 
 fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {

@@ -291,66 +291,22 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
     }
     if let Some(f) = top.get("log") {
         if let Some(mut o) = r.table(&f) {
-            file.log = Log {
-                level: o.get("level").and_then(|f| r.string(&f)),
-                format: o.get("format").and_then(|f| r.string(&f)),
-                access_log: o.get("access_log").and_then(|f| r.string(&f)),
-            };
+            file.log = read_log(r, &mut o);
             o.finish(r);
         }
     }
     if let Some(f) = top.get("admin") {
         if let Some(mut o) = r.table(&f) {
-            file.admin = match o.get("listen") {
-                Some(f) => r.string(&f),
-                None => {
-                    r.missing(&o, "listen");
-                    None
-                }
-            };
+            file.admin = read_admin(r, &mut o);
             o.finish(r);
         }
     }
     for (name, mut o) in named_tables(r, &mut top, "rate_limits") {
-        file.rate_limits.push(Zone {
-            name,
-            rate: match o.get("rate") {
-                Some(f) => r.rate(&f),
-                None => {
-                    r.missing(&o, "rate");
-                    None
-                }
-            },
-            key: o.get("key").and_then(|f| r.string(&f)),
-            max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
-            ipv6_prefix: o
-                .get("ipv6_prefix")
-                .and_then(|f| r.uint(&f, 128).map(|v| Spanned::new(v, f.span.clone()))),
-        });
+        file.rate_limits.push(read_zone(r, &mut o, name));
         o.finish(r);
     }
     for (name, mut o) in named_tables(r, &mut top, "cors") {
-        let origins = o.get("allow_origins");
-        let allow_origins_span = origins.as_ref().map(|f| Spanned::new((), f.span.clone()));
-        let allow_origins = match origins {
-            Some(f) => r.strings(&f).unwrap_or_default(),
-            None => {
-                r.missing(&o, "allow_origins");
-                Vec::new()
-            }
-        };
-        file.cors.push(Cors {
-            name,
-            allow_origins,
-            allow_origins_span,
-            allow_methods: o.get("allow_methods").and_then(|f| r.strings(&f)),
-            allow_headers: o.get("allow_headers").and_then(|f| r.strings(&f)),
-            expose_headers: o.get("expose_headers").and_then(|f| r.strings(&f)),
-            allow_credentials: o
-                .get("allow_credentials")
-                .and_then(|f| r.bool(&f).map(|b| Spanned::new(b, f.span.clone()))),
-            max_age: o.get("max_age").and_then(|f| r.duration(&f)),
-        });
+        file.cors.push(read_cors(r, &mut o, name));
         o.finish(r);
     }
     for (name, mut o) in named_tables(r, &mut top, "upstreams") {
@@ -367,6 +323,69 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
     }
     top.finish(r);
     Some(file)
+}
+
+fn read_log(r: &mut Reader<'_>, o: &mut Section<'_>) -> Log {
+    Log {
+        level: o.get("level").and_then(|f| r.string(&f)),
+        format: o.get("format").and_then(|f| r.string(&f)),
+        access_log: o.get("access_log").and_then(|f| r.string(&f)),
+    }
+}
+
+/// `[admin] listen`.
+fn read_admin(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Spanned<String>> {
+    match o.get("listen") {
+        Some(f) => r.string(&f),
+        None => {
+            r.missing(o, "listen");
+            None
+        }
+    }
+}
+
+/// `[rate_limits.NAME]`.
+fn read_zone(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Zone {
+    Zone {
+        name,
+        rate: match o.get("rate") {
+            Some(f) => r.rate(&f),
+            None => {
+                r.missing(o, "rate");
+                None
+            }
+        },
+        key: o.get("key").and_then(|f| r.string(&f)),
+        max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
+        ipv6_prefix: o
+            .get("ipv6_prefix")
+            .and_then(|f| r.uint(&f, 128).map(|v| Spanned::new(v, f.span.clone()))),
+    }
+}
+
+/// `[cors.NAME]`.
+fn read_cors(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Cors {
+    let origins = o.get("allow_origins");
+    let allow_origins_span = origins.as_ref().map(|f| Spanned::new((), f.span.clone()));
+    let allow_origins = match origins {
+        Some(f) => r.strings(&f).unwrap_or_default(),
+        None => {
+            r.missing(o, "allow_origins");
+            Vec::new()
+        }
+    };
+    Cors {
+        name,
+        allow_origins,
+        allow_origins_span,
+        allow_methods: o.get("allow_methods").and_then(|f| r.strings(&f)),
+        allow_headers: o.get("allow_headers").and_then(|f| r.strings(&f)),
+        expose_headers: o.get("expose_headers").and_then(|f| r.strings(&f)),
+        allow_credentials: o
+            .get("allow_credentials")
+            .and_then(|f| r.bool(&f).map(|b| Spanned::new(b, f.span.clone()))),
+        max_age: o.get("max_age").and_then(|f| r.duration(&f)),
+    }
 }
 
 /// `[section.NAME]` tables, each with its name and span.

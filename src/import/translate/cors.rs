@@ -29,40 +29,8 @@ impl Translator<'_> {
         let credentials = get("Access-Control-Allow-Credentials")
             .is_some_and(|h| h.value.eq_ignore_ascii_case("true"));
         let mut t = Table::new(String::new());
-        match get("Access-Control-Allow-Origin") {
-            Some(h) if h.value == "*" && !credentials => {
-                t.set("allow_origins", list(&["*".into()]))
-            }
-            Some(h) if !h.value.contains('$') && h.value != "*" => {
-                t.set("allow_origins", list(&split(&h.value)))
-            }
-            Some(h) => {
-                let what = if h.value == "*" {
-                    "\"*\" with credentials (browsers refuse it; rampart's check rejects it)"
-                        .to_string()
-                } else {
-                    format!("{} (any site, reflected back)", h.value)
-                };
-                let msg = format!(
-                    "Access-Control-Allow-Origin {what}{}: replaced by the placeholder origin \"{ORIGIN_PLACEHOLDER}\"; list the real front-end origins in allow_origins",
-                    if credentials { " with Allow-Credentials true lets every website make credentialed requests" } else { "" }
-                );
-                self.warn(&h.pos, msg.clone());
-                t.set_c(
-                    "allow_origins",
-                    list(&[ORIGIN_PLACEHOLDER.into()]),
-                    "PLACEHOLDER: the real front-end origin(s)",
-                );
-                notes.push(format!("INSECURE in nginx: {msg}"));
-            }
-            None => {
-                t.set_c(
-                    "allow_origins",
-                    list(&[ORIGIN_PLACEHOLDER.into()]),
-                    "PLACEHOLDER: nginx sent no Access-Control-Allow-Origin",
-                );
-            }
-        }
+        let origin = get("Access-Control-Allow-Origin");
+        self.allow_origins(&mut t, origin, credentials, &split, notes);
         if let Some(h) = get("Access-Control-Allow-Methods") {
             t.set("allow_methods", list(&split(&h.value)));
         }
@@ -112,5 +80,52 @@ impl Translator<'_> {
         });
         self.counts.cors += 1;
         name
+    }
+
+    /// `allow_origins` from `Access-Control-Allow-Origin`: a reflected
+    /// origin (`$http_origin`), or `*` with credentials, becomes a
+    /// placeholder, warned about.
+    fn allow_origins(
+        &mut self,
+        t: &mut Table,
+        origin: Option<Header>,
+        credentials: bool,
+        split: &dyn Fn(&str) -> Vec<String>,
+        notes: &mut Vec<String>,
+    ) {
+        match origin {
+            Some(h) if h.value == "*" && !credentials => {
+                t.set("allow_origins", list(&["*".into()]))
+            }
+            Some(h) if !h.value.contains('$') && h.value != "*" => {
+                t.set("allow_origins", list(&split(&h.value)))
+            }
+            Some(h) => {
+                let what = if h.value == "*" {
+                    "\"*\" with credentials (browsers refuse it; rampart's check rejects it)"
+                        .to_string()
+                } else {
+                    format!("{} (any site, reflected back)", h.value)
+                };
+                let msg = format!(
+                    "Access-Control-Allow-Origin {what}{}: replaced by the placeholder origin \"{ORIGIN_PLACEHOLDER}\"; list the real front-end origins in allow_origins",
+                    if credentials { " with Allow-Credentials true lets every website make credentialed requests" } else { "" }
+                );
+                self.warn(&h.pos, msg.clone());
+                t.set_c(
+                    "allow_origins",
+                    list(&[ORIGIN_PLACEHOLDER.into()]),
+                    "PLACEHOLDER: the real front-end origin(s)",
+                );
+                notes.push(format!("INSECURE in nginx: {msg}"));
+            }
+            None => {
+                t.set_c(
+                    "allow_origins",
+                    list(&[ORIGIN_PLACEHOLDER.into()]),
+                    "PLACEHOLDER: nginx sent no Access-Control-Allow-Origin",
+                );
+            }
+        }
     }
 }

@@ -70,24 +70,7 @@ impl Translator<'_> {
             );
         }
         if !real_ip_from.is_empty() {
-            let header_ok = real_ip_header
-                .as_deref()
-                .is_none_or(|h| h.eq_ignore_ascii_case("X-Forwarded-For"));
-            if header_ok {
-                self.global.set_c(
-                    "trusted_proxies",
-                    list(&real_ip_from),
-                    "set_real_ip_from; the client IP is the right-most untrusted X-Forwarded-For entry",
-                );
-            } else {
-                notes.push(format!(
-                    "not imported: real_ip_header {} — rampart takes the client IP from X-Forwarded-For only",
-                    real_ip_header.unwrap_or_default()
-                ));
-                if let Some(d) = directives.iter().find(|d| d.name == "real_ip_header") {
-                    self.skipped.push(("real_ip_header".into(), d.pos.clone()));
-                }
-            }
+            self.trusted_proxies(directives, real_ip_from, real_ip_header, &mut notes);
         }
         self.top_notes.append(&mut notes);
         for d in directives.iter().filter(|d| d.block.is_some()) {
@@ -111,6 +94,35 @@ impl Translator<'_> {
                     );
                 }
                 _ => self.skip_top(d, reason(&d.name).unwrap_or("no rampart equivalent")),
+            }
+        }
+    }
+
+    /// `set_real_ip_from` (with `real_ip_header X-Forwarded-For`, nginx's
+    /// usual pairing) as `trusted_proxies`.
+    fn trusted_proxies(
+        &mut self,
+        directives: &[Directive],
+        real_ip_from: Vec<String>,
+        real_ip_header: Option<String>,
+        notes: &mut Vec<String>,
+    ) {
+        let header_ok = real_ip_header
+            .as_deref()
+            .is_none_or(|h| h.eq_ignore_ascii_case("X-Forwarded-For"));
+        if header_ok {
+            self.global.set_c(
+                "trusted_proxies",
+                list(&real_ip_from),
+                "set_real_ip_from; the client IP is the right-most untrusted X-Forwarded-For entry",
+            );
+        } else {
+            notes.push(format!(
+                "not imported: real_ip_header {} — rampart takes the client IP from X-Forwarded-For only",
+                real_ip_header.unwrap_or_default()
+            ));
+            if let Some(d) = directives.iter().find(|d| d.name == "real_ip_header") {
+                self.skipped.push(("real_ip_header".into(), d.pos.clone()));
             }
         }
     }
