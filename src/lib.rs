@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod access_list;
 pub mod access_log;
 pub mod admin;
 pub mod cli;
@@ -31,6 +32,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod request_path;
 pub mod respond;
+pub mod rewrite;
 pub mod routing;
 pub mod runtime;
 pub mod runtime_dir;

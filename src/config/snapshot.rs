@@ -344,6 +344,11 @@ pub struct Route {
     pub timeouts: Option<Timeouts>,
     /// Whether requests of this route are written to the access log.
     pub access_log: bool,
+    /// Client addresses refused (403): the route's `allow`/`deny`, else
+    /// the server's.
+    pub access: crate::access_list::AccessList,
+    /// What the path becomes upstream (`rewrite_prefix` / `rewrite`).
+    pub rewrite: Option<crate::rewrite::Rewrite>,
     pub request_headers: Vec<Header>,
     pub response_headers: Vec<Header>,
 }

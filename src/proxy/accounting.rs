@@ -27,6 +27,8 @@ pub struct LogFields<'a> {
 impl<'a> LogFields<'a> {
     pub fn of(session: &'a Session, ctx: &'a RequestCtx) -> Self {
         let req = session.req_header();
+        // The client's path, not the one forwarded.
+        let target = ctx.client_target.as_deref().unwrap_or(&req.uri);
         let hdr = |n: header::HeaderName| {
             req.headers
                 .get(n)
@@ -36,8 +38,8 @@ impl<'a> LogFields<'a> {
         LogFields {
             method: Cow::Borrowed(req.method.as_str()),
             host: ctx.head.host().map(Cow::Borrowed),
-            path: Cow::Borrowed(req.uri.path()),
-            query: req.uri.query().map(Cow::Borrowed),
+            path: Cow::Borrowed(target.path()),
+            query: target.query().map(Cow::Borrowed),
             user_agent: hdr(header::USER_AGENT),
             referer: hdr(header::REFERER),
             tls: session

@@ -36,6 +36,10 @@ pub struct RequestCtx {
     /// The routed (normalized) path, kept only for a `static` route, which
     /// maps it to a file.
     pub static_path: Option<String>,
+    /// The target as the client sent it, when the upstream gets another
+    /// path (normalized or rewritten): the access log shows the client's.
+    /// Boxed: rare, and the context is moved with every request.
+    pub client_target: Option<Box<http::Uri>>,
     _in_flight: Option<RequestGuard>,
 }
 
@@ -118,6 +122,7 @@ impl RequestCtx {
             ending: Ending::default(),
             accept_encoding: None,
             static_path: None,
+            client_target: None,
             _in_flight: None,
         }
     }
@@ -138,6 +143,7 @@ impl RequestCtx {
     pub fn unshare(&mut self) {
         self.cors.origin = None;
         self.accept_encoding = None;
+        self.client_target = None;
         self.head = HeadFacts::default();
         self.client.request_id = self.client.request_id.unshared();
     }

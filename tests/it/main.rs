@@ -18,6 +18,7 @@ mod proxy;
 mod ratelimit;
 mod ratelimit_model;
 mod reload;
+mod rewrite_access;
 mod static_files;
 mod tls;
 mod upstreams;

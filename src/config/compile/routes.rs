@@ -9,11 +9,13 @@ use http::HeaderValue;
 use regex::Regex;
 
 use super::{parse_template, Compiler, Definitions};
+use crate::access_list::{parse_entry as parse_access_entry, AccessList};
 use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
 use crate::config::reader::Spanned;
 use crate::config::snapshot::{Action, CorsChoice, CorsId, RateLimit, Route, Static, Timeouts};
+use crate::rewrite::Rewrite;
 use crate::routing::{Matcher, RouteTable};
 
 /// A server's routes, in file order (the first match wins).
@@ -22,6 +24,7 @@ pub(super) fn compile_routes(
     s: &file::Server,
     server_name: &str,
     cors: Option<CorsId>,
+    access: &AccessList,
     refs: &Definitions<'_>,
 ) -> RouteTable {
     let mut entries = Vec::new();
@@ -48,7 +51,12 @@ pub(super) fn compile_routes(
                 format!("duplicate route name \"{rname}\" in server \"{server_name}\""),
             );
         }
-        if let Some(route) = compile_route(cx, ro, &rname, (cors, s.access_log), refs) {
+        if let Some(mut route) = compile_route(cx, ro, &rname, (cors, s.access_log), refs) {
+            route.access = match (&ro.access.allow, &ro.access.deny) {
+                (None, None) => access.clone(),
+                _ => access_list(cx, &ro.access, access),
+            };
+            route.rewrite = rewrite(cx, ro, &matcher, &route);
             entries.push((matcher, route));
         }
     }
@@ -182,9 +190,96 @@ fn compile_route(
             .access_log
             .or(server_access_log)
             .unwrap_or(defaults::ACCESS_LOG_ON),
+        access: AccessList::default(),
+        rewrite: None,
         request_headers: cx.headers(&ro.request_headers),
         response_headers: cx.headers(&ro.response_headers),
     })
+}
+
+/// `allow` / `deny` of a server or route: the entries given, the key
+/// absent inheriting `inherited`'s list (`[]` switches an inherited list
+/// off).
+pub(super) fn access_list(
+    cx: &mut Compiler<'_, '_>,
+    lists: &file::AccessLists,
+    inherited: &AccessList,
+) -> AccessList {
+    let mut nets =
+        |list: &Option<Vec<Spanned<String>>>, inherited: &Vec<ipnet::IpNet>, key: &str| {
+            let Some(list) = list else {
+                return inherited.clone();
+            };
+            let mut out = Vec::new();
+            for e in list {
+                match parse_access_entry(&e.v) {
+                    Ok(n) => out.push(n),
+                    Err(msg) => cx.err(&e.span, format!("{key} {msg}")),
+                }
+            }
+            out
+        };
+    AccessList {
+        deny: nets(&lists.deny, &inherited.deny, "deny"),
+        allow: nets(&lists.allow, &inherited.allow, "allow"),
+    }
+}
+
+/// `rewrite_prefix` (prefix routes) / `rewrite` (regex routes) of an
+/// upstream route.
+fn rewrite(
+    cx: &mut Compiler<'_, '_>,
+    ro: &file::Route,
+    matcher: &Matcher,
+    route: &Route,
+) -> Option<Rewrite> {
+    let upstream = matches!(route.action, Action::Upstream(_));
+    match (&ro.rewrite_prefix, &ro.rewrite, matcher) {
+        (Some(a), Some(_), _) => {
+            cx.err(
+                &a.span,
+                "a route has `rewrite_prefix` or `rewrite`, not both",
+            );
+            None
+        }
+        (Some(p), None, Matcher::Prefix(prefix)) if upstream => {
+            if !p.v.starts_with('/') {
+                cx.err(&p.span, "rewrite_prefix must start with /");
+                return None;
+            }
+            Some(Rewrite::Prefix {
+                prefix: prefix.clone(),
+                to: p.v.clone(),
+            })
+        }
+        (None, Some(t), Matcher::Regex(regex)) if upstream => {
+            match crate::rewrite::parse_template(&t.v, regex) {
+                Ok(template) => Some(Rewrite::Regex {
+                    regex: regex.clone(),
+                    template,
+                }),
+                Err(e) => {
+                    cx.err(&t.span, format!("rewrite \"{}\": {e}", t.v));
+                    None
+                }
+            }
+        }
+        (Some(p), None, _) => {
+            cx.err(
+                &p.span,
+                "rewrite_prefix applies only to prefix routes that proxy to an upstream",
+            );
+            None
+        }
+        (None, Some(t), _) => {
+            cx.err(
+                &t.span,
+                "rewrite applies only to regex routes that proxy to an upstream",
+            );
+            None
+        }
+        (None, None, _) => None,
+    }
 }
 
 /// The route's action: where it sends a request.

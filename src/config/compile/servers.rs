@@ -8,6 +8,7 @@ use http::HeaderValue;
 
 use super::listeners::{self, AddrGroup};
 use super::{parse_listen, routes, valid_host_pattern, Compiler, Definitions};
+use crate::access_list::AccessList;
 use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
@@ -98,7 +99,8 @@ fn compile_server(
     let compression = s.compression.as_ref().map(compression);
     let response_headers = cx.headers(&s.response_headers);
 
-    let routes = routes::compile_routes(cx, s, &name, cors, refs);
+    let access = routes::access_list(cx, &s.access, &AccessList::default());
+    let routes = routes::compile_routes(cx, s, &name, cors, &access, refs);
     Some(Server {
         name,
         listen,

@@ -156,10 +156,27 @@ pub struct Server {
     /// `false`: no access-log lines for this server's requests (nginx `access_log off`).
     pub access_log: Option<bool>,
     pub cors: Option<Spanned<String>>,
+    /// Client addresses admitted / refused: the default of the routes.
+    pub access: AccessLists,
     pub tls: Option<Tls>,
     pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
     pub compression: Option<Compression>,
     pub routes: Vec<Route>,
+}
+
+/// `allow` / `deny`: lists of addresses and CIDRs; absent keys inherit.
+#[derive(Debug, Default)]
+pub struct AccessLists {
+    pub allow: Option<Vec<Spanned<String>>>,
+    pub deny: Option<Vec<Spanned<String>>>,
+}
+
+/// `allow` and `deny` of a server or route table.
+fn read_access(r: &mut Reader<'_>, o: &mut Section<'_>) -> AccessLists {
+    AccessLists {
+        allow: o.get("allow").and_then(|f| r.strings(&f)),
+        deny: o.get("deny").and_then(|f| r.strings(&f)),
+    }
 }
 
 #[derive(Debug)]
@@ -228,6 +245,12 @@ pub struct Route {
     pub buffering: Option<Spanned<bool>>,
     /// `false`: no access-log lines for this route (health checks, metrics scrapes).
     pub access_log: Option<bool>,
+    /// Prefix routes: what the matched prefix becomes upstream.
+    pub rewrite_prefix: Option<Spanned<String>>,
+    /// Regex routes: the upstream path, `$0`..`$9` from the match.
+    pub rewrite: Option<Spanned<String>>,
+    /// Client addresses admitted / refused (replace the server's).
+    pub access: AccessLists,
     pub request_headers: Vec<(Spanned<String>, Spanned<String>)>,
     pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
 }

@@ -20,6 +20,9 @@ pub(super) fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
         write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
         buffering: o.get("buffering").and_then(|f| r.bool_at(&f)),
         access_log: o.get("access_log").and_then(|f| r.bool(&f)),
+        rewrite_prefix: o.get("rewrite_prefix").and_then(|f| r.string(&f)),
+        rewrite: o.get("rewrite").and_then(|f| r.string(&f)),
+        access: read_access(r, o),
         request_headers: o
             .get("request_headers")
             .map(|f| r.string_map(&f))

@@ -70,6 +70,7 @@ pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
         security_headers: o.get("security_headers").and_then(|f| r.bool(&f)),
         access_log: o.get("access_log").and_then(|f| r.bool(&f)),
         cors: o.get("cors").and_then(|f| r.string(&f)),
+        access: read_access(r, o),
         tls,
         response_headers: o
             .get("response_headers")

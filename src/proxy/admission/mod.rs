@@ -7,9 +7,10 @@
 //! The order is nginx's, where nginx has one: the host checks, then the
 //! server-wide redirect, then the route (and the 404 when there is none),
 //! the CORS preflight (nginx answers it in its rewrite phase, before
-//! `limit_req`), the WebSocket origin check, rate limits, the body limit,
-//! and finally the route's action.
+//! its access phase), the WebSocket origin check, `allow`/`deny`, rate
+//! limits, the body limit, and finally the route's action.
 
+mod access;
 mod action;
 mod body_limit;
 mod connection;
@@ -81,7 +82,7 @@ impl Answer {
 type Phase = fn(&mut Session, &mut RequestCtx, &LiveConfig) -> Verdict;
 
 /// The phases, in the order they run.
-const PHASES: [(&str, Phase); 11] = [
+const PHASES: [(&str, Phase); 12] = [
     ("listener", host::listener),
     ("refused", host::refused),
     ("misdirected", host::misdirected),
@@ -90,6 +91,7 @@ const PHASES: [(&str, Phase); 11] = [
     ("route", route::select),
     ("preflight", preflight::check),
     ("websocket_origin", websocket_origin::check),
+    ("access", access::check),
     ("rate_limit", rate_limit::check),
     ("body_limit", body_limit::check),
     ("action", action::dispatch),

@@ -1,6 +1,7 @@
 //! The route: the path normalized (see [`crate::request_path`]), the
-//! upstream given the path that was routed on, the route chosen, and its
-//! CORS policy (the server's for a 404).
+//! route chosen, the upstream given the path that was routed on (or the
+//! route's rewrite of it, [`crate::rewrite`]), and the CORS policy (the
+//! server's for a 404).
 
 use std::borrow::Cow;
 
@@ -21,19 +22,25 @@ pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) ->
     let Ok(path) = request_path::normalize(uri.path(), server.allow_encoded_slashes) else {
         return Verdict::Answer(Answer::status(400));
     };
-    // The upstream gets the path routed on (`.`/`..` resolved, `//` merged).
-    if let Cow::Owned(forward) = &path.forward {
+    ctx.place.route = server.routes.select(&path.matched);
+    let route = ctx.place.route.map(|r| server.routes.get(r));
+    // The upstream gets the path routed on (`.`/`..` resolved, `//`
+    // merged), rewritten if the route says so.
+    let rewritten = route
+        .and_then(|r| r.rewrite.as_ref())
+        .and_then(|rw| rw.apply(&path.matched, &path.forward));
+    let forward = rewritten.map_or(path.forward.clone(), Cow::Owned);
+    if forward != uri.path() {
         let target = match uri.query() {
             Some(q) => format!("{forward}?{q}"),
-            None => forward.clone(),
+            None => forward.into_owned(),
         };
         match http::Uri::try_from(target) {
             Ok(u) => session.req_header_mut().set_uri(u),
             Err(_) => return Verdict::Answer(Answer::status(400)),
         }
+        ctx.client_target = Some(Box::new(uri.clone()));
     }
-    ctx.place.route = server.routes.select(&path.matched);
-    let route = ctx.place.route.map(|r| server.routes.get(r));
     ctx.cors.policy = match route.map(|r| r.cors) {
         Some(CorsChoice::Policy(i)) => Some(i),
         Some(CorsChoice::None) => None,
