@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, fixture, free_port, Origin};
+use crate::common::{bin, client, fixture, free_port, Origin};
 
 const REFERENCES: [&str; 5] = [
     "atlas",
@@ -606,4 +606,100 @@ async fn nginx_and_rampart_answer_the_pam_backend_requests_alike() {
         assert_eq!(status, 413, "{}", s.name);
     }
     assert_eq!(origin.hits(), before);
+}
+
+/// `proxy_pass` with a URI under a prefix location, and allow/deny lists:
+/// nginx and the imported rampart answer alike, and the upstream sees the
+/// same paths from both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_and_rampart_rewrite_and_refuse_alike() {
+    let Some(nginx) = nginx_binary() else {
+        if std::env::var_os("RAMPART_SKIP_NGINX").is_some() {
+            eprintln!("SKIPPED: nginx is not installed (RAMPART_SKIP_NGINX set)");
+            return;
+        }
+        panic!("nginx is not installed: apt-get install nginx (or set RAMPART_SKIP_NGINX=1)");
+    };
+    let origin = Origin::start("app").await;
+    let conf = |port: u16| {
+        std::fs::read_to_string(fixture("nginx/rewrite-access.nginx.conf"))
+            .unwrap()
+            .replace("ORIGIN", &origin.addr.to_string())
+            .replace("PORT", &port.to_string())
+    };
+    let ndir = tempfile::tempdir().unwrap();
+    let n_port = free_port();
+    std::fs::write(ndir.path().join("site.conf"), conf(n_port)).unwrap();
+    let d = ndir.path().display();
+    std::fs::write(
+        ndir.path().join("nginx.conf"),
+        format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  client_body_temp_path {d}/tmp-body;\n  proxy_temp_path {d}/tmp-proxy;\n  fastcgi_temp_path {d}/tmp-fcgi;\n  uwsgi_temp_path {d}/tmp-uwsgi;\n  scgi_temp_path {d}/tmp-scgi;\n  access_log off;\n  include {d}/site.conf;\n}}\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(&nginx)
+        .args(["-e", &format!("{d}/error.log"), "-p"])
+        .arg(ndir.path())
+        .arg("-c")
+        .arg(ndir.path().join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let _nginx = Nginx(child);
+
+    let rdir = tempfile::tempdir().unwrap();
+    let r_port = free_port();
+    let src = rdir.path().join("site.nginx.conf");
+    std::fs::write(&src, conf(r_port)).unwrap();
+    let out = import(&[src.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let toml = text(&out.stdout).replace("127.0.0.1:9090", &format!("127.0.0.1:{}", free_port()));
+    assert!(toml.contains("rewrite_prefix = \"/\""), "{toml}");
+    let rconf = rdir.path().join("rampart.toml");
+    std::fs::write(&rconf, &toml).unwrap();
+    let rampart = Command::new(bin())
+        .args(["run", "-c"])
+        .arg(&rconf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rampart");
+    let _rampart = Nginx(rampart);
+    wait_port(n_port);
+    wait_port(r_port);
+
+    let c = client();
+    for path in [
+        "/api/users?x=1",
+        "/api/",
+        "/v/a/b",
+        "/private/x",
+        "/local/x",
+        "/blocked/x",
+        "/other",
+    ] {
+        let mut seen = Vec::new();
+        for port in [n_port, r_port] {
+            let before = origin.hits();
+            let r = c
+                .get(format!("http://127.0.0.1:{port}{path}"))
+                .send()
+                .await
+                .unwrap();
+            let upstream = (origin.hits() > before).then(|| origin.last().uri);
+            seen.push((r.status().as_u16(), upstream));
+        }
+        assert_eq!(seen[0], seen[1], "{path}: nginx, then rampart");
+    }
+    // What they agreed on, spelled out.
+    let get = |p: &'static str| c.get(format!("http://127.0.0.1:{r_port}{p}")).send();
+    assert_eq!(get("/private/x").await.unwrap().status(), 403);
+    assert_eq!(get("/local/x").await.unwrap().status(), 200);
+    assert_eq!(get("/blocked/x").await.unwrap().status(), 403);
+    let before = origin.hits();
+    get("/v/a/b").await.unwrap();
+    assert!(origin.hits() > before);
+    assert_eq!(origin.last().uri, "/v1/a/b");
 }

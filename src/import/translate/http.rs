@@ -264,18 +264,11 @@ impl Translator<'_> {
                 lv.alias = false;
             }
             "deny" | "allow" if d.args.len() == 1 => {
-                let everyone = a0 == "all";
-                match (d.name.as_str(), everyone) {
-                    ("allow", true) => {}
-                    ("deny", true) => lv.denied = Some((403, "deny all".into())),
-                    _ => {
-                        lv.denied =
-                            Some((403, "an access list by client address (allow/deny)".into()))
-                    }
+                if !lv.access_here {
+                    lv.access.clear();
+                    lv.access_here = true;
                 }
-                if !(d.name == "allow" && everyone) {
-                    self.skipped.push((d.name.clone(), d.pos.clone()));
-                }
+                lv.access.push((d.name == "allow", a0.to_string()));
             }
             "auth_basic" | "auth_request" => {
                 if a0 == "off" {

@@ -89,6 +89,10 @@ struct Level {
     /// Access rules rampart cannot express (`deny`, `auth_basic`,
     /// `internal`): the status the route answers instead, and why.
     denied: Option<(u16, String)>,
+    /// `allow` / `deny` rules in effect, in order: (allow?, address). A
+    /// level with any replaces the inherited ones.
+    access: Vec<(bool, String)>,
+    access_here: bool,
     /// The value of `proxy_set_header Host`, if any.
     host_header: Option<String>,
 }
@@ -120,8 +124,20 @@ impl Level {
             add_headers_here: false,
             set_headers_here: false,
             limit_req_here: false,
+            access_here: false,
             ..self.clone()
         }
+    }
+
+    /// What the route answers everyone instead of proxying, when nginx
+    /// checked something rampart cannot (`auth_basic`, `internal`, an
+    /// access list in an order rampart cannot keep).
+    fn refused(&self) -> Option<(u16, String)> {
+        self.denied.clone().or_else(|| {
+            access_lists(&self.access)
+                .err()
+                .map(|why| (403, format!("allow/deny ({why})")))
+        })
     }
 }
 
@@ -419,9 +435,10 @@ fn reason(name: &str) -> Option<&'static str> {
             "no connection or bandwidth limits"
         }
         "limit_req_log_level" | "limit_req_dry_run" => "rejections are counted in rampart_rate_limited_total",
-        "auth_basic" | "auth_basic_user_file" | "auth_request" | "satisfy" | "allow" | "deny" => {
-            "no authentication or access lists in the gateway"
+        "auth_basic" | "auth_basic_user_file" | "auth_request" | "satisfy" => {
+            "no authentication in the gateway"
         }
+        "allow" | "deny" => "an access list in an order rampart cannot keep (it checks deny first)",
         n if n.starts_with("proxy_cache") || n.starts_with("fastcgi_") || n.starts_with("uwsgi_") => {
             "no response cache and no FastCGI/uwsgi: rampart proxies HTTP"
         }
@@ -441,6 +458,41 @@ fn reason(name: &str) -> Option<&'static str> {
         "stream" | "mail" => "rampart proxies HTTP only",
         _ => return None,
     })
+}
+
+/// nginx's `allow`/`deny` rules (first match wins; anyone unmatched is
+/// admitted) as rampart's lists (`deny` checked first, then a non-empty
+/// `allow`). Expressible when the rules are denials, then admissions, then
+/// at most a final `all`; anything else keeps nginx's order-dependent
+/// meaning only by luck.
+fn access_lists(rules: &[(bool, String)]) -> Result<(Vec<String>, Vec<String>), &'static str> {
+    let (mut allow, mut deny) = (Vec::new(), Vec::new());
+    let mut it = rules.iter().peekable();
+    while let Some((false, a)) = it.next_if(|(allow, a)| !allow && a != "all") {
+        deny.push(a.clone());
+    }
+    while let Some((true, a)) = it.next_if(|(allow, a)| *allow && a != "all") {
+        allow.push(a.clone());
+    }
+    match it.next() {
+        // Unmatched clients were admitted: an allow list restricts nothing.
+        None => allow.clear(),
+        Some((true, _)) => allow.clear(),
+        Some((false, a)) if a == "all" && allow.is_empty() => {
+            deny = vec!["0.0.0.0/0".into(), "::/0".into()];
+        }
+        Some((false, a)) if a == "all" => {}
+        Some(_) => return Err("a deny after an allow: rampart checks deny first"),
+    }
+    // Rules after an `all` never match in nginx.
+    if allow
+        .iter()
+        .chain(&deny)
+        .any(|a| crate::access_list::parse_entry(a).is_err())
+    {
+        return Err("an address rampart does not take (unix:, a name)");
+    }
+    Ok((allow, deny))
 }
 
 #[cfg(test)]

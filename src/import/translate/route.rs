@@ -58,6 +58,14 @@ impl Translator<'_> {
         let proxied = upstream_name.is_some();
 
         // Route-level settings in effect here.
+        if let (Ok((allow, deny)), None) = (access_lists(&lv.access), lv.refused()) {
+            if !deny.is_empty() {
+                t.set_c("deny", list(&deny), "deny");
+            }
+            if !allow.is_empty() {
+                t.set_c("allow", list(&allow), "allow ...; deny all;");
+            }
+        }
         rate_limit(&mut t, lv, self);
         if proxied {
             proxied_settings(
@@ -110,7 +118,7 @@ impl Translator<'_> {
     ) -> Option<RouteAction> {
         let what = format!("location {}", d.args.join(" "));
         let mut out = RouteAction::default();
-        if let Some((status, why)) = &lv.denied {
+        if let Some((status, why)) = &lv.refused() {
             t.set_c(
                 "respond",
                 inline(&[("status", status.to_string())]),
@@ -139,12 +147,19 @@ impl Translator<'_> {
             }
         } else if let Some(p) = loc.proxy {
             let url = p.args.first().cloned().unwrap_or_default();
-            let same_uri = (kind == "prefix").then_some(pattern);
-            match self.proxy_target(&url, same_uri) {
-                Ok((name, host)) => {
-                    t.set("upstream", q(&name));
-                    out.upstream = Some(name);
-                    out.direct_host = host;
+            let prefix = (kind == "prefix").then_some(pattern);
+            match self.proxy_target(&url, prefix) {
+                Ok(target) => {
+                    t.set("upstream", q(&target.upstream));
+                    if let Some(to) = &target.rewrite_prefix {
+                        t.set_c(
+                            "rewrite_prefix",
+                            q(to),
+                            format!("proxy_pass {url}: the URI replaces the location prefix"),
+                        );
+                    }
+                    out.upstream = Some(target.upstream);
+                    out.direct_host = target.host;
                 }
                 Err(why) => {
                     self.warn(

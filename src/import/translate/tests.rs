@@ -157,11 +157,11 @@ fn what_rampart_cannot_do_is_noted_where_it_was() {
            if ($host = x) { return 404; }\n\
          }\n");
     let r = routes(&doc, 0);
-    assert_eq!(r.len(), 1);
+    assert_eq!(r.len(), 2);
     assert_eq!(r[0]["static"]["root"].as_str(), Some("/srv/img"));
     assert!(text.contains("^~ (no regex check"), "{text}");
-    assert!(text.contains("# not imported: location /app/ "), "{text}");
-    assert!(warned(&warnings, 3, "URI replaces"), "{warnings:?}");
+    // A proxy_pass URI under a prefix location is a prefix rewrite now.
+    assert_eq!(r[1]["rewrite_prefix"].as_str(), Some("/v2/"), "{text}");
     assert!(warned(&warnings, 4, "regex"), "{warnings:?}");
     assert!(text.contains("named locations"), "{text}");
     assert!(
@@ -250,10 +250,10 @@ fn access_rules_fail_closed_and_other_protocols_are_left_out() {
     assert_eq!(
         kinds,
         [
-            ("/\\.git".to_string(), Some(403)),
+            ("/\\.git".to_string(), None),
             ("/admin/".to_string(), Some(403)),
             ("/private/".to_string(), Some(404)),
-            ("/metrics".to_string(), Some(403)),
+            ("/metrics".to_string(), None),
             ("/api/".to_string(), None),
             ("/".to_string(), None),
         ],
@@ -271,6 +271,55 @@ fn access_rules_fail_closed_and_other_protocols_are_left_out() {
         "{warnings:?}"
     );
     assert!(warned(&warnings, 4, "auth_basic"), "{warnings:?}");
+    // Access lists are rampart's own now: `deny all` refuses everyone,
+    // `allow ...; deny all;` admits the list.
+    let list = |t: &toml_edit::Table, k: &str| -> Vec<String> {
+        t.get(k)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(list(r[0], "deny"), ["0.0.0.0/0", "::/0"], "{text}");
+    assert_eq!(list(r[3], "allow"), ["10.0.0.0/8"], "{text}");
+    assert!(r[3].get("deny").is_none(), "{text}");
+}
+
+#[test]
+fn nginx_access_rules_become_lists_when_their_order_allows() {
+    let rules = |text: &str| -> Vec<(bool, String)> {
+        text.split(';')
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| {
+                let (d, a) = r.trim().split_once(' ').unwrap();
+                (d == "allow", a.to_string())
+            })
+            .collect()
+    };
+    let ok = |text: &str| super::access_lists(&rules(text)).unwrap();
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ok("allow 10.0.0.0/8; allow 1.2.3.4; deny all"),
+        (s(&["10.0.0.0/8", "1.2.3.4"]), s(&[]))
+    );
+    assert_eq!(
+        ok("deny 10.0.13.0/24; allow 10.0.0.0/8; deny all"),
+        (s(&["10.0.0.0/8"]), s(&["10.0.13.0/24"]))
+    );
+    assert_eq!(ok("deny 1.2.3.4"), (s(&[]), s(&["1.2.3.4"])));
+    // Unmatched clients are admitted: a lone allow list restricts nothing.
+    assert_eq!(ok("allow 10.0.0.0/8"), (s(&[]), s(&[])));
+    assert_eq!(ok("deny 1.2.3.4; allow all"), (s(&[]), s(&["1.2.3.4"])));
+    assert_eq!(
+        ok("deny 1.2.3.4; deny all"),
+        (s(&[]), s(&["0.0.0.0/0", "::/0"]))
+    );
+    // A deny after an allow depends on nginx's order: refused.
+    assert!(super::access_lists(&rules("allow 10.0.0.0/8; deny 10.0.13.0/24; deny all")).is_err());
+    assert!(super::access_lists(&rules("deny unix:; allow all")).is_err());
 }
 
 #[test]
@@ -395,4 +444,25 @@ fn standard_proxy_headers_are_recognised() {
     assert!(is_standard_proxy_header("Connection", "upgrade"));
     assert!(!is_standard_proxy_header("Host", "backend.internal"));
     assert!(!is_standard_proxy_header("X-Env", "prod"));
+}
+
+#[test]
+fn a_proxy_pass_uri_under_a_prefix_location_is_a_prefix_rewrite() {
+    let (text, doc, warnings) = imp("upstream backend { server 127.0.0.1:1; }\n\
+         server { listen 80;\n\
+           location /api/ { proxy_pass http://backend/; }\n\
+           location /v/ { proxy_pass http://backend/v1/; }\n\
+           location /same/ { proxy_pass http://backend/same/; }\n\
+           location = /x { proxy_pass http://backend/y; }\n\
+         }\n");
+    let r = routes(&doc, 0);
+    assert_eq!(r[0]["rewrite_prefix"].as_str(), Some("/"), "{text}");
+    assert_eq!(r[1]["rewrite_prefix"].as_str(), Some("/v1/"), "{text}");
+    assert!(r[2].get("rewrite_prefix").is_none(), "{text}");
+    // An exact location's URI replaces the whole path: not expressible.
+    assert_eq!(r.len(), 3, "{text}");
+    assert!(
+        warned(&warnings, 6, "replaces the whole path"),
+        "{warnings:?}"
+    );
 }

@@ -235,9 +235,9 @@ impl Translator<'_> {
     pub(super) fn proxy_target(
         &mut self,
         url: &str,
-        same_uri: Option<&str>,
-    ) -> Result<(String, Option<String>), &'static str> {
-        const REWRITE: &str = "a proxy_pass URI replaces the matched location prefix; rampart forwards the path unchanged";
+        prefix: Option<&str>,
+    ) -> Result<ProxyTarget, &'static str> {
+        const REWRITE: &str = "a proxy_pass URI in an exact or regex location replaces the whole path; rampart rewrites prefix routes (rewrite_prefix) and regex routes by their own regex (rewrite)";
         if url.contains('$') {
             return Err("a proxy_pass with variables is decided per request; rampart needs a fixed upstream");
         }
@@ -255,9 +255,14 @@ impl Translator<'_> {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if !uri.is_empty() && Some(uri) != same_uri {
-            return Err(REWRITE);
-        }
+        // Under `location /api/`, `proxy_pass http://b/v1/;` sends
+        // `/api/x` as `/v1/x`: the URI replaces the matched prefix.
+        let rewrite_prefix = match (uri, prefix) {
+            ("", _) => None,
+            (uri, Some(p)) if uri == p => None,
+            (uri, Some(_)) => Some(uri.to_string()),
+            (_, None) => return Err(REWRITE),
+        };
         if self.dead_upstreams.contains(hostport) {
             return Err("its upstream has no server rampart can reach over TCP");
         }
@@ -265,7 +270,11 @@ impl Translator<'_> {
             if tls {
                 self.upstreams[i].tls = true;
             }
-            return Ok((hostport.to_string(), None));
+            return Ok(ProxyTarget {
+                upstream: hostport.to_string(),
+                host: None,
+                rewrite_prefix,
+            });
         }
         let addr = with_port(hostport, if tls { 443 } else { 80 });
         let host = hostport
@@ -284,7 +293,11 @@ impl Translator<'_> {
         });
         let scheme_key = format!("{}{addr}", if tls { "https://" } else { "http://" });
         if let Some(&i) = self.direct.get(&scheme_key) {
-            return Ok((self.upstreams[i].name.clone(), host_header));
+            return Ok(ProxyTarget {
+                upstream: self.upstreams[i].name.clone(),
+                host: host_header,
+                rewrite_prefix,
+            });
         }
         let mut name: String = addr
             .chars()
@@ -305,8 +318,21 @@ impl Translator<'_> {
             tls,
         });
         self.counts.upstreams += 1;
-        Ok((name, host_header))
+        Ok(ProxyTarget {
+            upstream: name,
+            host: host_header,
+            rewrite_prefix,
+        })
     }
+}
+
+/// What a `proxy_pass` URL names.
+pub(super) struct ProxyTarget {
+    pub(super) upstream: String,
+    /// The `Host` nginx sent to a `proxy_pass http://host:port`.
+    pub(super) host: Option<String>,
+    /// The URI part that replaces the location's prefix.
+    pub(super) rewrite_prefix: Option<String>,
 }
 
 /// One usable `server` of an upstream block.
