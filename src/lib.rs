@@ -20,6 +20,7 @@ pub mod cli;
 pub mod client_ip;
 pub mod compression;
 pub mod config;
+pub mod conn_limit;
 pub mod cors;
 pub mod head_deadline;
 pub mod headers;

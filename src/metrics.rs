@@ -102,6 +102,14 @@ pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static CONN_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_conn_limited_total",
+        "Requests rejected by a concurrency limit (conn_limits).",
+        &["limit"],
+    )
+});
+
 pub static TLS_HANDSHAKE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "rampart_tls_handshake_errors_total",
@@ -288,6 +296,8 @@ pub fn prune_removed(cfg: &crate::config::Snapshot) {
     prune(&DURATION, route);
     prune(&WEBSOCKETS, route);
     prune(&RATE_LIMITED, |l| zones.contains(label(l, "zone")));
+    let limits: HashSet<&str> = cfg.conn_limits.iter().map(|c| c.name.as_str()).collect();
+    prune(&CONN_LIMITED, |l| limits.contains(label(l, "limit")));
 }
 
 #[cfg(test)]

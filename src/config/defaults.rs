@@ -64,6 +64,8 @@ pub const RESPOND_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 pub const STATIC_INDEX: &str = "index.html";
 pub const STATIC_DOTFILES: bool = false;
 
+pub const CONN_LIMIT_STATUS: u16 = 503;
+
 pub const CORS_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 pub const CORS_MAX_AGE: Duration = secs(3600);
 
@@ -110,6 +112,7 @@ pub fn documented() -> Vec<(&'static str, String)> {
         ),
         ("static.dotfiles", STATIC_DOTFILES.to_string()),
         ("cors.*.max_age", duration(CORS_MAX_AGE)),
+        ("conn_limits.*.status", CONN_LIMIT_STATUS.to_string()),
     ]
 }
 

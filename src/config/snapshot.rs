@@ -29,10 +29,21 @@ pub struct Snapshot {
     pub log: Log,
     pub admin: Option<SocketAddr>,
     pub zones: Vec<Zone>,
+    pub conn_limits: Vec<ConnLimit>,
     pub cors: Vec<CorsPolicy>,
     pub upstreams: Vec<Upstream>,
     pub servers: Vec<Server>,
     pub listeners: Vec<Listener>,
+}
+
+/// A concurrency limit (nginx `limit_conn`): at most `max` requests (and
+/// open tunnels) in flight per key.
+#[derive(Debug)]
+pub struct ConnLimit {
+    pub name: String,
+    pub key: ZoneKey,
+    pub max: u64,
+    pub status: u16,
 }
 
 #[derive(Debug)]
@@ -349,6 +360,8 @@ pub struct Route {
     pub access: crate::access_list::AccessList,
     /// What the path becomes upstream (`rewrite_prefix` / `rewrite`).
     pub rewrite: Option<crate::rewrite::Rewrite>,
+    /// The route's concurrency limit, else the server's.
+    pub conn_limit: Option<ConnLimitId>,
     pub request_headers: Vec<Header>,
     pub response_headers: Vec<Header>,
 }
@@ -423,4 +436,8 @@ table_id!(
 table_id!(
     /// A CORS policy: `Snapshot::cors`.
     CorsId: CorsPolicy
+);
+table_id!(
+    /// A concurrency limit: `Snapshot::conn_limits`, `LiveConfig::conn_limits`.
+    ConnLimitId: ConnLimit
 );

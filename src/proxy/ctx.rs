@@ -40,6 +40,9 @@ pub struct RequestCtx {
     /// path (normalized or rewritten): the access log shows the client's.
     /// Boxed: rare, and the context is moved with every request.
     pub client_target: Option<Box<http::Uri>>,
+    /// The request's place in its route's concurrency limit, given back
+    /// when the context is dropped.
+    pub conn_slot: Option<crate::conn_limit::Slot>,
     _in_flight: Option<RequestGuard>,
 }
 
@@ -123,6 +126,7 @@ impl RequestCtx {
             accept_encoding: None,
             static_path: None,
             client_target: None,
+            conn_slot: None,
             _in_flight: None,
         }
     }

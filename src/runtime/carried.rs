@@ -12,7 +12,7 @@ use crate::ratelimit::Zones;
 use crate::tls::{CertStore, SniMap};
 use crate::upstream::{Pool, Registry};
 
-use super::{LiveConfig, LiveZone};
+use super::{LiveConfig, LiveConnLimit, LiveZone};
 
 /// Certificate stores of the TLS listeners, by address: a handshake reads
 /// its address's store, a reload refreshes every store (and a TLS address
@@ -26,6 +26,9 @@ pub struct Carried {
     /// Rate-limit buckets by zone name; kept by reloads that keep a zone's
     /// `rate`, `key` and `ipv6_prefix`.
     pub zones: Zones,
+    /// Concurrency-limit counts by limit name; kept by reloads that keep a
+    /// limit's `key` (requests in flight stay counted).
+    pub conn_limits: crate::conn_limit::Limits,
     pub certs: CertStores,
 }
 
@@ -48,11 +51,20 @@ impl Carried {
                 }
             })
             .collect();
+        let conn_limits = cfg
+            .conn_limits
+            .iter()
+            .map(|c| LiveConnLimit {
+                counters: self.conn_limits.get(&c.name, &format!("{:?}", c.key)),
+                limited: crate::metrics::CONN_LIMITED.with_label_values(&[c.name.as_str()]),
+            })
+            .collect();
         let metrics = crate::metrics::ServerMetrics::for_config(&cfg);
         LiveConfig {
             cfg,
             pools,
             zones,
+            conn_limits,
             metrics,
         }
     }
@@ -62,6 +74,8 @@ impl Carried {
         self.backends.retain(cfg);
         let zones: Vec<&str> = cfg.zones.iter().map(|z| z.name.as_str()).collect();
         self.zones.retain(&zones);
+        let limits: Vec<&str> = cfg.conn_limits.iter().map(|c| c.name.as_str()).collect();
+        self.conn_limits.retain(&limits);
         crate::metrics::prune_removed(cfg);
         // A store of an address the reload removed stays: a listener bound
         // at start stays open (closing new connections) and keeps its store.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::snapshot::{UpstreamId, ZoneId};
+use crate::config::snapshot::{ConnLimitId, UpstreamId, ZoneId};
 use crate::config::Snapshot;
 use crate::metrics::{RouteMetrics, ServerMetrics};
 use crate::upstream::Pool;
@@ -29,6 +29,8 @@ pub struct LiveConfig {
     pub pools: Vec<Pool>,
     /// Indexed like `cfg.zones`.
     pub zones: Vec<LiveZone>,
+    /// Indexed like `cfg.conn_limits`.
+    pub conn_limits: Vec<LiveConnLimit>,
     /// Indexed like `cfg.servers`: request metrics by route.
     pub metrics: Vec<ServerMetrics>,
 }
@@ -41,6 +43,15 @@ pub struct LiveZone {
     pub rejected: prometheus::IntCounter,
 }
 
+/// A concurrency limit's counters (carried over reloads) and its
+/// rejection counter.
+#[derive(Debug)]
+pub struct LiveConnLimit {
+    pub counters: Arc<crate::conn_limit::Counters>,
+    pub limited: prometheus::IntCounter,
+}
+
+crate::config::snapshot::indexed_by!(ConnLimitId: LiveConnLimit);
 crate::config::snapshot::indexed_by!(UpstreamId: Pool);
 crate::config::snapshot::indexed_by!(ZoneId: LiveZone);
 

@@ -8,6 +8,7 @@ mod common;
 mod access_log;
 mod browser;
 mod compression;
+mod conn_limit;
 mod cors;
 mod differential;
 mod dockerfile;

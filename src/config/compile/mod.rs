@@ -7,6 +7,7 @@
 //! of the file, in the order they are compiled: what a later part refers
 //! to is compiled first.
 
+mod conn_limits;
 mod cors;
 mod global;
 mod listeners;
@@ -101,6 +102,7 @@ struct Definitions<'a> {
     zones: &'a HashMap<String, ZoneId>,
     zone_defs: &'a [Zone],
     cors: &'a HashMap<String, CorsId>,
+    conn_limits: &'a HashMap<String, ConnLimitId>,
     upstreams: &'a HashMap<String, UpstreamId>,
     upstream_defs: &'a [Upstream],
 }
@@ -123,12 +125,14 @@ pub fn compile(
     let log = global::compile_log(&mut cx, &f.log);
     let admin = global::compile_admin(&mut cx, f.admin.as_ref());
     let (zones, zone_idx) = zones::compile_zones(&mut cx, &f.rate_limits);
+    let (conn_limits, conn_limit_idx) = conn_limits::compile_conn_limits(&mut cx, &f.conn_limits);
     let (cors, cors_idx) = cors::compile_cors(&mut cx, &f.cors);
     let (upstreams, upstream_idx) = upstreams::compile_upstreams(&mut cx, &f.upstreams);
     let refs = Definitions {
         zones: &zone_idx,
         zone_defs: &zones,
         cors: &cors_idx,
+        conn_limits: &conn_limit_idx,
         upstreams: &upstream_idx,
         upstream_defs: &upstreams,
     };
@@ -145,6 +149,7 @@ pub fn compile(
             log,
             admin,
             zones,
+            conn_limits,
             cors,
             upstreams,
             servers,

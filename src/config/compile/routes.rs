@@ -14,19 +14,28 @@ use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
 use crate::config::reader::Spanned;
-use crate::config::snapshot::{Action, CorsChoice, CorsId, RateLimit, Route, Static, Timeouts};
+use crate::config::snapshot::{
+    Action, ConnLimitId, CorsChoice, CorsId, RateLimit, Route, Static, Timeouts,
+};
 use crate::rewrite::Rewrite;
 use crate::routing::{Matcher, RouteTable};
+
+/// What a server's routes inherit unless they set their own.
+pub(super) struct Inherited {
+    pub(super) cors: Option<CorsId>,
+    pub(super) access: AccessList,
+    pub(super) conn_limit: Option<ConnLimitId>,
+}
 
 /// A server's routes, in file order (the first match wins).
 pub(super) fn compile_routes(
     cx: &mut Compiler<'_, '_>,
     s: &file::Server,
     server_name: &str,
-    cors: Option<CorsId>,
-    access: &AccessList,
+    inherited: &Inherited,
     refs: &Definitions<'_>,
 ) -> RouteTable {
+    let (cors, access) = (inherited.cors, &inherited.access);
     let mut entries = Vec::new();
     let mut names: HashMap<String, Span> = HashMap::new();
     let mut plain_paths: HashSet<(bool, String)> = HashSet::new();
@@ -57,6 +66,12 @@ pub(super) fn compile_routes(
                 _ => access_list(cx, &ro.access, access),
             };
             route.rewrite = rewrite(cx, ro, &matcher, &route);
+            route.conn_limit = super::conn_limits::conn_limit_ref(
+                cx,
+                ro.conn_limit.as_ref(),
+                inherited.conn_limit,
+                refs.conn_limits,
+            );
             entries.push((matcher, route));
         }
     }
@@ -192,6 +207,7 @@ fn compile_route(
             .unwrap_or(defaults::ACCESS_LOG_ON),
         access: AccessList::default(),
         rewrite: None,
+        conn_limit: None,
         request_headers: cx.headers(&ro.request_headers),
         response_headers: cx.headers(&ro.response_headers),
     })

@@ -100,7 +100,14 @@ fn compile_server(
     let response_headers = cx.headers(&s.response_headers);
 
     let access = routes::access_list(cx, &s.access, &AccessList::default());
-    let routes = routes::compile_routes(cx, s, &name, cors, &access, refs);
+    let conn_limit =
+        super::conn_limits::conn_limit_ref(cx, s.conn_limit.as_ref(), None, refs.conn_limits);
+    let inherited = routes::Inherited {
+        cors,
+        access,
+        conn_limit,
+    };
+    let routes = routes::compile_routes(cx, s, &name, &inherited, refs);
     Some(Server {
         name,
         listen,

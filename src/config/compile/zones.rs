@@ -7,6 +7,7 @@ use http::HeaderName;
 use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
+use crate::config::reader::Spanned;
 use crate::config::snapshot::{Zone, ZoneId, ZoneKey};
 
 /// The zones, and their indexes by name.
@@ -17,29 +18,7 @@ pub(super) fn compile_zones(
     let mut zones = Vec::new();
     let mut zone_idx = HashMap::new();
     for z in defs {
-        let key = match z.key.as_ref() {
-            None => Some(ZoneKey::ClientIp),
-            Some(k) => match k.v.as_str() {
-                "client_ip" => Some(ZoneKey::ClientIp),
-                "host" => Some(ZoneKey::Host),
-                other => match other.strip_prefix("header:") {
-                    Some(h) => match HeaderName::from_bytes(h.trim().as_bytes()) {
-                        Ok(n) => Some(ZoneKey::Header(n)),
-                        Err(_) => {
-                            cx.err(&k.span, format!("invalid header name in key \"{other}\""));
-                            None
-                        }
-                    },
-                    None => {
-                        cx.err(
-                            &k.span,
-                            format!("key \"{other}\": expected \"client_ip\", \"host\" or \"header:<Name>\""),
-                        );
-                        None
-                    }
-                },
-            },
-        };
+        let key = zone_key(cx, z.key.as_ref());
         let max_keys = z.max_keys.unwrap_or(defaults::ZONE_MAX_KEYS);
         if max_keys == 0 {
             cx.err(
@@ -67,4 +46,35 @@ pub(super) fn compile_zones(
         }
     }
     (zones, zone_idx)
+}
+
+/// A zone's or concurrency limit's `key`: `client_ip` (the default),
+/// `host`, or `header:<Name>`.
+pub(super) fn zone_key(
+    cx: &mut Compiler<'_, '_>,
+    key: Option<&Spanned<String>>,
+) -> Option<ZoneKey> {
+    match key {
+        None => Some(ZoneKey::ClientIp),
+        Some(k) => match k.v.as_str() {
+            "client_ip" => Some(ZoneKey::ClientIp),
+            "host" => Some(ZoneKey::Host),
+            other => match other.strip_prefix("header:") {
+                Some(h) => match HeaderName::from_bytes(h.trim().as_bytes()) {
+                    Ok(n) => Some(ZoneKey::Header(n)),
+                    Err(_) => {
+                        cx.err(&k.span, format!("invalid header name in key \"{other}\""));
+                        None
+                    }
+                },
+                None => {
+                    cx.err(
+                            &k.span,
+                            format!("key \"{other}\": expected \"client_ip\", \"host\" or \"header:<Name>\""),
+                        );
+                    None
+                }
+            },
+        },
+    }
 }

@@ -24,6 +24,7 @@ pub struct File {
     pub log: Log,
     pub admin: Option<Spanned<String>>,
     pub rate_limits: Vec<Zone>,
+    pub conn_limits: Vec<ConnLimit>,
     pub cors: Vec<Cors>,
     pub upstreams: Vec<Upstream>,
     pub servers: Vec<Server>,
@@ -52,6 +53,24 @@ pub struct Log {
     pub format: Option<Spanned<String>>,
     /// `"stdout"`, `"off"` or a file path.
     pub access_log: Option<Spanned<String>>,
+}
+
+/// `[conn_limits.NAME]` (nginx `limit_conn_zone` + `limit_conn`).
+#[derive(Debug)]
+pub struct ConnLimit {
+    pub name: Spanned<String>,
+    /// As a rate-limit zone's.
+    pub key: Option<Spanned<String>>,
+    /// Requests (and open tunnels) in flight per key.
+    pub max: Option<Spanned<u64>>,
+    pub status: Option<Spanned<u64>>,
+}
+
+/// A server's or route's `conn_limit`: a limit's name, or `false`.
+#[derive(Debug)]
+pub enum ConnLimitRef {
+    Off,
+    Limit(Spanned<String>),
 }
 
 #[derive(Debug)]
@@ -158,6 +177,8 @@ pub struct Server {
     pub cors: Option<Spanned<String>>,
     /// Client addresses admitted / refused: the default of the routes.
     pub access: AccessLists,
+    /// The routes' default concurrency limit.
+    pub conn_limit: Option<ConnLimitRef>,
     pub tls: Option<Tls>,
     pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
     pub compression: Option<Compression>,
@@ -251,6 +272,7 @@ pub struct Route {
     pub rewrite: Option<Spanned<String>>,
     /// Client addresses admitted / refused (replace the server's).
     pub access: AccessLists,
+    pub conn_limit: Option<ConnLimitRef>,
     pub request_headers: Vec<(Spanned<String>, Spanned<String>)>,
     pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
 }
@@ -328,6 +350,10 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
         file.rate_limits.push(read_zone(r, &mut o, name));
         o.finish(r);
     }
+    for (name, mut o) in named_tables(r, &mut top, "conn_limits") {
+        file.conn_limits.push(read_conn_limit(r, &mut o, name));
+        o.finish(r);
+    }
     for (name, mut o) in named_tables(r, &mut top, "cors") {
         file.cors.push(read_cors(r, &mut o, name));
         o.finish(r);
@@ -384,6 +410,43 @@ fn read_zone(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> 
             .get("ipv6_prefix")
             .and_then(|f| r.uint(&f, 128).map(|v| Spanned::new(v, f.span.clone()))),
     }
+}
+
+/// `[conn_limits.NAME]`.
+fn read_conn_limit(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> ConnLimit {
+    let spanned = |r: &mut Reader<'_>, f: super::reader::Field<'_>, max: u64| {
+        r.uint(&f, max).map(|v| Spanned::new(v, f.span.clone()))
+    };
+    ConnLimit {
+        name,
+        key: o.get("key").and_then(|f| r.string(&f)),
+        max: match o.get("max") {
+            Some(f) => spanned(r, f, u32::MAX as u64),
+            None => {
+                r.missing(o, "max");
+                None
+            }
+        },
+        status: o.get("status").and_then(|f| spanned(r, f, 999)),
+    }
+}
+
+/// `conn_limit = "name"` or `conn_limit = false`.
+fn read_conn_limit_ref(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<ConnLimitRef> {
+    let f = o.get("conn_limit")?;
+    if f.item.is_bool() {
+        return match f.item.as_bool() {
+            Some(false) => Some(ConnLimitRef::Off),
+            _ => {
+                r.diag.error(
+                    &f.span,
+                    format!("`{}` must be a conn_limits name or false", f.path),
+                );
+                None
+            }
+        };
+    }
+    r.string(&f).map(ConnLimitRef::Limit)
 }
 
 /// `[cors.NAME]`.

@@ -23,6 +23,7 @@ pub(super) fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
         rewrite_prefix: o.get("rewrite_prefix").and_then(|f| r.string(&f)),
         rewrite: o.get("rewrite").and_then(|f| r.string(&f)),
         access: read_access(r, o),
+        conn_limit: read_conn_limit_ref(r, o),
         request_headers: o
             .get("request_headers")
             .map(|f| r.string_map(&f))

@@ -71,6 +71,7 @@ pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
         access_log: o.get("access_log").and_then(|f| r.bool(&f)),
         cors: o.get("cors").and_then(|f| r.string(&f)),
         access: read_access(r, o),
+        conn_limit: read_conn_limit_ref(r, o),
         tls,
         response_headers: o
             .get("response_headers")

@@ -7,12 +7,13 @@
 //! The order is nginx's, where nginx has one: the host checks, then the
 //! server-wide redirect, then the route (and the 404 when there is none),
 //! the CORS preflight (nginx answers it in its rewrite phase, before
-//! its access phase), the WebSocket origin check, `allow`/`deny`, rate
-//! limits, the body limit, and finally the route's action.
+//! its access phase), the WebSocket origin check, `allow`/`deny`, the
+//! concurrency limit, rate limits, the body limit, and finally the route's action.
 
 mod access;
 mod action;
 mod body_limit;
+mod conn_limit;
 mod connection;
 mod host;
 mod https_redirect;
@@ -82,7 +83,7 @@ impl Answer {
 type Phase = fn(&mut Session, &mut RequestCtx, &LiveConfig) -> Verdict;
 
 /// The phases, in the order they run.
-const PHASES: [(&str, Phase); 12] = [
+const PHASES: [(&str, Phase); 13] = [
     ("listener", host::listener),
     ("refused", host::refused),
     ("misdirected", host::misdirected),
@@ -92,6 +93,7 @@ const PHASES: [(&str, Phase); 12] = [
     ("preflight", preflight::check),
     ("websocket_origin", websocket_origin::check),
     ("access", access::check),
+    ("conn_limit", conn_limit::check),
     ("rate_limit", rate_limit::check),
     ("body_limit", body_limit::check),
     ("action", action::dispatch),

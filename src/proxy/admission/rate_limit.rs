@@ -84,8 +84,21 @@ fn decide(
 fn key(session: &Session, ctx: &RequestCtx, live: &LiveConfig, rl: &RateLimit) -> Option<Key> {
     let zone = &live.cfg.zones[rl.zone];
     let hasher = &live.zones[rl.zone].buckets.hasher;
-    match &zone.key {
-        ZoneKey::ClientIp => ctx.client.ip.map(|ip| Key::ip_prefix(ip, zone.ipv6_prefix)),
+    request_key(session, ctx, &zone.key, zone.ipv6_prefix, hasher)
+}
+
+/// The key a request has for a zone or a concurrency limit: its client
+/// address (IPv6 by its first `ipv6_prefix` bits), its host, or a
+/// header's value (`None` without the header: not limited).
+pub(super) fn request_key(
+    session: &Session,
+    ctx: &RequestCtx,
+    key: &ZoneKey,
+    ipv6_prefix: u8,
+    hasher: &std::collections::hash_map::RandomState,
+) -> Option<Key> {
+    match key {
+        ZoneKey::ClientIp => ctx.client.ip.map(|ip| Key::ip_prefix(ip, ipv6_prefix)),
         // Requests without a host share one key (the empty host): not
         // naming a host is no way around the limit.
         ZoneKey::Host => Some(Key::bytes(

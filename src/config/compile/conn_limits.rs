@@ -1,0 +1,76 @@
+//! `[conn_limits.NAME]`: the concurrency limits servers and routes refer to.
+
+use std::collections::HashMap;
+
+use super::zones::zone_key;
+use super::Compiler;
+use crate::config::defaults;
+use crate::config::file;
+use crate::config::snapshot::{ConnLimit, ConnLimitId};
+
+/// The limits, and their indexes by name.
+pub(super) fn compile_conn_limits(
+    cx: &mut Compiler<'_, '_>,
+    defs: &[file::ConnLimit],
+) -> (Vec<ConnLimit>, HashMap<String, ConnLimitId>) {
+    let mut out = Vec::new();
+    let mut idx = HashMap::new();
+    for c in defs {
+        let key = zone_key(cx, c.key.as_ref());
+        let max = c.max.as_ref().map(|m| m.v);
+        if let Some(m) = c.max.as_ref().filter(|m| m.v == 0) {
+            cx.err(
+                &m.span,
+                format!("conn_limits.{}.max must be at least 1", c.name.v),
+            );
+        }
+        let status = match &c.status {
+            Some(s) if !(400..=599).contains(&s.v) => {
+                cx.err(
+                    &s.span,
+                    format!("conn_limit status {}: expected 400-599", s.v),
+                );
+                defaults::CONN_LIMIT_STATUS
+            }
+            Some(s) => s.v as u16,
+            None => defaults::CONN_LIMIT_STATUS,
+        };
+        if let (Some(key), Some(max)) = (key, max) {
+            idx.insert(c.name.v.clone(), ConnLimitId(out.len()));
+            out.push(ConnLimit {
+                name: c.name.v.clone(),
+                key,
+                max,
+                status,
+            });
+        }
+    }
+    (out, idx)
+}
+
+/// A `conn_limit` reference: the limit named, none for `false`, the
+/// inherited one when absent.
+pub(super) fn conn_limit_ref(
+    cx: &mut Compiler<'_, '_>,
+    r: Option<&file::ConnLimitRef>,
+    inherited: Option<ConnLimitId>,
+    limits: &HashMap<String, ConnLimitId>,
+) -> Option<ConnLimitId> {
+    match r {
+        None => inherited,
+        Some(file::ConnLimitRef::Off) => None,
+        Some(file::ConnLimitRef::Limit(name)) => match limits.get(&name.v) {
+            Some(id) => Some(*id),
+            None => {
+                cx.err(
+                    &name.span,
+                    format!(
+                        "undefined conn_limit \"{}\" (define it as [conn_limits.{}])",
+                        name.v, name.v
+                    ),
+                );
+                None
+            }
+        },
+    }
+}
