@@ -657,6 +657,7 @@ async fn nginx_and_rampart_rewrite_and_refuse_alike() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let toml = text(&out.stdout).replace("127.0.0.1:9090", &format!("127.0.0.1:{}", free_port()));
     assert!(toml.contains("rewrite_prefix = \"/\""), "{toml}");
+    assert!(toml.contains("conn_limit = \"addr\""), "{toml}");
     let rconf = rdir.path().join("rampart.toml");
     std::fs::write(&rconf, &toml).unwrap();
     let rampart = Command::new(bin())

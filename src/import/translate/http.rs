@@ -10,7 +10,7 @@ impl Translator<'_> {
         let mut real_ip_header = None;
         for d in directives.iter().filter(|d| d.block.is_none()) {
             match d.name.as_str() {
-                "limit_req_zone" => {}
+                "limit_req_zone" | "limit_conn_zone" => {}
                 "worker_processes" => match d.args.first().map(String::as_str) {
                     Some("auto") | None => {
                         self.global
@@ -222,6 +222,20 @@ impl Translator<'_> {
                 }
             }
             "limit_req_status" => lv.limit_req_status = a0.parse().ok(),
+            "limit_conn" => {
+                let n = d.args.get(1).and_then(|n| n.parse::<u64>().ok());
+                match n.filter(|_| self.conn_zones.contains_key(a0)) {
+                    Some(n) => {
+                        if !lv.limit_conn_here {
+                            lv.limit_conn.clear();
+                            lv.limit_conn_here = true;
+                        }
+                        lv.limit_conn.push((a0.to_string(), n));
+                    }
+                    None => self.skip(d, notes, None),
+                }
+            }
+            "limit_conn_status" => lv.limit_conn_status = a0.parse().ok(),
             "gzip" => lv.gzip = Some(a0 == "on"),
             "gzip_types" => {
                 if d.args.iter().any(|a| a == "*") {

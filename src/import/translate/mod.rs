@@ -65,6 +65,11 @@ struct Level {
     limit_req: Vec<LimitReq>,
     limit_req_here: bool,
     limit_req_status: Option<u64>,
+    /// `limit_conn zone N` lines in effect (a level with any replaces the
+    /// inherited ones), and `limit_conn_status`.
+    limit_conn: Vec<(String, u64)>,
+    limit_conn_here: bool,
+    limit_conn_status: Option<u64>,
     gzip: Option<bool>,
     gzip_types: Option<Vec<String>>,
     gzip_min_length: Option<u64>,
@@ -124,6 +129,7 @@ impl Level {
             add_headers_here: false,
             set_headers_here: false,
             limit_req_here: false,
+            limit_conn_here: false,
             access_here: false,
             ..self.clone()
         }
@@ -209,6 +215,11 @@ pub struct Translator<'a> {
     log: Table,
     zones: Vec<Table>,
     zone_names: BTreeSet<String>,
+    /// `limit_conn_zone`s: name → rampart key.
+    conn_zones: BTreeMap<String, String>,
+    /// `[conn_limits.*]` made for (zone, max, status), by name.
+    conn_limits: BTreeMap<(String, u64, Option<u64>), String>,
+    conn_tables: Vec<Table>,
     upstreams: Vec<Upstream>,
     /// Upstreams made up for `proxy_pass http://host:port`, by URL.
     direct: BTreeMap<String, usize>,
@@ -236,6 +247,9 @@ impl<'a> Translator<'a> {
             log: Table::new("[log]"),
             zones: Vec::new(),
             zone_names: BTreeSet::new(),
+            conn_zones: BTreeMap::new(),
+            conn_limits: BTreeMap::new(),
+            conn_tables: Vec::new(),
             upstreams: Vec::new(),
             direct: BTreeMap::new(),
             cors: Vec::new(),
@@ -315,6 +329,7 @@ impl<'a> Translator<'a> {
                 }
                 ("upstream", Some(children)) => self.upstream(d, children),
                 ("limit_req_zone", None) => self.zone(d),
+                ("limit_conn_zone", None) => self.conn_zone(d),
                 _ => {}
             }
         }
@@ -362,6 +377,7 @@ impl<'a> Translator<'a> {
         );
         tables.push(admin);
         tables.extend(self.zones);
+        tables.extend(self.conn_tables);
         tables.extend(self.cors.into_iter().map(|c| c.table));
         for mut u in self.upstreams {
             if u.tls {
@@ -431,9 +447,9 @@ fn reason(name: &str) -> Option<&'static str> {
         "if" | "set" | "map" | "rewrite" | "geo" | "split_clients" | "break" => {
             "no scripting: express the condition as routes"
         }
-        "limit_conn" | "limit_conn_zone" | "limit_conn_status" | "limit_rate" | "limit_rate_after" => {
-            "no connection or bandwidth limits"
-        }
+        "limit_rate" | "limit_rate_after" => "no bandwidth limits",
+        "limit_conn_zone" => "rampart keys conn_limits by client_ip, host or header:<Name>",
+        "limit_conn" => "its zone was not imported",
         "limit_req_log_level" | "limit_req_dry_run" => "rejections are counted in rampart_rate_limited_total",
         "auth_basic" | "auth_basic_user_file" | "auth_request" | "satisfy" => {
             "no authentication in the gateway"

@@ -58,6 +58,13 @@ impl Translator<'_> {
         let proxied = upstream_name.is_some();
 
         // Route-level settings in effect here.
+        if let Some((zone, max)) = lv.limit_conn.first() {
+            let name = self.conn_limit_name(zone, *max, lv.limit_conn_status);
+            t.set_c("conn_limit", q(&name), format!("limit_conn {zone} {max}"));
+            if lv.limit_conn.len() > 1 {
+                notes.push("nginx checked several limit_conn lines here; rampart checks one (the first) per route".into());
+            }
+        }
         if let (Ok((allow, deny)), None) = (access_lists(&lv.access), lv.refused()) {
             if !deny.is_empty() {
                 t.set_c("deny", list(&deny), "deny");

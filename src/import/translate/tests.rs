@@ -466,3 +466,20 @@ fn a_proxy_pass_uri_under_a_prefix_location_is_a_prefix_rewrite() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn limit_conn_becomes_a_conn_limit_per_zone_and_maximum() {
+    let (text, doc, _) = imp("limit_conn_zone $binary_remote_addr zone=addr:10m;\n\
+         server { listen 80; limit_conn addr 10;\n\
+           location /a/ { proxy_pass http://127.0.0.1:1; }\n\
+           location /b/ { limit_conn addr 2; limit_conn_status 429; proxy_pass http://127.0.0.1:1; }\n\
+         }\n");
+    let r = routes(&doc, 0);
+    assert_eq!(r[0]["conn_limit"].as_str(), Some("addr"), "{text}");
+    assert_eq!(r[1]["conn_limit"].as_str(), Some("addr_2"), "{text}");
+    let limits = &doc["conn_limits"];
+    assert_eq!(limits["addr"]["max"].as_integer(), Some(10), "{text}");
+    assert_eq!(limits["addr"]["key"].as_str(), Some("client_ip"), "{text}");
+    assert_eq!(limits["addr_2"]["max"].as_integer(), Some(2), "{text}");
+    assert_eq!(limits["addr_2"]["status"].as_integer(), Some(429), "{text}");
+}

@@ -57,6 +57,69 @@ impl Translator<'_> {
         self.counts.zones += 1;
     }
 
+    /// `limit_conn_zone KEY zone=NAME:SIZE`: remembered by name; the
+    /// `[conn_limits.*]` tables are made where `limit_conn` uses it (nginx
+    /// gives the maximum there).
+    pub(super) fn conn_zone(&mut self, d: &Directive) {
+        let name = d
+            .args
+            .iter()
+            .find_map(|a| a.strip_prefix("zone="))
+            .map(|z| z.split_once(':').map_or(z, |(n, _)| n).to_string());
+        let key_var = d.args.first().map(String::as_str).unwrap_or("");
+        let key = match key_var {
+            "$binary_remote_addr" | "$remote_addr" => Some("client_ip"),
+            "$host" | "$server_name" | "$http_host" => Some("host"),
+            _ => None,
+        };
+        match (name, key) {
+            (Some(n), Some(k)) => {
+                self.conn_zones.insert(n, k.to_string());
+            }
+            _ => self.skip_top(d, "rampart keys conn_limits by client_ip or host"),
+        }
+    }
+
+    /// The `[conn_limits.*]` name for `limit_conn ZONE N` (with the
+    /// status in effect), made on first use.
+    pub(super) fn conn_limit_name(&mut self, zone: &str, max: u64, status: Option<u64>) -> String {
+        let id = (zone.to_string(), max, status);
+        if let Some(n) = self.conn_limits.get(&id) {
+            return n.clone();
+        }
+        // The zone's name, unless another maximum took it.
+        let base = key(zone).to_string();
+        let name = [
+            base.clone(),
+            format!("{base}_{max}"),
+            format!("{base}_{max}_{}", status.unwrap_or(503)),
+        ]
+        .into_iter()
+        .find(|c| !self.conn_limits.values().any(|n| n == c))
+        .unwrap_or(base);
+        let mut t = Table::new(format!("[conn_limits.{name}]"));
+        t.lead.push(format!(
+            "limit_conn_zone {zone} with limit_conn {zone} {max}"
+        ));
+        let k = self
+            .conn_zones
+            .get(zone)
+            .cloned()
+            .unwrap_or_else(|| "client_ip".into());
+        t.set("key", q(&k));
+        t.set_c(
+            "max",
+            max.to_string(),
+            "requests (and WebSocket tunnels) in flight per key",
+        );
+        if let Some(s) = status.filter(|s| *s != 503) {
+            t.set_c("status", s.to_string(), "limit_conn_status");
+        }
+        self.conn_limits.insert(id, name.clone());
+        self.conn_tables.push(t);
+        name
+    }
+
     pub(super) fn upstream(&mut self, d: &Directive, children: &[Directive]) {
         let Some(name) = d.args.first().cloned() else {
             return;
