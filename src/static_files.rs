@@ -32,6 +32,9 @@ pub enum Target {
     /// A directory asked for without its trailing slash.
     AddSlash,
     NotFound,
+    /// Nothing there (no such file, no index in the directory): the route's
+    /// `fallback` answers, if it has one. Never returned by [`resolve`].
+    Absent,
 }
 
 #[derive(Debug)]
@@ -92,7 +95,8 @@ fn open_beneath(root: &File, root_path: &Path, rel: &str) -> std::io::Result<(Fi
             let fd = rustix::fs::open(root_path.join(rel), OPEN, Mode::empty())?;
             let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
             if !real.starts_with(root_path) {
-                return Err(std::io::ErrorKind::NotFound.into());
+                // Refused, not missing: no fallback for a way out of root.
+                return Err(std::io::ErrorKind::PermissionDenied.into());
             }
             fd
         }
@@ -113,11 +117,29 @@ pub async fn resolve(st: &Static, path: &str, accept: &[&'static str], ranged: b
     let (root, rel, index) = (st.root.clone(), rel.to_string(), st.index.clone());
     let wants_dir = path.ends_with('/');
     let accept = accept.to_vec();
+    let fallback = st.fallback.clone();
     tokio::task::spawn_blocking(move || {
-        resolve_blocking(&root, &rel, &index, wants_dir, &accept, ranged)
+        match resolve_blocking(&root, &rel, &index, wants_dir, &accept, ranged) {
+            // A single-page app's router answers paths with no file.
+            Target::Absent => fallback.map_or(Target::NotFound, |f| {
+                match resolve_blocking(&root, &f, &index, false, &accept, ranged) {
+                    Target::File(file) => Target::File(file),
+                    _ => Target::NotFound,
+                }
+            }),
+            t => t,
+        }
     })
     .await
     .unwrap_or(Target::NotFound)
+}
+
+/// An open that failed: nothing there (a fallback may answer), or refused.
+fn missing_or_refused(e: &std::io::Error) -> Target {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Target::Absent,
+        _ => Target::NotFound,
+    }
 }
 
 fn resolve_blocking(
@@ -133,8 +155,9 @@ fn resolve_blocking(
         return Target::NotFound;
     };
     let open = |rel: &str| open_beneath(&root, root_path, rel);
-    let Ok((mut file, mut meta)) = open(rel) else {
-        return Target::NotFound;
+    let (mut file, mut meta) = match open(rel) {
+        Ok(opened) => opened,
+        Err(e) => return missing_or_refused(&e),
     };
     let mut name = rel.trim_end_matches('/').to_string();
     if meta.is_dir() {
@@ -146,10 +169,10 @@ fn resolve_blocking(
         } else {
             format!("{name}/{index}")
         };
-        let Ok(opened) = open(&name) else {
-            return Target::NotFound;
+        (file, meta) = match open(&name) {
+            Ok(opened) => opened,
+            Err(e) => return missing_or_refused(&e),
         };
-        (file, meta) = opened;
     }
     if !meta.is_file() {
         return Target::NotFound;

@@ -311,6 +311,9 @@ pub struct Static {
     pub strip: usize,
     /// Names starting with `.` are served (else 404, `.well-known` aside).
     pub dotfiles: bool,
+    /// The file (relative to `root`) a path with no file serves: a
+    /// single-page app's router (nginx `try_files $uri /index.html`).
+    pub fallback: Option<String>,
 }
 
 /// One piece of a redirect target template.

@@ -408,3 +408,50 @@ async fn a_symlink_swapped_in_during_requests_never_leads_out() {
     assert_eq!(leaked, 0, "served from outside the root ({inside} inside)");
     assert!(inside > 0, "the directory was served at times");
 }
+
+/// A single-page app: paths with no file get the fallback (the app's
+/// router decides); files, dotfiles and ways out of the root do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_with_no_file_gets_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("spa");
+    std::fs::create_dir_all(root.join("assets")).unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::fs::write(root.join("index.html"), "<app/>").unwrap();
+    std::fs::write(root.join("assets/app.js"), "js").unwrap();
+    std::fs::write(root.join(".env"), "SECRET=1").unwrap();
+    std::fs::write(dir.path().join("outside.txt"), "outside").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("outside.txt"), root.join("out.txt")).unwrap();
+    let g = Gateway::start(
+        &Config::new()
+            .route(&format!(
+                "prefix = \"/\"\nstatic = {{ root = \"{}\", fallback = \"index.html\" }}",
+                root.display()
+            ))
+            .build(),
+    );
+    let c = client();
+    let get = |p: &'static str| {
+        let req = c.get(g.url(p));
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/assets/app.js").await, (200, "js".into()));
+    assert_eq!(get("/users/42").await, (200, "<app/>".into()));
+    assert_eq!(get("/assets/missing.js").await, (200, "<app/>".into()));
+    assert_eq!(
+        get("/empty/").await,
+        (200, "<app/>".into()),
+        "a directory without index"
+    );
+    assert_eq!(get("/.env").await.0, 404, "dotfiles stay hidden");
+    assert_eq!(
+        get("/out.txt").await.0,
+        404,
+        "a link out of root is refused, not a miss"
+    );
+    let r = c.post(g.url("/users/42")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+}

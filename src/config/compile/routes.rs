@@ -378,8 +378,18 @@ fn static_files(
         _ => 0,
     };
     let root = dir.unwrap_or(root);
+    let fallback = s.fallback.as_ref().and_then(|f| {
+        let inside = !f.v.is_empty()
+            && !f.v.starts_with('/')
+            && !f.v.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+        if !inside {
+            cx.err(&f.span, format!("static.fallback \"{}\": a file under root, as a relative path such as \"index.html\"", f.v));
+        }
+        inside.then(|| f.v.clone())
+    });
     Some(Static {
         root,
+        fallback,
         expires: s.expires,
         immutable: s.immutable.unwrap_or(false),
         index,

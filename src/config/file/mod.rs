@@ -226,6 +226,8 @@ pub struct Static {
     /// Serve files and directories whose name starts with `.` (`.env`,
     /// `.git/`); `.well-known` is always served.
     pub dotfiles: Option<bool>,
+    /// A file under `root` served for paths with no file.
+    pub fallback: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]

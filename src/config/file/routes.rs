@@ -123,6 +123,7 @@ fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
                 immutable: s.get("immutable").and_then(|f| r.bool(&f)),
                 index: s.get("index").and_then(|f| r.string(&f)),
                 dotfiles: s.get("dotfiles").and_then(|f| r.bool(&f)),
+                fallback: s.get("fallback").and_then(|f| r.string(&f)),
             };
             s.finish(r);
             action = Some(Action::Static(st, Spanned::new((), f.span.clone())));

@@ -39,7 +39,10 @@ impl Translator<'_> {
                     None => self.skip(c, &mut notes, Some("only the CORS preflight idiom (add_header + return 204) is recognised inside if")),
                 },
                 ("location", Some(_)) => {}
-                ("try_files", None) => self.skip(c, &mut notes, Some("rampart serves the file or 404; for a single-page app add an exact route for the fallback")),
+                ("try_files", None) => match try_files_fallback(&c.args, &prefix_of(d)) {
+                    Ok(f) => loc.fallback = f,
+                    Err(why) => self.skip(c, &mut notes, Some(why)),
+                },
                 (_, None) => {
                     if !self.apply_common(c, &mut lv, &mut notes, 2) {
                         self.skip(c, &mut notes, None);
@@ -100,6 +103,7 @@ impl Translator<'_> {
         root: &str,
         lv: &Level,
         immutable: Option<bool>,
+        fallback: Option<&str>,
     ) -> String {
         let root_value = match &self.opts.static_root {
             Some(dir) => dir.display().to_string(),
@@ -123,6 +127,9 @@ impl Translator<'_> {
             if i != "index.html" {
                 p.push(("index", q(i)));
             }
+        }
+        if let Some(f) = fallback {
+            p.push(("fallback", q(f)));
         }
         inline(&p)
     }
@@ -318,4 +325,41 @@ pub(super) fn preflight_headers(body: &[Directive]) -> Option<Vec<Header>> {
         }
     }
     returned.then_some(out)
+}
+
+/// The prefix of a prefix location (`location /app/`, `location ^~ /app/`),
+/// "" for any other.
+fn prefix_of(d: &Directive) -> String {
+    match d.args.as_slice() {
+        [p] if p.starts_with('/') => p.clone(),
+        [m, p] if m == "^~" => p.clone(),
+        _ => String::new(),
+    }
+}
+
+/// `try_files $uri [$uri/] LAST` as a static route's fallback: `LAST` a
+/// file under the location's prefix (the single-page-app idiom), or `=404`
+/// (what a static route does anyway).
+fn try_files_fallback(args: &[String], prefix: &str) -> Result<Option<String>, &'static str> {
+    let Some((last, first)) = args.split_last() else {
+        return Ok(None);
+    };
+    if !first.iter().all(|a| a == "$uri" || a == "$uri/") {
+        return Err("try_files with other candidates than $uri and $uri/");
+    }
+    if last == "=404" {
+        return Ok(None);
+    }
+    if last.starts_with('@') {
+        return Err("try_files falling back to a named location (the app): not supported yet");
+    }
+    match last
+        .strip_prefix(prefix)
+        .filter(|f| !prefix.is_empty() && !f.is_empty())
+    {
+        Some(f) if !f.contains('$') && !f.split('/').any(|s| s.is_empty() || s == "..") => {
+            Ok(Some(f.to_string()))
+        }
+        _ => Err("try_files falling back to a file outside the location's directory"),
+    }
 }

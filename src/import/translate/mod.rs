@@ -110,6 +110,9 @@ struct Loc<'d> {
     own_alias: bool,
     preflight: Option<Vec<Header>>,
     unsupported: Option<&'d Directive>,
+    /// `try_files ... /file`: the static route's fallback (relative to its
+    /// root).
+    fallback: Option<String>,
 }
 
 /// What locations need of their server (and parent location).

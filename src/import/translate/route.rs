@@ -181,7 +181,11 @@ impl Translator<'_> {
             let root = self.static_root(d, (kind, pattern), lv, loc, root, server_notes)?;
             let immutable =
                 lv.expires.is_some() && lv.add_headers.iter().any(is_immutable_cache_control);
-            t.set("static", self.static_value(&root, lv, Some(immutable)));
+            let fallback = loc.fallback.as_deref();
+            t.set(
+                "static",
+                self.static_value(&root, lv, Some(immutable), fallback),
+            );
             out.is_static = true;
         } else {
             server_notes.push(format!(

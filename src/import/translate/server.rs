@@ -235,7 +235,7 @@ impl Translator<'_> {
             t.lead
                 .push("root of the server (paths no location takes)".into());
             t.set("prefix", q("/"));
-            t.set("static", self.static_value(&root, lv, None));
+            t.set("static", self.static_value(&root, lv, None, None));
             parts.routes.push(t);
             self.counts.routes += 1;
         }

@@ -483,3 +483,38 @@ fn limit_conn_becomes_a_conn_limit_per_zone_and_maximum() {
     assert_eq!(limits["addr_2"]["max"].as_integer(), Some(2), "{text}");
     assert_eq!(limits["addr_2"]["status"].as_integer(), Some(429), "{text}");
 }
+
+#[test]
+fn try_files_with_a_final_file_is_a_static_fallback() {
+    let (text, doc, _) = imp("server { listen 80;\n\
+           location / { root /srv/spa; try_files $uri $uri/ /index.html; }\n\
+           location /app/ { root /srv; try_files $uri /app/shell.html; }\n\
+           location /docs/ { root /srv; try_files $uri $uri/ =404; }\n\
+           location /api/ { root /srv; try_files $uri @backend; }\n\
+         }\n");
+    let r = routes(&doc, 0);
+    let st = |i: usize, k: &str| {
+        r[i]["static"]
+            .as_inline_table()
+            .and_then(|t| t.get(k))
+            .and_then(|v| v.as_str())
+            .map(String::from)
+    };
+    assert_eq!(st(0, "root").as_deref(), Some("/srv/spa"), "{text}");
+    assert_eq!(st(0, "fallback").as_deref(), Some("index.html"), "{text}");
+    assert_eq!(st(1, "root").as_deref(), Some("/srv/app"), "{text}");
+    assert_eq!(st(1, "fallback").as_deref(), Some("shell.html"), "{text}");
+    assert_eq!(
+        st(2, "fallback"),
+        None,
+        "=404 is what a static route does: {text}"
+    );
+    assert!(
+        !text.contains("not imported: try_files $uri $uri/ =404"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not imported: try_files $uri @backend"),
+        "{text}"
+    );
+}
