@@ -226,7 +226,11 @@ pub fn early_error(
     tls: bool,
     server_header: bool,
 ) -> Option<(ResponseHeader, bytes::Bytes)> {
-    let (body, content_type) = crate::respond::error_body(status, request_id.as_str(), false);
+    let page = server.and_then(|s| s.error_pages.body(status));
+    let (body, content_type) = match page {
+        Some(page) => (page.clone(), crate::respond::HTML),
+        None => crate::respond::error_body(status, request_id.as_str(), false),
+    };
     let mut resp = ResponseHeader::build(status, Some(8)).ok()?;
     resp.insert_header(header::CONTENT_TYPE, content_type)
         .ok()?;

@@ -22,6 +22,7 @@ pub mod compression;
 pub mod config;
 pub mod conn_limit;
 pub mod cors;
+pub mod error_pages;
 pub mod head_deadline;
 pub mod headers;
 pub mod import;

@@ -41,6 +41,9 @@ pub fn prefers_json(accept: Option<&HeaderValue>) -> bool {
     json > 0.0 && json > text
 }
 
+/// The content type of an `error_pages` body.
+pub const HTML: &str = "text/html; charset=utf-8";
+
 /// Body and content type of an error answer.
 pub fn error_body(status: u16, request_id: &str, json: bool) -> (Bytes, &'static str) {
     let reason = reason(status);

@@ -35,6 +35,8 @@ pub struct Resolved {
     cas: HashMap<PathBuf, Result<Arc<CaType>, String>>,
     /// Static roots: the canonical path of each that is a directory now.
     dirs: HashMap<PathBuf, Option<PathBuf>>,
+    /// Error pages' contents, or why they could not be read.
+    files: HashMap<PathBuf, Result<bytes::Bytes, String>>,
     /// The configuration directory, canonical when it can be.
     pub config_dir: PathBuf,
     /// Where sockets go by default (`crate::runtime_dir`).
@@ -83,6 +85,13 @@ impl Resolved {
                     .entry(pair)
                     .or_insert_with_key(|(cert, key)| load_cert(cert, key));
             }
+            for (_, page) in &s.error_pages {
+                let p = absolute(base, &page.v);
+                let read = std::fs::read(&p)
+                    .map(bytes::Bytes::from)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()));
+                out.files.insert(p, read);
+            }
             for ro in &s.routes {
                 if let Some(file::Action::Static(st, _)) = &ro.action {
                     if let Some(root) = &st.root {
@@ -127,6 +136,14 @@ impl Resolved {
             .get(path)
             .cloned()
             .unwrap_or_else(|| Err("not loaded".into()))
+    }
+
+    /// A file's contents (an error page), read at load.
+    pub fn file(&self, path: &Path) -> Result<bytes::Bytes, String> {
+        self.files
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| Err("not read".into()))
     }
 
     /// A static root's canonical path, if it is a directory now.

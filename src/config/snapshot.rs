@@ -260,6 +260,8 @@ pub struct HttpsRedirect {
 #[derive(Debug)]
 pub struct Server {
     pub name: String,
+    /// Bodies for rampart's own error answers.
+    pub error_pages: crate::error_pages::ErrorPages,
     pub listen: Vec<SocketAddr>,
     /// Host / SNI patterns as written (lowercase); `None` = any.
     pub hosts: Option<Vec<String>>,

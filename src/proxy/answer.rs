@@ -42,8 +42,14 @@ pub async fn status_with(
     status: u16,
     extra: &[(HeaderName, HeaderValue)],
 ) -> Result<()> {
-    let json = respond::prefers_json(session.req_header().headers.get(header::ACCEPT));
-    let (body, ct) = respond::error_body(status, ctx.client.request_id.as_str(), json);
+    let (body, ct) = match ctx.server().error_pages.body(status) {
+        // The server's own page for this error (`error_pages`).
+        Some(page) => (page.clone(), respond::HTML),
+        None => {
+            let json = respond::prefers_json(session.req_header().headers.get(header::ACCEPT));
+            respond::error_body(status, ctx.client.request_id.as_str(), json)
+        }
+    };
     let ct = HeaderValue::from_static(ct);
     with_body(session, ctx, status, &ct, body, extra).await
 }

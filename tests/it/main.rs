@@ -13,6 +13,7 @@ mod cors;
 mod differential;
 mod dockerfile;
 mod edge;
+mod error_pages;
 mod h2;
 mod import_nginx;
 mod proxy;

@@ -12,6 +12,7 @@ use crate::access_list::AccessList;
 use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
+use crate::config::reader::Spanned;
 use crate::config::snapshot::{Compression, HttpsRedirect, Server, ServerTls, TlsVersion};
 
 /// The servers, and the addresses they listen on.
@@ -143,6 +144,7 @@ fn compile_server(
         keepalive_timeout: s.keepalive_timeout.unwrap_or(defaults::KEEPALIVE_TIMEOUT),
         security_headers: s.security_headers.unwrap_or(defaults::SECURITY_HEADERS),
         access_log: s.access_log.unwrap_or(defaults::ACCESS_LOG_ON),
+        error_pages: error_pages(cx, &s.error_pages),
         cors,
         tls,
         response_headers,
@@ -287,4 +289,29 @@ fn https_redirect(cx: &mut Compiler<'_, '_>, r: &file::HttpsRedirect) -> HttpsRe
         }),
         status: routes::redirect_status(cx, r.status.as_ref(), defaults::HTTPS_REDIRECT_STATUS),
     }
+}
+
+/// `error_pages`: each key checked, each file read (by the resolve stage).
+fn error_pages(
+    cx: &mut Compiler<'_, '_>,
+    pages: &[(Spanned<String>, Spanned<String>)],
+) -> crate::error_pages::ErrorPages {
+    use crate::error_pages::{ErrorPages, PageKey};
+    let mut out = HashMap::new();
+    for (key, file) in pages {
+        let key = match PageKey::parse(&key.v) {
+            Ok(k) => k,
+            Err(e) => {
+                cx.err(&key.span, e);
+                continue;
+            }
+        };
+        match cx.world.file(&cx.path(&file.v)) {
+            Ok(body) => {
+                out.insert(key, body);
+            }
+            Err(e) => cx.err(&file.span, format!("error_pages: {e}")),
+        }
+    }
+    ErrorPages::new(out)
 }

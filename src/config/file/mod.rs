@@ -179,6 +179,9 @@ pub struct Server {
     pub access: AccessLists,
     /// The routes' default concurrency limit.
     pub conn_limit: Option<ConnLimitRef>,
+    /// Status or class (`"5xx"`) → a file whose contents replace the body
+    /// of rampart's own error answers.
+    pub error_pages: Vec<(Spanned<String>, Spanned<String>)>,
     pub tls: Option<Tls>,
     pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
     pub compression: Option<Compression>,

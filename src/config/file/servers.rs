@@ -72,6 +72,10 @@ pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
         cors: o.get("cors").and_then(|f| r.string(&f)),
         access: read_access(r, o),
         conn_limit: read_conn_limit_ref(r, o),
+        error_pages: o
+            .get("error_pages")
+            .map(|f| r.string_map(&f))
+            .unwrap_or_default(),
         tls,
         response_headers: o
             .get("response_headers")

@@ -14,6 +14,7 @@ impl Translator<'_> {
             server_return,
             http2,
             ssl_on,
+            error_pages,
         } = self.server_directives(children, &mut lv, &mut notes);
         if listens.is_empty() {
             if had_listen {
@@ -73,6 +74,7 @@ impl Translator<'_> {
         }
 
         let server_cors = self.server_settings(&mut parts, &lv, &listens, &mut notes);
+        self.error_pages(&error_pages, children, &lv, &mut parts, &mut notes);
         if https_redirect {
             parts.head.set_c(
                 "https_redirect",
@@ -136,6 +138,7 @@ impl Translator<'_> {
                 "http2" => out.http2 = c.args.first().is_some_and(|a| a == "on"),
                 "ssl" => out.ssl_on = c.args.first().is_some_and(|a| a == "on"),
                 "return" => out.server_return = Some(c),
+                "error_page" => out.error_pages.push(c),
                 _ => {
                     if !self.apply_common(c, lv, notes, 1) {
                         self.skip(c, notes, None);
@@ -144,6 +147,57 @@ impl Translator<'_> {
             }
         }
         out
+    }
+
+    /// `error_page CODE... /uri` as `error_pages`: the file the URI names
+    /// under the root of its exact location (`location = /50x.html { root
+    /// ...; }`), else under the server's root. nginx applies them to its own
+    /// errors, as rampart does (upstream errors pass through unless
+    /// `proxy_intercept_errors`).
+    fn error_pages(
+        &mut self,
+        lines: &[&Directive],
+        children: &[Directive],
+        lv: &Level,
+        parts: &mut ServerParts,
+        notes: &mut Vec<String>,
+    ) {
+        let mut pages: Vec<(String, String)> = Vec::new();
+        for d in lines {
+            let Some((uri, codes)) = d.args.split_last() else {
+                continue;
+            };
+            let codes: Option<Vec<u16>> = codes.iter().map(|c| c.parse().ok()).collect();
+            let root = children
+                .iter()
+                .find(|c| c.name == "location" && c.args == ["=", uri.as_str()])
+                .and_then(|l| l.block.as_deref())
+                .and_then(|b| b.iter().find(|x| x.name == "root"))
+                .and_then(|r| r.args.first().cloned())
+                .or_else(|| lv.root.clone());
+            match (codes, root) {
+                (Some(codes), Some(root)) if uri.starts_with('/') && !uri.contains('$') => {
+                    let file = format!("{}{uri}", root.trim_end_matches('/'));
+                    for code in codes.into_iter().filter(|c| (400..=599).contains(c)) {
+                        pages.push((q(&code.to_string()), q(&file)));
+                    }
+                }
+                _ => self.skip(
+                    d,
+                    notes,
+                    Some("error_page to a named location, a changed status or a URI with no file under a root"),
+                ),
+            }
+        }
+        if !pages.is_empty() {
+            let refs: Vec<(&str, String)> =
+                pages.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            parts.head.set_c(
+                "error_pages",
+                inline(&refs),
+                "error_page: bodies of rampart's own errors",
+            );
+        }
     }
 
     /// A `server_name` line's names as `hosts` patterns (those rampart
@@ -538,4 +592,5 @@ struct ServerDirectives<'d> {
     server_return: Option<&'d Directive>,
     http2: bool,
     ssl_on: bool,
+    error_pages: Vec<&'d Directive>,
 }

@@ -518,3 +518,32 @@ fn try_files_with_a_final_file_is_a_static_fallback() {
         "{text}"
     );
 }
+
+#[test]
+fn error_page_becomes_error_pages_under_the_root_that_serves_them() {
+    let (text, doc, _) = imp("server { listen 80; root /srv;\n\
+           error_page 404 /404.html;\n\
+           error_page 500 502 503 504 /50x.html;\n\
+           error_page 403 @denied;\n\
+           location = /50x.html { root /usr/share/nginx/html; }\n\
+           location / { proxy_pass http://127.0.0.1:1; }\n\
+         }\n");
+    let pages = doc["servers"][0]["error_pages"].as_inline_table().unwrap();
+    let page = |k: &str| pages.get(k).and_then(|v| v.as_str());
+    assert_eq!(page("404"), Some("/srv/404.html"), "{text}");
+    assert_eq!(
+        page("502"),
+        Some("/usr/share/nginx/html/50x.html"),
+        "{text}"
+    );
+    assert_eq!(
+        page("504"),
+        Some("/usr/share/nginx/html/50x.html"),
+        "{text}"
+    );
+    assert_eq!(page("403"), None, "{text}");
+    assert!(
+        text.contains("not imported: error_page 403 @denied"),
+        "{text}"
+    );
+}
