@@ -63,7 +63,7 @@ impl Resolved {
             ..Resolved::default()
         };
         for u in &f.upstreams {
-            for s in &u.servers {
+            for s in u.servers.iter().filter(|s| !s.addr.v.starts_with("unix:")) {
                 out.addrs
                     .entry(s.addr.v.clone())
                     .or_insert_with(|| lookup(&s.addr.v));

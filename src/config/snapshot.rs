@@ -158,13 +158,21 @@ pub enum Balance {
     RoundRobin,
 }
 
+/// Where an upstream server is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerAddr {
+    Tcp(SocketAddr),
+    /// `unix:/run/app/gunicorn.sock`: the usual gunicorn/uvicorn deployment.
+    Unix(std::path::PathBuf),
+}
+
 #[derive(Debug, Clone)]
 pub struct UpstreamServer {
     /// As written (`127.0.0.1:8000`, `api:8000`): the metrics label.
     pub addr: String,
     /// Resolved at load; `None` if the name did not resolve (every attempt
     /// is then a connect error, logged at load).
-    pub socket: Option<SocketAddr>,
+    pub socket: Option<PeerAddr>,
     /// Host part, for TLS SNI.
     pub host: String,
     pub weight: u32,

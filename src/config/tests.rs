@@ -620,7 +620,10 @@ fn compile_takes_names_from_the_resolve_stage() {
     };
     let at: std::net::SocketAddr = "127.0.0.9:5432".parse().unwrap();
     let (cfg, warnings) = compiled(&Resolved::default().with_addr("db.invalid:5432", Some(at)));
-    assert_eq!(cfg.upstreams[0].servers[0].socket, Some(at));
+    assert_eq!(
+        cfg.upstreams[0].servers[0].socket,
+        Some(super::snapshot::PeerAddr::Tcp(at))
+    );
     assert!(warnings.is_empty(), "{warnings:?}");
     let (cfg, warnings) = compiled(&Resolved::default());
     assert_eq!(cfg.upstreams[0].servers[0].socket, None);

@@ -45,18 +45,12 @@ pub fn next_peer(session: &Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer
     a.count += 1;
     a.current = Some(i);
     a.in_flight = Some(InFlight::acquire(&pool.backends[i]));
-    let Some(socket) = pool.sockets[i] else {
+    let Some(socket) = &pool.sockets[i] else {
         return Error::e_explain(ErrorType::InternalError, "unresolved server picked");
     };
     let (_, route) = ctx.server_route(&live);
     let timeouts = route.and_then(|r| r.timeouts).unwrap_or(up.timeouts);
-    Ok(Box::new(peer::build(
-        up,
-        &up.servers[i],
-        socket,
-        &timeouts,
-        keep_idle,
-    )))
+    peer::build(up, &up.servers[i], socket, &timeouts, keep_idle).map(Box::new)
 }
 
 /// The upstream's copy of the request head: what must not reach it

@@ -16,7 +16,6 @@ mod tried;
 
 pub use tried::Tried;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -24,7 +23,7 @@ use std::time::Instant;
 use dashmap::DashMap;
 use prometheus::{IntCounter, IntGauge};
 
-use crate::config::snapshot::{Balance, Upstream};
+use crate::config::snapshot::{Balance, PeerAddr, Upstream};
 use crate::metrics::{UPSTREAM_IN_FLIGHT, UPSTREAM_REQUESTS, UPSTREAM_UP};
 use health::{Health, Transition};
 
@@ -200,7 +199,7 @@ impl Registry {
 #[derive(Debug)]
 pub struct Pool {
     pub backends: Vec<Arc<Backend>>,
-    pub sockets: Vec<Option<SocketAddr>>,
+    pub sockets: Vec<Option<PeerAddr>>,
     cursor: AtomicUsize,
     wrr: Mutex<Vec<i64>>,
 }
@@ -216,7 +215,7 @@ impl Pool {
                 .iter()
                 .map(|s| reg.backend(&up.name, &s.addr))
                 .collect(),
-            sockets: up.servers.iter().map(|s| s.socket).collect(),
+            sockets: up.servers.iter().map(|s| s.socket.clone()).collect(),
             cursor: AtomicUsize::new(0),
             wrr: Mutex::new(vec![0; up.servers.len()]),
         }

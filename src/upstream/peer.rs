@@ -1,11 +1,10 @@
 //! Turning a chosen upstream server into a pingora [`HttpPeer`].
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use pingora::upstreams::peer::HttpPeer;
 
-use crate::config::snapshot::{Timeouts, Upstream, UpstreamServer};
+use crate::config::snapshot::{PeerAddr, Timeouts, Upstream, UpstreamServer};
 
 /// How long an idle upstream connection may wait in the pool (nginx's
 /// upstream `keepalive_timeout` default).
@@ -17,10 +16,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn build(
     up: &Upstream,
     server: &UpstreamServer,
-    socket: SocketAddr,
+    socket: &PeerAddr,
     timeouts: &Timeouts,
     keep_idle: bool,
-) -> HttpPeer {
+) -> pingora::Result<HttpPeer> {
     let (tls, sni) = match &up.tls {
         Some(t) => (
             true,
@@ -28,7 +27,10 @@ pub fn build(
         ),
         None => (false, String::new()),
     };
-    let mut peer = HttpPeer::new(socket, tls, sni);
+    let mut peer = match socket {
+        PeerAddr::Tcp(addr) => HttpPeer::new(*addr, tls, sni),
+        PeerAddr::Unix(path) => HttpPeer::new_uds(&path.to_string_lossy(), false, sni)?,
+    };
     let o = &mut peer.options;
     o.connection_timeout = Some(timeouts.connect);
     o.read_timeout = Some(timeouts.read);
@@ -43,5 +45,5 @@ pub fn build(
         o.verify_hostname = t.verify;
         o.ca = t.ca.clone();
     }
-    peer
+    Ok(peer)
 }

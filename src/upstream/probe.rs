@@ -8,7 +8,6 @@
 //! verification).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use pingora::lb::health_check::{HealthCheck as _, HttpHealthCheck};
 use pingora::lb::Backend;
 
 use super::peer;
-use crate::config::snapshot::{HealthCheck, Timeouts, Upstream, UpstreamServer};
+use crate::config::snapshot::{HealthCheck, PeerAddr, Timeouts, Upstream, UpstreamServer};
 use crate::runtime::Runtime;
 
 pub struct Prober {
@@ -34,7 +33,7 @@ pub struct Prober {
 fn tls_check(
     up: &Upstream,
     server: &UpstreamServer,
-    addr: SocketAddr,
+    addr: &PeerAddr,
     hc: &HealthCheck,
 ) -> Option<HttpHealthCheck> {
     let timeouts = Timeouts {
@@ -42,9 +41,8 @@ fn tls_check(
         read: hc.timeout,
         write: hc.timeout,
     };
-    let peer = peer::build(up, server, addr, &timeouts, false);
     let mut check = HttpHealthCheck::new(&server.host, true);
-    check.peer_template = peer;
+    check.peer_template = peer::build(up, server, addr, &timeouts, false).ok()?;
     let mut req = RequestHeader::build("GET", hc.path.as_bytes(), None).ok()?;
     req.insert_header(http::header::HOST, server.host.as_str())
         .ok()?;
@@ -64,10 +62,21 @@ fn tls_check(
     Some(check)
 }
 
+/// A connection to a server, TCP or Unix socket.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn connect(addr: &PeerAddr) -> Option<Box<dyn Stream>> {
+    Some(match addr {
+        PeerAddr::Tcp(a) => Box::new(tokio::net::TcpStream::connect(a).await.ok()?),
+        PeerAddr::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await.ok()?),
+    })
+}
+
 /// One plain probe: connect, send `GET path`, read the status line.
-pub async fn probe(addr: SocketAddr, host: &str, hc: &HealthCheck) -> bool {
+pub async fn probe(addr: &PeerAddr, host: &str, hc: &HealthCheck) -> bool {
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut s = connect(addr).await?;
         let req = format!(
             "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rampart-health-check\r\nConnection: close\r\n\r\n",
             hc.path
@@ -111,26 +120,30 @@ impl BackgroundService for Prober {
                 }
                 *due = now + hc.interval;
                 for (i, server) in up.servers.iter().enumerate() {
-                    let Some(addr) = pool.sockets[i] else {
+                    let Some(addr) = pool.sockets[i].clone() else {
                         continue;
                     };
                     let backend = pool.backends[i].clone();
                     let hc = hc.clone();
                     let host = server.host.clone();
                     let tls = if up.tls.is_some() {
-                        tls_check(up, server, addr, &hc)
+                        tls_check(up, server, &addr, &hc)
                     } else {
                         None
                     };
                     tokio::spawn(async move {
                         let ok = match tls {
-                            Some(check) => match Backend::new(&addr.to_string()) {
-                                Ok(b) => tokio::time::timeout(hc.timeout * 2, check.check(&b))
-                                    .await
-                                    .is_ok_and(|r| r.is_ok()),
-                                Err(_) => false,
+                            // TLS upstreams are TCP (config check).
+                            Some(check) => match &addr {
+                                PeerAddr::Tcp(a) => match Backend::new(&a.to_string()) {
+                                    Ok(b) => tokio::time::timeout(hc.timeout * 2, check.check(&b))
+                                        .await
+                                        .is_ok_and(|r| r.is_ok()),
+                                    Err(_) => false,
+                                },
+                                PeerAddr::Unix(_) => false,
                             },
-                            None => probe(addr, &host, &hc).await,
+                            None => probe(&addr, &host, &hc).await,
                         };
                         backend.probed(ok, hc.healthy_threshold, hc.unhealthy_threshold);
                     });

@@ -23,6 +23,7 @@ mod reload;
 mod rewrite_access;
 mod static_files;
 mod tls;
+mod unix_upstream;
 mod upstreams;
 mod vendor_series;
 mod websocket;

@@ -6,7 +6,7 @@ use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
 use crate::config::snapshot::{
-    Balance, HealthCheck, Timeouts, Upstream, UpstreamId, UpstreamServer, UpstreamTls,
+    Balance, HealthCheck, PeerAddr, Timeouts, Upstream, UpstreamId, UpstreamServer, UpstreamTls,
 };
 
 /// The pools, and their indexes by name.
@@ -88,6 +88,22 @@ fn upstream_servers(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Vec<Upstre
     let mut servers = Vec::new();
     let mut seen = HashSet::new();
     for s in &u.servers {
+        if !seen.insert(s.addr.v.clone()) {
+            cx.err(
+                &s.addr.span,
+                format!(
+                    "upstream server \"{}\" is listed twice in upstreams.{}",
+                    s.addr.v, u.name.v
+                ),
+            );
+            continue;
+        }
+        if let Some(path) = s.addr.v.strip_prefix("unix:") {
+            if let Some(server) = unix_server(cx, u, s, path) {
+                servers.push(server);
+            }
+            continue;
+        }
         let Some((host, port)) = s.addr.v.rsplit_once(':') else {
             cx.err(
                 &s.addr.span,
@@ -105,32 +121,15 @@ fn upstream_servers(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Vec<Upstre
             );
             continue;
         }
-        if !seen.insert(s.addr.v.clone()) {
-            cx.err(
-                &s.addr.span,
-                format!(
-                    "upstream server \"{}\" is listed twice in upstreams.{}",
-                    s.addr.v, u.name.v
-                ),
-            );
-            continue;
-        }
         // Names are resolved once, at load (as nginx does): `resolve`.
-        let socket = cx.world.addr(&s.addr.v);
+        let socket = cx.world.addr(&s.addr.v).map(PeerAddr::Tcp);
         if socket.is_none() {
             cx.warnings.push(format!(
                 "upstreams.{}: server \"{}\" does not resolve now; requests to it fail with 502 until a reload resolves it",
                 u.name.v, s.addr.v
             ));
         }
-        let weight = match &s.weight {
-            Some(w) if w.v == 0 => {
-                cx.err(&w.span, "weight must be at least 1");
-                1
-            }
-            Some(w) => w.v as u32,
-            None => 1,
-        };
+        let weight = weight(cx, s);
         servers.push(UpstreamServer {
             addr: s.addr.v.clone(),
             socket,
@@ -143,6 +142,55 @@ fn upstream_servers(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Vec<Upstre
         });
     }
     servers
+}
+
+/// A server's `weight` (1 unless given).
+fn weight(cx: &mut Compiler<'_, '_>, s: &file::UpstreamServer) -> u32 {
+    match &s.weight {
+        Some(w) if w.v == 0 => {
+            cx.err(&w.span, "weight must be at least 1");
+            1
+        }
+        Some(w) => w.v as u32,
+        None => 1,
+    }
+}
+
+/// A `unix:/path` server: an absolute socket path, no TLS (nothing to
+/// verify on a local socket).
+fn unix_server(
+    cx: &mut Compiler<'_, '_>,
+    u: &file::Upstream,
+    s: &file::UpstreamServer,
+    path: &str,
+) -> Option<UpstreamServer> {
+    if !path.starts_with('/') {
+        cx.err(
+            &s.addr.span,
+            format!(
+                "upstream server \"{}\": expected unix:/absolute/path",
+                s.addr.v
+            ),
+        );
+        return None;
+    }
+    if u.tls {
+        cx.err(
+            &s.addr.span,
+            format!(
+                "upstreams.{}: tls over a Unix socket is not supported",
+                u.name.v
+            ),
+        );
+        return None;
+    }
+    Some(UpstreamServer {
+        addr: s.addr.v.clone(),
+        socket: Some(PeerAddr::Unix(path.into())),
+        host: "localhost".into(),
+        weight: weight(cx, s),
+        backup: s.backup,
+    })
 }
 
 /// `tls = true` and its keys (an error without it).

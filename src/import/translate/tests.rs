@@ -547,3 +547,19 @@ fn error_page_becomes_error_pages_under_the_root_that_serves_them() {
         "{text}"
     );
 }
+
+#[test]
+fn unix_socket_servers_are_kept() {
+    let (text, doc, _) = imp("upstream app { server unix:/run/gunicorn.sock; }\n\
+         server { listen 80; location / { proxy_pass http://app; } }\n");
+    let servers = doc["upstreams"]["app"]["servers"].as_array().unwrap();
+    let addr = servers
+        .get(0)
+        .and_then(|s| s.as_inline_table())
+        .and_then(|t| t.get("addr"));
+    assert_eq!(
+        addr.and_then(|a| a.as_str()),
+        Some("unix:/run/gunicorn.sock"),
+        "{text}"
+    );
+}

@@ -238,15 +238,12 @@ impl Translator<'_> {
         notes: &mut Vec<String>,
     ) -> Option<UpstreamServer> {
         let addr = c.args.first()?;
-        if addr.starts_with("unix:") {
-            self.skip(
-                c,
-                notes,
-                Some("rampart connects to upstreams over TCP only"),
-            );
-            return None;
-        }
-        let mut pairs = vec![("addr", q(&with_port(addr, 80)))];
+        // `server unix:/run/app.sock;`: the same in rampart.
+        let written = match addr.starts_with("unix:") {
+            true => addr.clone(),
+            false => with_port(addr, 80),
+        };
+        let mut pairs = vec![("addr", q(&written))];
         let (mut mf, mut ft) = (1, 10_000);
         let mut down = false;
         let mut backup = false;

@@ -28,6 +28,7 @@ mod ports;
 mod raw;
 mod sse;
 mod tls;
+mod unix_origin;
 mod websocket;
 
 pub use clients::*;
@@ -39,4 +40,5 @@ pub use ports::*;
 pub use raw::*;
 pub use sse::*;
 pub use tls::*;
+pub use unix_origin::*;
 pub use websocket::*;
