@@ -5,62 +5,29 @@ use std::net::SocketAddr;
 use crate::common::*;
 
 fn config(origin: SocketAddr, dead: u16) -> String {
-    format!(
-        r#"
-[log]
-level = "warn"
-access_log = "off"
-
-[rate_limits.tight]
-rate = "1r/m"
-
-[cors.app]
+    Config::new()
+        .table("[rate_limits.tight]\nrate = \"1r/m\"")
+        .table(
+            r#"[cors.app]
 allow_origins = ["https://app.example.com", "https://*.example.org"]
 allow_methods = ["GET", "POST", "PUT", "DELETE"]
 allow_headers = ["Authorization", "Content-Type"]
 expose_headers = ["X-Total"]
 allow_credentials = true
-max_age = "20d"
-
-[cors.open]
-allow_origins = ["*"]
-
-[upstreams.app]
-servers = [{{ addr = "{origin}" }}]
-
-[upstreams.dead]
-servers = [{{ addr = "127.0.0.1:{dead}" }}]
-
-[[servers]]
-name = "main"
-listen = ["127.0.0.1:{{PORT}}"]
-cors = "app"
-max_body_size = "1k"
-
-[[servers.routes]]
-prefix = "/api/"
-upstream = "app"
-
-[[servers.routes]]
-prefix = "/limited/"
-upstream = "app"
-rate_limit = {{ zone = "tight" }}
-
-[[servers.routes]]
-prefix = "/dead/"
-upstream = "dead"
-
-[[servers.routes]]
-prefix = "/public/"
-upstream = "app"
-cors = "open"
-
-[[servers.routes]]
-prefix = "/internal/"
-upstream = "app"
-cors = false
-"#
-    )
+max_age = "20d""#,
+        )
+        .table("[cors.open]\nallow_origins = [\"*\"]")
+        .upstream("app", origin, "")
+        .table(&format!(
+            "[upstreams.dead]\nservers = [{{ addr = \"127.0.0.1:{dead}\" }}]"
+        ))
+        .server("cors = \"app\"\nmax_body_size = \"1k\"")
+        .proxy("/api/", "app")
+        .route("prefix = \"/limited/\"\nupstream = \"app\"\nrate_limit = { zone = \"tight\" }")
+        .proxy("/dead/", "dead")
+        .route("prefix = \"/public/\"\nupstream = \"app\"\ncors = \"open\"")
+        .route("prefix = \"/internal/\"\nupstream = \"app\"\ncors = false")
+        .build()
 }
 
 const APP: &str = "https://app.example.com";

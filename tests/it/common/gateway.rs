@@ -73,6 +73,11 @@ impl Gateway {
             stderr,
         };
         g.wait_port(port);
+        // The admin listener is a service of its own: it may come up a
+        // moment after the main port (tests then read /metrics at once).
+        if toml.contains("{ADMIN}") {
+            g.wait_port(admin);
+        }
         g
     }
 
