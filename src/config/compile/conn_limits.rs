@@ -24,17 +24,12 @@ pub(super) fn compile_conn_limits(
                 format!("conn_limits.{}.max must be at least 1", c.name.v),
             );
         }
-        let status = match &c.status {
-            Some(s) if !(400..=599).contains(&s.v) => {
-                cx.err(
-                    &s.span,
-                    format!("conn_limit status {}: expected 400-599", s.v),
-                );
-                defaults::CONN_LIMIT_STATUS
-            }
-            Some(s) => s.v as u16,
-            None => defaults::CONN_LIMIT_STATUS,
-        };
+        let status = super::routes::error_status(
+            cx,
+            c.status.as_ref(),
+            "conn_limit",
+            defaults::CONN_LIMIT_STATUS,
+        );
         if let (Some(key), Some(max)) = (key, max) {
             idx.insert(c.name.v.clone(), ConnLimitId(out.len()));
             out.push(ConnLimit {

@@ -78,6 +78,24 @@ pub(super) fn compile_routes(
     RouteTable::new(entries)
 }
 
+/// A refusal's status (`rate_limit`, `conn_limits`): 400-599, `default`
+/// when unset.
+pub(super) fn error_status(
+    cx: &mut Compiler<'_, '_>,
+    status: Option<&Spanned<u64>>,
+    what: &str,
+    default: u16,
+) -> u16 {
+    match status {
+        Some(s) if !(400..=599).contains(&s.v) => {
+            cx.err(&s.span, format!("{what} status {}: expected 400-599", s.v));
+            default
+        }
+        Some(s) => s.v as u16,
+        None => default,
+    }
+}
+
 /// A redirect's status: one of the redirecting 3xx, `default` when unset.
 pub(super) fn redirect_status(
     cx: &mut Compiler<'_, '_>,
@@ -461,17 +479,12 @@ fn rate_limits(
                 "rate_limit: `delay` and `nodelay = true` contradict each other; use one",
             );
         }
-        let status = match &rl.status {
-            Some(s) if !(400..=599).contains(&s.v) => {
-                cx.err(
-                    &s.span,
-                    format!("rate_limit status {}: expected 400-599", s.v),
-                );
-                defaults::RATE_LIMIT_STATUS
-            }
-            Some(s) => s.v as u16,
-            None => defaults::RATE_LIMIT_STATUS,
-        };
+        let status = error_status(
+            cx,
+            rl.status.as_ref(),
+            "rate_limit",
+            defaults::RATE_LIMIT_STATUS,
+        );
         let nodelay = rl.nodelay.unwrap_or(defaults::RATE_LIMIT_NODELAY);
         rate_limits.push(RateLimit {
             zone: *zi,
