@@ -482,7 +482,12 @@ async fn round_robin_spreads_over_the_pool() {
     for _ in 0..10 {
         assert_eq!(c.get(g.url("/")).send().await.unwrap().status(), 200);
     }
-    assert_eq!((a.hits(), b.hits()), (5, 5));
+    // Least-conn with round-robin ties: serial requests alternate, unless a
+    // request's slot is still held (released just after its response went
+    // out) when the next one picks, which a loaded machine can make happen.
+    let (a, b) = (a.hits(), b.hits());
+    assert_eq!(a + b, 10);
+    assert!(a >= 3 && b >= 3, "both servers take their share: {a}/{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -701,11 +706,8 @@ async fn sighup_reloads_valid_config_and_keeps_old_on_error() {
             .unwrap(),
         "two"
     );
-    assert!(
-        g.stderr_text().contains("unknown key `bogus`"),
-        "{}",
-        g.stderr_text()
-    );
+    let log = g.stderr_when_contains("unknown key `bogus`").await;
+    assert!(log.contains("unknown key `bogus`"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,7 +65,8 @@ async fn a_long_request_and_a_tunnel_survive_a_reload() {
         Message::text("after"),
         "the tunnel survives"
     );
-    assert!(g.stderr_text().contains("configuration reloaded"));
+    let log = g.stderr_when_contains("configuration reloaded").await;
+    assert!(log.contains("configuration reloaded"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,17 +389,15 @@ async fn listen_addresses_follow_a_reload() {
         assert!(Instant::now() < deadline, "{second} still accepts");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let log = g.stderr_text();
+    let closed = format!("no longer listening on 127.0.0.1:{second}");
+    let log = g.stderr_when_contains(&closed).await;
     assert!(
         log.contains(&format!(
             "listening on http://127.0.0.1:{second} (added by the reload)"
         )),
         "{log}"
     );
-    assert!(
-        log.contains(&format!("no longer listening on 127.0.0.1:{second}")),
-        "{log}"
-    );
+    assert!(log.contains(&closed), "{log}");
 }
 
 /// An address a reload opened is handed over on upgrade like the others.

@@ -120,6 +120,19 @@ impl Gateway {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// The process log once it contains `needle` (a line is written just
+    /// after what it reports happened); its last state after 5 s.
+    pub async fn stderr_when_contains(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.stderr_text();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Access-log lines (JSON), waiting up to 3 s for at least `n`.
     pub fn access_log(&self, n: usize) -> Vec<serde_json::Value> {
         let deadline = Instant::now() + Duration::from_secs(3);
