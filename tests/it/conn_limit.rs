@@ -119,21 +119,13 @@ async fn limits_are_checked_when_the_file_is_read() {
             "status 200",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        let text = Config::new()
-            .table(extra)
-            .upstream("app", origin, "")
-            .route(route)
-            .build();
-        std::fs::write(&file, text.replace("{PORT}", "1").replace("{ADMIN}", "2")).unwrap();
-        let out = std::process::Command::new(bin())
-            .args(["check", "-c"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{extra}: {err}");
+        let err = check_refuses(
+            &Config::new()
+                .table(extra)
+                .upstream("app", origin, "")
+                .route(route)
+                .build(),
+        );
         assert!(err.contains(want), "{extra}: {err}");
     }
 }

@@ -58,21 +58,13 @@ async fn pages_are_checked_and_read_when_the_file_is_loaded() {
         ("{ 200 = \"/etc/hostname\" }", "error_pages key \"200\""),
         ("{ \"3xx\" = \"/etc/hostname\" }", "error_pages key \"3xx\""),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("e.toml");
-        let text = Config::new()
-            .upstream("app", origin, "")
-            .server(&format!("error_pages = {pages}"))
-            .proxy("/", "app")
-            .build();
-        std::fs::write(&file, text.replace("{PORT}", "1").replace("{ADMIN}", "2")).unwrap();
-        let out = std::process::Command::new(bin())
-            .args(["check", "-c"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{pages}: {err}");
+        let err = check_refuses(
+            &Config::new()
+                .upstream("app", origin, "")
+                .server(&format!("error_pages = {pages}"))
+                .proxy("/", "app")
+                .build(),
+        );
         assert!(err.contains(want), "{pages}: {err}");
     }
 }

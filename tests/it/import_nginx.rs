@@ -270,6 +270,29 @@ fn wait_port(port: u16) {
     panic!("nothing listens on {port}");
 }
 
+/// nginx in the foreground as a non-root user can run it, with `site`
+/// (a file in `dir`) included into its `http` block after `http_extra`.
+fn run_nginx(nginx: &Path, dir: &Path, http_extra: &str, site: &str) -> Nginx {
+    let d = dir.display();
+    std::fs::write(
+        dir.join("nginx.conf"),
+        format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  {http_extra}\n  client_body_temp_path {d}/tmp-body;\n  proxy_temp_path {d}/tmp-proxy;\n  fastcgi_temp_path {d}/tmp-fcgi;\n  uwsgi_temp_path {d}/tmp-uwsgi;\n  scgi_temp_path {d}/tmp-scgi;\n  access_log {d}/access.log;\n  include {d}/{site};\n}}\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(nginx)
+        .args(["-e", &format!("{d}/error.log"), "-p"])
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    Nginx(child)
+}
+
 /// The pam-backend reference with this machine's ports, certificates and
 /// paths. nginx runs it as is; rampart runs what `import-nginx` makes of it.
 fn localized_pam(dir: &Path, http: u16, https: u16, origin: &str, certs: &Path) -> String {
@@ -373,30 +396,13 @@ async fn nginx_and_rampart_answer_the_pam_backend_requests_alike() {
     std::fs::write(ndir.path().join("static/app.css"), "body { color: red }\n").unwrap();
     let pam = localized_pam(ndir.path(), n_http, n_https, &origin_addr, certs.path());
     std::fs::write(ndir.path().join("pam.conf"), &pam).unwrap();
-    let d = ndir.path().display();
     // As in Debian's stock nginx.conf, which the guide's file is included into.
     let mime = if Path::new("/etc/nginx/mime.types").exists() {
         "include /etc/nginx/mime.types;"
     } else {
         "types { text/html html; text/css css; }"
     };
-    std::fs::write(
-        ndir.path().join("nginx.conf"),
-        format!(
-            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  {mime}\n  client_body_temp_path {d}/tmp-body;\n  proxy_temp_path {d}/tmp-proxy;\n  fastcgi_temp_path {d}/tmp-fcgi;\n  uwsgi_temp_path {d}/tmp-uwsgi;\n  scgi_temp_path {d}/tmp-scgi;\n  access_log {d}/access.log;\n  include {d}/pam.conf;\n}}\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(&nginx)
-        .args(["-e", &format!("{d}/error.log"), "-p"])
-        .arg(ndir.path())
-        .arg("-c")
-        .arg(ndir.path().join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nginx");
-    let _nginx = Nginx(child);
+    let _nginx = run_nginx(&nginx, ndir.path(), mime, "pam.conf");
     wait_port(n_https);
 
     // rampart, on the import of the same file with its own ports.
@@ -630,24 +636,7 @@ async fn nginx_and_rampart_rewrite_and_refuse_alike() {
     let ndir = tempfile::tempdir().unwrap();
     let n_port = free_port();
     std::fs::write(ndir.path().join("site.conf"), conf(n_port)).unwrap();
-    let d = ndir.path().display();
-    std::fs::write(
-        ndir.path().join("nginx.conf"),
-        format!(
-            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  client_body_temp_path {d}/tmp-body;\n  proxy_temp_path {d}/tmp-proxy;\n  fastcgi_temp_path {d}/tmp-fcgi;\n  uwsgi_temp_path {d}/tmp-uwsgi;\n  scgi_temp_path {d}/tmp-scgi;\n  access_log off;\n  include {d}/site.conf;\n}}\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(&nginx)
-        .args(["-e", &format!("{d}/error.log"), "-p"])
-        .arg(ndir.path())
-        .arg("-c")
-        .arg(ndir.path().join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nginx");
-    let _nginx = Nginx(child);
+    let _nginx = run_nginx(&nginx, ndir.path(), "", "site.conf");
 
     let rdir = tempfile::tempdir().unwrap();
     let r_port = free_port();

@@ -81,20 +81,12 @@ async fn unix_servers_are_checked_when_the_file_is_read() {
             "tls over a Unix socket",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("u.toml");
-        let text = Config::new()
-            .table(&format!("[upstreams.app]\nservers = {servers}\n{extra}"))
-            .proxy("/", "app")
-            .build();
-        std::fs::write(&file, text.replace("{PORT}", "1").replace("{ADMIN}", "2")).unwrap();
-        let out = std::process::Command::new(bin())
-            .args(["check", "-c"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{servers}: {err}");
+        let err = check_refuses(
+            &Config::new()
+                .table(&format!("[upstreams.app]\nservers = {servers}\n{extra}"))
+                .proxy("/", "app")
+                .build(),
+        );
         assert!(err.contains(want), "{servers}: {err}");
     }
 }

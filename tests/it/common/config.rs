@@ -94,6 +94,26 @@ impl Config {
     }
 }
 
+/// Runs `rampart check` on `toml` (ports filled with dummies) and returns
+/// its stderr, asserting that it refused the file (exit 1).
+pub fn check_refuses(toml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, toml.replace("{PORT}", "1").replace("{ADMIN}", "2")).unwrap();
+    let out = std::process::Command::new(super::bin())
+        .args(["check", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "check accepted it:\n{toml}\n{err}"
+    );
+    err
+}
+
 #[test]
 fn a_built_config_is_one_rampart_accepts() {
     let origin: SocketAddr = "127.0.0.1:9".parse().unwrap();
