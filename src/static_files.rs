@@ -32,10 +32,12 @@ pub enum Target {
     /// A directory asked for without its trailing slash.
     AddSlash,
     NotFound,
-    /// Nothing there (no such file, no index in the directory): the route's
-    /// `fallback` answers, if it has one. Never returned by [`resolve`].
-    Absent,
 }
+
+/// Nothing there (no such file, no index in the directory): the route's
+/// `fallback` answers, if it has one. A path that is refused (a dotfile, a
+/// way out of root) is a [`Target::NotFound`] instead, never this.
+struct Absent;
 
 #[derive(Debug)]
 pub struct FileInfo {
@@ -120,14 +122,14 @@ pub async fn resolve(st: &Static, path: &str, accept: &[&'static str], ranged: b
     let fallback = st.fallback.clone();
     tokio::task::spawn_blocking(move || {
         match resolve_blocking(&root, &rel, &index, wants_dir, &accept, ranged) {
+            Ok(t) => t,
             // A single-page app's router answers paths with no file.
-            Target::Absent => fallback.map_or(Target::NotFound, |f| {
-                match resolve_blocking(&root, &f, &index, false, &accept, ranged) {
-                    Target::File(file) => Target::File(file),
-                    _ => Target::NotFound,
-                }
-            }),
-            t => t,
+            Err(Absent) => match fallback
+                .map(|f| resolve_blocking(&root, &f, &index, false, &accept, ranged))
+            {
+                Some(Ok(Target::File(file))) => Target::File(file),
+                _ => Target::NotFound,
+            },
         }
     })
     .await
@@ -135,10 +137,10 @@ pub async fn resolve(st: &Static, path: &str, accept: &[&'static str], ranged: b
 }
 
 /// An open that failed: nothing there (a fallback may answer), or refused.
-fn missing_or_refused(e: &std::io::Error) -> Target {
+fn missing_or_refused(e: &std::io::Error) -> Result<Target, Absent> {
     match e.kind() {
-        std::io::ErrorKind::NotFound => Target::Absent,
-        _ => Target::NotFound,
+        std::io::ErrorKind::NotFound => Err(Absent),
+        _ => Ok(Target::NotFound),
     }
 }
 
@@ -149,10 +151,10 @@ fn resolve_blocking(
     wants_dir: bool,
     accept: &[&'static str],
     ranged: bool,
-) -> Target {
+) -> Result<Target, Absent> {
     let root_path = root;
     let Ok(root) = File::open(root_path) else {
-        return Target::NotFound;
+        return Ok(Target::NotFound);
     };
     let open = |rel: &str| open_beneath(&root, root_path, rel);
     let (mut file, mut meta) = match open(rel) {
@@ -162,7 +164,7 @@ fn resolve_blocking(
     let mut name = rel.trim_end_matches('/').to_string();
     if meta.is_dir() {
         if !wants_dir {
-            return Target::AddSlash;
+            return Ok(Target::AddSlash);
         }
         name = if name.is_empty() {
             index.to_string()
@@ -175,7 +177,7 @@ fn resolve_blocking(
         };
     }
     if !meta.is_file() {
-        return Target::NotFound;
+        return Ok(Target::NotFound);
     }
     let content_type = mime_guess::from_path(&name)
         .first_raw()
@@ -194,24 +196,24 @@ fn resolve_blocking(
             let ext = if *enc == "br" { "br" } else { "gz" };
             if let Ok((f, m)) = open(&format!("{name}.{ext}")) {
                 if m.is_file() {
-                    return Target::File(FileInfo {
+                    return Ok(Target::File(FileInfo {
                         file: f,
                         len: m.len(),
                         modified: m.modified().ok(),
                         content_type,
                         encoding: Some(enc),
-                    });
+                    }));
                 }
             }
         }
     }
-    Target::File(FileInfo {
+    Ok(Target::File(FileInfo {
         len: meta.len(),
         modified: meta.modified().ok(),
         file,
         content_type,
         encoding: None,
-    })
+    }))
 }
 
 /// The encodings of precompressed files the client accepts, best first.

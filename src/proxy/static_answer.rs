@@ -48,9 +48,7 @@ pub async fn serve(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         query: req.uri.query().map(|q| format!("?{q}")).unwrap_or_default(),
     };
     let f = match sf::resolve(st, &path, &accept, cond.range.is_some()).await {
-        Target::NotFound | Target::Absent => {
-            return answer::status_with(session, ctx, 404, &[]).await
-        }
+        Target::NotFound => return answer::status_with(session, ctx, 404, &[]).await,
         Target::AddSlash => {
             // The path as received (still percent-encoded), not as matched.
             let received = session.req_header().uri.path();

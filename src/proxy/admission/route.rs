@@ -29,11 +29,17 @@ pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) ->
     let rewritten = route
         .and_then(|r| r.rewrite.as_ref())
         .and_then(|rw| rw.apply(&path.matched, &path.forward));
-    let forward = rewritten.map_or(path.forward.clone(), Cow::Owned);
-    if forward != uri.path() {
+    // Normalizing borrows the path when it is already in normal form: the
+    // common case sets no new target and compares nothing.
+    let forward = match (rewritten, &path.forward) {
+        (Some(p), _) => Some(p),
+        (None, Cow::Owned(p)) => Some(p.clone()),
+        (None, Cow::Borrowed(_)) => None,
+    };
+    if let Some(forward) = forward {
         let target = match uri.query() {
             Some(q) => format!("{forward}?{q}"),
-            None => forward.into_owned(),
+            None => forward,
         };
         match http::Uri::try_from(target) {
             Ok(u) => session.req_header_mut().set_uri(u),
