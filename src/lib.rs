@@ -16,6 +16,7 @@ pub mod accept;
 pub mod access_list;
 pub mod access_log;
 pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod client_ip;
 pub mod compression;

@@ -110,6 +110,14 @@ pub static CONN_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static AUTH_DENIED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_auth_denied_total",
+        "Requests refused by access control or authentication, by reason: ip (allow/deny), credentials (htpasswd), forward (the auth service refused), forward_error (it failed to answer).",
+        &["server", "route", "reason"],
+    )
+});
+
 pub static TLS_HANDSHAKE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "rampart_tls_handshake_errors_total",
@@ -219,6 +227,14 @@ impl RouteMetrics {
             .inc();
     }
 
+    /// A request refused by `allow`/`deny` or `auth` (rare: the series is
+    /// looked up when counted).
+    pub fn auth_denied(&self, reason: &str) {
+        AUTH_DENIED
+            .with_label_values(&[self.server.as_str(), self.route.as_str(), reason])
+            .inc();
+    }
+
     pub fn websockets(&self) -> &IntGauge {
         &self.websockets
     }
@@ -295,6 +311,7 @@ pub fn prune_removed(cfg: &crate::config::Snapshot) {
     prune(&REQUESTS, route);
     prune(&DURATION, route);
     prune(&WEBSOCKETS, route);
+    prune(&AUTH_DENIED, route);
     prune(&RATE_LIMITED, |l| zones.contains(label(l, "zone")));
     let limits: HashSet<&str> = cfg.conn_limits.iter().map(|c| c.name.as_str()).collect();
     prune(&CONN_LIMITED, |l| limits.contains(label(l, "limit")));

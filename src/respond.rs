@@ -43,6 +43,7 @@ pub fn prefers_json(accept: Option<&HeaderValue>) -> bool {
 
 /// The content type of an `error_pages` body.
 pub const HTML: &str = "text/html; charset=utf-8";
+pub const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Body and content type of an error answer.
 pub fn error_body(status: u16, request_id: &str, json: bool) -> (Bytes, &'static str) {
@@ -51,10 +52,7 @@ pub fn error_body(status: u16, request_id: &str, json: bool) -> (Bytes, &'static
         let v = serde_json::json!({"status": status, "error": reason, "request_id": request_id});
         (Bytes::from(v.to_string()), "application/json")
     } else {
-        (
-            Bytes::from(format!("{status} {reason}\n")),
-            "text/plain; charset=utf-8",
-        )
+        (Bytes::from(format!("{status} {reason}\n")), TEXT)
     }
 }
 

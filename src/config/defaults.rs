@@ -66,6 +66,9 @@ pub const STATIC_DOTFILES: bool = false;
 
 pub const CONN_LIMIT_STATUS: u16 = 503;
 
+pub const AUTH_FORWARD_CREDENTIALS: bool = false;
+pub const AUTH_TIMEOUT: Duration = secs(5);
+
 pub const CORS_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 pub const CORS_MAX_AGE: Duration = secs(3600);
 
@@ -113,6 +116,11 @@ pub fn documented() -> Vec<(&'static str, String)> {
         ("static.dotfiles", STATIC_DOTFILES.to_string()),
         ("cors.*.max_age", duration(CORS_MAX_AGE)),
         ("conn_limits.*.status", CONN_LIMIT_STATUS.to_string()),
+        (
+            "auth.*.forward_credentials",
+            AUTH_FORWARD_CREDENTIALS.to_string(),
+        ),
+        ("auth.*.timeout", duration(AUTH_TIMEOUT)),
     ]
 }
 

@@ -35,7 +35,7 @@ pub struct Resolved {
     cas: HashMap<PathBuf, Result<Arc<CaType>, String>>,
     /// Static roots: the canonical path of each that is a directory now.
     dirs: HashMap<PathBuf, Option<PathBuf>>,
-    /// Error pages' contents, or why they could not be read.
+    /// Error pages' and htpasswd files' contents, or why they could not be read.
     files: HashMap<PathBuf, Result<bytes::Bytes, String>>,
     /// The configuration directory, canonical when it can be.
     pub config_dir: PathBuf,
@@ -74,6 +74,19 @@ impl Resolved {
                 out.cas.insert(p, loaded);
             }
         }
+        for a in &f.auth {
+            if let Some(file) = &a.htpasswd {
+                out.read_file(absolute(base, &file.v));
+            }
+            let service = a
+                .forward
+                .as_ref()
+                .and_then(|u| crate::auth::forward::ServiceUrl::parse(&u.v).ok());
+            if let Some(service) = service {
+                let key = service.host_port();
+                out.addrs.entry(key).or_insert_with_key(|k| lookup(k));
+            }
+        }
         for s in &f.servers {
             if let Some((cert, key)) = s
                 .tls
@@ -86,11 +99,7 @@ impl Resolved {
                     .or_insert_with_key(|(cert, key)| load_cert(cert, key));
             }
             for (_, page) in &s.error_pages {
-                let p = absolute(base, &page.v);
-                let read = std::fs::read(&p)
-                    .map(bytes::Bytes::from)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()));
-                out.files.insert(p, read);
+                out.read_file(absolute(base, &page.v));
             }
             for ro in &s.routes {
                 if let Some(file::Action::Static(st, _)) = &ro.action {
@@ -105,6 +114,14 @@ impl Resolved {
             }
         }
         out
+    }
+
+    /// Reads a file the config names (an error page, an htpasswd file).
+    fn read_file(&mut self, p: PathBuf) {
+        let read = std::fs::read(&p)
+            .map(bytes::Bytes::from)
+            .map_err(|e| format!("cannot read {}: {e}", p.display()));
+        self.files.insert(p, read);
     }
 
     /// A world in which `name` resolves to `addr` (compile's tests: no DNS).
@@ -138,7 +155,7 @@ impl Resolved {
             .unwrap_or_else(|| Err("not loaded".into()))
     }
 
-    /// A file's contents (an error page), read at load.
+    /// A file's contents (an error page, an htpasswd file), read at load.
     pub fn file(&self, path: &Path) -> Result<bytes::Bytes, String> {
         self.files
             .get(path)

@@ -30,6 +30,7 @@ pub struct Snapshot {
     pub admin: Option<SocketAddr>,
     pub zones: Vec<Zone>,
     pub conn_limits: Vec<ConnLimit>,
+    pub auths: Vec<crate::auth::Auth>,
     pub cors: Vec<CorsPolicy>,
     pub upstreams: Vec<Upstream>,
     pub servers: Vec<Server>,
@@ -375,6 +376,8 @@ pub struct Route {
     pub rewrite: Option<crate::rewrite::Rewrite>,
     /// The route's concurrency limit, else the server's.
     pub conn_limit: Option<ConnLimitId>,
+    /// Who may use the route: its `auth`, else the server's.
+    pub auth: Option<AuthId>,
     pub request_headers: Vec<Header>,
     pub response_headers: Vec<Header>,
 }
@@ -449,6 +452,10 @@ table_id!(
 table_id!(
     /// A CORS policy: `Snapshot::cors`.
     CorsId: CorsPolicy
+);
+table_id!(
+    /// An `[auth.*]` table: `Snapshot::auths`, `LiveConfig::auths`.
+    AuthId: crate::auth::Auth
 );
 table_id!(
     /// A concurrency limit: `Snapshot::conn_limits`, `LiveConfig::conn_limits`.

@@ -65,8 +65,9 @@ pub async fn with_body(
 ) -> Result<()> {
     drain_small_body(session, ctx);
     let mut resp = respond::head(status, content_type, body.len())?;
+    // Appended: an auth service's refusal may set several cookies.
     for (n, v) in extra {
-        resp.insert_header(n.clone(), v.clone())?;
+        resp.append_header(n.clone(), v.clone())?;
     }
     finish_head(session, ctx, &mut resp);
     ctx.ending.local_status = Some(status);

@@ -59,12 +59,14 @@ impl Carried {
                 limited: crate::metrics::CONN_LIMITED.with_label_values(&[c.name.as_str()]),
             })
             .collect();
+        let auths = cfg.auths.iter().map(crate::auth::LiveAuth::new).collect();
         let metrics = crate::metrics::ServerMetrics::for_config(&cfg);
         LiveConfig {
             cfg,
             pools,
             zones,
             conn_limits,
+            auths,
             metrics,
         }
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::snapshot::{ConnLimitId, UpstreamId, ZoneId};
+use crate::config::snapshot::{AuthId, ConnLimitId, UpstreamId, ZoneId};
 use crate::config::Snapshot;
 use crate::metrics::{RouteMetrics, ServerMetrics};
 use crate::upstream::Pool;
@@ -31,6 +31,8 @@ pub struct LiveConfig {
     pub zones: Vec<LiveZone>,
     /// Indexed like `cfg.conn_limits`.
     pub conn_limits: Vec<LiveConnLimit>,
+    /// Indexed like `cfg.auths`: verified credentials, auth-service connections.
+    pub auths: Vec<crate::auth::LiveAuth>,
     /// Indexed like `cfg.servers`: request metrics by route.
     pub metrics: Vec<ServerMetrics>,
 }
@@ -52,6 +54,7 @@ pub struct LiveConnLimit {
 }
 
 crate::config::snapshot::indexed_by!(ConnLimitId: LiveConnLimit);
+crate::config::snapshot::indexed_by!(AuthId: crate::auth::LiveAuth);
 crate::config::snapshot::indexed_by!(UpstreamId: Pool);
 crate::config::snapshot::indexed_by!(ZoneId: LiveZone);
 

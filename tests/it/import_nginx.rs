@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, client, fixture, free_port, Origin};
+use crate::common::{bin, client, fixture, free_port, AuthService, Origin};
 
 const REFERENCES: [&str; 5] = [
     "atlas",
@@ -627,10 +627,21 @@ async fn nginx_and_rampart_rewrite_and_refuse_alike() {
         panic!("nginx is not installed: apt-get install nginx (or set RAMPART_SKIP_NGINX=1)");
     };
     let origin = Origin::start("app").await;
+    let sso = AuthService::start().await;
+    let users = tempfile::tempdir().unwrap();
+    let htpasswd = users.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        "bob:$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0\n\
+         cat:$6$rounds=1000$abc$yxe0KSjmoHd8rpohJgwvF5lnIQ/9t.klcz24a1cca3nWm.PLUmhXgcGgKWCoRFHRHYxXj4SVEtjCnCAwaFY0V0\n",
+    )
+    .unwrap();
     let conf = |port: u16| {
         std::fs::read_to_string(fixture("nginx/rewrite-access.nginx.conf"))
             .unwrap()
             .replace("ORIGIN", &origin.addr.to_string())
+            .replace("AUTH", &sso.addr.to_string())
+            .replace("HTPASSWD", htpasswd.to_str().unwrap())
             .replace("PORT", &port.to_string())
     };
     let ndir = tempfile::tempdir().unwrap();
@@ -647,6 +658,8 @@ async fn nginx_and_rampart_rewrite_and_refuse_alike() {
     let toml = text(&out.stdout).replace("127.0.0.1:9090", &format!("127.0.0.1:{}", free_port()));
     assert!(toml.contains("rewrite_prefix = \"/\""), "{toml}");
     assert!(toml.contains("conn_limit = \"addr\""), "{toml}");
+    assert!(toml.contains("auth = \"admin\""), "{toml}");
+    assert!(toml.contains("auth = \"sso\""), "{toml}");
     let rconf = rdir.path().join("rampart.toml");
     std::fs::write(&rconf, &toml).unwrap();
     let rampart = Command::new(bin())
@@ -661,33 +674,50 @@ async fn nginx_and_rampart_rewrite_and_refuse_alike() {
     wait_port(r_port);
 
     let c = client();
-    for path in [
-        "/api/users?x=1",
-        "/api/",
-        "/v/a/b",
-        "/private/x",
-        "/local/x",
-        "/blocked/x",
-        "/other",
+    let basic = |user_password: &str| {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(user_password);
+        ("authorization", format!("Basic {token}"))
+    };
+    let cookie = |session: &str| ("cookie", format!("session={session}"));
+    for (path, header) in [
+        ("/api/users?x=1", None),
+        ("/api/", None),
+        ("/v/a/b", None),
+        ("/private/x", None),
+        ("/local/x", None),
+        ("/blocked/x", None),
+        ("/other", None),
+        ("/admin/x", None),
+        ("/admin/x", Some(basic("bob:secret"))),
+        ("/admin/x", Some(basic("cat:pw"))),
+        ("/admin/x", Some(basic("bob:wrong"))),
+        ("/sso/x", None),
+        ("/sso/x", Some(cookie("ann"))),
+        ("/sso/x", Some(cookie("banned"))),
+        ("/sso/x", Some(cookie("moved"))),
+        ("/oauth2/auth", None),
     ] {
         let mut seen = Vec::new();
         for port in [n_port, r_port] {
             let before = origin.hits();
-            let r = c
-                .get(format!("http://127.0.0.1:{port}{path}"))
-                .send()
-                .await
-                .unwrap();
+            let mut req = c.get(format!("http://127.0.0.1:{port}{path}"));
+            if let Some((name, value)) = &header {
+                req = req.header(*name, value);
+            }
+            let r = req.send().await.unwrap();
             let upstream = (origin.hits() > before).then(|| origin.last().uri);
             seen.push((r.status().as_u16(), upstream));
         }
-        assert_eq!(seen[0], seen[1], "{path}: nginx, then rampart");
+        assert_eq!(seen[0], seen[1], "{path} {header:?}: nginx, then rampart");
     }
     // What they agreed on, spelled out.
     let get = |p: &'static str| c.get(format!("http://127.0.0.1:{r_port}{p}")).send();
     assert_eq!(get("/private/x").await.unwrap().status(), 403);
     assert_eq!(get("/local/x").await.unwrap().status(), 200);
     assert_eq!(get("/blocked/x").await.unwrap().status(), 403);
+    assert_eq!(get("/admin/x").await.unwrap().status(), 401);
+    assert_eq!(get("/sso/x").await.unwrap().status(), 401);
     let before = origin.hits();
     get("/v/a/b").await.unwrap();
     assert!(origin.hits() > before);

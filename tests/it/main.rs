@@ -6,6 +6,7 @@
 mod common;
 
 mod access_log;
+mod auth;
 mod browser;
 mod compression;
 mod conn_limit;

@@ -42,30 +42,3 @@ pub(super) fn compile_conn_limits(
     }
     (out, idx)
 }
-
-/// A `conn_limit` reference: the limit named, none for `false`, the
-/// inherited one when absent.
-pub(super) fn conn_limit_ref(
-    cx: &mut Compiler<'_, '_>,
-    r: Option<&file::ConnLimitRef>,
-    inherited: Option<ConnLimitId>,
-    limits: &HashMap<String, ConnLimitId>,
-) -> Option<ConnLimitId> {
-    match r {
-        None => inherited,
-        Some(file::ConnLimitRef::Off) => None,
-        Some(file::ConnLimitRef::Limit(name)) => match limits.get(&name.v) {
-            Some(id) => Some(*id),
-            None => {
-                cx.err(
-                    &name.span,
-                    format!(
-                        "undefined conn_limit \"{}\" (define it as [conn_limits.{}])",
-                        name.v, name.v
-                    ),
-                );
-                None
-            }
-        },
-    }
-}

@@ -7,6 +7,7 @@
 //! of the file, in the order they are compiled: what a later part refers
 //! to is compiled first.
 
+mod auth;
 mod conn_limits;
 mod cors;
 mod global;
@@ -24,7 +25,7 @@ use http::HeaderValue;
 use pingora::http::WireHeaderName;
 
 use super::diag::Span;
-use super::file::File;
+use super::file::{self, File};
 use super::reader::{Reader, Spanned};
 use super::resolve::{absolute, Resolved};
 use super::snapshot::*;
@@ -103,8 +104,39 @@ struct Definitions<'a> {
     zone_defs: &'a [Zone],
     cors: &'a HashMap<String, CorsId>,
     conn_limits: &'a HashMap<String, ConnLimitId>,
+    auths: &'a HashMap<String, AuthId>,
     upstreams: &'a HashMap<String, UpstreamId>,
     upstream_defs: &'a [Upstream],
+}
+
+/// A reference to a table defined elsewhere: the table named, none for
+/// `false`, the inherited one when absent. `what` and `section` name the
+/// kind in the error for an undefined name.
+fn reference<Id: Copy>(
+    cx: &mut Compiler<'_, '_>,
+    r: Option<&file::Reference>,
+    inherited: Option<Id>,
+    defined: &HashMap<String, Id>,
+    what: &str,
+    section: &str,
+) -> Option<Id> {
+    match r {
+        None => inherited,
+        Some(file::Reference::Off) => None,
+        Some(file::Reference::Named(name)) => match defined.get(&name.v) {
+            Some(id) => Some(*id),
+            None => {
+                cx.err(
+                    &name.span,
+                    format!(
+                        "undefined {what} \"{}\" (define it as [{section}.{}])",
+                        name.v, name.v
+                    ),
+                );
+                None
+            }
+        },
+    }
 }
 
 /// Validates and compiles. On any error, every problem is in `r.diag` and
@@ -126,6 +158,7 @@ pub fn compile(
     let admin = global::compile_admin(&mut cx, f.admin.as_ref());
     let (zones, zone_idx) = zones::compile_zones(&mut cx, &f.rate_limits);
     let (conn_limits, conn_limit_idx) = conn_limits::compile_conn_limits(&mut cx, &f.conn_limits);
+    let (auths, auth_idx) = auth::compile_auths(&mut cx, &f.auth);
     let (cors, cors_idx) = cors::compile_cors(&mut cx, &f.cors);
     let (upstreams, upstream_idx) = upstreams::compile_upstreams(&mut cx, &f.upstreams);
     let refs = Definitions {
@@ -133,6 +166,7 @@ pub fn compile(
         zone_defs: &zones,
         cors: &cors_idx,
         conn_limits: &conn_limit_idx,
+        auths: &auth_idx,
         upstreams: &upstream_idx,
         upstream_defs: &upstreams,
     };
@@ -150,6 +184,7 @@ pub fn compile(
             admin,
             zones,
             conn_limits,
+            auths,
             cors,
             upstreams,
             servers,

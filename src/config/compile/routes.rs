@@ -15,7 +15,7 @@ use crate::config::diag::Span;
 use crate::config::file;
 use crate::config::reader::Spanned;
 use crate::config::snapshot::{
-    Action, ConnLimitId, CorsChoice, CorsId, RateLimit, Route, Static, Timeouts,
+    Action, AuthId, ConnLimitId, CorsChoice, CorsId, RateLimit, Route, Static, Timeouts,
 };
 use crate::rewrite::Rewrite;
 use crate::routing::{Matcher, RouteTable};
@@ -25,6 +25,7 @@ pub(super) struct Inherited {
     pub(super) cors: Option<CorsId>,
     pub(super) access: AccessList,
     pub(super) conn_limit: Option<ConnLimitId>,
+    pub(super) auth: Option<AuthId>,
 }
 
 /// A server's routes, in file order (the first match wins).
@@ -66,11 +67,21 @@ pub(super) fn compile_routes(
                 _ => access_list(cx, &ro.access, access),
             };
             route.rewrite = rewrite(cx, ro, &matcher, &route);
-            route.conn_limit = super::conn_limits::conn_limit_ref(
+            route.conn_limit = super::reference(
                 cx,
                 ro.conn_limit.as_ref(),
                 inherited.conn_limit,
                 refs.conn_limits,
+                "conn_limit",
+                "conn_limits",
+            );
+            route.auth = super::reference(
+                cx,
+                ro.auth.as_ref(),
+                inherited.auth,
+                refs.auths,
+                "auth",
+                "auth",
             );
             entries.push((matcher, route));
         }
@@ -167,25 +178,16 @@ fn compile_route(
     let action = route_action(cx, ro, refs)?;
     let is_upstream = matches!(action, Action::Upstream(_));
     let rate_limits = rate_limits(cx, ro, refs);
-    let cors = match &ro.cors {
-        None => server_cors
-            .map(CorsChoice::Policy)
-            .unwrap_or(CorsChoice::None),
-        Some(file::CorsRef::Off) => CorsChoice::None,
-        Some(file::CorsRef::Policy(p)) => match refs.cors.get(&p.v) {
-            Some(i) => CorsChoice::Policy(*i),
-            None => {
-                cx.err(
-                    &p.span,
-                    format!(
-                        "undefined CORS policy \"{}\" (define it as [cors.{}])",
-                        p.v, p.v
-                    ),
-                );
-                CorsChoice::None
-            }
-        },
-    };
+    let cors = super::reference(
+        cx,
+        ro.cors.as_ref(),
+        server_cors,
+        refs.cors,
+        "CORS policy",
+        "cors",
+    )
+    .map(CorsChoice::Policy)
+    .unwrap_or(CorsChoice::None);
     let overrides = [ro.connect_timeout, ro.read_timeout, ro.write_timeout];
     let timeouts = match action {
         Action::Upstream(i) => refs.upstream_defs.get(i.0).map(|u| Timeouts {
@@ -226,6 +228,7 @@ fn compile_route(
         access: AccessList::default(),
         rewrite: None,
         conn_limit: None,
+        auth: None,
         request_headers: cx.headers(&ro.request_headers),
         response_headers: cx.headers(&ro.response_headers),
     })

@@ -101,12 +101,20 @@ fn compile_server(
     let response_headers = cx.headers(&s.response_headers);
 
     let access = routes::access_list(cx, &s.access, &AccessList::default());
-    let conn_limit =
-        super::conn_limits::conn_limit_ref(cx, s.conn_limit.as_ref(), None, refs.conn_limits);
+    let conn_limit = super::reference(
+        cx,
+        s.conn_limit.as_ref(),
+        None,
+        refs.conn_limits,
+        "conn_limit",
+        "conn_limits",
+    );
+    let auth = super::reference(cx, s.auth.as_ref(), None, refs.auths, "auth", "auth");
     let inherited = routes::Inherited {
         cors,
         access,
         conn_limit,
+        auth,
     };
     let routes = routes::compile_routes(cx, s, &name, &inherited, refs);
     Some(Server {

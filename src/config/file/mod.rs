@@ -12,9 +12,12 @@ use toml_edit::ImDocument;
 use super::reader::{Reader, Section, Spanned};
 use super::values::Rate;
 
+mod auth;
 mod routes;
 mod servers;
 
+use auth::read_auth;
+pub use auth::Auth;
 use routes::read_route;
 use servers::read_server;
 
@@ -25,6 +28,7 @@ pub struct File {
     pub admin: Option<Spanned<String>>,
     pub rate_limits: Vec<Zone>,
     pub conn_limits: Vec<ConnLimit>,
+    pub auth: Vec<Auth>,
     pub cors: Vec<Cors>,
     pub upstreams: Vec<Upstream>,
     pub servers: Vec<Server>,
@@ -66,11 +70,13 @@ pub struct ConnLimit {
     pub status: Option<Spanned<u64>>,
 }
 
-/// A server's or route's `conn_limit`: a limit's name, or `false`.
+/// A reference by name to a table defined elsewhere (a route's `cors`, a
+/// server's or route's `conn_limit` and `auth`), or `false`, which switches
+/// an inherited one off.
 #[derive(Debug)]
-pub enum ConnLimitRef {
+pub enum Reference {
+    Named(Spanned<String>),
     Off,
-    Limit(Spanned<String>),
 }
 
 #[derive(Debug)]
@@ -178,7 +184,9 @@ pub struct Server {
     /// Client addresses admitted / refused: the default of the routes.
     pub access: AccessLists,
     /// The routes' default concurrency limit.
-    pub conn_limit: Option<ConnLimitRef>,
+    pub conn_limit: Option<Reference>,
+    /// The routes' default authentication.
+    pub auth: Option<Reference>,
     /// Status or class (`"5xx"`) → a file whose contents replace the body
     /// of rampart's own error answers.
     pub error_pages: Vec<(Spanned<String>, Spanned<String>)>,
@@ -248,13 +256,6 @@ pub enum Action {
     },
 }
 
-/// A route's `cors`: a policy name, or `false` to opt out of the server's.
-#[derive(Debug)]
-pub enum CorsRef {
-    Policy(Spanned<String>),
-    Off,
-}
-
 #[derive(Debug)]
 pub struct Route {
     pub span: Spanned<()>,
@@ -262,7 +263,8 @@ pub struct Route {
     pub matcher: Option<Matcher>,
     pub action: Option<Action>,
     pub rate_limit: Vec<RateLimitRef>,
-    pub cors: Option<CorsRef>,
+    /// A CORS policy, or `false` to opt out of the server's.
+    pub cors: Option<Reference>,
     pub connect_timeout: Option<Duration>,
     pub read_timeout: Option<Duration>,
     pub write_timeout: Option<Duration>,
@@ -277,7 +279,8 @@ pub struct Route {
     pub rewrite: Option<Spanned<String>>,
     /// Client addresses admitted / refused (replace the server's).
     pub access: AccessLists,
-    pub conn_limit: Option<ConnLimitRef>,
+    pub conn_limit: Option<Reference>,
+    pub auth: Option<Reference>,
     pub request_headers: Vec<(Spanned<String>, Spanned<String>)>,
     pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
 }
@@ -359,6 +362,10 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
         file.conn_limits.push(read_conn_limit(r, &mut o, name));
         o.finish(r);
     }
+    for (name, mut o) in named_tables(r, &mut top, "auth") {
+        file.auth.push(read_auth(r, &mut o, name));
+        o.finish(r);
+    }
     for (name, mut o) in named_tables(r, &mut top, "cors") {
         file.cors.push(read_cors(r, &mut o, name));
         o.finish(r);
@@ -436,22 +443,28 @@ fn read_conn_limit(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String
     }
 }
 
-/// `conn_limit = "name"` or `conn_limit = false`.
-fn read_conn_limit_ref(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<ConnLimitRef> {
-    let f = o.get("conn_limit")?;
+/// `key = "name"` or `key = false`; `what` names the table kind in the
+/// error for any other value.
+fn read_reference(
+    r: &mut Reader<'_>,
+    o: &mut Section<'_>,
+    key: &'static str,
+    what: &str,
+) -> Option<Reference> {
+    let f = o.get(key)?;
     if f.item.is_bool() {
         return match f.item.as_bool() {
-            Some(false) => Some(ConnLimitRef::Off),
+            Some(false) => Some(Reference::Off),
             _ => {
                 r.diag.error(
                     &f.span,
-                    format!("`{}` must be a conn_limits name or false", f.path),
+                    format!("`{}` must be a {what} name or false", f.path),
                 );
                 None
             }
         };
     }
-    r.string(&f).map(ConnLimitRef::Limit)
+    r.string(&f).map(Reference::Named)
 }
 
 /// `[cors.NAME]`.

@@ -7,7 +7,7 @@ pub(super) fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
     let matcher = read_matcher(r, o);
     let action = read_action(r, o);
     let rate_limit = read_rate_limits(r, o);
-    let cors = read_cors_ref(r, o);
+    let cors = read_reference(r, o, "cors", "CORS policy");
     Route {
         span,
         name: o.get("name").and_then(|f| r.string(&f)),
@@ -23,7 +23,8 @@ pub(super) fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
         rewrite_prefix: o.get("rewrite_prefix").and_then(|f| r.string(&f)),
         rewrite: o.get("rewrite").and_then(|f| r.string(&f)),
         access: read_access(r, o),
-        conn_limit: read_conn_limit_ref(r, o),
+        conn_limit: read_reference(r, o, "conn_limit", "conn_limits"),
+        auth: read_reference(r, o, "auth", "auth"),
         request_headers: o
             .get("request_headers")
             .map(|f| r.string_map(&f))
@@ -197,24 +198,4 @@ fn read_rate_limits(r: &mut Reader<'_>, o: &mut Section<'_>) -> Vec<RateLimitRef
         }
     }
     rate_limit
-}
-
-/// `cors = "policy"` or `cors = false`.
-fn read_cors_ref(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<CorsRef> {
-    o.get("cors").and_then(|f| {
-        if f.item.is_bool() {
-            match f.item.as_bool() {
-                Some(false) => Some(CorsRef::Off),
-                _ => {
-                    r.diag.error(
-                        &f.span,
-                        format!("`{}` must be a CORS policy name or false", f.path),
-                    );
-                    None
-                }
-            }
-        } else {
-            r.string(&f).map(CorsRef::Policy)
-        }
-    })
 }

@@ -71,7 +71,8 @@ pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
         access_log: o.get("access_log").and_then(|f| r.bool(&f)),
         cors: o.get("cors").and_then(|f| r.string(&f)),
         access: read_access(r, o),
-        conn_limit: read_conn_limit_ref(r, o),
+        conn_limit: read_reference(r, o, "conn_limit", "conn_limits"),
+        auth: read_reference(r, o, "auth", "auth"),
         error_pages: o
             .get("error_pages")
             .map(|f| r.string_map(&f))

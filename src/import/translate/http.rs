@@ -284,15 +284,14 @@ impl Translator<'_> {
                 }
                 lv.access.push((d.name == "allow", a0.to_string()));
             }
-            "auth_basic" | "auth_request" => {
-                if a0 == "off" {
-                    lv.denied = None;
-                } else {
-                    lv.denied = Some((403, format!("{} (authentication)", d.name)));
-                    self.skipped.push((d.name.clone(), d.pos.clone()));
-                }
-            }
-            "auth_basic_user_file" | "satisfy" => {}
+            "auth_basic" => lv.auth_basic = (a0 != "off").then(|| a0.to_string()),
+            "auth_basic_user_file" => lv.auth_basic_user_file = Some(a0.to_string()),
+            "auth_request" => lv.auth_request = (a0 != "off").then(|| a0.to_string()),
+            "auth_request_set" => match d.args.get(1).and_then(|v| answer_header(v)) {
+                Some(h) => lv.auth_request_set.push(h),
+                None => self.skip(d, notes, None),
+            },
+            "satisfy" if a0 == "all" => {}
             "include" => {
                 let missing = !a0.ends_with("mime.types");
                 let why = if missing {

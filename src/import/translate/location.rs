@@ -89,6 +89,7 @@ impl Translator<'_> {
             server: cx.server.clone(),
             cors: cx.cors.clone(),
             parent_prefix: this_prefix,
+            proxy_locations: cx.proxy_locations.clone(),
         };
         for c in children
             .iter()

@@ -19,6 +19,7 @@ use super::Options;
 use crate::config::compile::valid_host_pattern;
 use crate::headers::SECURITY;
 
+mod auth;
 mod cors;
 mod headers;
 mod http;
@@ -27,6 +28,7 @@ mod route;
 mod server;
 mod upstreams;
 
+use auth::*;
 use headers::*;
 use http::*;
 use location::*;
@@ -91,7 +93,7 @@ struct Level {
     alias: bool,
     index: Option<String>,
     expires: Option<u64>,
-    /// Access rules rampart cannot express (`deny`, `auth_basic`,
+    /// Access rules rampart cannot express (an access list's order,
     /// `internal`): the status the route answers instead, and why.
     denied: Option<(u16, String)>,
     /// `allow` / `deny` rules in effect, in order: (allow?, address). A
@@ -100,6 +102,13 @@ struct Level {
     access_here: bool,
     /// The value of `proxy_set_header Host`, if any.
     host_header: Option<String>,
+    /// `auth_basic` realm (`None`: off), `auth_basic_user_file`.
+    auth_basic: Option<String>,
+    auth_basic_user_file: Option<String>,
+    /// `auth_request` URI (`None`: off), and the answer headers
+    /// `auth_request_set` copies.
+    auth_request: Option<String>,
+    auth_request_set: Vec<String>,
 }
 
 /// What a location's own directives chose.
@@ -123,6 +132,8 @@ struct LocCx {
     cors: Option<String>,
     /// The prefix of the enclosing location, for nested ones.
     parent_prefix: Option<String>,
+    /// The server's proxying locations (where `auth_request` goes).
+    proxy_locations: Vec<ProxyLocation>,
 }
 
 impl Level {
@@ -139,7 +150,7 @@ impl Level {
     }
 
     /// What the route answers everyone instead of proxying, when nginx
-    /// checked something rampart cannot (`auth_basic`, `internal`, an
+    /// checked something rampart cannot (`internal`, an
     /// access list in an order rampart cannot keep).
     fn refused(&self) -> Option<(u16, String)> {
         self.denied.clone().or_else(|| {
@@ -223,6 +234,10 @@ pub struct Translator<'a> {
     /// `[conn_limits.*]` made for (zone, max, status), by name.
     conn_limits: BTreeMap<(String, u64, Option<u64>), String>,
     conn_tables: Vec<Table>,
+    /// `[auth.*]` made for an htpasswd file or an auth service, by what
+    /// they check.
+    auths: BTreeMap<String, String>,
+    auth_tables: Vec<Table>,
     upstreams: Vec<Upstream>,
     /// Upstreams made up for `proxy_pass http://host:port`, by URL.
     direct: BTreeMap<String, usize>,
@@ -253,6 +268,8 @@ impl<'a> Translator<'a> {
             conn_zones: BTreeMap::new(),
             conn_limits: BTreeMap::new(),
             conn_tables: Vec::new(),
+            auths: BTreeMap::new(),
+            auth_tables: Vec::new(),
             upstreams: Vec::new(),
             direct: BTreeMap::new(),
             cors: Vec::new(),
@@ -381,6 +398,7 @@ impl<'a> Translator<'a> {
         tables.push(admin);
         tables.extend(self.zones);
         tables.extend(self.conn_tables);
+        tables.extend(self.auth_tables);
         tables.extend(self.cors.into_iter().map(|c| c.table));
         for mut u in self.upstreams {
             if u.tls {
@@ -454,9 +472,8 @@ fn reason(name: &str) -> Option<&'static str> {
         "limit_conn_zone" => "rampart keys conn_limits by client_ip, host or header:<Name>",
         "limit_conn" => "its zone was not imported",
         "limit_req_log_level" | "limit_req_dry_run" => "rejections are counted in rampart_rate_limited_total",
-        "auth_basic" | "auth_basic_user_file" | "auth_request" | "satisfy" => {
-            "no authentication in the gateway"
-        }
+        "satisfy" => "rampart checks allow/deny and then auth: both must admit (satisfy all)",
+        "auth_request_set" => "only $upstream_http_<name> values are copied (as copy_headers)",
         "allow" | "deny" => "an access list in an order rampart cannot keep (it checks deny first)",
         n if n.starts_with("proxy_cache") || n.starts_with("fastcgi_") || n.starts_with("uwsgi_") => {
             "no response cache and no FastCGI/uwsgi: rampart proxies HTTP"

@@ -44,6 +44,18 @@ impl Translator<'_> {
         t.set(kind, q(&pattern));
 
         // The action. Access rules rampart cannot express fail closed.
+        let auth = self.route_auth(d, lv, cx);
+        let refused_here;
+        let lv = match &auth {
+            Err(why) => {
+                refused_here = Level {
+                    denied: Some((403, why.clone())),
+                    ..lv.clone()
+                };
+                &refused_here
+            }
+            Ok(_) => lv,
+        };
         let action = self.route_action(
             d,
             (kind, &pattern),
@@ -58,6 +70,9 @@ impl Translator<'_> {
         let proxied = upstream_name.is_some();
 
         // Route-level settings in effect here.
+        if let Ok(Some((name, nginx))) = &auth {
+            t.set_c("auth", q(name), nginx.clone());
+        }
         if let Some((zone, max)) = lv.limit_conn.first() {
             let name = self.conn_limit_name(zone, *max, lv.limit_conn_status);
             t.set_c("conn_limit", q(&name), format!("limit_conn {zone} {max}"));

@@ -270,6 +270,7 @@ impl Translator<'_> {
             server: lv.clone(),
             cors: server_cors.clone(),
             parent_prefix: None,
+            proxy_locations: proxy_locations(children),
         };
         for c in children.iter().filter(|c| c.block.is_some()) {
             match c.name.as_str() {

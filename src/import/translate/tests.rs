@@ -563,3 +563,108 @@ fn unix_socket_servers_are_kept() {
         "{text}"
     );
 }
+
+#[test]
+fn auth_basic_with_a_user_file_becomes_an_htpasswd_auth() {
+    let (text, doc, warnings) = imp("server { listen 80;\n\
+           auth_basic_user_file /etc/nginx/.htpasswd;\n\
+           location /admin/ { auth_basic \"Restricted Area\"; proxy_pass http://127.0.0.1:1; }\n\
+           location /ops/ { auth_basic \"Restricted Area\"; proxy_pass http://127.0.0.1:1; }\n\
+           location /open/ { proxy_pass http://127.0.0.1:1; }\n\
+           location /half/ { auth_basic \"x\"; auth_basic_user_file off_file; auth_basic off; proxy_pass http://127.0.0.1:1; }\n\
+         }\n");
+    let r = routes(&doc, 0);
+    assert_eq!(r[0]["auth"].as_str(), Some("restricted_area"), "{text}");
+    assert_eq!(r[1]["auth"].as_str(), Some("restricted_area"), "{text}");
+    assert!(r[2].get("auth").is_none(), "{text}");
+    assert!(r[3].get("auth").is_none(), "{text}");
+    let a = &doc["auth"]["restricted_area"];
+    assert_eq!(
+        a["htpasswd"].as_str(),
+        Some("/etc/nginx/.htpasswd"),
+        "{text}"
+    );
+    assert_eq!(a["realm"].as_str(), Some("Restricted Area"), "{text}");
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn auth_request_becomes_a_forward_auth_to_the_location_it_names() {
+    let (text, doc, warnings) = imp("server { listen 80;\n\
+           location = /oauth2/auth { internal; proxy_pass http://127.0.0.1:4180; }\n\
+           location /oauth2/ { proxy_pass http://127.0.0.1:4180; }\n\
+           location / {\n\
+             auth_request /oauth2/auth;\n\
+             auth_request_set $user $upstream_http_x_auth_request_user;\n\
+             auth_request_set $email $upstream_http_x_auth_request_email;\n\
+             proxy_pass http://127.0.0.1:8000;\n\
+           }\n\
+           location /v/ { auth_request /validate/me; proxy_pass http://127.0.0.1:8000; }\n\
+           location /validate/ { proxy_pass http://127.0.0.1:9000/check/; }\n\
+           location /x/ { auth_request /files/check; proxy_pass http://127.0.0.1:8000; }\n\
+           location /files/ { root /srv; }\n\
+         }\n");
+    let r = routes(&doc, 0);
+    let auth = |i: usize| r[i].get("auth").and_then(|v| v.as_str());
+    assert_eq!(auth(2), Some("sso"), "{text}");
+    assert_eq!(auth(3), Some("sso_2"), "{text}");
+    assert_eq!(auth(5), None, "{text}");
+    assert_eq!(
+        r[5]["respond"]["status"].as_integer(),
+        Some(403),
+        "fails closed: {text}"
+    );
+    let sso = &doc["auth"]["sso"];
+    assert_eq!(
+        sso["forward"].as_str(),
+        Some("http://127.0.0.1:4180/oauth2/auth")
+    );
+    let copied: Vec<&str> = sso["copy_headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(copied, ["X-Auth-Request-User", "X-Auth-Request-Email"]);
+    assert_eq!(
+        doc["auth"]["sso_2"]["forward"].as_str(),
+        Some("http://127.0.0.1:9000/check/me")
+    );
+    assert!(
+        warned(
+            &warnings,
+            12,
+            "auth_request /files/check: location /files/ does not proxy it"
+        ),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn auth_request_urls_follow_nginx_proxy_pass_rules() {
+    let loc = |exact: bool, path: &str, pass: &str| ProxyLocation::new(exact, path, pass);
+    let ups: BTreeSet<String> = ["oauth".to_string()].into();
+    let l = [
+        loc(true, "/auth", "http://a:1/verify?x=1"),
+        loc(false, "/p/", "https://b/q/"),
+        loc(false, "/u/", "http://oauth"),
+        loc(false, "/v/", "http://$host"),
+    ];
+    assert_eq!(
+        forward_url(&l, "/auth", &ups).unwrap(),
+        "http://a:1/verify?x=1"
+    );
+    assert_eq!(forward_url(&l, "/p/x", &ups).unwrap(), "https://b/q/x");
+    assert!(forward_url(&l, "/u/x", &ups)
+        .unwrap_err()
+        .contains("upstream \"oauth\""));
+    assert!(forward_url(&l, "/v/x", &ups)
+        .unwrap_err()
+        .contains("variables"));
+    assert!(forward_url(&l, "/none", &ups).is_err());
+    assert_eq!(
+        answer_header("$upstream_http_x_auth_request_user").as_deref(),
+        Some("X-Auth-Request-User")
+    );
+    assert_eq!(answer_header("$cookie_x"), None);
+}

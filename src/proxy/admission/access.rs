@@ -16,8 +16,10 @@ pub fn check(_session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) ->
         return Verdict::Continue;
     }
     // No address (a Unix socket peer): nothing to admit by.
-    match ctx.client.ip.is_some_and(|ip| route.access.admits(ip)) {
-        true => Verdict::Continue,
-        false => Verdict::Answer(Answer::status(403)),
+    if ctx.client.ip.is_some_and(|ip| route.access.admits(ip)) {
+        return Verdict::Continue;
     }
+    live.metrics(ctx.place.server, ctx.place.route)
+        .auth_denied("ip");
+    Verdict::Answer(Answer::status(403))
 }

@@ -7,11 +7,12 @@
 //! The order is nginx's, where nginx has one: the host checks, then the
 //! server-wide redirect, then the route (and the 404 when there is none),
 //! the CORS preflight (nginx answers it in its rewrite phase, before
-//! its access phase), the WebSocket origin check, `allow`/`deny`, the
-//! concurrency limit, rate limits, the body limit, and finally the route's action.
+//! its access phase), the WebSocket origin check, `allow`/`deny`,
+//! authentication, the concurrency limit, rate limits, the body limit, and finally the route's action.
 
 mod access;
 mod action;
+mod auth;
 mod body_limit;
 mod conn_limit;
 mod connection;
@@ -80,23 +81,37 @@ impl Answer {
 
 /// A phase: it may read and adjust the request (timeouts, keep-alive, the
 /// forwarded target) and fill in the context.
-type Phase = fn(&mut Session, &mut RequestCtx, &LiveConfig) -> Verdict;
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Decides at once (most phases).
+    Now(fn(&mut Session, &mut RequestCtx, &LiveConfig) -> Verdict),
+    /// May have to wait for something (authentication): `None` when there
+    /// is nothing to wait for on this request, so that only requests that
+    /// wait pay for a boxed future.
+    Waits(for<'a> fn(&'a mut Session, &'a mut RequestCtx, &'a LiveConfig) -> Option<Waiting<'a>>),
+}
+
+/// A phase's decision still to come.
+type Waiting<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Verdict> + Send + 'a>>;
+
+use Phase::{Now, Waits};
 
 /// The phases, in the order they run.
-const PHASES: [(&str, Phase); 13] = [
-    ("listener", host::listener),
-    ("refused", host::refused),
-    ("misdirected", host::misdirected),
-    ("connection", connection::settle),
-    ("https_redirect", https_redirect::check),
-    ("route", route::select),
-    ("preflight", preflight::check),
-    ("websocket_origin", websocket_origin::check),
-    ("access", access::check),
-    ("conn_limit", conn_limit::check),
-    ("rate_limit", rate_limit::check),
-    ("body_limit", body_limit::check),
-    ("action", action::dispatch),
+const PHASES: [(&str, Phase); 14] = [
+    ("listener", Now(host::listener)),
+    ("refused", Now(host::refused)),
+    ("misdirected", Now(host::misdirected)),
+    ("connection", Now(connection::settle)),
+    ("https_redirect", Now(https_redirect::check)),
+    ("route", Now(route::select)),
+    ("preflight", Now(preflight::check)),
+    ("websocket_origin", Now(websocket_origin::check)),
+    ("access", Now(access::check)),
+    ("auth", Waits(auth::check)),
+    ("conn_limit", Now(conn_limit::check)),
+    ("rate_limit", Now(rate_limit::check)),
+    ("body_limit", Now(body_limit::check)),
+    ("action", Now(action::dispatch)),
 ];
 
 /// Runs the phases: `None` when the request goes upstream, else the
@@ -104,7 +119,14 @@ const PHASES: [(&str, Phase); 13] = [
 pub async fn admit(session: &mut Session, ctx: &mut RequestCtx) -> Option<Answer> {
     let live = ctx.live.clone();
     for (_name, phase) in PHASES {
-        match phase(session, ctx, &live) {
+        let verdict = match phase {
+            Now(decide) => decide(session, ctx, &live),
+            Waits(start) => match start(session, ctx, &live) {
+                Some(waiting) => waiting.await,
+                None => Verdict::Continue,
+            },
+        };
+        match verdict {
             Verdict::Continue => {}
             Verdict::Delay(wait) => tokio::time::sleep(wait).await,
             Verdict::Answer(answer) => return Some(answer),

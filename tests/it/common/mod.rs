@@ -19,6 +19,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
+mod auth_service;
 mod clients;
 mod config;
 mod dropper;
@@ -31,6 +32,7 @@ mod tls;
 mod unix_origin;
 mod websocket;
 
+pub use auth_service::*;
 pub use clients::*;
 pub use config::*;
 pub use dropper::*;
