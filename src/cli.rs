@@ -172,6 +172,20 @@ pub fn summary(cfg: &Snapshot) -> String {
             z.name, z.rate, z.key, z.max_keys
         );
     }
+    if !cfg.auths.is_empty() {
+        let _ = writeln!(s, "auth:");
+    }
+    for a in &cfg.auths {
+        let what = match &a.method {
+            crate::auth::Method::Htpasswd { users, .. } => {
+                format!("htpasswd, {} user(s)", users.len())
+            }
+            crate::auth::Method::Forward(f) => {
+                format!("forward to {}{}", f.host.to_str().unwrap_or("?"), f.path)
+            }
+        };
+        let _ = writeln!(s, "  {:<20} {what}", a.name);
+    }
     if let Some(a) = cfg.admin {
         let _ = writeln!(s, "admin: http://{a}/metrics");
     }
@@ -199,12 +213,24 @@ fn summarize_server(s: &mut String, cfg: &Snapshot, srv: &crate::config::snapsho
             .iter()
             .map(|z| cfg.zones[z.zone].name.as_str())
             .collect();
-        let zones = if zones.is_empty() {
-            String::new()
-        } else {
-            format!("  [rate_limit: {}]", zones.join(", "))
+        let mut policies = Vec::new();
+        if !zones.is_empty() {
+            policies.push(format!("rate_limit: {}", zones.join(", ")));
+        }
+        if let Some(c) = r.conn_limit {
+            policies.push(format!("conn_limit: {}", cfg.conn_limits[c].name));
+        }
+        if let Some(a) = r.auth {
+            policies.push(format!("auth: {}", cfg.auths[a].name));
+        }
+        if !r.access.is_open() {
+            policies.push("allow/deny".into());
+        }
+        let policies = match policies.is_empty() {
+            true => String::new(),
+            false => format!("  [{}]", policies.join("; ")),
         };
-        let _ = writeln!(s, "    {:<32} {action}{zones}", r.name);
+        let _ = writeln!(s, "    {:<32} {action}{policies}", r.name);
     }
 }
 
