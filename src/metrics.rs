@@ -82,6 +82,14 @@ pub static UPSTREAM_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+pub static UPSTREAM_RESOLVE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_upstream_resolve_errors_total",
+        "Failed lookups of upstream server names (the last addresses are kept).",
+        &["upstream"],
+    )
+});
+
 pub static ACCESS_LOG_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     let c = IntCounter::new(
         "rampart_access_log_dropped_total",
@@ -308,6 +316,10 @@ pub fn prune_removed(cfg: &crate::config::Snapshot) {
     prune(&UPSTREAM_UP, backend);
     prune(&UPSTREAM_IN_FLIGHT, backend);
     prune(&UPSTREAM_REQUESTS, backend);
+    let pools: HashSet<&str> = cfg.upstreams.iter().map(|u| u.name.as_str()).collect();
+    prune(&UPSTREAM_RESOLVE_ERRORS, |l| {
+        pools.contains(label(l, "upstream"))
+    });
     prune(&REQUESTS, route);
     prune(&DURATION, route);
     prune(&WEBSOCKETS, route);

@@ -106,6 +106,12 @@ pub fn build(
         },
     ));
     server.add_service(pingora::services::background::background_service(
+        "upstream name lookups",
+        crate::upstream::resolver::Resolver {
+            state: state.clone(),
+        },
+    ));
+    server.add_service(pingora::services::background::background_service(
         "rate-limit sweeper",
         crate::sweeper::Sweeper {
             state: state.clone(),

@@ -30,6 +30,7 @@ pub const KEEPALIVE: u64 = 32;
 /// Connect, read and write timeouts to an upstream (nginx's 60 s each).
 pub const UPSTREAM_TIMEOUT: Duration = secs(60);
 pub const TRIES: u64 = 3;
+pub const RESOLVE_INTERVAL: Duration = secs(30);
 pub const TLS_VERIFY: bool = true;
 pub const HEALTH_PATH: &str = "/";
 pub const HEALTH_INTERVAL: Duration = secs(5);
@@ -97,6 +98,7 @@ pub fn documented() -> Vec<(&'static str, String)> {
         ("upstreams.*.read_timeout", duration(UPSTREAM_TIMEOUT)),
         ("upstreams.*.write_timeout", duration(UPSTREAM_TIMEOUT)),
         ("upstreams.*.tries", TRIES.to_string()),
+        ("upstreams.*.resolve_interval", duration(RESOLVE_INTERVAL)),
         ("server max_body_size", size(MAX_BODY_SIZE)),
         (
             "server client_header_timeout",

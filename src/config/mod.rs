@@ -19,6 +19,8 @@ pub mod resolve;
 pub mod snapshot;
 pub mod values;
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 pub use compile::Warnings;
@@ -45,11 +47,37 @@ pub fn load_str(
     text: &str,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(Snapshot, Warnings), Diagnostics> {
+    compile_text(path, text, env, resolve::Resolved::gather)
+}
+
+/// The running configuration compiled again with some names resolving
+/// anew (a DNS refresh): the same text and files, new addresses.
+pub fn recompile_with_addrs(
+    cfg: &Snapshot,
+    fresh: &HashMap<String, Vec<SocketAddr>>,
+) -> Result<(Snapshot, Warnings), Diagnostics> {
+    let world = cfg.inputs.world.with_addrs(fresh);
+    compile_text(
+        &cfg.source,
+        &cfg.inputs.text,
+        |k| std::env::var(k).ok(),
+        |_, _| world,
+    )
+}
+
+/// Reads and compiles `text`, with what it names outside itself from
+/// `world` (given the read file and its directory).
+fn compile_text(
+    path: &Path,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+    world: impl FnOnce(&file::File, &Path) -> resolve::Resolved,
+) -> Result<(Snapshot, Warnings), Diagnostics> {
     let mut r = reader::Reader::new(text, env);
     let shown = path.display().to_string();
     let compiled = file::read(text, &mut r).and_then(|f| {
         let src = compile::Source { path, text };
-        let world = resolve::Resolved::gather(&f, &src.dir());
+        let world = world(&f, &src.dir());
         compile::compile(&src, f, &world, &mut r)
     });
     match compiled {

@@ -28,9 +28,13 @@ pub struct CertFault {
     pub message: String,
 }
 
-#[derive(Debug, Default)]
+/// Cheap to clone (certificates and files are shared): a running
+/// configuration keeps the world it was compiled against, and a DNS refresh
+/// compiles the same file again against it with new addresses.
+#[derive(Debug, Default, Clone)]
 pub struct Resolved {
-    addrs: HashMap<String, Option<SocketAddr>>,
+    /// `host:port` as written → its addresses (empty: did not resolve).
+    addrs: HashMap<String, Vec<SocketAddr>>,
     certs: HashMap<(PathBuf, PathBuf), LoadedCert>,
     cas: HashMap<PathBuf, Result<Arc<CaType>, String>>,
     /// Static roots: the canonical path of each that is a directory now.
@@ -66,7 +70,7 @@ impl Resolved {
             for s in u.servers.iter().filter(|s| !s.addr.v.starts_with("unix:")) {
                 out.addrs
                     .entry(s.addr.v.clone())
-                    .or_insert_with(|| lookup(&s.addr.v));
+                    .or_insert_with(|| lookup_all(&s.addr.v));
             }
             if let Some(ca) = &u.tls_ca {
                 let p = absolute(base, &ca.v);
@@ -84,7 +88,7 @@ impl Resolved {
                 .and_then(|u| crate::auth::forward::ServiceUrl::parse(&u.v).ok());
             if let Some(service) = service {
                 let key = service.host_port();
-                out.addrs.entry(key).or_insert_with_key(|k| lookup(k));
+                out.addrs.entry(key).or_insert_with_key(|k| lookup_all(k));
             }
         }
         for s in &f.servers {
@@ -124,16 +128,31 @@ impl Resolved {
         self.files.insert(p, read);
     }
 
-    /// A world in which `name` resolves to `addr` (compile's tests: no DNS).
+    /// A world in which `name` resolves to `addrs` (compile's tests: no DNS).
     #[cfg(test)]
-    pub fn with_addr(mut self, name: &str, addr: Option<SocketAddr>) -> Self {
-        self.addrs.insert(name.to_string(), addr);
+    pub fn with_addr(mut self, name: &str, addrs: &[SocketAddr]) -> Self {
+        self.addrs.insert(name.to_string(), addrs.to_vec());
         self
     }
 
-    /// An upstream server's address: `None` if it does not resolve now.
+    /// This world with some names resolving anew (a DNS refresh).
+    pub fn with_addrs(&self, fresh: &HashMap<String, Vec<SocketAddr>>) -> Resolved {
+        let mut out = self.clone();
+        for (name, addrs) in fresh {
+            out.addrs.insert(name.clone(), addrs.clone());
+        }
+        out
+    }
+
+    /// Every address of `host:port` as written (one for an IP address,
+    /// each a name resolves to); empty when it does not resolve now.
+    pub fn addrs(&self, written: &str) -> &[SocketAddr] {
+        self.addrs.get(written).map_or(&[], Vec::as_slice)
+    }
+
+    /// The first of [`Self::addrs`].
     pub fn addr(&self, written: &str) -> Option<SocketAddr> {
-        self.addrs.get(written).copied().flatten()
+        self.addrs(written).first().copied()
     }
 
     pub fn cert(&self, cert: &Path, key: &Path) -> LoadedCert {
@@ -169,12 +188,26 @@ impl Resolved {
     }
 }
 
-/// An IP address as written, else the name's first address.
-fn lookup(written: &str) -> Option<SocketAddr> {
-    match written.parse::<SocketAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => written.to_socket_addrs().ok()?.next(),
+/// An IP address as written, else every address of the name through the
+/// system resolver (`/etc/hosts`, `resolv.conf`), in its order, without
+/// repeats; empty when the lookup fails. Blocks: never call it on a
+/// request's thread.
+pub fn lookup_all(written: &str) -> Vec<SocketAddr> {
+    if let Ok(a) = written.parse::<SocketAddr>() {
+        return vec![a];
     }
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in written.to_socket_addrs().into_iter().flatten() {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Whether `host:port` names a host rather than an IP address.
+pub fn is_name(written: &str) -> bool {
+    !written.starts_with("unix:") && written.parse::<SocketAddr>().is_err()
 }
 
 fn load_cert(cert: &Path, key: &Path) -> LoadedCert {

@@ -18,6 +18,13 @@ use rustls::sign::CertifiedKey;
 use super::values::Rate;
 use crate::routing::{HostTable, RouteTable};
 
+/// What a snapshot was compiled from.
+#[derive(Debug)]
+pub struct Inputs {
+    pub text: String,
+    pub world: super::resolve::Resolved,
+}
+
 /// One whole configuration, swapped atomically on reload.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -25,6 +32,9 @@ pub struct Snapshot {
     pub source: PathBuf,
     /// SHA-256 of the file's bytes (hex, first 16 chars), for `rampart_config_info`.
     pub hash: String,
+    /// The file's text and what it named outside itself, as compiled: a
+    /// DNS refresh compiles them again with new addresses.
+    pub inputs: Arc<Inputs>,
     pub global: Global,
     pub log: Log,
     pub admin: Option<SocketAddr>,
@@ -169,7 +179,10 @@ pub enum PeerAddr {
 
 #[derive(Debug, Clone)]
 pub struct UpstreamServer {
-    /// As written (`127.0.0.1:8000`, `api:8000`): the metrics label.
+    /// The metrics label and what identifies the server across reloads:
+    /// as written for an IP address or socket (`127.0.0.1:8000`,
+    /// `unix:/run/app.sock`), the address for a name's server
+    /// (`10.0.0.5:8000`); as written for a name that does not resolve.
     pub addr: String,
     /// Resolved at load; `None` if the name did not resolve (every attempt
     /// is then a connect error, logged at load).
@@ -200,7 +213,13 @@ pub struct HealthCheck {
 #[derive(Debug)]
 pub struct Upstream {
     pub name: String,
+    /// One per address: a name's entry is as many servers as it has
+    /// addresses.
     pub servers: Vec<UpstreamServer>,
+    /// The entries written as names (`app:8000`), looked up again every
+    /// `resolve_interval`.
+    pub names: Vec<String>,
+    pub resolve_interval: Duration,
     pub balance: Balance,
     pub max_fails: u32,
     pub fail_timeout: Duration,

@@ -619,7 +619,7 @@ fn compile_takes_names_from_the_resolve_stage() {
         compile::compile(&src, f, world, &mut r).unwrap()
     };
     let at: std::net::SocketAddr = "127.0.0.9:5432".parse().unwrap();
-    let (cfg, warnings) = compiled(&Resolved::default().with_addr("db.invalid:5432", Some(at)));
+    let (cfg, warnings) = compiled(&Resolved::default().with_addr("db.invalid:5432", &[at]));
     assert_eq!(
         cfg.upstreams[0].servers[0].socket,
         Some(super::snapshot::PeerAddr::Tcp(at))

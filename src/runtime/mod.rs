@@ -104,6 +104,21 @@ impl Runtime {
         self.live.store(Arc::new(live));
     }
 
+    /// Publishes `cfg` only if `expected` is still the configuration in
+    /// use: a DNS refresh computed from a configuration a reload has since
+    /// replaced must not undo the reload. Returns whether it did.
+    pub fn replace_if_current(&self, expected: &Arc<LiveConfig>, cfg: Snapshot) -> bool {
+        let live = Arc::new(self.carried.rebuild(cfg));
+        let previous = self.live.compare_and_swap(expected, live.clone());
+        let replaced = Arc::ptr_eq(&previous, expected);
+        // After a lost race the backends made for `live` are dropped by
+        // the next prune.
+        if replaced {
+            self.carried.prune(&live.cfg);
+        }
+        replaced
+    }
+
     pub fn requests_in_flight(&self) -> usize {
         self.requests.load(Ordering::Acquire)
     }

@@ -12,6 +12,7 @@ pub mod balance;
 pub mod health;
 pub mod peer;
 pub mod probe;
+pub mod resolver;
 mod tried;
 
 pub use tried::Tried;

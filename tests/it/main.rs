@@ -25,6 +25,7 @@ mod rewrite_access;
 mod static_files;
 mod tls;
 mod unix_upstream;
+mod upstream_names;
 mod upstreams;
 mod vendor_series;
 mod websocket;

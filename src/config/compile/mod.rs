@@ -179,6 +179,10 @@ pub fn compile(
         Snapshot {
             source: src.path.to_path_buf(),
             hash: hash(src.text),
+            inputs: std::sync::Arc::new(Inputs {
+                text: src.text.to_string(),
+                world: world.clone(),
+            }),
             global,
             log,
             admin,

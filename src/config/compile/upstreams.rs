@@ -1,10 +1,12 @@
 //! `[upstreams.NAME]`: the pools routes proxy to.
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 
 use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
+use crate::config::resolve::is_name;
 use crate::config::snapshot::{
     Balance, HealthCheck, PeerAddr, Timeouts, Upstream, UpstreamId, UpstreamServer, UpstreamTls,
 };
@@ -64,9 +66,31 @@ fn compile_upstream(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Option<Ups
         Some(t) => t.v as usize,
         None => defaults::TRIES as usize,
     };
+    let resolve_interval = u
+        .resolve_interval
+        .as_ref()
+        .map_or(defaults::RESOLVE_INTERVAL, |d| d.v);
+    if let Some(d) = u.resolve_interval.as_ref().filter(|d| d.v.is_zero()) {
+        cx.err(
+            &d.span,
+            format!(
+                "upstreams.{}.resolve_interval must be more than 0",
+                u.name.v
+            ),
+        );
+    }
+    let mut names: Vec<String> = u
+        .servers
+        .iter()
+        .map(|s| s.addr.v.clone())
+        .filter(|a| is_name(a))
+        .collect();
+    names.dedup();
     Some(Upstream {
         name: u.name.v.clone(),
         servers,
+        names,
+        resolve_interval,
         balance,
         max_fails: u.max_fails.unwrap_or(defaults::MAX_FAILS) as u32,
         fail_timeout: u.fail_timeout.unwrap_or(defaults::FAIL_TIMEOUT),
@@ -82,8 +106,10 @@ fn compile_upstream(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Option<Ups
     })
 }
 
-/// The pool's servers, each address checked and resolved (once, at load,
-/// as nginx does).
+/// The pool's servers, each address checked and resolved: every address a
+/// name resolves to is a server of the entry's weight (labelled with its
+/// address; the name stays the TLS server name). Names are looked up again
+/// every `resolve_interval` (`crate::upstream::resolver`).
 fn upstream_servers(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Vec<UpstreamServer> {
     let mut servers = Vec::new();
     let mut seen = HashSet::new();
@@ -121,25 +147,34 @@ fn upstream_servers(cx: &mut Compiler<'_, '_>, u: &file::Upstream) -> Vec<Upstre
             );
             continue;
         }
-        // Names are resolved once, at load (as nginx does): `resolve`.
-        let socket = cx.world.addr(&s.addr.v).map(PeerAddr::Tcp);
-        if socket.is_none() {
-            cx.warnings.push(format!(
-                "upstreams.{}: server \"{}\" does not resolve now; requests to it fail with 502 until a reload resolves it",
-                u.name.v, s.addr.v
-            ));
-        }
         let weight = weight(cx, s);
-        servers.push(UpstreamServer {
-            addr: s.addr.v.clone(),
-            socket,
+        let server = |addr: String, socket: Option<SocketAddr>| UpstreamServer {
+            addr,
+            socket: socket.map(PeerAddr::Tcp),
             host: host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_string(),
             weight,
             backup: s.backup,
-        });
+        };
+        let addrs = cx.world.addrs(&s.addr.v);
+        if addrs.is_empty() {
+            cx.warnings.push(format!(
+                "upstreams.{}: server \"{}\" does not resolve now; requests to it fail with 502 until it does",
+                u.name.v, s.addr.v
+            ));
+            servers.push(server(s.addr.v.clone(), None));
+        } else if !is_name(&s.addr.v) {
+            servers.push(server(s.addr.v.clone(), Some(addrs[0])));
+        } else {
+            for a in addrs {
+                // Two names of one address: one server.
+                if !servers.iter().any(|x| x.socket == Some(PeerAddr::Tcp(*a))) {
+                    servers.push(server(a.to_string(), Some(*a)));
+                }
+            }
+        }
     }
     servers
 }

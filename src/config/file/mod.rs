@@ -138,6 +138,8 @@ pub struct Upstream {
     pub write_timeout: Option<Duration>,
     /// Attempts across servers.
     pub tries: Option<Spanned<u64>>,
+    /// How often names among `servers` are looked up again.
+    pub resolve_interval: Option<Spanned<Duration>>,
     pub tls: bool,
     pub tls_verify: Option<Spanned<bool>>,
     pub tls_ca: Option<Spanned<String>>,
@@ -598,6 +600,9 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>)
         tries: o
             .get("tries")
             .and_then(|f| r.uint(&f, 100).map(|t| Spanned::new(t, f.span.clone()))),
+        resolve_interval: o
+            .get("resolve_interval")
+            .and_then(|f| r.duration(&f).map(|d| Spanned::new(d, f.span.clone()))),
         tls: o.get("tls").and_then(|f| r.bool(&f)).unwrap_or(false),
         tls_verify: o.get("tls_verify").and_then(|f| r.bool_at(&f)),
         tls_ca: o.get("tls_ca").and_then(|f| r.string(&f)),

@@ -182,6 +182,9 @@ struct Upstream {
     name: String,
     table: Table,
     tls: bool,
+    /// Some server is written as a name (looked up again every
+    /// `resolve_interval`).
+    has_names: bool,
 }
 
 struct Cors {
@@ -252,6 +255,8 @@ pub struct Translator<'a> {
     warnings: Vec<String>,
     counts: Counts,
     limit_503_noted: bool,
+    /// `resolver ... valid=T`: how often names are looked up again.
+    resolver_valid: Option<u64>,
 }
 
 impl<'a> Translator<'a> {
@@ -281,6 +286,7 @@ impl<'a> Translator<'a> {
             warnings: Vec::new(),
             counts: Counts::default(),
             limit_503_noted: false,
+            resolver_valid: None,
             source,
         }
     }
@@ -350,6 +356,13 @@ impl<'a> Translator<'a> {
                 ("upstream", Some(children)) => self.upstream(d, children),
                 ("limit_req_zone", None) => self.zone(d),
                 ("limit_conn_zone", None) => self.conn_zone(d),
+                ("resolver", None) => {
+                    self.resolver_valid = d
+                        .args
+                        .iter()
+                        .find_map(|a| a.strip_prefix("valid="))
+                        .and_then(duration_ms);
+                }
                 _ => {}
             }
         }
@@ -404,6 +417,13 @@ impl<'a> Translator<'a> {
             if u.tls {
                 u.table.set_c("tls", "true".into(), "proxy_pass https://");
             }
+            if let (true, Some(valid)) = (u.has_names, self.resolver_valid) {
+                u.table.set_c(
+                    "resolve_interval",
+                    q(&fmt_duration(valid)),
+                    "resolver valid=: names are looked up again this often",
+                );
+            }
             tables.push(u.table);
         }
         tables.extend(servers::arrange(self.servers));
@@ -437,7 +457,7 @@ fn reason(name: &str) -> Option<&'static str> {
         "ssl_stapling" | "ssl_stapling_verify" | "ssl_trusted_certificate" | "resolver_timeout" => {
             "no OCSP stapling (Let's Encrypt ended its OCSP service in 2025; browsers do not rely on it)"
         }
-        "resolver" => "upstream names are resolved when the configuration is loaded (and on reload)",
+        "resolver" => "rampart looks names up through the system resolver (/etc/hosts, resolv.conf) every resolve_interval (30 s, or nginx's valid=)",
         "worker_connections" | "worker_rlimit_nofile" | "use" | "multi_accept" | "accept_mutex" | "worker_cpu_affinity" | "worker_priority" => {
             "rampart has no per-worker connection cap; raise the open-file limit (LimitNOFILE) instead"
         }

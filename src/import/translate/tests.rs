@@ -668,3 +668,32 @@ fn auth_request_urls_follow_nginx_proxy_pass_rules() {
     );
     assert_eq!(answer_header("$cookie_x"), None);
 }
+
+#[test]
+fn resolver_valid_becomes_the_resolve_interval_of_upstreams_with_names() {
+    let (text, doc, _) = imp("resolver 127.0.0.11 valid=10s;\n\
+         upstream app { server app:8000 resolve; server 10.0.0.5:8000; }\n\
+         upstream ips { server 10.0.0.6:8000; }\n\
+         server { listen 80;\n\
+           location / { proxy_pass http://app; }\n\
+           location /ips/ { proxy_pass http://ips; }\n\
+           location /direct/ { proxy_pass http://api.internal:9000; }\n\
+         }\n");
+    let ups = &doc["upstreams"];
+    assert_eq!(
+        ups["app"]["resolve_interval"].as_str(),
+        Some("10s"),
+        "{text}"
+    );
+    assert!(ups["ips"].get("resolve_interval").is_none(), "{text}");
+    assert_eq!(
+        ups["api_internal_9000"]["resolve_interval"].as_str(),
+        Some("10s"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("not imported: server app:8000 resolve"),
+        "{text}"
+    );
+    assert!(text.contains("not imported: resolver"), "{text}");
+}

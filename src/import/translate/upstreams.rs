@@ -190,6 +190,12 @@ impl Translator<'_> {
             notes.push("every server was a backup: rampart needs a primary, so they are all primaries here".into());
         }
         let count = servers.len();
+        let has_names = children.iter().any(|c| {
+            c.name == "server"
+                && c.args
+                    .first()
+                    .is_some_and(|a| crate::config::resolve::is_name(&with_port(a, 80)))
+        });
         let value = servers_value(servers, all_backup);
         t.set("servers", value);
         match balance {
@@ -225,6 +231,7 @@ impl Translator<'_> {
             name,
             table: t,
             tls: false,
+            has_names,
         });
         self.counts.upstreams += 1;
     }
@@ -265,6 +272,8 @@ impl Translator<'_> {
                 backup = true;
             } else if p == "down" {
                 down = true;
+            } else if p == "resolve" {
+                // nginx's "look the name up again": what rampart always does.
             } else {
                 notes.push(format!(
                     "not imported: server {addr} {p} ({}) — no rampart equivalent",
@@ -376,6 +385,7 @@ impl Translator<'_> {
             name: name.clone(),
             table: t,
             tls,
+            has_names: is_name,
         });
         self.counts.upstreams += 1;
         Ok(ProxyTarget {

@@ -41,6 +41,46 @@ impl Gateway {
     /// As [`Self::start`], with stdout going to `stdout` (e.g. a pipe
     /// nobody reads) instead of a file.
     pub fn start_with_stdout(toml: &str, stdout_to: Option<Stdio>) -> Gateway {
+        Self::launch(toml, stdout_to, |config| {
+            let mut c = Command::new(bin());
+            c.args(["run", "-c"]).arg(config);
+            c
+        })
+    }
+
+    /// As [`Self::start`], in a mount namespace of its own where `hosts`
+    /// is `/etc/hosts`: what names resolve to is the test's to change
+    /// (rewrite the file in place). Needs root, as CI has.
+    pub fn start_with_hosts(toml: &str, hosts: &std::path::Path) -> Gateway {
+        let ok = Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "`unshare -m` failed: this test needs root (the README's test command runs as root)"
+        );
+        Self::launch(toml, None, |config| {
+            let mut c = Command::new("unshare");
+            c.args([
+                "-m",
+                "sh",
+                "-c",
+                "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+            ])
+            .arg(hosts)
+            .args([bin(), "run", "-c"])
+            .arg(config);
+            c
+        })
+    }
+
+    /// Writes the config and starts the command `command(config)` makes.
+    fn launch(
+        toml: &str,
+        stdout_to: Option<Stdio>,
+        command: impl FnOnce(&std::path::Path) -> Command,
+    ) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let admin = free_port();
@@ -54,9 +94,7 @@ impl Gateway {
             .unwrap();
         let stdout = dir.path().join("stdout.log");
         let stderr = dir.path().join("stderr.log");
-        let child = Command::new(bin())
-            .args(["run", "-c"])
-            .arg(&config)
+        let child = command(&config)
             .stdout(
                 stdout_to.unwrap_or_else(|| Stdio::from(std::fs::File::create(&stdout).unwrap())),
             )
