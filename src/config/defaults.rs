@@ -40,6 +40,8 @@ pub const UNHEALTHY_THRESHOLD: u64 = 3;
 
 /// `max_body_size` (nginx's `client_max_body_size 1m`).
 pub const MAX_BODY_SIZE: u64 = 1 << 20;
+pub const BUFFERING: bool = true;
+pub const BUFFER_SIZE: u64 = 1 << 20;
 pub const CLIENT_HEADER_TIMEOUT: Duration = secs(60);
 pub const CLIENT_BODY_TIMEOUT: Duration = secs(60);
 pub const KEEPALIVE_TIMEOUT: Duration = secs(75);
@@ -100,6 +102,8 @@ pub fn documented() -> Vec<(&'static str, String)> {
         ("upstreams.*.tries", TRIES.to_string()),
         ("upstreams.*.resolve_interval", duration(RESOLVE_INTERVAL)),
         ("server max_body_size", size(MAX_BODY_SIZE)),
+        ("route buffering", BUFFERING.to_string()),
+        ("server buffer_size", size(BUFFER_SIZE)),
         (
             "server client_header_timeout",
             duration(CLIENT_HEADER_TIMEOUT),

@@ -302,6 +302,8 @@ pub struct Server {
     pub http2: bool,
     /// `None` = unlimited.
     pub max_body_size: Option<u64>,
+    /// Per request and direction, for routes with `buffering`.
+    pub buffer_size: usize,
     pub client_header_timeout: Duration,
     pub client_body_timeout: Duration,
     /// `%2F` / `%5C` in a path kept encoded (else 400); see `request_path`.
@@ -397,6 +399,9 @@ pub struct Route {
     pub conn_limit: Option<ConnLimitId>,
     /// Who may use the route: its `auth`, else the server's.
     pub auth: Option<AuthId>,
+    /// Request bodies read before the upstream is contacted, responses
+    /// read ahead of the client, each up to the server's `buffer_size`.
+    pub buffering: bool,
     pub request_headers: Vec<Header>,
     pub response_headers: Vec<Header>,
 }

@@ -570,14 +570,16 @@ fn keys_that_would_do_nothing_are_errors() {
         Vec::<String>::new(),
         "http2 = false on plain HTTP says what happens"
     );
+    for b in ["true", "false"] {
+        assert_eq!(
+            errors(&format!("{BASE}buffering = {b}\n")),
+            Vec::<String>::new()
+        );
+    }
     one(
-        &format!("{BASE}buffering = true\n"),
-        "10:13",
-        "buffering = true is not built yet",
-    );
-    assert_eq!(
-        errors(&format!("{BASE}buffering = false\n")),
-        Vec::<String>::new()
+        &BASE.replace("[[servers]]\n", "[[servers]]\nbuffer_size = \"0\"\n"),
+        "6:15",
+        "buffer_size must be between 1 and 1G",
     );
 }
 

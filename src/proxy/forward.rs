@@ -133,7 +133,7 @@ pub fn request_body(
 /// The upstream's response head: a 502/503/504 may become a retry on
 /// another server; anything else is the answer, hop-by-hop headers off.
 pub fn response_head(
-    session: &Session,
+    session: &mut Session,
     resp: &mut ResponseHeader,
     ctx: &mut RequestCtx,
 ) -> Result<()> {
@@ -161,6 +161,11 @@ pub fn response_head(
         return Err(e);
     }
     ctx.attempts.upstream_status = Some(status);
+    // An event stream is relayed as it comes, never read ahead
+    // (`admission::buffering`).
+    if session.response_read_ahead() > 0 && is_event_stream(resp) {
+        session.set_response_read_ahead(0);
+    }
     headers::strip_response_hop_by_hop(resp);
     Ok(())
 }
@@ -185,4 +190,10 @@ fn has_untried(ctx: &RequestCtx) -> bool {
     };
     let pool = &ctx.live.pools[u];
     (0..pool.sockets.len()).any(|i| !ctx.attempts.tried.contains(i) && pool.sockets[i].is_some())
+}
+
+fn is_event_stream(resp: &ResponseHeader) -> bool {
+    resp.headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }

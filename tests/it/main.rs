@@ -8,6 +8,7 @@ mod common;
 mod access_log;
 mod auth;
 mod browser;
+mod buffering;
 mod compression;
 mod conn_limit;
 mod cors;

@@ -203,10 +203,10 @@ fn compile_route(
             format!("route \"{rname}\": connect/read/write_timeout apply only to upstream routes"),
         );
     }
-    if let Some(b) = ro.buffering.as_ref().filter(|b| b.v) {
+    if let (Some(b), false) = (&ro.buffering, is_upstream) {
         cx.err(
             &b.span,
-            format!("route \"{rname}\": buffering = true is not built yet; rampart streams both directions, as buffering = false"),
+            format!("route \"{rname}\": buffering applies only to upstream routes"),
         );
     }
     if !is_upstream && !ro.request_headers.is_empty() {
@@ -229,6 +229,7 @@ fn compile_route(
         rewrite: None,
         conn_limit: None,
         auth: None,
+        buffering: ro.buffering.as_ref().map_or(defaults::BUFFERING, |b| b.v),
         request_headers: cx.headers(&ro.request_headers),
         response_headers: cx.headers(&ro.response_headers),
     })

@@ -137,6 +137,7 @@ fn compile_server(
             Some(n) => Some(n),
             None => Some(defaults::MAX_BODY_SIZE),
         },
+        buffer_size: buffer_size(cx, s.buffer_size.as_ref()),
         client_header_timeout: s
             .client_header_timeout
             .unwrap_or(defaults::CLIENT_HEADER_TIMEOUT),
@@ -322,4 +323,16 @@ fn error_pages(
         }
     }
     ErrorPages::new(out)
+}
+
+/// `buffer_size`: 1 byte to 1 GiB.
+fn buffer_size(cx: &mut Compiler<'_, '_>, size: Option<&Spanned<u64>>) -> usize {
+    match size {
+        Some(s) if s.v == 0 || s.v > 1 << 30 => {
+            cx.err(&s.span, "buffer_size must be between 1 and 1G");
+            defaults::BUFFER_SIZE as usize
+        }
+        Some(s) => s.v as usize,
+        None => defaults::BUFFER_SIZE as usize,
+    }
 }

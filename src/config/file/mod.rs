@@ -172,6 +172,8 @@ pub struct Server {
     pub https_redirect: Option<HttpsRedirect>,
     pub http2: Option<Spanned<bool>>,
     pub max_body_size: Option<u64>,
+    /// Bytes buffered per request and direction for `buffering = true`.
+    pub buffer_size: Option<Spanned<u64>>,
     pub client_header_timeout: Option<Duration>,
     pub client_body_timeout: Option<Duration>,
     /// `%2F` / `%5C` in paths kept (encoded) instead of answered 400.
@@ -270,8 +272,10 @@ pub struct Route {
     pub connect_timeout: Option<Duration>,
     pub read_timeout: Option<Duration>,
     pub write_timeout: Option<Duration>,
-    /// Only `false` (stream both ways) exists yet; `true` is an error
-    /// until buffering is built, so that no key is accepted and ignored.
+    /// `true` (the default): a request body up to the server's
+    /// `buffer_size` is read before the upstream is contacted, and the
+    /// response is read up to `buffer_size` ahead of the client. `false`:
+    /// both stream.
     pub buffering: Option<Spanned<bool>>,
     /// `false`: no access-log lines for this route (health checks, metrics scrapes).
     pub access_log: Option<bool>,

@@ -264,6 +264,7 @@ impl Translator<'_> {
             "proxy_read_timeout" => lv.read_timeout = dur(a0),
             "proxy_send_timeout" => lv.send_timeout = dur(a0),
             "proxy_buffering" => lv.buffering = Some(a0 != "off"),
+            "proxy_request_buffering" => lv.request_buffering = Some(a0 != "off"),
             "access_log" => {
                 lv.access_log_off = Some(a0 == "off");
                 if a0 != "off" {

@@ -85,7 +85,9 @@ struct Level {
     connect_timeout: Option<u64>,
     read_timeout: Option<u64>,
     send_timeout: Option<u64>,
+    /// `proxy_buffering`, `proxy_request_buffering` (`None`: nginx's `on`).
     buffering: Option<bool>,
+    request_buffering: Option<bool>,
     access_log_off: Option<bool>,
     /// `root` or, with `alias`, the directory of an `alias` (nginx inherits
     /// them as one setting).
@@ -477,7 +479,7 @@ fn reason(name: &str) -> Option<&'static str> {
         "client_body_buffer_size" | "client_header_buffer_size" | "large_client_header_buffers" | "proxy_buffers"
         | "proxy_buffer_size" | "proxy_busy_buffers_size" | "proxy_temp_file_write_size" | "proxy_max_temp_file_size"
         | "proxy_temp_path" | "client_body_temp_path" => {
-            "buffers are not tunable: rampart streams bodies and accepts request heads up to 64 KiB"
+            "buffer sizes are rampart's own: it buffers up to the server's buffer_size (1M) per direction (buffering = true) and accepts request heads up to 64 KiB"
         }
         "keepalive_requests" | "keepalive_time" => "no per-connection request cap",
         "send_timeout" => "the response write timeout is not configurable per server",

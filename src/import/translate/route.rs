@@ -440,12 +440,33 @@ fn proxied_settings(
     if let Some(v) = lv.send_timeout {
         t.set_c("write_timeout", q(&fmt_duration(v)), "proxy_send_timeout");
     }
-    if lv.buffering == Some(false) {
-        t.set_c(
+    // rampart has one switch for both directions: streaming wins, as it is
+    // what an event stream or an app reading its upload as it comes needs.
+    match (
+        lv.buffering == Some(false),
+        lv.request_buffering == Some(false),
+    ) {
+        (false, false) => {}
+        (true, true) => t.set_c(
             "buffering",
             "false".into(),
-            "proxy_buffering off: streamed as it arrives",
-        );
+            "proxy_buffering off + proxy_request_buffering off: both directions streamed",
+        ),
+        (response, _) => {
+            let off = if response {
+                "proxy_buffering"
+            } else {
+                "proxy_request_buffering"
+            };
+            t.set_c(
+                "buffering",
+                "false".into(),
+                format!("{off} off: streamed as it arrives"),
+            );
+            notes.push(format!(
+                "{off} off here: rampart's buffering switch covers both directions, so the other is streamed too"
+            ));
+        }
     }
     let mut set = lv.set_headers.clone();
     // nginx sends `Host: $proxy_host` unless told otherwise.

@@ -697,3 +697,19 @@ fn resolver_valid_becomes_the_resolve_interval_of_upstreams_with_names() {
     );
     assert!(text.contains("not imported: resolver"), "{text}");
 }
+
+#[test]
+fn proxy_buffering_off_in_either_direction_streams_the_route() {
+    let (text, doc, _) = imp("server { listen 80;\n\
+           location /sse/ { proxy_buffering off; proxy_pass http://127.0.0.1:1; }\n\
+           location /upload/ { proxy_request_buffering off; proxy_pass http://127.0.0.1:1; }\n\
+           location /both/ { proxy_buffering off; proxy_request_buffering off; proxy_pass http://127.0.0.1:1; }\n\
+           location / { proxy_buffering on; proxy_pass http://127.0.0.1:1; }\n\
+         }\n");
+    let r = routes(&doc, 0);
+    for route in &r[..3] {
+        assert_eq!(route["buffering"].as_bool(), Some(false), "{text}");
+    }
+    assert!(r[3].get("buffering").is_none(), "{text}");
+    assert!(text.contains("proxy_request_buffering off here"), "{text}");
+}

@@ -8,12 +8,14 @@
 //! server-wide redirect, then the route (and the 404 when there is none),
 //! the CORS preflight (nginx answers it in its rewrite phase, before
 //! its access phase), the WebSocket origin check, `allow`/`deny`,
-//! authentication, the concurrency limit, rate limits, the body limit, and finally the route's action.
+//! authentication, the concurrency limit, rate limits, the body limit, the
+//! route's action, and for a proxied request the buffering of its body.
 
 mod access;
 mod action;
 mod auth;
 mod body_limit;
+mod buffering;
 mod conn_limit;
 mod connection;
 mod host;
@@ -97,7 +99,7 @@ type Waiting<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Verdict> +
 use Phase::{Now, Waits};
 
 /// The phases, in the order they run.
-const PHASES: [(&str, Phase); 14] = [
+const PHASES: [(&str, Phase); 15] = [
     ("listener", Now(host::listener)),
     ("refused", Now(host::refused)),
     ("misdirected", Now(host::misdirected)),
@@ -112,6 +114,7 @@ const PHASES: [(&str, Phase); 14] = [
     ("rate_limit", Now(rate_limit::check)),
     ("body_limit", Now(body_limit::check)),
     ("action", Now(action::dispatch)),
+    ("buffering", Waits(buffering::check)),
 ];
 
 /// Runs the phases: `None` when the request goes upstream, else the

@@ -611,6 +611,9 @@ pub struct Session {
     downstream_task_seen_upgraded: bool,
     /// Upstream write pending time. Set by proxy layer (HTTP/1.x only).
     upstream_write_pending_time: Duration,
+    /// Response bytes an HTTP/1 upstream may be read ahead of the client;
+    /// 0 for the default (a few tasks). See [`Session::set_response_read_ahead`].
+    response_read_ahead: usize,
     /// Flag that is set when the shutdown process has begun.
     shutdown_flag: Arc<AtomicBool>,
 }
@@ -639,6 +642,7 @@ impl Session {
             upstream_body_bytes_sent: None,
             downstream_task_seen_upgraded: false,
             upstream_write_pending_time: Duration::ZERO,
+            response_read_ahead: 0,
             shutdown_flag,
         }
     }
@@ -963,6 +967,22 @@ impl Session {
     /// Get the upstream write pending time recorded by the proxy layer. Returns [`Duration::ZERO`] for HTTP/2.
     pub fn upstream_write_pending_time(&self) -> Duration {
         self.upstream_write_pending_time
+    }
+
+    /// Lets the proxy read an HTTP/1 upstream's response up to `bytes`
+    /// ahead of what the client has taken, so that a slow client does not
+    /// keep the upstream (an application worker) busy for as long as it
+    /// takes to download (nginx's `proxy_buffering`). The response is still
+    /// written to the client as it arrives: nothing is held back. 0 (the
+    /// default) keeps the usual few tasks of read-ahead. May be changed
+    /// until the response body starts (turned off for an event stream,
+    /// say): the proxy reads it before each body read.
+    pub fn set_response_read_ahead(&mut self, bytes: usize) {
+        self.response_read_ahead = bytes;
+    }
+
+    pub fn response_read_ahead(&self) -> usize {
+        self.response_read_ahead
     }
 
     /// Set the upstream write pending time. Intended for internal use by proxy layer.

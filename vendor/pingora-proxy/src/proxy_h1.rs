@@ -12,6 +12,8 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
+use std::collections::VecDeque;
+
 use futures::future::OptionFuture;
 use futures::StreamExt;
 
@@ -169,7 +171,10 @@ where
             };
         }
 
-        let (tx_upstream, rx_upstream) = mpsc::channel::<HttpTask>(TASK_BUFFER_SIZE);
+        // Each response task holds at most one body read (64 KiB): room for
+        // `response_read_ahead` bytes of them (patch: read-ahead).
+        let upstream_tasks = TASK_BUFFER_SIZE.max(session.response_read_ahead().div_ceil(64 * 1024));
+        let (tx_upstream, rx_upstream) = mpsc::channel::<HttpTask>(upstream_tasks);
         let (tx_downstream, rx_downstream) = mpsc::channel::<HttpTask>(TASK_BUFFER_SIZE);
 
         // Shared signal so the upstream half can distinguish an expected task-pipe
@@ -274,20 +279,31 @@ where
 
         let mut serve_from_cache = proxy_cache::ServeFromCache::new();
         let mut range_body_filter = proxy_cache::range_filter::RangeBodyFilter::new();
+        // Response tasks read from the upstream while a write to the client
+        // was pending (`Session::set_response_read_ahead`), and their bytes.
+        let mut ahead: VecDeque<HttpTask> = VecDeque::new();
+        let mut ahead_bytes = 0;
+        let mut read_to_end = false;
         loop {
-            // While the upstream answers, watch the client: a client that
-            // goes away ends the request, as in the two-half relay.
-            let task = tokio::select! {
-                biased;
-                task = client_session.read_response_task() => task.map_err(|e| e.into_up())?,
-                idle = session.downstream_session.read_body_or_idle(true) => {
-                    // Only an error (the client closed) comes back here; a
-                    // pipelined next request keeps this pending.
-                    idle.map_err(|e| e.into_down())?;
-                    continue;
+            let task = if let Some(task) = ahead.pop_front() {
+                ahead_bytes -= task_body_len(&task);
+                task
+            } else {
+                // While the upstream answers, watch the client: a client that
+                // goes away ends the request, as in the two-half relay.
+                tokio::select! {
+                    biased;
+                    task = client_session.read_response_task() => task.map_err(|e| e.into_up())?,
+                    idle = session.downstream_session.read_body_or_idle(true) => {
+                        // Only an error (the client closed) comes back here; a
+                        // pipelined next request keeps this pending.
+                        idle.map_err(|e| e.into_down())?;
+                        continue;
+                    }
                 }
             };
             let upstream_done = task.is_end();
+            read_to_end |= upstream_done;
             #[allow(unused_mut)]
             let mut task = task;
             #[cfg(feature = "upstream_modules")]
@@ -312,7 +328,30 @@ where
             if let HttpTask::Failed(e) = task {
                 return Err(e);
             }
-            let response_done = session.write_response_tasks(vec![task]).await?;
+            let read_ahead = session.response_read_ahead();
+            let response_done = if read_ahead == 0 || read_to_end {
+                session.write_response_tasks(vec![task]).await?
+            } else {
+                // While the client takes this task, read on from the upstream
+                // (reading a response task is cancel-safe: the duplex relay
+                // selects on it too).
+                let write = session.write_response_tasks(vec![task]);
+                tokio::pin!(write);
+                loop {
+                    tokio::select! {
+                        biased;
+                        done = &mut write => break done?,
+                        task = client_session.read_response_task(),
+                            if !read_to_end && ahead_bytes < read_ahead =>
+                        {
+                            let task = task.map_err(|e| e.into_up())?;
+                            read_to_end = task.is_end();
+                            ahead_bytes += task_body_len(&task);
+                            ahead.push_back(task);
+                        }
+                    }
+                }
+            };
             if upstream_done || response_done {
                 // The upstream connection is clean only if its response was
                 // read to its end.
@@ -1454,5 +1493,13 @@ mod tests {
 
         assert_eq!(err.etype(), &InvalidHTTPHeader);
         assert_eq!(err.esource(), &ErrorSource::Upstream);
+    }
+}
+
+/// The body bytes a response task holds (patch: read-ahead accounting).
+fn task_body_len(task: &HttpTask) -> usize {
+    match task {
+        HttpTask::Body(Some(b), _) => b.len(),
+        _ => 0,
     }
 }

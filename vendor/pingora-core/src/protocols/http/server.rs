@@ -702,6 +702,20 @@ impl Session {
         }
     }
 
+    /// As [`Self::enable_retry_buffering`], keeping up to `limit` bytes of
+    /// the request body instead of the default 64 KiB, so that a body read
+    /// whole before the upstream is contacted can be sent from the buffer.
+    /// Call it before the body is read. Subrequest and custom sessions keep
+    /// their default.
+    pub fn enable_retry_buffering_up_to(&mut self, limit: usize) {
+        match self {
+            Self::H1(s) => s.enable_retry_buffering_up_to(limit),
+            Self::H2(s) => s.enable_retry_buffering_up_to(limit),
+            Self::Subrequest(s) => s.enable_retry_buffering(),
+            Self::Custom(s) => s.enable_retry_buffering(),
+        }
+    }
+
     pub fn get_retry_buffer(&self) -> Option<Bytes> {
         match self {
             Self::H1(s) => s.get_retry_buffer(),

@@ -1171,8 +1171,14 @@ impl HttpSession {
     }
 
     pub fn enable_retry_buffering(&mut self) {
+        self.enable_retry_buffering_up_to(BODY_BUF_LIMIT)
+    }
+
+    /// As [`Self::enable_retry_buffering`], keeping up to `limit` bytes of
+    /// the request body. No effect once buffering is enabled.
+    pub fn enable_retry_buffering_up_to(&mut self, limit: usize) {
         if self.retry_buffer.is_none() {
-            self.retry_buffer = Some(FixedBuffer::new(BODY_BUF_LIMIT))
+            self.retry_buffer = Some(FixedBuffer::new(limit))
         }
     }
 
@@ -1984,6 +1990,31 @@ mod tests_stream {
         assert_eq!(res, input3.as_slice());
         assert_eq!(http_stream.body_reader.body_state, ParseState::Complete(3));
         assert_eq!(http_stream.body_bytes_read(), 3);
+    }
+
+    /// A body over the default 64 KiB retry limit is kept whole when the
+    /// caller raised the limit, and dropped (truncated) otherwise.
+    #[tokio::test]
+    async fn retry_buffer_up_to_a_larger_limit() {
+        init_log();
+        let body = vec![b'x'; 100 * 1024];
+        let head = format!("POST / HTTP/1.1\r\nHost: pingora.org\r\nContent-Length: {}\r\n\r\n", body.len());
+        for (limit, kept) in [(Some(128 * 1024), true), (None, false)] {
+            let mock_io = Builder::new().read(head.as_bytes()).read(&body).build();
+            let mut http_stream = HttpSession::new(Box::new(mock_io));
+            http_stream.read_request().await.unwrap();
+            match limit {
+                Some(l) => http_stream.enable_retry_buffering_up_to(l),
+                None => http_stream.enable_retry_buffering(),
+            }
+            let mut read = 0;
+            while let Some(b) = http_stream.read_body_bytes().await.unwrap() {
+                read += b.len();
+            }
+            assert_eq!(read, body.len());
+            assert_eq!(http_stream.retry_buffer_truncated(), !kept);
+            assert_eq!(http_stream.get_retry_buffer().map(|b| b.len()), kept.then_some(body.len()));
+        }
     }
 
     #[tokio::test]

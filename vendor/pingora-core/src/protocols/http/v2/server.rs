@@ -913,8 +913,14 @@ impl HttpSession {
     }
 
     pub fn enable_retry_buffering(&mut self) {
+        self.enable_retry_buffering_up_to(BODY_BUF_LIMIT)
+    }
+
+    /// As [`Self::enable_retry_buffering`], keeping up to `limit` bytes of
+    /// the request body. No effect once buffering is enabled.
+    pub fn enable_retry_buffering_up_to(&mut self, limit: usize) {
         if self.retry_buffer.is_none() {
-            self.retry_buffer = Some(FixedBuffer::new(BODY_BUF_LIMIT))
+            self.retry_buffer = Some(FixedBuffer::new(limit))
         }
     }
 
