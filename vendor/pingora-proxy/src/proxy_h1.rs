@@ -281,12 +281,9 @@ where
         let mut range_body_filter = proxy_cache::range_filter::RangeBodyFilter::new();
         // Response tasks read from the upstream while a write to the client
         // was pending (`Session::set_response_read_ahead`), and their bytes.
-        let mut ahead: VecDeque<HttpTask> = VecDeque::new();
-        let mut ahead_bytes = 0;
-        let mut read_to_end = false;
+        let mut ahead = ReadAhead::default();
         loop {
-            let task = if let Some(task) = ahead.pop_front() {
-                ahead_bytes -= task_body_len(&task);
+            let task = if let Some(task) = ahead.pop() {
                 task
             } else {
                 // While the upstream answers, watch the client: a client that
@@ -303,7 +300,7 @@ where
                 }
             };
             let upstream_done = task.is_end();
-            read_to_end |= upstream_done;
+            ahead.read_to_end |= upstream_done;
             #[allow(unused_mut)]
             let mut task = task;
             #[cfg(feature = "upstream_modules")]
@@ -328,29 +325,17 @@ where
             if let HttpTask::Failed(e) = task {
                 return Err(e);
             }
+            // Only a body chunk's write can take long enough to read ahead
+            // during; a response that came in one read is already whole.
             let read_ahead = session.response_read_ahead();
-            let response_done = if read_ahead == 0 || read_to_end {
+            let response_done = if read_ahead == 0
+                || ahead.read_to_end
+                || !matches!(task, HttpTask::Body(..))
+            {
                 session.write_response_tasks(vec![task]).await?
             } else {
-                // While the client takes this task, read on from the upstream
-                // (reading a response task is cancel-safe: the duplex relay
-                // selects on it too).
-                let write = session.write_response_tasks(vec![task]);
-                tokio::pin!(write);
-                loop {
-                    tokio::select! {
-                        biased;
-                        done = &mut write => break done?,
-                        task = client_session.read_response_task(),
-                            if !read_to_end && ahead_bytes < read_ahead =>
-                        {
-                            let task = task.map_err(|e| e.into_up())?;
-                            read_to_end = task.is_end();
-                            ahead_bytes += task_body_len(&task);
-                            ahead.push_back(task);
-                        }
-                    }
-                }
+                // Boxed: the relay's own future stays as small as without it.
+                Box::pin(ahead.write_reading_on(session, client_session, task, read_ahead)).await?
             };
             if upstream_done || response_done {
                 // The upstream connection is clean only if its response was
@@ -1493,6 +1478,53 @@ mod tests {
 
         assert_eq!(err.etype(), &InvalidHTTPHeader);
         assert_eq!(err.esource(), &ErrorSource::Upstream);
+    }
+}
+
+/// Response tasks read from the upstream ahead of the client (patch:
+/// read-ahead), in order, with the body bytes they hold.
+#[derive(Default)]
+struct ReadAhead {
+    /// Allocated only once a write to the client was slow enough.
+    tasks: Option<VecDeque<HttpTask>>,
+    bytes: usize,
+    /// The upstream's response has been read to its end.
+    read_to_end: bool,
+}
+
+impl ReadAhead {
+    fn pop(&mut self) -> Option<HttpTask> {
+        let task = self.tasks.as_mut()?.pop_front()?;
+        self.bytes -= task_body_len(&task);
+        Some(task)
+    }
+
+    /// Writes `task` to the client, reading on from the upstream while the
+    /// write is pending, up to `limit` bytes ahead. Reading a response task
+    /// is cancel-safe: the duplex relay selects on it too.
+    async fn write_reading_on(
+        &mut self,
+        session: &mut Session,
+        client_session: &mut HttpSessionV1,
+        task: HttpTask,
+        limit: usize,
+    ) -> Result<bool> {
+        let write = session.write_response_tasks(vec![task]);
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut write => return done,
+                task = client_session.read_response_task(),
+                    if !self.read_to_end && self.bytes < limit =>
+                {
+                    let task = task.map_err(|e| e.into_up())?;
+                    self.read_to_end = task.is_end();
+                    self.bytes += task_body_len(&task);
+                    self.tasks.get_or_insert_with(VecDeque::new).push_back(task);
+                }
+            }
+        }
     }
 }
 
