@@ -71,7 +71,13 @@ trap 'exit 143' TERM
 # the equivalent of its nginx config; bench/callgrind.sh counts the same
 # work): rampart_config KEEPALIVE, on stdout. Uses HOST, ADMIN_PORT,
 # ORIGIN_PORT and RAMPART_PORT.
+# small-guarded: one user, apr1 (`htpasswd -m`), which nginx verifies on
+# every request and rampart once per minute. Password "bench".
+BENCH_HTPASSWD_LINE='bench:$apr1$saltsalt$xfteRnaTWoICLCllpGzqw/'
+BENCH_AUTHORIZATION='Basic YmVuY2g6YmVuY2g='
+
 rampart_config() {
+    printf '%s\n' "$BENCH_HTPASSWD_LINE" >"$TMP/htpasswd"
     cat <<EOF
 [global]
 threads = 1
@@ -92,6 +98,13 @@ keepalive = $1
 [rate_limits.bench]               # small-limited: never rejects, measures the check
 rate = "1000000r/s"
 
+[auth.bench]                      # small-guarded: allow + auth + conn_limit that all admit
+htpasswd = "$TMP/htpasswd"
+realm = "bench"
+
+[conn_limits.bench]
+max = 65535
+
 [[servers]]
 name = "bench"
 listen = ["$HOST:$RAMPART_PORT"]
@@ -105,6 +118,13 @@ types = ["application/json"]
 prefix = "/rl/"
 upstream = "origin"
 rate_limit = { zone = "bench", burst = 100000, nodelay = true }
+
+[[servers.routes]]
+prefix = "/guard/"
+upstream = "origin"
+allow = ["$HOST"]
+auth = "bench"
+conn_limit = "bench"
 
 [[servers.routes]]
 prefix = "/"

@@ -84,10 +84,10 @@ TLS_NEEDED=0
 WS_NEEDED=0
 for sc in "${SCENARIO_LIST[@]}"; do
     case $sc in
-        small | 64k | small-limited | json-gzip) ;;
+        small | 64k | small-limited | small-guarded | json-gzip) ;;
         https-small | https-handshake) TLS_NEEDED=1 ;;
         ws) WS_NEEDED=1 ;;
-        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited json-gzip https-small https-handshake ws)" ;;
+        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited small-guarded json-gzip https-small https-handshake ws)" ;;
     esac
 done
 # The wrk scenarios, in order (ws has its own section after the idle keep-alive test).
@@ -322,6 +322,7 @@ $(nginx_common_http "$TMP/origin")
         root $TMP/origin/www;
         location = /small { default_type text/plain; return 200 "ok\n"; }
         location = /rl/small { default_type text/plain; return 200 "ok\n"; }
+        location = /guard/small { default_type text/plain; return 200 "ok\n"; }
         location = /64k   { }
         location = /64k.json { default_type application/json; gzip off; }
         location /        { return 404; }
@@ -332,7 +333,25 @@ EOF
 # ---------------------------------------------------------------- proxy nginx (PROXY_CPU)
 mkdir -p "$TMP/nginx/tmp"
 nginx_proxy_location() {  # the same proxying on the plain and the TLS server
-    cat <<'EOF'
+    sed "s|TMPDIR|$TMP|" <<'EOF'
+        # small-guarded: allow + auth_basic + limit_conn, all admitting
+        location /guard/ {
+            allow 127.0.0.1;
+            deny all;
+            auth_basic "bench";
+            auth_basic_user_file TMPDIR/htpasswd;
+            limit_conn benchconn 65535;
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Request-Id $request_id;
+            add_header X-Request-Id $request_id always;
+        }
         # small-limited: a rate limit that never rejects (the cost of checking it)
         location /rl/ {
             limit_req zone=bench burst=100000 nodelay;
@@ -417,6 +436,7 @@ $(nginx_common_http "$TMP/nginx")
     keepalive_timeout 75s;         # same as rampart's default keepalive_timeout
     keepalive_requests 10000000;   # rampart (pingora) has no per-connection request cap
     limit_req_zone \$binary_remote_addr zone=bench:10m rate=1000000r/s;
+    limit_conn_zone \$binary_remote_addr zone=benchconn:10m;
     # json-gzip: the same compression settings as rampart's [servers.compression]
     gzip on;
     gzip_comp_level 3;
@@ -564,6 +584,7 @@ scenario_path() {
         64k) echo /64k ;;
         json-gzip) echo /64k.json ;;
         small-limited) echo /rl/small ;;
+        small-guarded) echo /guard/small ;;
         *) echo /small ;;
     esac
 }
@@ -575,6 +596,7 @@ scenario_url() {  # scenario_url SCENARIO PROXY
 }
 scenario_wrk_args() {  # extra wrk arguments of SCENARIO, one per line
     [[ $1 == json-gzip ]] && printf '%s\n' -H 'Accept-Encoding: gzip'
+    [[ $1 == small-guarded ]] && printf '%s\n' -H "Authorization: $BENCH_AUTHORIZATION"
     [[ $1 == https-handshake ]] && printf '%s\n' -H 'Connection: close'
     return 0
 }
@@ -913,6 +935,7 @@ def ratio(a, b):
 DESC = {
     "small": "GET /small (3-byte body)",
     "small-limited": "GET /rl/small: as small, through a rate limit that never rejects",
+    "small-guarded": "GET /guard/small: as small, through allow, auth (htpasswd, apr1) and a conn_limit that all admit",
     "64k": "GET /64k (64 KiB body)",
     "json-gzip": "GET /64k.json with Accept-Encoding: gzip: the proxy compresses (gzip level 3 both)",
     "https-small": "GET /small over HTTPS (HTTP/1.1, keep-alive)",
