@@ -252,3 +252,38 @@ async fn a_slow_upload_reaches_the_upstream_whole() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stalls_mid_body_gets_408_and_the_upstream_nothing() {
+    let (addr, seen) = upstream().await;
+    let g = Gateway::start(
+        &Config::new()
+            .upstream("app", addr, "")
+            .server("client_body_timeout = \"1s\"")
+            .proxy("/", "app")
+            .build(),
+    );
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", g.port))
+        .await
+        .unwrap();
+    s.write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nonly this")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        seen.lock().unwrap().heads.is_empty(),
+        "the upstream was contacted"
+    );
+}
