@@ -24,6 +24,7 @@ pub mod config;
 pub mod conn_limit;
 pub mod cors;
 pub mod error_pages;
+pub mod file_index;
 pub mod head_deadline;
 pub mod headers;
 pub mod import;

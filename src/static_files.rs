@@ -66,7 +66,7 @@ impl FileInfo {
 }
 
 /// A name starting with `.` anywhere in the path, `.well-known` aside.
-fn hidden(rel: &str) -> bool {
+pub fn hidden(rel: &str) -> bool {
     rel.split('/')
         .any(|seg| seg.starts_with('.') && seg != ".well-known")
 }

@@ -106,7 +106,11 @@ impl Resolved {
                 out.read_file(absolute(base, &page.v));
             }
             for ro in &s.routes {
-                if let Some(file::Action::Static(st, _)) = &ro.action {
+                let served = match &ro.action {
+                    Some(file::Action::Static(st, _)) => Some(st),
+                    _ => ro.try_files.as_ref().map(|(st, _)| st),
+                };
+                if let Some(st) = served {
                     if let Some(root) = &st.root {
                         let p = absolute(base, &root.v);
                         let dir = p

@@ -399,6 +399,9 @@ pub struct Route {
     pub conn_limit: Option<ConnLimitId>,
     /// Who may use the route: its `auth`, else the server's.
     pub auth: Option<AuthId>,
+    /// Upstream routes: files under this root answer GET and HEAD first
+    /// (`try_files`), everything else is proxied.
+    pub try_files: Option<Static>,
     /// Request bodies read before the upstream is contacted, responses
     /// read ahead of the client, each up to the server's `buffer_size`.
     pub buffering: bool,

@@ -31,6 +31,7 @@ pub async fn write(session: &mut Session, ctx: &mut RequestCtx, answer: Answer) 
             headers,
         } => with_body(session, ctx, status, &content_type, body, &headers).await,
         Answer::Static => static_answer::serve(session, ctx).await,
+        Answer::Found(target) => static_answer::serve_found(session, ctx, *target).await,
     }
 }
 

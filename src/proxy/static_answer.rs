@@ -26,6 +26,30 @@ struct Conditions {
     query: String,
 }
 
+impl Conditions {
+    fn of(req: &pingora::http::RequestHeader) -> Self {
+        let text = |n: header::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
+        Conditions {
+            range: text(header::RANGE).map(str::to_string),
+            if_none_match: text(header::IF_NONE_MATCH).map(str::to_string),
+            if_modified_since: text(header::IF_MODIFIED_SINCE).map(str::to_string),
+            query: req.uri.query().map(|q| format!("?{q}")).unwrap_or_default(),
+        }
+    }
+}
+
+/// What a request for a file of `st` leads to: the file (a precompressed
+/// sibling the client takes, unless it asks for a range), a slash
+/// redirect, or nothing. `path` is the normalized request path.
+pub async fn find(session: &Session, st: &Static, path: &str) -> Target {
+    let req = session.req_header();
+    let accept_encoding = req.headers.get(header::ACCEPT_ENCODING);
+    let accept = sf::accepted_encodings(accept_encoding.and_then(|v| v.to_str().ok()));
+    let ranged = req.headers.contains_key(header::RANGE);
+    sf::resolve(st, path, &accept, ranged).await
+}
+
+/// A `static` route's answer.
 pub async fn serve(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
     let live = ctx.live.clone();
     let (_, route) = ctx.server_route(&live);
@@ -39,15 +63,34 @@ pub async fn serve(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         let allow = [(header::ALLOW, HeaderValue::from_static("GET, HEAD"))];
         return answer::status_with(session, ctx, 405, &allow).await;
     }
-    let text = |n: header::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
-    let accept = sf::accepted_encodings(text(header::ACCEPT_ENCODING));
-    let cond = Conditions {
-        range: text(header::RANGE).map(str::to_string),
-        if_none_match: text(header::IF_NONE_MATCH).map(str::to_string),
-        if_modified_since: text(header::IF_MODIFIED_SINCE).map(str::to_string),
-        query: req.uri.query().map(|q| format!("?{q}")).unwrap_or_default(),
+    let target = find(session, st, &path).await;
+    send(session, ctx, st, target).await
+}
+
+/// The answer of an upstream route's `try_files` for a file it found.
+pub async fn serve_found(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    target: Target,
+) -> Result<()> {
+    let live = ctx.live.clone();
+    let (_, route) = ctx.server_route(&live);
+    let Some(st) = route.and_then(|r| r.try_files.as_ref()) else {
+        return answer::status_with(session, ctx, 404, &[]).await;
     };
-    let f = match sf::resolve(st, &path, &accept, cond.range.is_some()).await {
+    answer::drain_small_body(session, ctx);
+    send(session, ctx, st, target).await
+}
+
+/// Writes what a request for a file of `st` led to.
+async fn send(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    st: &Static,
+    target: Target,
+) -> Result<()> {
+    let cond = Conditions::of(session.req_header());
+    let f = match target {
         Target::NotFound => return answer::status_with(session, ctx, 404, &[]).await,
         Target::AddSlash => {
             // The path as received (still percent-encoded), not as matched.

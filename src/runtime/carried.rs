@@ -60,6 +60,13 @@ impl Carried {
             })
             .collect();
         let auths = cfg.auths.iter().map(crate::auth::LiveAuth::new).collect();
+        let file_indexes = cfg
+            .servers
+            .iter()
+            .flat_map(|s| s.routes.routes())
+            .filter_map(|r| r.try_files.as_ref())
+            .map(|st| (st.root.clone(), crate::file_index::FileIndex::new(&st.root)))
+            .collect();
         let metrics = crate::metrics::ServerMetrics::for_config(&cfg);
         LiveConfig {
             cfg,
@@ -67,6 +74,7 @@ impl Carried {
             zones,
             conn_limits,
             auths,
+            file_indexes,
             metrics,
         }
     }

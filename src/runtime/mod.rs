@@ -33,6 +33,8 @@ pub struct LiveConfig {
     pub conn_limits: Vec<LiveConnLimit>,
     /// Indexed like `cfg.auths`: verified credentials, auth-service connections.
     pub auths: Vec<crate::auth::LiveAuth>,
+    /// The directory listings of each `try_files` root, by root.
+    pub file_indexes: std::collections::HashMap<std::path::PathBuf, crate::file_index::FileIndex>,
     /// Indexed like `cfg.servers`: request metrics by route.
     pub metrics: Vec<ServerMetrics>,
 }

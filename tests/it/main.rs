@@ -25,6 +25,7 @@ mod reload;
 mod rewrite_access;
 mod static_files;
 mod tls;
+mod try_files;
 mod unix_upstream;
 mod upstream_names;
 mod upstreams;

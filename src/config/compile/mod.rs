@@ -10,6 +10,7 @@
 mod auth;
 mod conn_limits;
 mod cors;
+mod files;
 mod global;
 mod listeners;
 mod parse;

@@ -2,7 +2,6 @@
 //! settings (rate limits, CORS, timeouts, headers).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -15,7 +14,7 @@ use crate::config::diag::Span;
 use crate::config::file;
 use crate::config::reader::Spanned;
 use crate::config::snapshot::{
-    Action, AuthId, ConnLimitId, CorsChoice, CorsId, RateLimit, Route, Static, Timeouts,
+    Action, AuthId, ConnLimitId, CorsChoice, CorsId, RateLimit, Route, Timeouts,
 };
 use crate::rewrite::Rewrite;
 use crate::routing::{Matcher, RouteTable};
@@ -229,6 +228,7 @@ fn compile_route(
         rewrite: None,
         conn_limit: None,
         auth: None,
+        try_files: super::files::try_files(cx, ro, rname, is_upstream),
         buffering: ro.buffering.as_ref().map_or(defaults::BUFFERING, |b| b.v),
         request_headers: cx.headers(&ro.request_headers),
         response_headers: cx.headers(&ro.response_headers),
@@ -340,7 +340,9 @@ fn route_action(
                 return None;
             }
         },
-        file::Action::Static(s, span) => Action::Static(static_files(cx, ro, s, span)?),
+        file::Action::Static(s, span) => {
+            Action::Static(super::files::static_files(cx, ro, s, span)?)
+        }
         file::Action::Respond {
             status,
             body,
@@ -360,64 +362,6 @@ fn route_action(
                 }
             }
         }
-    })
-}
-
-/// A `static` route's directory and its settings.
-fn static_files(
-    cx: &mut Compiler<'_, '_>,
-    ro: &file::Route,
-    s: &file::Static,
-    span: &Spanned<()>,
-) -> Option<Static> {
-    let root = cx.path(&s.root.as_ref()?.v);
-    let dir = cx.world.dir(&root).map(Path::to_path_buf);
-    if dir.is_none() {
-        cx.warnings.push(format!(
-            "static root {} is not a directory now; its route answers 404 until it exists",
-            root.display()
-        ));
-    }
-    let index = s
-        .index
-        .as_ref()
-        .map(|i| i.v.clone())
-        .unwrap_or_else(|| defaults::STATIC_INDEX.into());
-    if index.contains('/') {
-        cx.err(&span.span, "static.index must be a file name, not a path");
-    }
-    let cache_control = s.expires.map(|e| {
-        let mut v = format!("public, max-age={}", e.as_secs());
-        if s.immutable.unwrap_or(false) {
-            v.push_str(", immutable");
-        }
-        HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static("public"))
-    });
-    // A prefix route serves the rest of the path (nginx `alias`);
-    // exact and regex routes serve the whole path under root.
-    let strip = match &ro.matcher {
-        Some(file::Matcher::Prefix(p)) => p.v.len(),
-        _ => 0,
-    };
-    let root = dir.unwrap_or(root);
-    let fallback = s.fallback.as_ref().and_then(|f| {
-        let inside = !f.v.is_empty()
-            && !f.v.starts_with('/')
-            && !f.v.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
-        if !inside {
-            cx.err(&f.span, format!("static.fallback \"{}\": a file under root, as a relative path such as \"index.html\"", f.v));
-        }
-        inside.then(|| f.v.clone())
-    });
-    Some(Static {
-        root,
-        fallback,
-        expires: s.expires,
-        immutable: s.immutable.unwrap_or(false),
-        index,
-        cache_control,
-        strip,
-        dotfiles: s.dotfiles.unwrap_or(defaults::STATIC_DOTFILES),
     })
 }
 

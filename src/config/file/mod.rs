@@ -287,6 +287,8 @@ pub struct Route {
     pub access: AccessLists,
     pub conn_limit: Option<Reference>,
     pub auth: Option<Reference>,
+    /// Upstream routes: files under this root answer GET/HEAD first.
+    pub try_files: Option<(Static, Spanned<()>)>,
     pub request_headers: Vec<(Spanned<String>, Spanned<String>)>,
     pub response_headers: Vec<(Spanned<String>, Spanned<String>)>,
 }

@@ -1,6 +1,7 @@
 //! `[[servers.routes]]`: matcher, action, rate limits, CORS reference.
 
 use super::*;
+use crate::config::reader::Field;
 
 pub(super) fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
     let span = Spanned::new((), o.span.clone());
@@ -25,6 +26,7 @@ pub(super) fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
         access: read_access(r, o),
         conn_limit: read_reference(r, o, "conn_limit", "conn_limits"),
         auth: read_reference(r, o, "auth", "auth"),
+        try_files: o.get("try_files").and_then(|f| read_static(r, &f)),
         request_headers: o
             .get("request_headers")
             .map(|f| r.string_map(&f))
@@ -111,23 +113,8 @@ fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
         action = r.string(&f).map(Action::Upstream);
     }
     if let Some(f) = o.get("static") {
-        if let Some(mut s) = r.table(&f) {
-            let st = Static {
-                root: match s.get("root") {
-                    Some(f) => r.string(&f),
-                    None => {
-                        r.missing(&s, "root");
-                        None
-                    }
-                },
-                expires: s.get("expires").and_then(|f| r.duration(&f)),
-                immutable: s.get("immutable").and_then(|f| r.bool(&f)),
-                index: s.get("index").and_then(|f| r.string(&f)),
-                dotfiles: s.get("dotfiles").and_then(|f| r.bool(&f)),
-                fallback: s.get("fallback").and_then(|f| r.string(&f)),
-            };
-            s.finish(r);
-            action = Some(Action::Static(st, Spanned::new((), f.span.clone())));
+        if let Some((st, span)) = read_static(r, &f) {
+            action = Some(Action::Static(st, span));
         }
     }
     if let Some(f) = o.get("respond") {
@@ -166,6 +153,27 @@ fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
         action = None;
     }
     action
+}
+
+/// A `static` or `try_files` table: a directory and how to serve it.
+fn read_static(r: &mut Reader<'_>, f: &Field<'_>) -> Option<(Static, Spanned<()>)> {
+    let mut s = r.table(f)?;
+    let st = Static {
+        root: match s.get("root") {
+            Some(f) => r.string(&f),
+            None => {
+                r.missing(&s, "root");
+                None
+            }
+        },
+        expires: s.get("expires").and_then(|f| r.duration(&f)),
+        immutable: s.get("immutable").and_then(|f| r.bool(&f)),
+        index: s.get("index").and_then(|f| r.string(&f)),
+        dotfiles: s.get("dotfiles").and_then(|f| r.bool(&f)),
+        fallback: s.get("fallback").and_then(|f| r.string(&f)),
+    };
+    s.finish(r);
+    Some((st, Spanned::new((), f.span.clone())))
 }
 
 /// `rate_limit = { zone = ... }` or a list of them.

@@ -23,6 +23,7 @@ mod https_redirect;
 mod preflight;
 mod rate_limit;
 mod route;
+mod try_files;
 mod websocket_origin;
 
 use std::time::Duration;
@@ -63,6 +64,9 @@ pub enum Answer {
     },
     /// A file of the route's `static` directory (`ctx.static_path`).
     Static,
+    /// A file an upstream route's `try_files` found (boxed: rare, and the
+    /// answer is moved around).
+    Found(Box<crate::static_files::Target>),
 }
 
 impl Answer {
@@ -99,7 +103,7 @@ type Waiting<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Verdict> +
 use Phase::{Now, Waits};
 
 /// The phases, in the order they run.
-const PHASES: [(&str, Phase); 15] = [
+const PHASES: [(&str, Phase); 16] = [
     ("listener", Now(host::listener)),
     ("refused", Now(host::refused)),
     ("misdirected", Now(host::misdirected)),
@@ -113,6 +117,7 @@ const PHASES: [(&str, Phase); 15] = [
     ("conn_limit", Now(conn_limit::check)),
     ("rate_limit", Now(rate_limit::check)),
     ("body_limit", Now(body_limit::check)),
+    ("try_files", Waits(try_files::check)),
     ("action", Now(action::dispatch)),
     ("buffering", Waits(buffering::check)),
 ];

@@ -59,7 +59,7 @@ pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) ->
     let Some(route) = route else {
         return Verdict::Answer(Answer::status(404));
     };
-    if let Action::Static(_) = route.action {
+    if matches!(route.action, Action::Static(_)) || route.try_files.is_some() {
         ctx.static_path = Some(path.matched.into_owned());
     }
     Verdict::Continue
