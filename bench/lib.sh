@@ -78,6 +78,7 @@ BENCH_AUTHORIZATION='Basic YmVuY2g6YmVuY2g='
 
 rampart_config() {
     printf '%s\n' "$BENCH_HTPASSWD_LINE" >"$TMP/htpasswd"
+    mkdir -p "$TMP/tryfiles"
     cat <<EOF
 [global]
 threads = 1
@@ -118,6 +119,11 @@ types = ["application/json"]
 prefix = "/rl/"
 upstream = "origin"
 rate_limit = { zone = "bench", burst = 100000, nodelay = true }
+
+[[servers.routes]]
+prefix = "/tf/"                   # tryfiles-*: files first (none there), then the app
+upstream = "origin"
+try_files = { root = "$TMP/tryfiles" }
 
 [[servers.routes]]
 prefix = "/guard/"

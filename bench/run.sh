@@ -84,10 +84,10 @@ TLS_NEEDED=0
 WS_NEEDED=0
 for sc in "${SCENARIO_LIST[@]}"; do
     case $sc in
-        small | 64k | small-limited | small-guarded | json-gzip) ;;
+        small | 64k | small-limited | small-guarded | tryfiles-miss | tryfiles-distinct | json-gzip) ;;
         https-small | https-handshake) TLS_NEEDED=1 ;;
         ws) WS_NEEDED=1 ;;
-        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited small-guarded json-gzip https-small https-handshake ws)" ;;
+        *) die "unknown scenario '$sc' in SCENARIOS (known: small 64k small-limited small-guarded tryfiles-miss tryfiles-distinct json-gzip https-small https-handshake ws)" ;;
     esac
 done
 # The wrk scenarios, in order (ws has its own section after the idle keep-alive test).
@@ -282,7 +282,8 @@ to_ms() {  # wrk duration ("850.00us", "1.23ms", "2.01s", "1.00m") -> millisecon
 }
 
 # ---------------------------------------------------------------- origin (nginx on LOAD_CPU)
-mkdir -p "$TMP/origin/www" "$TMP/origin/tmp"
+mkdir -p "$TMP/origin/www" "$TMP/origin/tmp" "$TMP/tryfiles"
+echo "a file" > "$TMP/tryfiles/present.txt"   # the try_files root: no /tf/ in it
 head -c 65536 /dev/urandom > "$TMP/origin/www/64k"
 # json-gzip: 64 KiB of realistic JSON (repetitive keys, varied values).
 python3 -c 'import json,random; random.seed(7); print(json.dumps([{"id": i, "name": "user%d" % i, "email": "user%d@example.com" % i, "score": random.random(), "tags": ["a","b","c"][: i % 3 + 1]} for i in range(700)])[:65536])' > "$TMP/origin/www/64k.json"
@@ -323,6 +324,7 @@ $(nginx_common_http "$TMP/origin")
         location = /small { default_type text/plain; return 200 "ok\n"; }
         location = /rl/small { default_type text/plain; return 200 "ok\n"; }
         location = /guard/small { default_type text/plain; return 200 "ok\n"; }
+        location /tf/ { default_type text/plain; return 200 "ok\n"; }
         location = /64k   { }
         location = /64k.json { default_type application/json; gzip off; }
         location /        { return 404; }
@@ -334,6 +336,23 @@ EOF
 mkdir -p "$TMP/nginx/tmp"
 nginx_proxy_location() {  # the same proxying on the plain and the TLS server
     sed "s|TMPDIR|$TMP|" <<'EOF'
+        # tryfiles-*: files first (none there), then the app
+        location /tf/ {
+            root TMPDIR/tryfiles;
+            try_files $uri @app;
+        }
+        location @app {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Request-Id $request_id;
+            add_header X-Request-Id $request_id always;
+        }
         # small-guarded: allow + auth_basic + limit_conn, all admitting
         location /guard/ {
             allow 127.0.0.1;
@@ -585,6 +604,7 @@ scenario_path() {
         json-gzip) echo /64k.json ;;
         small-limited) echo /rl/small ;;
         small-guarded) echo /guard/small ;;
+        tryfiles-miss | tryfiles-distinct) echo /tf/small ;;
         *) echo /small ;;
     esac
 }
@@ -597,6 +617,7 @@ scenario_url() {  # scenario_url SCENARIO PROXY
 scenario_wrk_args() {  # extra wrk arguments of SCENARIO, one per line
     [[ $1 == json-gzip ]] && printf '%s\n' -H 'Accept-Encoding: gzip'
     [[ $1 == small-guarded ]] && printf '%s\n' -H "Authorization: $BENCH_AUTHORIZATION"
+    [[ $1 == tryfiles-distinct ]] && printf '%s\n' -s "$BENCH_DIR/distinct_paths.lua"
     [[ $1 == https-handshake ]] && printf '%s\n' -H 'Connection: close'
     return 0
 }
@@ -936,6 +957,8 @@ DESC = {
     "small": "GET /small (3-byte body)",
     "small-limited": "GET /rl/small: as small, through a rate limit that never rejects",
     "small-guarded": "GET /guard/small: as small, through allow, auth (htpasswd, apr1) and a conn_limit that all admit",
+    "tryfiles-miss": "GET /tf/small: as small, through try_files that finds no file (the same path every time)",
+    "tryfiles-distinct": "GET /tf/d<N>/x: through try_files, every request a path never asked before",
     "64k": "GET /64k (64 KiB body)",
     "json-gzip": "GET /64k.json with Accept-Encoding: gzip: the proxy compresses (gzip level 3 both)",
     "https-small": "GET /small over HTTPS (HTTP/1.1, keep-alive)",
