@@ -48,6 +48,11 @@ enum Cmd {
         /// nginx root/alias paths.
         #[arg(long, value_name = "DIR")]
         static_root: Option<PathBuf>,
+        /// Write the configuration even when some locations cannot be
+        /// translated (they are listed first on stderr); without it, such
+        /// an import exits 2 and writes nothing.
+        #[arg(long)]
+        allow_partial: bool,
     },
 }
 
@@ -66,24 +71,31 @@ pub fn main() -> i32 {
             file,
             cert_dir,
             static_root,
+            allow_partial,
         } => import_nginx(
             &file,
             &crate::import::Options {
                 cert_dir,
                 static_root,
             },
+            allow_partial,
         ),
     }
 }
 
-fn import_nginx(path: &Path, opts: &crate::import::Options) -> i32 {
+fn import_nginx(path: &Path, opts: &crate::import::Options, allow_partial: bool) -> i32 {
     match crate::import::import(path, opts) {
+        Ok(out) if !out.changed.is_empty() && !allow_partial => {
+            eprint!("{}", out.report());
+            eprintln!(
+                "rampart import-nginx: nothing written: the locations above would answer differently; \
+                 change them in the nginx file, or pass --allow-partial to write the configuration anyway"
+            );
+            2
+        }
         Ok(out) => {
             print!("{}", out.toml);
-            eprint!("{}", out.summary);
-            for w in &out.warnings {
-                eprintln!("{w}");
-            }
+            eprint!("{}", out.report());
             0
         }
         Err(e) => {

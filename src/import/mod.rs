@@ -8,6 +8,10 @@
 //! on stderr. Patterns that are insecure in the original (a reflected origin
 //! with credentials) are replaced by placeholders and warned about.
 //!
+//! A location whose main action (proxy, files, return, redirect) cannot be
+//! kept is more than a note: the import fails (exit 2) naming each one,
+//! unless the user accepts a partial translation (`--allow-partial`).
+//!
 //! The output depends only on the input files and the options, so it can be
 //! diffed and snapshot-tested.
 
@@ -40,6 +44,32 @@ pub struct Imported {
     pub summary: String,
     /// Insecure or lossy translations the user must look at.
     pub warnings: Vec<String>,
+    /// Locations whose main action (proxy, files, return, redirect) rampart
+    /// does not keep, as `FILE:LINE: what and why`.
+    pub changed: Vec<String>,
+}
+
+impl Imported {
+    /// The stderr report: the changed locations first (the user must see
+    /// them before anything else), then the summary and the warnings.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        if !self.changed.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} location(s) answer differently in rampart:",
+                self.changed.len()
+            );
+            for c in &self.changed {
+                let _ = writeln!(out, "  {c}");
+            }
+        }
+        out.push_str(&self.summary);
+        for w in &self.warnings {
+            let _ = writeln!(out, "{w}");
+        }
+        out
+    }
 }
 
 /// Translates the nginx configuration at `path`.
@@ -77,6 +107,7 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, ParseError> {
         toml,
         summary,
         warnings: t.warnings,
+        changed: t.changed,
     })
 }
 
@@ -183,11 +214,18 @@ mod fuzz {
 
     #[test]
     fn the_references_are_valid_toml() {
-        for f in
-            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nginx")).unwrap()
-        {
-            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-            check(&text);
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nginx");
+        let corpus = format!("{dir}/corpus");
+        let mut seen = 0;
+        for d in [dir, corpus.as_str()] {
+            for f in std::fs::read_dir(d).unwrap() {
+                let path = f.unwrap().path();
+                if path.is_file() {
+                    check(&std::fs::read_to_string(path).unwrap());
+                    seen += 1;
+                }
+            }
         }
+        assert!(seen >= 12, "{seen} configs");
     }
 }

@@ -16,7 +16,7 @@ const REFERENCES: [&str; 5] = [
     "tdah-ssl",
 ];
 
-fn import(args: &[&str]) -> Output {
+pub fn import(args: &[&str]) -> Output {
     Command::new(bin())
         .arg("import-nginx")
         .args(args)
@@ -25,7 +25,7 @@ fn import(args: &[&str]) -> Output {
         .expect("run rampart import-nginx")
 }
 
-fn text(b: &[u8]) -> String {
+pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -243,14 +243,14 @@ fn includes_with_globs_are_followed_relative_to_the_file() {
 
 // ---- nginx against rampart --------------------------------------------------
 
-fn nginx_binary() -> Option<PathBuf> {
+pub fn nginx_binary() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
 }
 
-struct Nginx(Child);
+pub struct Nginx(pub Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
@@ -259,7 +259,7 @@ impl Drop for Nginx {
     }
 }
 
-fn wait_port(port: u16) {
+pub fn wait_port(port: u16) {
     let until = Instant::now() + Duration::from_secs(15);
     while Instant::now() < until {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -272,7 +272,7 @@ fn wait_port(port: u16) {
 
 /// nginx in the foreground as a non-root user can run it, with `site`
 /// (a file in `dir`) included into its `http` block after `http_extra`.
-fn run_nginx(nginx: &Path, dir: &Path, http_extra: &str, site: &str) -> Nginx {
+pub fn run_nginx(nginx: &Path, dir: &Path, http_extra: &str, site: &str) -> Nginx {
     let d = dir.display();
     std::fs::write(
         dir.join("nginx.conf"),
@@ -722,4 +722,47 @@ async fn nginx_and_rampart_rewrite_and_refuse_alike() {
     get("/v/a/b").await.unwrap();
     assert!(origin.hits() > before);
     assert_eq!(origin.last().uri, "/v1/a/b");
+}
+
+#[test]
+fn a_location_rampart_cannot_keep_fails_the_import_unless_partial_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("site.conf");
+    std::fs::write(
+        &conf,
+        "server {\n  listen 80;\n  location / { proxy_pass http://127.0.0.1:8000; }\n  \
+         location ~ \\.php$ { fastcgi_pass 127.0.0.1:9000; }\n  \
+         location /files/ { try_files $uri @missing; root /srv; }\n}\n",
+    )
+    .unwrap();
+    let path = conf.to_str().unwrap();
+    let out = import(&[path]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "a partial config was written");
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("2 location(s) answer differently in rampart:"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{path}:4: location ~ \\.php$")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{path}:5: location /files/")),
+        "{err}"
+    );
+    assert!(err.contains("--allow-partial"), "{err}");
+
+    let out = import(&[path, "--allow-partial"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("2 location(s) answer differently in rampart:"),
+        "{err}"
+    );
+    assert!(
+        text(&out.stdout).contains("upstream = "),
+        "the rest is written"
+    );
 }

@@ -11,6 +11,7 @@ mod browser;
 mod buffering;
 mod compression;
 mod conn_limit;
+mod corpus;
 mod cors;
 mod differential;
 mod dockerfile;

@@ -39,9 +39,14 @@ impl Translator<'_> {
                     None => self.skip(c, &mut notes, Some("only the CORS preflight idiom (add_header + return 204) is recognised inside if")),
                 },
                 ("location", Some(_)) => {}
-                ("try_files", None) => match try_files_fallback(&c.args, &prefix_of(d)) {
-                    Ok(f) => loc.fallback = f,
-                    Err(why) => self.skip(c, &mut notes, Some(why)),
+                ("try_files", None) => match try_files_plan(&c.args, &prefix_of(d)) {
+                    Ok(TryFiles::NotFound) => {}
+                    Ok(TryFiles::Fallback(f)) => loc.fallback = Some(f),
+                    Ok(TryFiles::App(name)) => loc.app = Some((name, c)),
+                    Err(why) => {
+                        self.changed(&c.pos, format!("location {}: {why}", d.args.join(" ")));
+                        self.skip(c, &mut notes, Some(why));
+                    }
                 },
                 (_, None) => {
                     if !self.apply_common(c, &mut lv, &mut notes, 2) {
@@ -90,6 +95,7 @@ impl Translator<'_> {
             cors: cx.cors.clone(),
             parent_prefix: this_prefix,
             proxy_locations: cx.proxy_locations.clone(),
+            named: cx.named.clone(),
         };
         for c in children
             .iter()
@@ -341,25 +347,40 @@ fn prefix_of(d: &Directive) -> String {
 /// `try_files $uri [$uri/] LAST` as a static route's fallback: `LAST` a
 /// file under the location's prefix (the single-page-app idiom), or `=404`
 /// (what a static route does anyway).
-fn try_files_fallback(args: &[String], prefix: &str) -> Result<Option<String>, &'static str> {
+/// What `try_files` does when none of the files is there.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum TryFiles {
+    /// `=404`: a plain static route.
+    NotFound,
+    /// `/index.html`: a file of the location's directory (`static.fallback`).
+    Fallback(String),
+    /// `@app`: the named location, which proxies (an upstream route with
+    /// `try_files`).
+    App(String),
+}
+
+fn try_files_plan(args: &[String], prefix: &str) -> Result<TryFiles, &'static str> {
     let Some((last, first)) = args.split_last() else {
-        return Ok(None);
+        return Ok(TryFiles::NotFound);
     };
-    if !first.iter().all(|a| a == "$uri" || a == "$uri/") {
-        return Err("try_files with other candidates than $uri and $uri/");
+    if !first
+        .iter()
+        .all(|a| a == "$uri" || a == "$uri/" || a == "$uri/index.html")
+    {
+        return Err("try_files with other candidates than $uri, $uri/ and $uri/index.html");
     }
     if last == "=404" {
-        return Ok(None);
+        return Ok(TryFiles::NotFound);
     }
-    if last.starts_with('@') {
-        return Err("try_files falling back to a named location (the app): not supported yet");
+    if let Some(name) = last.strip_prefix('@') {
+        return Ok(TryFiles::App(name.to_string()));
     }
     match last
         .strip_prefix(prefix)
         .filter(|f| !prefix.is_empty() && !f.is_empty())
     {
         Some(f) if !f.contains('$') && !f.split('/').any(|s| s.is_empty() || s == "..") => {
-            Ok(Some(f.to_string()))
+            Ok(TryFiles::Fallback(f.to_string()))
         }
         _ => Err("try_files falling back to a file outside the location's directory"),
     }

@@ -26,12 +26,14 @@ mod http;
 mod location;
 mod route;
 mod server;
+mod try_files;
 mod upstreams;
 
 use auth::*;
 use headers::*;
 use http::*;
 use location::*;
+use route::RouteAction;
 use server::*;
 
 /// nginx holds about 16,000 `$binary_remote_addr` states per megabyte of zone.
@@ -124,6 +126,9 @@ struct Loc<'d> {
     /// `try_files ... /file`: the static route's fallback (relative to its
     /// root).
     fallback: Option<String>,
+    /// `try_files $uri ... @name`: the named location with the app, and
+    /// the `try_files` line.
+    app: Option<(String, &'d Directive)>,
 }
 
 /// What locations need of their server (and parent location).
@@ -136,6 +141,8 @@ struct LocCx {
     parent_prefix: Option<String>,
     /// The server's proxying locations (where `auth_request` goes).
     proxy_locations: Vec<ProxyLocation>,
+    /// The server's named locations (`location @app`), by name.
+    named: BTreeMap<String, Directive>,
 }
 
 impl Level {
@@ -166,6 +173,8 @@ impl Level {
 /// What the translation produced, for the caller to print.
 pub struct Translation {
     pub tables: Vec<Table>,
+    /// Locations that answer differently in rampart (`FILE:LINE: why`).
+    pub changed: Vec<String>,
     pub skipped: Vec<(String, Pos)>,
     pub warnings: Vec<String>,
     pub counts: Counts,
@@ -259,6 +268,10 @@ pub struct Translator<'a> {
     limit_503_noted: bool,
     /// `resolver ... valid=T`: how often names are looked up again.
     resolver_valid: Option<u64>,
+    /// Locations (and servers) that answer differently in rampart, as
+    /// `FILE:LINE: what and why`: `import-nginx` exits 2 over them unless
+    /// `--allow-partial`.
+    changed: Vec<String>,
 }
 
 impl<'a> Translator<'a> {
@@ -289,6 +302,7 @@ impl<'a> Translator<'a> {
             counts: Counts::default(),
             limit_503_noted: false,
             resolver_valid: None,
+            changed: Vec::new(),
             source,
         }
     }
@@ -308,6 +322,15 @@ impl<'a> Translator<'a> {
         let why = why
             .or_else(|| reason(&d.name))
             .unwrap_or("no rampart equivalent");
+        // A location left out answers differently (a named one is only
+        // reached through error_page or try_files, which say so).
+        let named = d.args.first().is_some_and(|a| a.starts_with('@'));
+        if d.name == "location" && !named {
+            self.changed(
+                &d.pos,
+                format!("location {}: not imported ({why})", d.args.join(" ")),
+            );
+        }
         notes.push(format!(
             "not imported: {} ({}) — {why}",
             short(&d.text()),
@@ -322,6 +345,12 @@ impl<'a> Translator<'a> {
         let mut notes = Vec::new();
         self.skip(d, &mut notes, Some(why));
         self.top_notes.append(&mut notes);
+    }
+
+    /// Records a location whose behaviour the translation does not keep.
+    fn changed(&mut self, pos: &Pos, what: String) {
+        self.changed
+            .push(format!("{}:{}: {what}", pos.file, pos.line));
     }
 
     fn warn(&mut self, pos: &Pos, msg: String) {
@@ -431,6 +460,7 @@ impl<'a> Translator<'a> {
         tables.extend(servers::arrange(self.servers));
         Translation {
             tables,
+            changed: self.changed,
             skipped: self.skipped,
             warnings: self.warnings,
             counts: self.counts,

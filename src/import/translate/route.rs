@@ -60,7 +60,7 @@ impl Translator<'_> {
             d,
             (kind, &pattern),
             lv,
-            &loc,
+            (&loc, cx),
             &mut t,
             &mut notes,
             server_notes,
@@ -68,6 +68,23 @@ impl Translator<'_> {
         let (is_static, upstream_name, direct_host) =
             (action.is_static, action.upstream, action.direct_host);
         let proxied = upstream_name.is_some();
+        let proxy_lv = action.app_level.as_ref().unwrap_or(lv);
+        let without_cache_control;
+        let headers_lv = match action.files_cache_control {
+            true => {
+                without_cache_control = Level {
+                    add_headers: lv
+                        .add_headers
+                        .iter()
+                        .filter(|h| !h.name.eq_ignore_ascii_case("cache-control"))
+                        .cloned()
+                        .collect(),
+                    ..lv.clone()
+                };
+                &without_cache_control
+            }
+            false => lv,
+        };
 
         // Route-level settings in effect here.
         if let Ok(Some((name, nginx))) = &auth {
@@ -92,7 +109,7 @@ impl Translator<'_> {
         if proxied {
             proxied_settings(
                 &mut t,
-                lv,
+                proxy_lv,
                 direct_host.as_deref(),
                 upstream_name.as_deref(),
                 &mut notes,
@@ -102,7 +119,7 @@ impl Translator<'_> {
             t.set_c("access_log", "false".into(), "access_log off");
         }
 
-        self.route_response_headers(&mut t, lv, &loc, cx, is_static, &mut notes);
+        self.route_response_headers(&mut t, headers_lv, &loc, cx, is_static, &mut notes);
         if lv.max_body != cx.server.max_body {
             let limit = lv.max_body.map(fmt_size).unwrap_or_else(|| "1M".into());
             self.warn(
@@ -133,7 +150,7 @@ impl Translator<'_> {
         d: &Directive,
         (kind, pattern): (&'static str, &str),
         lv: &Level,
-        loc: &Loc<'_>,
+        (loc, cx): (&Loc<'_>, &LocCx),
         t: &mut Table,
         notes: &mut Vec<String>,
         server_notes: &mut Vec<String>,
@@ -141,6 +158,12 @@ impl Translator<'_> {
         let what = format!("location {}", d.args.join(" "));
         let mut out = RouteAction::default();
         if let Some((status, why)) = &lv.refused() {
+            if !why.starts_with("internal") {
+                self.changed(
+                    &d.pos,
+                    format!("{what}: {why}; rampart answers {status} to everyone"),
+                );
+            }
             t.set_c(
                 "respond",
                 inline(&[("status", status.to_string())]),
@@ -157,6 +180,10 @@ impl Translator<'_> {
                     notes.extend(note);
                 }
                 Err(why) => {
+                    self.changed(
+                        &r.pos,
+                        format!("{what}: {}: {why}", r.text().trim_end_matches(';')),
+                    );
                     self.skip(r, server_notes, Some(why));
                     return None;
                 }
@@ -167,6 +194,8 @@ impl Translator<'_> {
                         .into(),
                 );
             }
+        } else if let (Some((app, line)), None) = (&loc.app, loc.proxy) {
+            return self.try_files_app(d, (app, line), lv, cx, t, notes);
         } else if let Some(p) = loc.proxy {
             let url = p.args.first().cloned().unwrap_or_default();
             let prefix = (kind == "prefix").then_some(pattern);
@@ -203,6 +232,10 @@ impl Translator<'_> {
             );
             out.is_static = true;
         } else {
+            self.changed(
+                &d.pos,
+                format!("{what}: no proxy_pass, return, root or alias"),
+            );
             server_notes.push(format!(
                 "not imported: {what} ({}) — no proxy_pass, return, root or alias",
                 self.at(&d.pos)
@@ -368,12 +401,18 @@ impl Translator<'_> {
 
 /// What a route's action left for its other settings.
 #[derive(Default)]
-struct RouteAction {
-    is_static: bool,
+pub(super) struct RouteAction {
+    pub(super) is_static: bool,
     /// The upstream it proxies to.
-    upstream: Option<String>,
+    pub(super) upstream: Option<String>,
     /// The `Host` nginx sent to a `proxy_pass http://host:port`.
-    direct_host: Option<String>,
+    pub(super) direct_host: Option<String>,
+    /// `try_files ... @app`: the settings of the named location, which
+    /// proxied (headers, timeouts, buffering).
+    pub(super) app_level: Option<Level>,
+    /// The location's `add_header Cache-Control`, carried by `try_files`'s
+    /// `expires` (its files only) instead of the route's headers.
+    pub(super) files_cache_control: bool,
 }
 
 /// `limit_req` lines in effect here as the route's `rate_limit`.

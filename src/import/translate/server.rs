@@ -271,9 +271,14 @@ impl Translator<'_> {
             cors: server_cors.clone(),
             parent_prefix: None,
             proxy_locations: proxy_locations(children),
+            named: named_locations(children),
         };
+        let used = try_files_targets(children);
         for c in children.iter().filter(|c| c.block.is_some()) {
             match c.name.as_str() {
+                // A named location reached by try_files is part of the
+                // route of the location that falls back to it.
+                "location" if is_named(c) && used.contains(&c.args[0][1..]) => {}
                 "location" => self.location(c, lv, &mut parts.routes, notes, &cx),
                 "if" if certbot.iter().any(|x| std::ptr::eq(*x, c)) => {}
                 _ => self.skip(c, notes, None),
@@ -594,4 +599,34 @@ struct ServerDirectives<'d> {
     http2: bool,
     ssl_on: bool,
     error_pages: Vec<&'d Directive>,
+}
+
+/// `location @name { ... }`.
+fn is_named(d: &Directive) -> bool {
+    d.args.len() == 1 && d.args[0].starts_with('@')
+}
+
+/// The server's named locations, by name (without the `@`).
+fn named_locations(children: &[Directive]) -> BTreeMap<String, Directive> {
+    children
+        .iter()
+        .filter(|c| c.name == "location" && is_named(c))
+        .map(|c| (c.args[0][1..].to_string(), c.clone()))
+        .collect()
+}
+
+/// The named locations `try_files` lines of the server fall back to.
+fn try_files_targets(list: &[Directive]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for d in list {
+        if d.name == "try_files" {
+            if let Some(name) = d.args.last().and_then(|a| a.strip_prefix('@')) {
+                out.insert(name.to_string());
+            }
+        }
+        if let Some(children) = &d.block {
+            out.extend(try_files_targets(children));
+        }
+    }
+    out
 }

@@ -486,7 +486,7 @@ fn limit_conn_becomes_a_conn_limit_per_zone_and_maximum() {
 
 #[test]
 fn try_files_with_a_final_file_is_a_static_fallback() {
-    let (text, doc, _) = imp("server { listen 80;\n\
+    let (text, doc, warnings) = imp("server { listen 80;\n\
            location / { root /srv/spa; try_files $uri $uri/ /index.html; }\n\
            location /app/ { root /srv; try_files $uri /app/shell.html; }\n\
            location /docs/ { root /srv; try_files $uri $uri/ =404; }\n\
@@ -513,9 +513,12 @@ fn try_files_with_a_final_file_is_a_static_fallback() {
         !text.contains("not imported: try_files $uri $uri/ =404"),
         "{text}"
     );
+    // A fallback to a named location the server does not have: left out,
+    // and said so.
+    assert_eq!(r.len(), 3, "{text}");
     assert!(
-        text.contains("not imported: try_files $uri @backend"),
-        "{text}"
+        warned(&warnings, 5, "@backend, which this server does not define"),
+        "{warnings:?}"
     );
 }
 
@@ -712,4 +715,138 @@ fn proxy_buffering_off_in_either_direction_streams_the_route() {
     }
     assert!(r[3].get("buffering").is_none(), "{text}");
     assert!(text.contains("proxy_request_buffering off here"), "{text}");
+}
+
+/// The locations an import reports as answering differently.
+fn changed(conf: &str) -> Vec<String> {
+    let tree = super::super::parse::parse_str(conf, std::sync::Arc::from("t.conf")).unwrap();
+    let opts = Options::default();
+    Translator::new(&opts, Path::new("t.conf"))
+        .translate(&tree)
+        .changed
+}
+
+const GUNICORN: &str = "upstream app_server { server unix:/run/gunicorn.sock fail_timeout=0; }\n\
+     server {\n\
+       listen 80;\n\
+       client_max_body_size 4G;\n\
+       keepalive_timeout 5;\n\
+       root /srv/app/public;\n\
+       location / { try_files $uri @proxy_to_app; }\n\
+       location @proxy_to_app {\n\
+         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+         proxy_set_header X-Forwarded-Proto $scheme;\n\
+         proxy_set_header Host $http_host;\n\
+         proxy_redirect off;\n\
+         proxy_read_timeout 120s;\n\
+         proxy_pass http://app_server;\n\
+       }\n\
+     }\n";
+
+#[test]
+fn try_files_to_a_named_location_is_an_upstream_route_with_try_files() {
+    let (text, doc, warnings) = imp(GUNICORN);
+    let r = routes(&doc, 0);
+    assert_eq!(r.len(), 1, "{text}");
+    assert_eq!(r[0]["prefix"].as_str(), Some("/"), "{text}");
+    assert_eq!(r[0]["upstream"].as_str(), Some("app_server"), "{text}");
+    let tf = r[0]["try_files"].as_inline_table().expect("try_files");
+    assert_eq!(
+        tf.get("root").and_then(|v| v.as_str()),
+        Some("/srv/app/public")
+    );
+    assert_eq!(
+        r[0]["read_timeout"].as_str(),
+        Some("120s"),
+        "the named location's settings: {text}"
+    );
+    assert_eq!(
+        doc["upstreams"]["app_server"]["servers"][0]["addr"].as_str(),
+        Some("unix:/run/gunicorn.sock")
+    );
+    assert!(
+        !text.contains("not imported: location @proxy_to_app"),
+        "{text}"
+    );
+    assert!(changed(GUNICORN).is_empty(), "{:?}", changed(GUNICORN));
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn a_cache_control_for_the_files_goes_to_try_files_expires() {
+    let conf = "upstream backend { server 127.0.0.1:3000; }\n\
+         server { listen 80; root /srv/mastodon/public;\n\
+           location / { try_files $uri @proxy; }\n\
+           location ~ ^/(assets|avatars|packs)/ {\n\
+             add_header Cache-Control \"public, max-age=2419200, must-revalidate\";\n\
+             add_header X-Content-Type-Options nosniff;\n\
+             try_files $uri @proxy;\n\
+           }\n\
+           location @proxy { proxy_set_header Host $host; proxy_pass http://backend; proxy_buffering on; }\n\
+         }\n";
+    let (text, doc, _) = imp(conf);
+    let r = routes(&doc, 0);
+    let assets = r
+        .iter()
+        .find(|t| t.contains_key("regex"))
+        .expect("the assets route");
+    let tf = assets["try_files"].as_inline_table().expect("try_files");
+    assert_eq!(
+        tf.get("expires").and_then(|v| v.as_str()),
+        Some("28d"),
+        "{text}"
+    );
+    let headers = assets
+        .get("response_headers")
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(
+        !headers.to_ascii_lowercase().contains("cache-control"),
+        "{text}"
+    );
+    assert!(changed(conf).is_empty(), "{:?}", changed(conf));
+}
+
+#[test]
+fn proxy_pass_to_a_unix_socket_is_a_unix_socket_upstream() {
+    let conf = "server { listen 80;\n\
+           location /static/ { root /home/django; }\n\
+           location / { proxy_pass http://unix:/home/django/gunicorn.socket; }\n\
+           location /v2/ { proxy_pass http://unix:/run/v2.sock:/api/; }\n\
+         }\n";
+    let (text, doc, _) = imp(conf);
+    let r = routes(&doc, 0);
+    let up = |i: usize| r[i]["upstream"].as_str().unwrap().to_string();
+    assert_eq!(
+        doc["upstreams"][up(1).as_str()]["servers"][0]["addr"].as_str(),
+        Some("unix:/home/django/gunicorn.socket"),
+        "{text}"
+    );
+    assert_eq!(
+        doc["upstreams"][up(2).as_str()]["servers"][0]["addr"].as_str(),
+        Some("unix:/run/v2.sock"),
+        "{text}"
+    );
+    assert_eq!(r[2]["rewrite_prefix"].as_str(), Some("/api/"), "{text}");
+    assert!(changed(conf).is_empty(), "{:?}", changed(conf));
+}
+
+#[test]
+fn every_location_whose_action_is_lost_is_reported_with_its_line() {
+    let conf = "server { listen 80;\n\
+           location /php/ { fastcgi_pass 127.0.0.1:9000; }\n\
+           location /x/ { proxy_pass http://$backend; }\n\
+           location /y/ { try_files $uri @nowhere; root /srv; }\n\
+           location /z/ { allow 10.0.0.0/8; deny 10.0.0.5; deny all; proxy_pass http://127.0.0.1:1; }\n\
+           location /ok/ { proxy_pass http://127.0.0.1:1; }\n\
+           location = /gone { internal; }\n\
+         }\n";
+    let c = changed(conf);
+    assert_eq!(c.len(), 4, "{c:#?}");
+    for (i, line) in [2, 3, 4, 5].into_iter().enumerate() {
+        assert!(
+            c[i].starts_with(&format!("t.conf:{line}: location")),
+            "{c:#?}"
+        );
+    }
 }

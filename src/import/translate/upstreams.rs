@@ -317,12 +317,18 @@ impl Translator<'_> {
         } else {
             return Err("only http:// and https:// upstreams can be proxied to");
         };
-        if rest.starts_with("unix:") {
-            return Err("rampart connects to upstreams over TCP only");
+        // `http://unix:/run/app.sock` or `http://unix:/run/app.sock:/uri`.
+        let unix = rest.strip_prefix("unix:");
+        if unix.is_some() && tls {
+            return Err("TLS over a Unix socket is not supported");
         }
-        let (hostport, uri) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
+        let (hostport, uri) = match (unix, rest.find('/')) {
+            (Some(sock), _) => match sock.find(":/") {
+                Some(i) => (&rest[..5 + i], &sock[i + 1..]),
+                None => (rest.trim_end_matches(':'), ""),
+            },
+            (None, Some(i)) => (&rest[..i], &rest[i..]),
+            (None, None) => (rest, ""),
         };
         // Under `location /api/`, `proxy_pass http://b/v1/;` sends
         // `/api/x` as `/v1/x`: the URI replaces the matched prefix.
@@ -345,6 +351,15 @@ impl Translator<'_> {
                 rewrite_prefix,
             });
         }
+        if unix.is_some() {
+            // nginx's `$proxy_host` for a socket is "localhost".
+            let name = self.direct_upstream(url, hostport, false, false);
+            return Ok(ProxyTarget {
+                upstream: name,
+                host: Some("localhost".into()),
+                rewrite_prefix,
+            });
+        }
         let addr = with_port(hostport, if tls { 443 } else { 80 });
         let host = hostport
             .rsplit_once(':')
@@ -360,15 +375,24 @@ impl Translator<'_> {
                 hostport.to_string()
             }
         });
+        let name = self.direct_upstream(url, &addr, tls, is_name);
+        Ok(ProxyTarget {
+            upstream: name,
+            host: host_header,
+            rewrite_prefix,
+        })
+    }
+
+    /// The upstream of one server made up for a `proxy_pass` to an address
+    /// (`127.0.0.1:8000`, `unix:/run/app.sock`), shared by every location
+    /// that names it.
+    fn direct_upstream(&mut self, url: &str, addr: &str, tls: bool, is_name: bool) -> String {
         let scheme_key = format!("{}{addr}", if tls { "https://" } else { "http://" });
         if let Some(&i) = self.direct.get(&scheme_key) {
-            return Ok(ProxyTarget {
-                upstream: self.upstreams[i].name.clone(),
-                host: host_header,
-                rewrite_prefix,
-            });
+            return self.upstreams[i].name.clone();
         }
         let mut name: String = addr
+            .trim_start_matches("unix:")
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
@@ -379,7 +403,7 @@ impl Translator<'_> {
         let mut t = Table::new(format!("[upstreams.{}]", key(&name)));
         t.lead
             .push(format!("proxy_pass {url}: an upstream of one server"));
-        t.set("servers", format!("[{}]", inline(&[("addr", q(&addr))])));
+        t.set("servers", format!("[{}]", inline(&[("addr", q(addr))])));
         self.direct.insert(scheme_key, self.upstreams.len());
         self.upstreams.push(Upstream {
             name: name.clone(),
@@ -388,11 +412,7 @@ impl Translator<'_> {
             has_names: is_name,
         });
         self.counts.upstreams += 1;
-        Ok(ProxyTarget {
-            upstream: name,
-            host: host_header,
-            rewrite_prefix,
-        })
+        name
     }
 }
 
