@@ -178,7 +178,7 @@ async fn a_slow_download_does_not_hold_the_upstream() {
 }
 
 /// Uploads `len` bytes to `path` in 16 pieces 50 ms apart; returns when
-/// the last piece was sent and the answer's body.
+/// the last piece started to be sent and the answer's body.
 async fn slow_upload(port: u16, path: &str, len: usize) -> (Instant, String) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -192,11 +192,13 @@ async fn slow_upload(port: u16, path: &str, len: usize) -> (Instant, String) {
     .await
     .unwrap();
     let piece = vec![b'u'; len / 16];
+    let mut sent = Instant::now();
     for _ in 0..16 {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        // Before the write: the body cannot be whole earlier than this.
+        sent = Instant::now();
         s.write_all(&piece).await.unwrap();
     }
-    let sent = Instant::now();
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
         .await

@@ -84,38 +84,10 @@ fn compile_server(
 
     let tls = s.tls.as_ref().and_then(|t| server_tls(cx, t));
     let http2 = http2(cx, s);
-    let cors = s.cors.as_ref().and_then(|c| match refs.cors.get(&c.v) {
-        Some(i) => Some(*i),
-        None => {
-            cx.err(
-                &c.span,
-                format!(
-                    "undefined CORS policy \"{}\" (define it as [cors.{}])",
-                    c.v, c.v
-                ),
-            );
-            None
-        }
-    });
     let compression = s.compression.as_ref().map(compression);
     let response_headers = cx.headers(&s.response_headers);
-
-    let access = routes::access_list(cx, &s.access, &AccessList::default());
-    let conn_limit = super::reference(
-        cx,
-        s.conn_limit.as_ref(),
-        None,
-        refs.conn_limits,
-        "conn_limit",
-        "conn_limits",
-    );
-    let auth = super::reference(cx, s.auth.as_ref(), None, refs.auths, "auth", "auth");
-    let inherited = routes::Inherited {
-        cors,
-        access,
-        conn_limit,
-        auth,
-    };
+    let inherited = inherited(cx, s, refs);
+    let cors = inherited.cors;
     let routes = routes::compile_routes(cx, s, &name, &inherited, refs);
     Some(Server {
         name,
@@ -334,5 +306,40 @@ fn buffer_size(cx: &mut Compiler<'_, '_>, size: Option<&Spanned<u64>>) -> usize 
         }
         Some(s) => s.v as usize,
         None => defaults::BUFFER_SIZE as usize,
+    }
+}
+
+/// What a server's routes inherit from it: its CORS policy, access lists,
+/// concurrency limit and authentication.
+fn inherited(
+    cx: &mut Compiler<'_, '_>,
+    s: &file::Server,
+    refs: &Definitions<'_>,
+) -> routes::Inherited {
+    let cors = s.cors.as_ref().and_then(|c| match refs.cors.get(&c.v) {
+        Some(i) => Some(*i),
+        None => {
+            cx.err(
+                &c.span,
+                format!(
+                    "undefined CORS policy \"{}\" (define it as [cors.{}])",
+                    c.v, c.v
+                ),
+            );
+            None
+        }
+    });
+    routes::Inherited {
+        cors,
+        access: routes::access_list(cx, &s.access, &AccessList::default()),
+        conn_limit: super::reference(
+            cx,
+            s.conn_limit.as_ref(),
+            None,
+            refs.conn_limits,
+            "conn_limit",
+            "conn_limits",
+        ),
+        auth: super::reference(cx, s.auth.as_ref(), None, refs.auths, "auth", "auth"),
     }
 }

@@ -13,11 +13,14 @@ use super::reader::{Reader, Section, Spanned};
 use super::values::Rate;
 
 mod auth;
+mod limits;
 mod routes;
 mod servers;
 
 use auth::read_auth;
 pub use auth::Auth;
+use limits::{read_conn_limit, read_zone};
+pub use limits::{ConnLimit, Zone};
 use routes::read_route;
 use servers::read_server;
 
@@ -59,17 +62,6 @@ pub struct Log {
     pub access_log: Option<Spanned<String>>,
 }
 
-/// `[conn_limits.NAME]` (nginx `limit_conn_zone` + `limit_conn`).
-#[derive(Debug)]
-pub struct ConnLimit {
-    pub name: Spanned<String>,
-    /// As a rate-limit zone's.
-    pub key: Option<Spanned<String>>,
-    /// Requests (and open tunnels) in flight per key.
-    pub max: Option<Spanned<u64>>,
-    pub status: Option<Spanned<u64>>,
-}
-
 /// A reference by name to a table defined elsewhere (a route's `cors`, a
 /// server's or route's `conn_limit` and `auth`), or `false`, which switches
 /// an inherited one off.
@@ -77,19 +69,6 @@ pub struct ConnLimit {
 pub enum Reference {
     Named(Spanned<String>),
     Off,
-}
-
-#[derive(Debug)]
-pub struct Zone {
-    pub name: Spanned<String>,
-    /// `"<N>r/s"` or `"<N>r/m"`.
-    pub rate: Option<Rate>,
-    /// `"client_ip"`, `"host"` or `"header:<Name>"`.
-    pub key: Option<Spanned<String>>,
-    /// Bound on tracked keys; least recently seen evicted first.
-    pub max_keys: Option<u64>,
-    /// IPv6 clients are keyed by this prefix (one /64 is one client).
-    pub ipv6_prefix: Option<Spanned<u64>>,
 }
 
 #[derive(Debug)]
@@ -410,44 +389,6 @@ fn read_admin(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Spanned<String>
             r.missing(o, "listen");
             None
         }
-    }
-}
-
-/// `[rate_limits.NAME]`.
-fn read_zone(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Zone {
-    Zone {
-        name,
-        rate: match o.get("rate") {
-            Some(f) => r.rate(&f),
-            None => {
-                r.missing(o, "rate");
-                None
-            }
-        },
-        key: o.get("key").and_then(|f| r.string(&f)),
-        max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
-        ipv6_prefix: o
-            .get("ipv6_prefix")
-            .and_then(|f| r.uint(&f, 128).map(|v| Spanned::new(v, f.span.clone()))),
-    }
-}
-
-/// `[conn_limits.NAME]`.
-fn read_conn_limit(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> ConnLimit {
-    let spanned = |r: &mut Reader<'_>, f: super::reader::Field<'_>, max: u64| {
-        r.uint(&f, max).map(|v| Spanned::new(v, f.span.clone()))
-    };
-    ConnLimit {
-        name,
-        key: o.get("key").and_then(|f| r.string(&f)),
-        max: match o.get("max") {
-            Some(f) => spanned(r, f, u32::MAX as u64),
-            None => {
-                r.missing(o, "max");
-                None
-            }
-        },
-        status: o.get("status").and_then(|f| spanned(r, f, 999)),
     }
 }
 

@@ -35,6 +35,7 @@ use http::*;
 use location::*;
 use route::RouteAction;
 use server::*;
+use try_files::{is_named, named_locations, try_files_targets};
 
 /// nginx holds about 16,000 `$binary_remote_addr` states per megabyte of zone.
 const KEYS_PER_MB: u64 = 16_000;
@@ -154,6 +155,27 @@ impl Level {
             limit_req_here: false,
             limit_conn_here: false,
             access_here: false,
+            ..self.clone()
+        }
+    }
+
+    /// This level, answering `status` to everyone for `why` (fail closed).
+    fn refusing(&self, status: u16, why: &str) -> Level {
+        Level {
+            denied: Some((status, why.to_string())),
+            ..self.clone()
+        }
+    }
+
+    /// This level without its `add_header NAME` lines.
+    fn without_header(&self, name: &str) -> Level {
+        Level {
+            add_headers: self
+                .add_headers
+                .iter()
+                .filter(|h| !h.name.eq_ignore_ascii_case(name))
+                .cloned()
+                .collect(),
             ..self.clone()
         }
     }

@@ -1,9 +1,33 @@
 //! One route from a location: its action, the settings in effect there,
 //! its response headers.
 
+use std::borrow::Cow;
+
 use super::*;
 
 impl Translator<'_> {
+    /// A route that answers `status` to everyone: nginx checked something
+    /// here that rampart cannot (fail closed). `internal` is no change: nginx
+    /// answers 404 to a client's request there too.
+    fn refused_action(&mut self, d: &Directive, (status, why): &(u16, String), t: &mut Table) {
+        let what = format!("location {}", d.args.join(" "));
+        if !why.starts_with("internal") {
+            self.changed(
+                &d.pos,
+                format!("{what}: {why}; rampart answers {status} to everyone"),
+            );
+        }
+        t.set_c(
+            "respond",
+            inline(&[("status", status.to_string())]),
+            format!("nginx: {why}"),
+        );
+        self.warn(
+            &d.pos,
+            format!("{what}: {why} has no rampart equivalent; the route answers {status} to everyone (put the check in the application, or remove this route)"),
+        );
+    }
+
     /// The route of one location, or `None` (noted) when it cannot be one.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn route(
@@ -45,17 +69,11 @@ impl Translator<'_> {
 
         // The action. Access rules rampart cannot express fail closed.
         let auth = self.route_auth(d, lv, cx);
-        let refused_here;
-        let lv = match &auth {
-            Err(why) => {
-                refused_here = Level {
-                    denied: Some((403, why.clone())),
-                    ..lv.clone()
-                };
-                &refused_here
-            }
-            Ok(_) => lv,
+        let lv: Cow<'_, Level> = match &auth {
+            Err(why) => Cow::Owned(lv.refusing(403, why)),
+            Ok(_) => Cow::Borrowed(lv),
         };
+        let lv = lv.as_ref();
         let action = self.route_action(
             d,
             (kind, &pattern),
@@ -69,43 +87,16 @@ impl Translator<'_> {
             (action.is_static, action.upstream, action.direct_host);
         let proxied = upstream_name.is_some();
         let proxy_lv = action.app_level.as_ref().unwrap_or(lv);
-        let without_cache_control;
-        let headers_lv = match action.files_cache_control {
-            true => {
-                without_cache_control = Level {
-                    add_headers: lv
-                        .add_headers
-                        .iter()
-                        .filter(|h| !h.name.eq_ignore_ascii_case("cache-control"))
-                        .cloned()
-                        .collect(),
-                    ..lv.clone()
-                };
-                &without_cache_control
-            }
-            false => lv,
+        // A Cache-Control `try_files.expires` carries is for the files only.
+        let headers_lv: Cow<'_, Level> = match action.files_cache_control {
+            true => Cow::Owned(lv.without_header("cache-control")),
+            false => Cow::Borrowed(lv),
         };
-
         // Route-level settings in effect here.
         if let Ok(Some((name, nginx))) = &auth {
             t.set_c("auth", q(name), nginx.clone());
         }
-        if let Some((zone, max)) = lv.limit_conn.first() {
-            let name = self.conn_limit_name(zone, *max, lv.limit_conn_status);
-            t.set_c("conn_limit", q(&name), format!("limit_conn {zone} {max}"));
-            if lv.limit_conn.len() > 1 {
-                notes.push("nginx checked several limit_conn lines here; rampart checks one (the first) per route".into());
-            }
-        }
-        if let (Ok((allow, deny)), None) = (access_lists(&lv.access), lv.refused()) {
-            if !deny.is_empty() {
-                t.set_c("deny", list(&deny), "deny");
-            }
-            if !allow.is_empty() {
-                t.set_c("allow", list(&allow), "allow ...; deny all;");
-            }
-        }
-        rate_limit(&mut t, lv, self);
+        self.route_policies(&mut t, lv, &mut notes);
         if proxied {
             proxied_settings(
                 &mut t,
@@ -119,7 +110,7 @@ impl Translator<'_> {
             t.set_c("access_log", "false".into(), "access_log off");
         }
 
-        self.route_response_headers(&mut t, headers_lv, &loc, cx, is_static, &mut notes);
+        self.route_response_headers(&mut t, &headers_lv, &loc, cx, is_static, &mut notes);
         if lv.max_body != cx.server.max_body {
             let limit = lv.max_body.map(fmt_size).unwrap_or_else(|| "1M".into());
             self.warn(
@@ -141,6 +132,26 @@ impl Translator<'_> {
         Some(t)
     }
 
+    /// The route's concurrency limit, access lists and rate limits.
+    fn route_policies(&mut self, t: &mut Table, lv: &Level, notes: &mut Vec<String>) {
+        if let Some((zone, max)) = lv.limit_conn.first() {
+            let name = self.conn_limit_name(zone, *max, lv.limit_conn_status);
+            t.set_c("conn_limit", q(&name), format!("limit_conn {zone} {max}"));
+            if lv.limit_conn.len() > 1 {
+                notes.push("nginx checked several limit_conn lines here; rampart checks one (the first) per route".into());
+            }
+        }
+        if let (Ok((allow, deny)), None) = (access_lists(&lv.access), lv.refused()) {
+            if !deny.is_empty() {
+                t.set_c("deny", list(&deny), "deny");
+            }
+            if !allow.is_empty() {
+                t.set_c("allow", list(&allow), "allow ...; deny all;");
+            }
+        }
+        rate_limit(t, lv, self);
+    }
+
     /// The route's action: `respond` for a refused location, `return`,
     /// `proxy_pass`, or the files of `root`/`alias`. `None`: the location
     /// is not imported (noted).
@@ -157,22 +168,8 @@ impl Translator<'_> {
     ) -> Option<RouteAction> {
         let what = format!("location {}", d.args.join(" "));
         let mut out = RouteAction::default();
-        if let Some((status, why)) = &lv.refused() {
-            if !why.starts_with("internal") {
-                self.changed(
-                    &d.pos,
-                    format!("{what}: {why}; rampart answers {status} to everyone"),
-                );
-            }
-            t.set_c(
-                "respond",
-                inline(&[("status", status.to_string())]),
-                format!("nginx: {why}"),
-            );
-            self.warn(
-                &d.pos,
-                format!("{what}: {why} has no rampart equivalent; the route answers {status} to everyone (put the check in the application, or remove this route)"),
-            );
+        if let Some(refused) = &lv.refused() {
+            self.refused_action(d, refused, t);
         } else if let Some(r) = loc.ret {
             match self.return_action(r) {
                 Ok((k, v, note)) => {

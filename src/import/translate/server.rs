@@ -600,33 +600,3 @@ struct ServerDirectives<'d> {
     ssl_on: bool,
     error_pages: Vec<&'d Directive>,
 }
-
-/// `location @name { ... }`.
-fn is_named(d: &Directive) -> bool {
-    d.args.len() == 1 && d.args[0].starts_with('@')
-}
-
-/// The server's named locations, by name (without the `@`).
-fn named_locations(children: &[Directive]) -> BTreeMap<String, Directive> {
-    children
-        .iter()
-        .filter(|c| c.name == "location" && is_named(c))
-        .map(|c| (c.args[0][1..].to_string(), c.clone()))
-        .collect()
-}
-
-/// The named locations `try_files` lines of the server fall back to.
-fn try_files_targets(list: &[Directive]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for d in list {
-        if d.name == "try_files" {
-            if let Some(name) = d.args.last().and_then(|a| a.strip_prefix('@')) {
-                out.insert(name.to_string());
-            }
-        }
-        if let Some(children) = &d.block {
-            out.extend(try_files_targets(children));
-        }
-    }
-    out
-}

@@ -51,18 +51,7 @@ impl Translator<'_> {
             Err(why) => return fail(self, format!("@{app}: proxy_pass {url}: {why}")),
         };
         t.set("upstream", q(&target.upstream));
-        // A `Cache-Control: max-age` the location adds is for its files:
-        // `try_files`'s `expires` sends it on them only.
-        let cache = lv.add_headers.iter().find_map(|h| {
-            let v = h.value.to_ascii_lowercase();
-            let max_age = v
-                .split(',')
-                .find_map(|p| p.trim().strip_prefix("max-age=")?.parse::<u64>().ok());
-            (h.name.eq_ignore_ascii_case("cache-control") && lv.add_headers_depth == 2)
-                .then_some(max_age)
-                .flatten()
-                .map(|secs| (secs, v.contains("immutable")))
-        });
+        let cache = files_cache_control(lv);
         let level = match cache {
             Some((secs, _)) => Level {
                 expires: Some(secs * 1000),
@@ -79,6 +68,16 @@ impl Translator<'_> {
                 line.text().trim_end_matches(';')
             ),
         );
+        if !line
+            .args
+            .iter()
+            .any(|a| a == "$uri/" || a == "$uri/index.html")
+        {
+            notes.push(format!(
+                "nginx tried $uri only: rampart also answers a directory holding {} from disk",
+                lv.index.as_deref().unwrap_or("index.html")
+            ));
+        }
         if cache.is_some() {
             notes.push("add_header Cache-Control here applied to the files: carried by try_files.expires (the app's answers keep their own)".into());
         }
@@ -115,4 +114,51 @@ impl Translator<'_> {
         }
         lv
     }
+}
+
+/// A `Cache-Control: max-age=N` the location itself adds: for its files,
+/// which `try_files`'s `expires` sends it on (seconds, and `immutable`).
+fn files_cache_control(lv: &Level) -> Option<(u64, bool)> {
+    if lv.add_headers_depth != 2 {
+        return None;
+    }
+    lv.add_headers.iter().find_map(|h| {
+        let v = h.value.to_ascii_lowercase();
+        let secs = v
+            .split(',')
+            .find_map(|p| p.trim().strip_prefix("max-age=")?.parse::<u64>().ok())?;
+        h.name
+            .eq_ignore_ascii_case("cache-control")
+            .then_some((secs, v.contains("immutable")))
+    })
+}
+
+/// `location @name { ... }`.
+pub(super) fn is_named(d: &Directive) -> bool {
+    d.args.len() == 1 && d.args[0].starts_with('@')
+}
+
+/// The server's named locations, by name (without the `@`).
+pub(super) fn named_locations(children: &[Directive]) -> BTreeMap<String, Directive> {
+    children
+        .iter()
+        .filter(|c| c.name == "location" && is_named(c))
+        .map(|c| (c.args[0][1..].to_string(), c.clone()))
+        .collect()
+}
+
+/// The named locations `try_files` lines of the server fall back to.
+pub(super) fn try_files_targets(list: &[Directive]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for d in list {
+        if d.name == "try_files" {
+            if let Some(name) = d.args.last().and_then(|a| a.strip_prefix('@')) {
+                out.insert(name.to_string());
+            }
+        }
+        if let Some(children) = &d.block {
+            out.extend(try_files_targets(children));
+        }
+    }
+    out
 }

@@ -1,0 +1,70 @@
+//! `[rate_limits.NAME]` and `[conn_limits.NAME]`: how fast, and how many at
+//! once, per key.
+
+use super::*;
+
+#[derive(Debug)]
+pub struct Zone {
+    pub name: Spanned<String>,
+    /// `"<N>r/s"` or `"<N>r/m"`.
+    pub rate: Option<Rate>,
+    /// `"client_ip"`, `"host"` or `"header:<Name>"`.
+    pub key: Option<Spanned<String>>,
+    /// Bound on tracked keys; least recently seen evicted first.
+    pub max_keys: Option<u64>,
+    /// IPv6 clients are keyed by this prefix (one /64 is one client).
+    pub ipv6_prefix: Option<Spanned<u64>>,
+}
+
+/// `[conn_limits.NAME]` (nginx `limit_conn_zone` + `limit_conn`).
+#[derive(Debug)]
+pub struct ConnLimit {
+    pub name: Spanned<String>,
+    /// As a rate-limit zone's.
+    pub key: Option<Spanned<String>>,
+    /// Requests (and open tunnels) in flight per key.
+    pub max: Option<Spanned<u64>>,
+    pub status: Option<Spanned<u64>>,
+}
+
+/// `[rate_limits.NAME]`.
+pub(super) fn read_zone(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Zone {
+    Zone {
+        name,
+        rate: match o.get("rate") {
+            Some(f) => r.rate(&f),
+            None => {
+                r.missing(o, "rate");
+                None
+            }
+        },
+        key: o.get("key").and_then(|f| r.string(&f)),
+        max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
+        ipv6_prefix: o
+            .get("ipv6_prefix")
+            .and_then(|f| r.uint(&f, 128).map(|v| Spanned::new(v, f.span.clone()))),
+    }
+}
+
+/// `[conn_limits.NAME]`.
+pub(super) fn read_conn_limit(
+    r: &mut Reader<'_>,
+    o: &mut Section<'_>,
+    name: Spanned<String>,
+) -> ConnLimit {
+    let spanned = |r: &mut Reader<'_>, f: crate::config::reader::Field<'_>, max: u64| {
+        r.uint(&f, max).map(|v| Spanned::new(v, f.span.clone()))
+    };
+    ConnLimit {
+        name,
+        key: o.get("key").and_then(|f| r.string(&f)),
+        max: match o.get("max") {
+            Some(f) => spanned(r, f, u32::MAX as u64),
+            None => {
+                r.missing(o, "max");
+                None
+            }
+        },
+        status: o.get("status").and_then(|f| spanned(r, f, 999)),
+    }
+}
