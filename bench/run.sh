@@ -334,6 +334,22 @@ EOF
 
 # ---------------------------------------------------------------- proxy nginx (PROXY_CPU)
 mkdir -p "$TMP/nginx/tmp"
+# Every proxying location's directives, as the reference configs write them.
+# rampart always sends X-Forwarded-Host and X-Request-Id upstream and returns
+# X-Request-Id to the client (spec: Upstreams); nginx does the same here so
+# that both proxies do the same work.
+cat > "$TMP/nginx/proxy.conf" <<'EOF'
+proxy_pass http://origin;
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_set_header Host $host;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+proxy_set_header X-Forwarded-Proto $scheme;
+proxy_set_header X-Forwarded-Host $host;
+proxy_set_header X-Request-Id $request_id;
+add_header X-Request-Id $request_id always;
+EOF
 nginx_proxy_location() {  # the same proxying on the plain and the TLS server
     sed "s|TMPDIR|$TMP|" <<'EOF'
         # tryfiles-*: files first (none there), then the app
@@ -342,16 +358,7 @@ nginx_proxy_location() {  # the same proxying on the plain and the TLS server
             try_files $uri @app;
         }
         location @app {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Request-Id $request_id;
-            add_header X-Request-Id $request_id always;
+            include TMPDIR/nginx/proxy.conf;
         }
         # small-guarded: allow + auth_basic + limit_conn, all admitting
         location /guard/ {
@@ -360,44 +367,15 @@ nginx_proxy_location() {  # the same proxying on the plain and the TLS server
             auth_basic "bench";
             auth_basic_user_file TMPDIR/htpasswd;
             limit_conn benchconn 65535;
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Request-Id $request_id;
-            add_header X-Request-Id $request_id always;
+            include TMPDIR/nginx/proxy.conf;
         }
         # small-limited: a rate limit that never rejects (the cost of checking it)
         location /rl/ {
             limit_req zone=bench burst=100000 nodelay;
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Request-Id $request_id;
-            add_header X-Request-Id $request_id always;
+            include TMPDIR/nginx/proxy.conf;
         }
         location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            # rampart always sends these two upstream and returns X-Request-Id to the
-            # client (spec: Upstreams); do the same so both proxies do the same work.
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Request-Id $request_id;
-            add_header X-Request-Id $request_id always;
+            include TMPDIR/nginx/proxy.conf;
         }
 EOF
 }

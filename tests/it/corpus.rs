@@ -6,10 +6,9 @@
 //! what the app received.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use crate::common::*;
-use crate::import_nginx::{import, nginx_binary, run_nginx, text, wait_port, Nginx};
+use crate::import_nginx::{import_and_run, nginx_binary, run_nginx, wait_port};
 
 /// The files the sites serve: `public/` (an app's static directory, no
 /// index page) and `site/` (a static site or export, with one).
@@ -83,19 +82,7 @@ async fn alike(name: &str, requests: &[Request]) {
     let r_port = free_port();
     let src = dir.path().join(format!("{name}.nginx.conf"));
     std::fs::write(&src, conf(r_port)).unwrap();
-    let out = import(&[src.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
-    let toml = text(&out.stdout).replace("127.0.0.1:9090", &format!("127.0.0.1:{}", free_port()));
-    let rconf = dir.path().join("rampart.toml");
-    std::fs::write(&rconf, &toml).unwrap();
-    let rampart = Command::new(bin())
-        .args(["run", "-c"])
-        .arg(&rconf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rampart");
-    let _rampart = Nginx(rampart);
+    let (toml, _rampart) = import_and_run(&src, dir.path());
     wait_port(n_port);
     wait_port(r_port);
 

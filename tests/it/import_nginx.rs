@@ -270,6 +270,26 @@ pub fn wait_port(port: u16) {
     panic!("nothing listens on {port}");
 }
 
+/// Imports `src` (which must lose nothing), and runs rampart on the result
+/// in `dir` (stderr in `dir/stderr.log`, the admin listener on a free port).
+pub fn import_and_run(src: &Path, dir: &Path) -> (String, Nginx) {
+    let out = import(&[src.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let toml = text(&out.stdout).replace("127.0.0.1:9090", &format!("127.0.0.1:{}", free_port()));
+    let conf = dir.join("rampart.toml");
+    std::fs::write(&conf, &toml).unwrap();
+    let rampart = Command::new(bin())
+        .args(["run", "-c"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("stderr.log")).unwrap(),
+        ))
+        .spawn()
+        .expect("start rampart");
+    (toml, Nginx(rampart))
+}
+
 /// nginx in the foreground as a non-root user can run it, with `site`
 /// (a file in `dir`) included into its `http` block after `http_extra`.
 pub fn run_nginx(nginx: &Path, dir: &Path, http_extra: &str, site: &str) -> Nginx {
@@ -413,22 +433,7 @@ async fn nginx_and_rampart_answer_the_pam_backend_requests_alike() {
     let pam = localized_pam(rdir.path(), r_http, r_https, &origin_addr, certs.path());
     let src = rdir.path().join("pam-backend.nginx.conf");
     std::fs::write(&src, &pam).unwrap();
-    let out = import(&[src.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let admin = free_port();
-    let toml = text(&out.stdout).replace("127.0.0.1:9090", &format!("127.0.0.1:{admin}"));
-    let conf = rdir.path().join("rampart.toml");
-    std::fs::write(&conf, &toml).unwrap();
-    let rampart = Command::new(bin())
-        .args(["run", "-c"])
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(rdir.path().join("stderr.log")).unwrap(),
-        ))
-        .spawn()
-        .expect("start rampart");
-    let _rampart = Nginx(rampart);
+    let (_, _rampart) = import_and_run(&src, rdir.path());
     wait_port(r_https);
     wait_port(r_http);
 
@@ -653,23 +658,11 @@ async fn nginx_and_rampart_rewrite_and_refuse_alike() {
     let r_port = free_port();
     let src = rdir.path().join("site.nginx.conf");
     std::fs::write(&src, conf(r_port)).unwrap();
-    let out = import(&[src.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let toml = text(&out.stdout).replace("127.0.0.1:9090", &format!("127.0.0.1:{}", free_port()));
+    let (toml, _rampart) = import_and_run(&src, rdir.path());
     assert!(toml.contains("rewrite_prefix = \"/\""), "{toml}");
     assert!(toml.contains("conn_limit = \"addr\""), "{toml}");
     assert!(toml.contains("auth = \"admin\""), "{toml}");
     assert!(toml.contains("auth = \"sso\""), "{toml}");
-    let rconf = rdir.path().join("rampart.toml");
-    std::fs::write(&rconf, &toml).unwrap();
-    let rampart = Command::new(bin())
-        .args(["run", "-c"])
-        .arg(&rconf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rampart");
-    let _rampart = Nginx(rampart);
     wait_port(n_port);
     wait_port(r_port);
 
