@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
-use crate::config::snapshot::Route;
+use crate::config::snapshot::{Route, ServerId};
 
 /// How a route matches, kept for its default name and the summary.
 #[derive(Debug, Clone)]
@@ -30,6 +30,11 @@ impl Matcher {
         }
     }
 }
+
+/// A route of one server: an index into its [`RouteTable`] (and into the
+/// server's per-route metrics), never into another server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteId(pub usize);
 
 /// The routes of one server, indexed for selection.
 #[derive(Debug)]
@@ -61,22 +66,22 @@ impl<R> RouteTable<R> {
         t
     }
 
-    /// The index of the route for a normalised path, if any.
-    pub fn select(&self, path: &str) -> Option<usize> {
+    /// The route for a normalised path, if any.
+    pub fn select(&self, path: &str) -> Option<RouteId> {
         if let Some((_, i)) = self.exact.iter().find(|(p, _)| p == path) {
-            return Some(*i);
+            return Some(RouteId(*i));
         }
         if let Some((_, i)) = self.regex.iter().find(|(re, _)| re.is_match(path)) {
-            return Some(*i);
+            return Some(RouteId(*i));
         }
         self.prefix
             .iter()
             .find(|(p, _)| path.starts_with(p.as_str()))
-            .map(|(_, i)| *i)
+            .map(|(_, i)| RouteId(*i))
     }
 
-    pub fn get(&self, i: usize) -> &R {
-        &self.routes[i]
+    pub fn get(&self, id: RouteId) -> &R {
+        &self.routes[id.0]
     }
 
     pub fn routes(&self) -> &[R] {
@@ -133,12 +138,16 @@ impl HostTable {
 
     /// The address's first server: the one for a request whose host is
     /// unknown or unlisted.
-    pub fn default_server(&self) -> usize {
-        self.default
+    pub fn default_server(&self) -> ServerId {
+        ServerId(self.default)
     }
 
     /// The server for a request's host (already without port, any case).
-    pub fn select(&self, host: &str) -> usize {
+    pub fn select(&self, host: &str) -> ServerId {
+        ServerId(self.select_index(host))
+    }
+
+    fn select_index(&self, host: &str) -> usize {
         let lower: Cow<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(host.to_ascii_lowercase())
         } else {
@@ -234,16 +243,16 @@ mod tests {
             (2, None),
             (3, None),
         ]);
-        assert_eq!(t.select("example.com"), 0);
-        assert_eq!(t.select("EXAMPLE.com."), 0);
-        assert_eq!(t.select("www.example.com"), 1);
-        assert_eq!(t.select("a.example.org"), 1);
-        assert_eq!(t.select("x.a.example.org"), 2, "wildcard is one label");
-        assert_eq!(t.select("example.org"), 2);
-        assert_eq!(t.select("other"), 2);
+        assert_eq!(t.select("example.com").0, 0);
+        assert_eq!(t.select("EXAMPLE.com.").0, 0);
+        assert_eq!(t.select("www.example.com").0, 1);
+        assert_eq!(t.select("a.example.org").0, 1);
+        assert_eq!(t.select("x.a.example.org").0, 2, "wildcard is one label");
+        assert_eq!(t.select("example.org").0, 2);
+        assert_eq!(t.select("other").0, 2);
         let t = HostTable::new(&[(5, Some(vec!["a".into()])), (6, Some(vec!["b".into()]))]);
         assert_eq!(
-            t.select("zzz"),
+            t.select("zzz").0,
             5,
             "first server of the address is the default"
         );

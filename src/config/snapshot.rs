@@ -410,17 +410,20 @@ pub struct Route {
 }
 
 impl Snapshot {
-    /// The index of the listener a connection arrived on.
-    pub fn listener_index(&self, local: Option<SocketAddr>) -> Option<usize> {
+    /// The listener a connection arrived on, by id.
+    pub fn listener_index(&self, local: Option<SocketAddr>) -> Option<ListenerId> {
         let l = self.listener_for(local)?;
-        self.listeners.iter().position(|x| std::ptr::eq(x, l))
+        self.listeners
+            .iter()
+            .position(|x| std::ptr::eq(x, l))
+            .map(ListenerId)
     }
 
     /// The server that answers a connection to `local` before a request on
     /// it could be read: its address's first server.
     pub fn default_server(&self, local: Option<SocketAddr>) -> Option<&Server> {
         let l = self.listener_for(local)?;
-        self.servers.get(l.hosts.default_server())
+        self.servers.get(l.hosts.default_server().0)
     }
 
     /// The listener a connection arrived on, by its local address.
@@ -468,6 +471,14 @@ macro_rules! indexed_by {
 }
 pub(crate) use indexed_by;
 
+table_id!(
+    /// A server: `Snapshot::servers`, `LiveConfig::metrics`.
+    ServerId: Server
+);
+table_id!(
+    /// A listen address: `Snapshot::listeners`.
+    ListenerId: Listener
+);
 table_id!(
     /// An upstream: `Snapshot::upstreams`, `LiveConfig::pools`.
     UpstreamId: Upstream

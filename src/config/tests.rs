@@ -451,7 +451,7 @@ redirect = { to = "https://{host}{uri}", status = 308 }
     assert_eq!(cfg.zones[0].rate.milli_per_sec(), 83);
     let s = &cfg.servers[0];
     assert_eq!(s.max_body_size, Some(1 << 20));
-    let api = s.routes.get(0);
+    let api = s.routes.get(crate::routing::RouteId(0));
     assert_eq!(api.name, "prefix:/api/");
     assert!(matches!(api.action, Action::Upstream(UpstreamId(0))));
     assert_eq!(api.cors, CorsChoice::Policy(CorsId(0)));
@@ -459,7 +459,7 @@ redirect = { to = "https://{host}{uri}", status = 308 }
     let t = api.timeouts.unwrap();
     assert_eq!(t.read, std::time::Duration::from_secs(86400));
     assert_eq!(t.connect, std::time::Duration::from_secs(60));
-    let x = s.routes.get(1);
+    let x = s.routes.get(crate::routing::RouteId(1));
     assert_eq!(x.cors, CorsChoice::None);
     assert!(
         matches!(&x.action, Action::Redirect { status: 308, to } if to == &vec![Piece::Lit("https://".into()), Piece::Host, Piece::Uri])

@@ -12,8 +12,9 @@ use http::header::HeaderValue;
 
 use super::head::HeadFacts;
 use super::retry::Attempts;
-use crate::config::snapshot::{CorsId, Route, Server};
+use crate::config::snapshot::{CorsId, ListenerId, Route, Server, ServerId};
 use crate::headers::RequestId;
+use crate::routing::RouteId;
 use crate::runtime::{LiveConfig, RequestGuard};
 
 pub struct RequestCtx {
@@ -46,14 +47,24 @@ pub struct RequestCtx {
     _in_flight: Option<RequestGuard>,
 }
 
-/// Where the request was routed to, as indexes into `live.cfg`.
-#[derive(Debug, Default, Clone, Copy)]
+/// Where the request was routed to, in `live.cfg`.
+#[derive(Debug, Clone, Copy)]
 pub struct Place {
     /// The listener the connection arrived on; `None` for an address a
     /// reload removed.
-    pub listener: Option<usize>,
-    pub server: usize,
-    pub route: Option<usize>,
+    pub listener: Option<ListenerId>,
+    pub server: ServerId,
+    pub route: Option<RouteId>,
+}
+
+impl Default for Place {
+    fn default() -> Self {
+        Place {
+            listener: None,
+            server: ServerId(0),
+            route: None,
+        }
+    }
 }
 
 /// Who asked.

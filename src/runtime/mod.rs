@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::snapshot::{AuthId, ConnLimitId, UpstreamId, ZoneId};
+use crate::config::snapshot::{AuthId, ConnLimitId, ServerId, UpstreamId, ZoneId};
 use crate::config::Snapshot;
 use crate::metrics::{RouteMetrics, ServerMetrics};
+use crate::routing::RouteId;
 use crate::upstream::Pool;
 
 pub use carried::{sni_maps, Carried, CertStores};
@@ -57,15 +58,16 @@ pub struct LiveConnLimit {
 
 crate::config::snapshot::indexed_by!(ConnLimitId: LiveConnLimit);
 crate::config::snapshot::indexed_by!(AuthId: crate::auth::LiveAuth);
+crate::config::snapshot::indexed_by!(ServerId: ServerMetrics);
 crate::config::snapshot::indexed_by!(UpstreamId: Pool);
 crate::config::snapshot::indexed_by!(ZoneId: LiveZone);
 
 impl LiveConfig {
     /// The series a request of `server` counts in: its route's, or the
     /// server's unrouted ones.
-    pub fn metrics(&self, server: usize, route: Option<usize>) -> &RouteMetrics {
+    pub fn metrics(&self, server: ServerId, route: Option<RouteId>) -> &RouteMetrics {
         let m = &self.metrics[server];
-        route.map_or(&m.unrouted, |r| &m.routes[r])
+        route.map_or(&m.unrouted, |r| &m.routes[r.0])
     }
 }
 

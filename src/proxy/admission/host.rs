@@ -97,7 +97,9 @@ pub fn misdirected(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfi
         return Verdict::Continue;
     };
     let (by_sni, by_host) = (listener.hosts.select(sni), ctx.place.server);
-    let cert = |i: usize| live.cfg.servers[i].tls.as_ref().map(|t| &t.cert_path);
+    let cert = |i: crate::config::snapshot::ServerId| {
+        live.cfg.servers[i].tls.as_ref().map(|t| &t.cert_path)
+    };
     if by_sni == by_host || cert(by_sni) == cert(by_host) {
         return Verdict::Continue;
     }
