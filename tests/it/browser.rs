@@ -161,45 +161,26 @@ async fn browser_enforces_what_rampart_answers() {
     let origin = Origin::start("api").await;
     let site = tempfile::tempdir().unwrap();
     let (site_port, other_port) = (free_port(), free_port());
-    let toml = format!(
-        r#"
-[log]
-level = "warn"
-
-[cors.web]
-allow_origins = ["http://127.0.0.1:{site_port}"]
-allow_methods = ["GET", "PUT"]
-allow_headers = ["Content-Type", "Authorization"]
-allow_credentials = true
-
-[upstreams.api]
-servers = [{{ addr = "{}" }}]
-
-[[servers]]
-name = "site"
-listen = ["127.0.0.1:{site_port}"]
-[[servers.routes]]
-prefix = "/"
-static = {{ root = "{root}" }}
-
-[[servers]]
-name = "other-site"
-listen = ["127.0.0.1:{other_port}"]
-[[servers.routes]]
-prefix = "/"
-static = {{ root = "{root}" }}
-
-[[servers]]
-name = "api"
-listen = ["127.0.0.1:{{PORT}}"]
-cors = "web"
-[[servers.routes]]
-prefix = "/api/"
-upstream = "api"
-"#,
-        origin.addr,
-        root = site.path().display()
-    );
+    let root = site.path().display();
+    let static_server = |name: &str, port: u16| {
+        format!(
+            "name = \"{name}\"\nlisten = [\"127.0.0.1:{port}\"]\n\
+             [[servers.routes]]\nprefix = \"/\"\nstatic = {{ root = \"{root}\" }}"
+        )
+    };
+    let toml = Config::new()
+        .log("access_log = \"stdout\"")
+        .table(&format!(
+            "[cors.web]\nallow_origins = [\"http://127.0.0.1:{site_port}\"]\n\
+             allow_methods = [\"GET\", \"PUT\"]\nallow_headers = [\"Content-Type\", \"Authorization\"]\n\
+             allow_credentials = true"
+        ))
+        .upstream("api", origin.addr, "")
+        .server("cors = \"web\"")
+        .proxy("/api/", "api")
+        .other_server(&static_server("site", site_port))
+        .other_server(&static_server("other-site", other_port))
+        .build();
     let g = Gateway::start(&toml);
     g.wait_port(site_port);
     g.wait_port(other_port);

@@ -382,26 +382,12 @@ struct Harness {
 
 fn harness() -> Harness {
     let (origin, log) = recording_origin();
-    let toml = format!(
-        r#"
-[log]
-level = "error"
-access_log = "off"
-
-[upstreams.app]
-servers = [{{ addr = "{origin}" }}]
-read_timeout = "5s"
-
-[[servers]]
-listen = ["127.0.0.1:{{PORT}}"]
-keepalive_timeout = "2s"
-client_header_timeout = "2s"
-
-[[servers.routes]]
-prefix = "/"
-upstream = "app"
-"#
-    );
+    let toml = Config::new()
+        .log("level = \"error\"")
+        .upstream("app", origin, "read_timeout = \"5s\"")
+        .server("keepalive_timeout = \"2s\"\nclient_header_timeout = \"2s\"")
+        .proxy("/", "app")
+        .build();
     Harness {
         g: Gateway::start(&toml),
         log,

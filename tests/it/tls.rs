@@ -8,47 +8,21 @@ use rustls::version::{TLS12, TLS13};
 /// Two TLS servers on one port (localhost, *.example.test) and a plain
 /// redirect server; `{PORT}` is the TLS port, `{PLAIN}` the plain one.
 fn tls_config(origin: std::net::SocketAddr, cert_dir: &str, extra_tls: &str) -> String {
-    format!(
-        r#"
-[log]
-level = "warn"
-
-[admin]
-listen = "127.0.0.1:{{ADMIN}}"
-
-[upstreams.app]
-servers = [{{ addr = "{origin}" }}]
-
-[[servers]]
-name = "local"
-listen = ["127.0.0.1:{{PORT}}"]
-hosts = ["localhost"]
-[servers.tls]
-cert = "{cert_dir}/leaf.pem"
-key = "{cert_dir}/leaf-key.pem"
-{extra_tls}
-[[servers.routes]]
-prefix = "/"
-upstream = "app"
-
-[[servers]]
-name = "example"
-listen = ["127.0.0.1:{{PORT}}"]
-hosts = ["example.test", "*.example.test"]
-[servers.tls]
-cert = "{cert_dir}/example.pem"
-key = "{cert_dir}/example-key.pem"
-{extra_tls}
-[[servers.routes]]
-prefix = "/"
-respond = {{ body = "example server\n" }}
-
-[[servers]]
-name = "redirect"
-listen = ["127.0.0.1:{{PLAIN}}"]
-https_redirect = true
-"#
-    )
+    let tls = |name: &str| {
+        format!("[servers.tls]\ncert = \"{cert_dir}/{name}.pem\"\nkey = \"{cert_dir}/{name}-key.pem\"\n{extra_tls}")
+    };
+    Config::new()
+        .log("access_log = \"stdout\"")
+        .upstream("app", origin, "")
+        .server(&format!("hosts = [\"localhost\"]\n{}", tls("leaf")))
+        .proxy("/", "app")
+        .other_server(&format!(
+            "name = \"example\"\nlisten = [\"127.0.0.1:{{PORT}}\"]\nhosts = [\"example.test\", \"*.example.test\"]\n{}\n\
+             [[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"example server\\n\" }}",
+            tls("example")
+        ))
+        .other_server("name = \"redirect\"\nlisten = [\"127.0.0.1:{PLAIN}\"]\nhttps_redirect = true")
+        .build()
 }
 
 fn start(origin: std::net::SocketAddr, extra_tls: &str) -> (Gateway, u16) {

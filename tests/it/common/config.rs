@@ -13,6 +13,7 @@ pub struct Config {
     tables: String,
     server: String,
     routes: String,
+    others: String,
 }
 
 impl Config {
@@ -68,6 +69,13 @@ impl Config {
         self
     }
 
+    /// Another `[[servers]]` entry, written out whole (its listen address,
+    /// sub-tables and routes), after the main server.
+    pub fn other_server(mut self, toml: &str) -> Self {
+        writeln!(self.others, "[[servers]]\n{toml}\n").unwrap();
+        self
+    }
+
     /// A route sending `prefix` to `upstream`.
     pub fn proxy(self, prefix: &str, upstream: &str) -> Self {
         self.route(&format!("prefix = \"{prefix}\"\nupstream = \"{upstream}\""))
@@ -81,7 +89,7 @@ impl Config {
         };
         format!(
             "[global]\n{}{}\n[log]\n{}{}{}\n[admin]\nlisten = \"127.0.0.1:{{ADMIN}}\"\n\n{}\
-             [[servers]]\nname = \"main\"\nlisten = [\"127.0.0.1:{{PORT}}\"]\n{}\n{}",
+             [[servers]]\nname = \"main\"\nlisten = [\"127.0.0.1:{{PORT}}\"]\n{}\n{}{}",
             default(&self.global, "grace_period", "grace_period = \"1s\""),
             self.global,
             default(&self.log, "level", "level = \"warn\""),
@@ -90,6 +98,7 @@ impl Config {
             self.tables,
             self.server,
             self.routes,
+            self.others,
         )
     }
 }
