@@ -196,6 +196,16 @@ mod fuzz {
         if let Err(e) = text.parse::<toml_edit::DocumentMut>() {
             panic!("invalid TOML for input {input:?}: {e}\n{text}");
         }
+        // Every key the importer writes is one the config reader knows, with
+        // a value of the type it reads: one spelling of the schema, whatever
+        // the input (what compiling checks beyond that, such as names that
+        // resolve or files that exist, depends on the machine).
+        let mut r = crate::config::reader::Reader::new(&text, |_| None);
+        let _ = crate::config::file::read(&text, &mut r);
+        if !r.diag.is_empty() {
+            let d = r.diag.into_diagnostics("out.toml");
+            panic!("the config reader refuses the import of {input:?}:\n{d}\n{text}");
+        }
     }
 
     proptest! {
