@@ -135,12 +135,26 @@ impl Users {
     }
 
     /// Whether `password` is `user`'s. Slow on purpose (bcrypt costs
-    /// milliseconds): never call it on a request's worker thread.
+    /// milliseconds): never call it on a request's worker thread. An
+    /// unknown user costs as much as a known one (a hash of the file is
+    /// checked and the answer thrown away), so that timing does not tell
+    /// which user names exist.
     pub fn verify(&self, user: &str, password: &[u8]) -> bool {
-        let Some(hash) = self.by_name.get(user) else {
-            return false;
-        };
-        match hash {
+        match self.by_name.get(user) {
+            Some(hash) => hash.verify(password),
+            None => {
+                if let Some(any) = self.by_name.values().next() {
+                    let _ = any.verify(password);
+                }
+                false
+            }
+        }
+    }
+}
+
+impl PasswordHash {
+    fn verify(&self, password: &[u8]) -> bool {
+        match self {
             PasswordHash::Bcrypt(h) => bcrypt::verify(password, h).unwrap_or(false),
             PasswordHash::Apr1(h) => h.verify(password),
             PasswordHash::Sha256Crypt(h) => {
