@@ -316,9 +316,15 @@ pub fn prune_removed(cfg: &crate::config::Snapshot) {
     prune(&UPSTREAM_UP, backend);
     prune(&UPSTREAM_IN_FLIGHT, backend);
     prune(&UPSTREAM_REQUESTS, backend);
-    let pools: HashSet<&str> = cfg.upstreams.iter().map(|u| u.name.as_str()).collect();
+    // Upstreams, and forward-auth services as `auth.NAME`.
+    let looked_up: HashSet<String> = cfg
+        .upstreams
+        .iter()
+        .map(|u| u.name.clone())
+        .chain(cfg.auths.iter().map(|a| format!("auth.{}", a.name)))
+        .collect();
     prune(&UPSTREAM_RESOLVE_ERRORS, |l| {
-        pools.contains(label(l, "upstream"))
+        looked_up.contains(label(l, "upstream"))
     });
     prune(&REQUESTS, route);
     prune(&DURATION, route);

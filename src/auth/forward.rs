@@ -23,9 +23,13 @@ const IDLE: Duration = Duration::from_secs(60);
 /// An auth service, as compiled from `forward = "http://..."`.
 #[derive(Debug, Clone)]
 pub struct Forward {
-    /// The service's address (resolved at load); `None` when its name did
-    /// not resolve, and every request gets 500 until a reload.
+    /// The service's address (resolved at load, and again every
+    /// `resolve_interval` when the URL names a host); `None` while its name
+    /// does not resolve (every request then gets 500).
     pub addr: Option<SocketAddr>,
+    /// `host:port` when the URL names a host rather than an address: looked
+    /// up again as upstream names are (`upstream::resolver`).
+    pub name: Option<String>,
     /// The name to verify and send as SNI for `https`; `None` for `http`.
     pub tls_name: Option<String>,
     /// The `Host` of the auth request (the URL's authority).

@@ -8,7 +8,9 @@
 //! of addresses that stay keep their health, in-flight count and metrics
 //! (they are carried by address), new ones start fresh, gone ones are
 //! forgotten. A failed lookup keeps the last addresses, is logged and
-//! counted in `rampart_upstream_resolve_errors_total{upstream}`.
+//! counted in `rampart_upstream_resolve_errors_total{upstream}`. A
+//! forward-auth service named by host is looked up again the same way,
+//! every 30 s (counted under `upstream="auth.NAME"`).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -90,6 +92,20 @@ fn due_names(
     now: Instant,
 ) -> Vec<(String, String)> {
     let mut due = Vec::new();
+    // Forward-auth services named by host: on the default interval.
+    for auth in &live.cfg.auths {
+        let crate::auth::Method::Forward(f) = &auth.method else {
+            continue;
+        };
+        let Some(name) = &f.name else { continue };
+        let at = next_due
+            .entry(format!("auth.{}", auth.name))
+            .or_insert(now + crate::config::defaults::RESOLVE_INTERVAL);
+        if *at <= now {
+            *at = now + crate::config::defaults::RESOLVE_INTERVAL;
+            due.push((format!("auth.{}", auth.name), name.clone()));
+        }
+    }
     for up in live.cfg.upstreams.iter().filter(|u| !u.names.is_empty()) {
         let at = next_due
             .entry(up.name.clone())
@@ -204,6 +220,23 @@ mod tests {
             due_names(&live, &mut next, t0 + Duration::from_secs(4)).len(),
             1
         );
+    }
+
+    #[test]
+    fn a_forward_auth_service_named_by_host_is_looked_up_again_too() {
+        let live = live(
+            "[auth.sso]\nforward = \"http://localhost:1/check\"\n[auth.ip]\nforward = \"http://127.0.0.1:1/check\"\n\
+             [[servers]]\nlisten = [\"127.0.0.1:1\"]\n[[servers.routes]]\nprefix = \"/\"\nrespond = { body = \"x\" }\nauth = \"sso\"\n",
+        );
+        let mut next = HashMap::new();
+        let t0 = Instant::now();
+        assert!(due_names(&live, &mut next, t0).is_empty());
+        let due = due_names(
+            &live,
+            &mut next,
+            t0 + crate::config::defaults::RESOLVE_INTERVAL,
+        );
+        assert_eq!(due, [("auth.sso".to_string(), "localhost:1".to_string())]);
     }
 
     #[test]

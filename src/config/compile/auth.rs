@@ -129,7 +129,7 @@ fn forward(cx: &mut Compiler<'_, '_>, a: &file::Auth, url: &Spanned<String>) -> 
     let addr = cx.world.addr(&service.host_port());
     if addr.is_none() {
         cx.warnings.push(format!(
-            "auth.{name}: \"{}\" does not resolve now; requests to its routes get 500 until a reload resolves it",
+            "auth.{name}: \"{}\" does not resolve now; requests to its routes get 500 until it does",
             service.host_port()
         ));
     }
@@ -141,8 +141,11 @@ fn forward(cx: &mut Compiler<'_, '_>, a: &file::Auth, url: &Spanned<String>) -> 
             .trim_end_matches(']')
             .to_string()
     });
+    let looked_up =
+        crate::config::resolve::is_name(&service.host_port()).then(|| service.host_port());
     Some(Method::Forward(Forward {
         addr,
+        name: looked_up,
         tls_name,
         host,
         path: service.path,
