@@ -14,48 +14,7 @@ impl Translator<'_> {
         cx: &LocCx,
     ) {
         let children = d.block.as_deref().unwrap_or_default();
-        let mut notes = Vec::new();
-        let mut lv = parent.child();
-        let mut loc = Loc::default();
-        for c in children {
-            match (c.name.as_str(), &c.block) {
-                ("proxy_pass", None) => loc.proxy = Some(c),
-                ("return", None) => loc.ret = Some(c),
-                ("alias", None) => {
-                    lv.root = c.args.first().cloned();
-                    lv.alias = true;
-                    loc.own_alias = true;
-                }
-                ("internal", None) => {
-                    lv.denied = Some((404, "internal (reached only by nginx's own redirects)".into()));
-                    self.skipped.push((c.name.clone(), c.pos.clone()));
-                }
-                (
-                    "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" | "memcached_pass",
-                    None,
-                ) => loc.unsupported = Some(c),
-                ("if", Some(body)) if is_options_check(&c.args) => match preflight_headers(body) {
-                    Some(h) => loc.preflight = Some(h),
-                    None => self.skip(c, &mut notes, Some("only the CORS preflight idiom (add_header + return 204) is recognised inside if")),
-                },
-                ("location", Some(_)) => {}
-                ("try_files", None) => match try_files_plan(&c.args, &prefix_of(d)) {
-                    Ok(TryFiles::NotFound) => {}
-                    Ok(TryFiles::Fallback(f)) => loc.fallback = Some(f),
-                    Ok(TryFiles::App(name)) => loc.app = Some((name, c)),
-                    Err(why) => {
-                        self.changed(&c.pos, format!("location {}: {why}", d.args.join(" ")));
-                        self.skip(c, &mut notes, Some(why));
-                    }
-                },
-                (_, None) => {
-                    if !self.apply_common(c, &mut lv, &mut notes, 2) {
-                        self.skip(c, &mut notes, None);
-                    }
-                }
-                (_, Some(_)) => self.skip(c, &mut notes, None),
-            }
-        }
+        let (lv, loc, mut notes) = self.location_body(d, parent);
         let matcher = location_matcher(&d.args).map(|(kind, pattern, note)| {
             if let Some(n) = note {
                 notes.push(n.into());
@@ -103,6 +62,59 @@ impl Translator<'_> {
         {
             self.location(c, &lv, routes, server_notes, &nested);
         }
+    }
+
+    /// A location's own directives: the settings in effect there, what it
+    /// does, and notes on what has no rampart equivalent.
+    fn location_body<'d>(
+        &mut self,
+        d: &'d Directive,
+        parent: &Level,
+    ) -> (Level, Loc<'d>, Vec<String>) {
+        let children = d.block.as_deref().unwrap_or_default();
+        let mut notes = Vec::new();
+        let mut lv = parent.child();
+        let mut loc = Loc::default();
+        for c in children {
+            match (c.name.as_str(), &c.block) {
+                ("proxy_pass", None) => loc.proxy = Some(c),
+                ("return", None) => loc.ret = Some(c),
+                ("alias", None) => {
+                    lv.root = c.args.first().cloned();
+                    lv.alias = true;
+                    loc.own_alias = true;
+                }
+                ("internal", None) => {
+                    lv.denied = Some((404, "internal (reached only by nginx's own redirects)".into()));
+                    self.skipped.push((c.name.clone(), c.pos.clone()));
+                }
+                (
+                    "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" | "memcached_pass",
+                    None,
+                ) => loc.unsupported = Some(c),
+                ("if", Some(body)) if is_options_check(&c.args) => match preflight_headers(body) {
+                    Some(h) => loc.preflight = Some(h),
+                    None => self.skip(c, &mut notes, Some("only the CORS preflight idiom (add_header + return 204) is recognised inside if")),
+                },
+                ("location", Some(_)) => {}
+                ("try_files", None) => match try_files_plan(&c.args, &prefix_of(d)) {
+                    Ok(TryFiles::NotFound) => {}
+                    Ok(TryFiles::Fallback(f)) => loc.fallback = Some(f),
+                    Ok(TryFiles::App(name)) => loc.app = Some((name, c)),
+                    Err(why) => {
+                        self.changed(&c.pos, format!("location {}: {why}", d.args.join(" ")));
+                        self.skip(c, &mut notes, Some(why));
+                    }
+                },
+                (_, None) => {
+                    if !self.apply_common(c, &mut lv, &mut notes, 2) {
+                        self.skip(c, &mut notes, None);
+                    }
+                }
+                (_, Some(_)) => self.skip(c, &mut notes, None),
+            }
+        }
+        (lv, loc, notes)
     }
 
     pub(super) fn static_value(

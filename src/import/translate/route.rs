@@ -111,6 +111,21 @@ impl Translator<'_> {
         }
 
         self.route_response_headers(&mut t, &headers_lv, &loc, cx, is_static, &mut notes);
+        self.per_server_settings_here(d, lv, (parent, cx), &mut notes);
+        t.notes = notes;
+        Some(t)
+    }
+
+    /// Settings rampart has per server that differ in this location: the
+    /// body size limit (warned: it was a limit), compression (noted).
+    fn per_server_settings_here(
+        &mut self,
+        d: &Directive,
+        lv: &Level,
+        (parent, cx): (&Level, &LocCx),
+        notes: &mut Vec<String>,
+    ) {
+        let what = format!("location {}", d.args.join(" "));
         if lv.max_body != cx.server.max_body {
             let limit = lv.max_body.map(fmt_size).unwrap_or_else(|| "1M".into());
             self.warn(
@@ -128,8 +143,6 @@ impl Translator<'_> {
                 "gzip settings differ in this location: rampart sets compression per server".into(),
             );
         }
-        t.notes = notes;
-        Some(t)
     }
 
     /// The route's concurrency limit, access lists and rate limits.
