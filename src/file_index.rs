@@ -85,7 +85,11 @@ impl FileIndex {
                 _ => return Found::Absent,
             }
         }
-        // A directory (the root included): served when it holds `index`.
+        // A directory (the root included): served when it holds `index`
+        // (none with `index = false`).
+        if index.is_empty() {
+            return Found::Absent;
+        }
         match self.listing(&dir).await {
             Some(entries) => match entries.get(OsStr::new(index)) {
                 Some(Kind::File | Kind::Link) => Found::Candidate,

@@ -336,6 +336,7 @@ pub struct Static {
     pub root: PathBuf,
     pub expires: Option<Duration>,
     pub immutable: bool,
+    /// Empty: directories are never served (`try_files` with `index = false`).
     pub index: String,
     /// `Cache-Control` from `expires` / `immutable`.
     pub cache_control: Option<HeaderValue>,

@@ -132,6 +132,10 @@ async fn try_files_is_checked_when_the_file_is_read() {
             "upstream = \"app\"\ntry_files = { index = \"index.html\" }".to_string(),
             "root",
         ),
+        (
+            format!("static = {{ root = \"{r}\", index = false }}"),
+            "index = false applies to try_files only",
+        ),
     ] {
         let err = check_refuses(&format!(
             "[upstreams.app]\nservers = [{{ addr = \"127.0.0.1:1\" }}]\n\

@@ -34,6 +34,17 @@ pub(super) fn static_files(
     if index.contains('/') {
         cx.err(&span.span, "static.index must be a file name, not a path");
     }
+    if index.is_empty()
+        && !ro
+            .try_files
+            .as_ref()
+            .is_some_and(|(t, _)| std::ptr::eq(t, s))
+    {
+        cx.err(
+            &span.span,
+            "index = false applies to try_files only (a static route needs an index name)",
+        );
+    }
     let cache_control = s.expires.map(|e| {
         let mut v = format!("public, max-age={}", e.as_secs());
         if s.immutable.unwrap_or(false) {

@@ -216,6 +216,8 @@ pub struct Static {
     pub root: Option<Spanned<String>>,
     pub expires: Option<Duration>,
     pub immutable: Option<bool>,
+    /// The file a directory serves; `false` (empty here): none, for
+    /// `try_files` whose nginx original tried `$uri` only.
     pub index: Option<Spanned<String>>,
     /// Serve files and directories whose name starts with `.` (`.env`,
     /// `.git/`); `.well-known` is always served.

@@ -168,7 +168,11 @@ fn read_static(r: &mut Reader<'_>, f: &Field<'_>) -> Option<(Static, Spanned<()>
         },
         expires: s.get("expires").and_then(|f| r.duration(&f)),
         immutable: s.get("immutable").and_then(|f| r.bool(&f)),
-        index: s.get("index").and_then(|f| r.string(&f)),
+        index: s.get("index").and_then(|f| match f.item.as_bool() {
+            // `index = false` (try_files): directories are never served.
+            Some(false) => Some(Spanned::new(String::new(), f.span.clone())),
+            _ => r.string(&f),
+        }),
         dotfiles: s.get("dotfiles").and_then(|f| r.bool(&f)),
         fallback: s.get("fallback").and_then(|f| r.string(&f)),
     };

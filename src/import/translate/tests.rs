@@ -756,6 +756,11 @@ fn try_files_to_a_named_location_is_an_upstream_route_with_try_files() {
         Some("/srv/app/public")
     );
     assert_eq!(
+        tf.get("index").and_then(|v| v.as_bool()),
+        Some(false),
+        "nginx tried $uri only, not directories: {text}"
+    );
+    assert_eq!(
         r[0]["read_timeout"].as_str(),
         Some("120s"),
         "the named location's settings: {text}"

@@ -60,24 +60,20 @@ impl Translator<'_> {
             None => lv.clone(),
         };
         let immutable = cache.map(|(_, i)| i);
+        // `$uri/` (or `$uri/index.html`) among the candidates: directories
+        // are served by their index; else never (`index = false`).
+        let dirs = line
+            .args
+            .iter()
+            .any(|a| a == "$uri/" || a == "$uri/index.html");
         t.set_c(
             "try_files",
-            self.try_files_value(&root, &level, immutable),
+            self.try_files_value(&root, &level, immutable, dirs),
             format!(
                 "{}: files first, then @{app}",
                 line.text().trim_end_matches(';')
             ),
         );
-        if !line
-            .args
-            .iter()
-            .any(|a| a == "$uri/" || a == "$uri/index.html")
-        {
-            notes.push(format!(
-                "nginx tried $uri only: rampart also answers a directory holding {} from disk",
-                lv.index.as_deref().unwrap_or("index.html")
-            ));
-        }
         if cache.is_some() {
             notes.push("add_header Cache-Control here applied to the files: carried by try_files.expires (the app's answers keep their own)".into());
         }
@@ -91,9 +87,25 @@ impl Translator<'_> {
         })
     }
 
-    /// `try_files = { root, expires, immutable, index }`.
-    fn try_files_value(&mut self, root: &str, lv: &Level, immutable: Option<bool>) -> String {
-        self.static_value(root, lv, immutable, None)
+    /// `try_files = { root, expires, immutable, index }`; `index = false`
+    /// when nginx did not try directories.
+    fn try_files_value(
+        &mut self,
+        root: &str,
+        lv: &Level,
+        immutable: Option<bool>,
+        dirs: bool,
+    ) -> String {
+        if dirs {
+            return self.static_value(root, lv, immutable, None);
+        }
+        let no_index = Level {
+            index: None,
+            ..lv.clone()
+        };
+        let value = self.static_value(root, &no_index, immutable, None);
+        let inner = value.trim_end_matches('}').trim_end();
+        format!("{inner}, index = false }}")
     }
 
     /// The settings of a named location: the server's, with its own
