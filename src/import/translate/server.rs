@@ -21,6 +21,11 @@ impl Translator<'_> {
                 const WHY: &str = "none of its listen addresses can be served by rampart";
                 self.skip_top(d, WHY);
                 self.warn(&d.pos, format!("server not imported: {WHY}"));
+                // Every location of it is lost with it.
+                self.changed(
+                    &d.pos,
+                    format!("server (and its locations): not imported ({WHY})"),
+                );
                 return;
             }
             listens.push(Listen {

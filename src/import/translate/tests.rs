@@ -855,3 +855,12 @@ fn every_location_whose_action_is_lost_is_reported_with_its_line() {
         );
     }
 }
+
+#[test]
+fn a_server_rampart_cannot_listen_for_is_reported_too() {
+    let c = changed(
+        "server { listen unix:/run/nginx.sock; location / { proxy_pass http://127.0.0.1:1; } }\n",
+    );
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(c[0].starts_with("t.conf:1: server"), "{c:?}");
+}
