@@ -298,3 +298,39 @@ async fn allow_and_deny_refusals_are_counted() {
         "{m}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_added_and_changed_by_a_reload() {
+    let sso = AuthService::start().await;
+    let origin = Origin::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = htpasswd_file(dir.path());
+    let with = |table: &str| {
+        Config::new()
+            .table(table)
+            .upstream("app", origin.addr, "")
+            .route("prefix = \"/\"\nupstream = \"app\"\nauth = \"a\"")
+            .build()
+    };
+    let g = Gateway::start(
+        &Config::new()
+            .upstream("app", origin.addr, "")
+            .proxy("/", "app")
+            .build(),
+    );
+    assert_eq!(g.text("/x").await, "origin app");
+    // The auth service's login page: forward auth is in force.
+    let forward = format!("[auth.a]\nforward = \"http://{}/check\"", sso.addr);
+    g.reload_to(&with(&forward), "/x", "<a href=\"/login\">login first</a>")
+        .await;
+    // rampart's own 401: an htpasswd table of the same name replaced it.
+    let users = format!("[auth.a]\nhtpasswd = \"{}\"", file.display());
+    g.reload_to(&with(&users), "/x", "401 Unauthorized\n").await;
+    let r = client()
+        .get(g.url("/x"))
+        .header("authorization", basic("bob", "secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
