@@ -123,9 +123,7 @@ pub fn eligible(c: &Compression, resp: &ResponseHeader) -> bool {
     };
     let base = ct.split(';').next().unwrap_or("").trim();
     // Events must reach the client as they are sent, never held in a compressor.
-    if base.eq_ignore_ascii_case("text/event-stream")
-        || !c.types.iter().any(|t| t.eq_ignore_ascii_case(base))
-    {
+    if headers::is_event_stream(h) || !c.types.iter().any(|t| t.eq_ignore_ascii_case(base)) {
         return false;
     }
     match h

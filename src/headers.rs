@@ -397,6 +397,17 @@ impl RequestId {
     }
 }
 
+/// Whether a response is an event stream (`text/event-stream`, any case,
+/// parameters aside): its events must reach the client as they are sent,
+/// neither compressed nor read ahead.
+pub fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|base| base.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

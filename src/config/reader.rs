@@ -248,6 +248,21 @@ impl<'s> Reader<'s> {
         self.bool(f).map(|b| Spanned::new(b, f.span.clone()))
     }
 
+    /// [`Self::uint`] with the value's position, for compile-stage errors.
+    pub fn uint_at(&mut self, f: &Field<'_>, max: u64) -> Option<Spanned<u64>> {
+        self.uint(f, max).map(|v| Spanned::new(v, f.span.clone()))
+    }
+
+    /// [`Self::duration`] with the value's position.
+    pub fn duration_at(&mut self, f: &Field<'_>) -> Option<Spanned<Duration>> {
+        self.duration(f).map(|d| Spanned::new(d, f.span.clone()))
+    }
+
+    /// [`Self::size`] with the value's position.
+    pub fn size_at(&mut self, f: &Field<'_>) -> Option<Spanned<u64>> {
+        self.size(f).map(|v| Spanned::new(v, f.span.clone()))
+    }
+
     /// A non-negative integer within `max`.
     pub fn uint(&mut self, f: &Field<'_>, max: u64) -> Option<u64> {
         match f.item.as_integer() {

@@ -163,7 +163,7 @@ pub fn response_head(
     ctx.attempts.upstream_status = Some(status);
     // An event stream is relayed as it comes, never read ahead
     // (`admission::buffering`).
-    if session.response_read_ahead() > 0 && is_event_stream(resp) {
+    if session.response_read_ahead() > 0 && headers::is_event_stream(&resp.headers) {
         session.set_response_read_ahead(0);
     }
     headers::strip_response_hop_by_hop(resp);
@@ -190,10 +190,4 @@ fn has_untried(ctx: &RequestCtx) -> bool {
     };
     let pool = &ctx.live.pools[u];
     (0..pool.sockets.len()).any(|i| !ctx.attempts.tried.contains(i) && pool.sockets[i].is_some())
-}
-
-fn is_event_stream(resp: &ResponseHeader) -> bool {
-    resp.headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }

@@ -31,9 +31,7 @@ pub(super) fn read_auth(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<S
             .get("copy_headers")
             .and_then(|f| r.strings(&f))
             .unwrap_or_default(),
-        timeout: o
-            .get("timeout")
-            .and_then(|f| r.duration(&f).map(|d| Spanned::new(d, f.span.clone()))),
+        timeout: o.get("timeout").and_then(|f| r.duration_at(&f)),
         forward_credentials: o.get("forward_credentials").and_then(|f| r.bool(&f)),
     }
 }

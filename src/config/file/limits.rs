@@ -40,9 +40,7 @@ pub(super) fn read_zone(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<S
         },
         key: o.get("key").and_then(|f| r.string(&f)),
         max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
-        ipv6_prefix: o
-            .get("ipv6_prefix")
-            .and_then(|f| r.uint(&f, 128).map(|v| Spanned::new(v, f.span.clone()))),
+        ipv6_prefix: o.get("ipv6_prefix").and_then(|f| r.uint_at(&f, 128)),
     }
 }
 
@@ -52,19 +50,16 @@ pub(super) fn read_conn_limit(
     o: &mut Section<'_>,
     name: Spanned<String>,
 ) -> ConnLimit {
-    let spanned = |r: &mut Reader<'_>, f: crate::config::reader::Field<'_>, max: u64| {
-        r.uint(&f, max).map(|v| Spanned::new(v, f.span.clone()))
-    };
     ConnLimit {
         name,
         key: o.get("key").and_then(|f| r.string(&f)),
         max: match o.get("max") {
-            Some(f) => spanned(r, f, u32::MAX as u64),
+            Some(f) => r.uint_at(&f, u32::MAX as u64),
             None => {
                 r.missing(o, "max");
                 None
             }
         },
-        status: o.get("status").and_then(|f| spanned(r, f, 999)),
+        status: o.get("status").and_then(|f| r.uint_at(&f, 999)),
     }
 }

@@ -295,12 +295,9 @@ fn https_redirect(r: &mut Reader<'_>, f: &super::reader::Field<'_>) -> Option<Ht
         return f.item.as_bool()?.then(HttpsRedirect::default);
     }
     let mut t = r.table(f)?;
-    let at = |r: &mut Reader<'_>, f: super::reader::Field<'_>, max| {
-        r.uint(&f, max).map(|v| Spanned::new(v, f.span.clone()))
-    };
     let out = HttpsRedirect {
-        port: t.get("port").and_then(|f| at(r, f, 65535)),
-        status: t.get("status").and_then(|f| at(r, f, 999)),
+        port: t.get("port").and_then(|f| r.uint_at(&f, 65535)),
+        status: t.get("status").and_then(|f| r.uint_at(&f, 999)),
     };
     t.finish(r);
     Some(out)
@@ -436,9 +433,7 @@ fn read_cors(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> 
         allow_methods: o.get("allow_methods").and_then(|f| r.strings(&f)),
         allow_headers: o.get("allow_headers").and_then(|f| r.strings(&f)),
         expose_headers: o.get("expose_headers").and_then(|f| r.strings(&f)),
-        allow_credentials: o
-            .get("allow_credentials")
-            .and_then(|f| r.bool(&f).map(|b| Spanned::new(b, f.span.clone()))),
+        allow_credentials: o.get("allow_credentials").and_then(|f| r.bool_at(&f)),
         max_age: o.get("max_age").and_then(|f| r.duration(&f)),
     }
 }
@@ -501,9 +496,7 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>)
                         None
                     }
                 };
-                let weight = s
-                    .get("weight")
-                    .and_then(|f| r.uint(&f, 1000).map(|w| Spanned::new(w, f.span.clone())));
+                let weight = s.get("weight").and_then(|f| r.uint_at(&f, 1000));
                 let backup = s.get("backup").and_then(|f| r.bool(&f)).unwrap_or(false);
                 if let Some(addr) = addr {
                     servers.push(UpstreamServer {
@@ -546,12 +539,8 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>)
         connect_timeout: o.get("connect_timeout").and_then(|f| r.duration(&f)),
         read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
         write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
-        tries: o
-            .get("tries")
-            .and_then(|f| r.uint(&f, 100).map(|t| Spanned::new(t, f.span.clone()))),
-        resolve_interval: o
-            .get("resolve_interval")
-            .and_then(|f| r.duration(&f).map(|d| Spanned::new(d, f.span.clone()))),
+        tries: o.get("tries").and_then(|f| r.uint_at(&f, 100)),
+        resolve_interval: o.get("resolve_interval").and_then(|f| r.duration_at(&f)),
         tls: o.get("tls").and_then(|f| r.bool(&f)).unwrap_or(false),
         tls_verify: o.get("tls_verify").and_then(|f| r.bool_at(&f)),
         tls_ca: o.get("tls_ca").and_then(|f| r.string(&f)),

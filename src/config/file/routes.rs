@@ -120,9 +120,7 @@ fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
     if let Some(f) = o.get("respond") {
         if let Some(mut s) = r.table(&f) {
             let a = Action::Respond {
-                status: s
-                    .get("status")
-                    .and_then(|f| r.uint(&f, 999).map(|v| Spanned::new(v, f.span.clone()))),
+                status: s.get("status").and_then(|f| r.uint_at(&f, 999)),
                 body: s.get("body").and_then(|f| r.string(&f)),
                 content_type: s.get("content_type").and_then(|f| r.string(&f)),
             };
@@ -141,9 +139,7 @@ fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
             };
             let a = Action::Redirect {
                 to,
-                status: s
-                    .get("status")
-                    .and_then(|f| r.uint(&f, 999).map(|v| Spanned::new(v, f.span.clone()))),
+                status: s.get("status").and_then(|f| r.uint_at(&f, 999)),
             };
             s.finish(r);
             action = Some(a);
@@ -202,9 +198,7 @@ fn read_rate_limits(r: &mut Reader<'_>, o: &mut Section<'_>) -> Vec<RateLimitRef
                 burst: t.get("burst").and_then(|f| r.uint(&f, 1_000_000)),
                 nodelay: t.get("nodelay").and_then(|f| r.bool(&f)),
                 delay: t.get("delay").and_then(|f| r.uint(&f, 1_000_000)),
-                status: t
-                    .get("status")
-                    .and_then(|f| r.uint(&f, 999).map(|v| Spanned::new(v, f.span.clone()))),
+                status: t.get("status").and_then(|f| r.uint_at(&f, 999)),
             });
             t.finish(r);
         }

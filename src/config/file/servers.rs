@@ -62,9 +62,7 @@ pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
         https_redirect: o.get("https_redirect").and_then(|f| https_redirect(r, &f)),
         http2: o.get("http2").and_then(|f| r.bool_at(&f)),
         max_body_size: o.get("max_body_size").and_then(|f| r.size(&f)),
-        buffer_size: o
-            .get("buffer_size")
-            .and_then(|f| r.size(&f).map(|v| Spanned::new(v, f.span.clone()))),
+        buffer_size: o.get("buffer_size").and_then(|f| r.size_at(&f)),
         client_header_timeout: o.get("client_header_timeout").and_then(|f| r.duration(&f)),
         allow_encoded_slashes: o.get("allow_encoded_slashes").and_then(|f| r.bool(&f)),
         underscores_in_headers: o.get("underscores_in_headers").and_then(|f| r.bool(&f)),
