@@ -26,7 +26,11 @@ pub(super) fn compile_cors(
 }
 
 /// One policy.
-fn compile_policy(cx: &mut Compiler<'_, '_>, c: &file::Cors) -> CorsPolicy {
+/// `allow_origins`: the patterns, and whether `"*"` is among them.
+fn compile_origins(
+    cx: &mut Compiler<'_, '_>,
+    c: &file::Cors,
+) -> (Vec<crate::config::snapshot::OriginPattern>, bool) {
     let mut origins = Vec::new();
     let mut any = false;
     for o in &c.allow_origins {
@@ -50,6 +54,11 @@ fn compile_policy(cx: &mut Compiler<'_, '_>, c: &file::Cors) -> CorsPolicy {
             );
         }
     }
+    (origins, any)
+}
+
+fn compile_policy(cx: &mut Compiler<'_, '_>, c: &file::Cors) -> CorsPolicy {
+    let (origins, any) = compile_origins(cx, c);
     let credentials = c.allow_credentials.as_ref().map(|b| b.v).unwrap_or(false);
     if any && credentials {
         let span = c
@@ -103,11 +112,7 @@ fn compile_policy(cx: &mut Compiler<'_, '_>, c: &file::Cors) -> CorsPolicy {
         origins,
         allow_methods: methods,
         allow_headers: lower(&c.allow_headers),
-        expose_headers: c
-            .expose_headers
-            .as_ref()
-            .map(|v| v.iter().map(|s| s.v.clone()).collect())
-            .unwrap_or_default(),
+        expose_headers: original(&c.expose_headers),
         allow_credentials: credentials,
         max_age,
     }

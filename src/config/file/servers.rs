@@ -17,36 +17,14 @@ pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
             Vec::new()
         }
     };
-    let tls = o.get("tls").and_then(|f| r.table(&f)).map(|mut t| {
-        let tls = Tls {
-            span: Spanned::new((), t.span.clone()),
-            cert: match t.get("cert") {
-                Some(f) => r.string(&f),
-                None => {
-                    r.missing(&t, "cert");
-                    None
-                }
-            },
-            key: match t.get("key") {
-                Some(f) => r.string(&f),
-                None => {
-                    r.missing(&t, "key");
-                    None
-                }
-            },
-            protocols: t.get("protocols").and_then(|f| r.strings(&f)),
-        };
-        t.finish(r);
-        tls
-    });
-    let compression = o.get("compression").and_then(|f| r.table(&f)).map(|mut c| {
-        let comp = Compression {
-            min_length: c.get("min_length").and_then(|f| r.size(&f)),
-            types: c.get("types").and_then(|f| r.strings(&f)),
-        };
-        c.finish(r);
-        comp
-    });
+    let tls = o
+        .get("tls")
+        .and_then(|f| r.table(&f))
+        .map(|t| read_tls(r, t));
+    let compression = o
+        .get("compression")
+        .and_then(|f| r.table(&f))
+        .map(|c| read_compression(r, c));
     let mut routes = Vec::new();
     if let Some(f) = o.get("routes") {
         for mut ro in r.tables(&f) {
@@ -86,4 +64,38 @@ pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
         compression,
         routes,
     }
+}
+
+/// `[servers.tls]`.
+fn read_tls(r: &mut Reader<'_>, mut t: Section<'_>) -> Tls {
+    let tls = Tls {
+        span: Spanned::new((), t.span.clone()),
+        cert: match t.get("cert") {
+            Some(f) => r.string(&f),
+            None => {
+                r.missing(&t, "cert");
+                None
+            }
+        },
+        key: match t.get("key") {
+            Some(f) => r.string(&f),
+            None => {
+                r.missing(&t, "key");
+                None
+            }
+        },
+        protocols: t.get("protocols").and_then(|f| r.strings(&f)),
+    };
+    t.finish(r);
+    tls
+}
+
+/// `[servers.compression]`.
+fn read_compression(r: &mut Reader<'_>, mut c: Section<'_>) -> Compression {
+    let comp = Compression {
+        min_length: c.get("min_length").and_then(|f| r.size(&f)),
+        types: c.get("types").and_then(|f| r.strings(&f)),
+    };
+    c.finish(r);
+    comp
 }

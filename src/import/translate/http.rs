@@ -73,6 +73,12 @@ impl Translator<'_> {
             self.trusted_proxies(directives, real_ip_from, real_ip_header, &mut notes);
         }
         self.top_notes.append(&mut notes);
+        self.main_blocks(directives, level);
+    }
+
+    /// The blocks of the main and `http` levels, after their directives
+    /// (which the blocks inherit).
+    fn main_blocks(&mut self, directives: &[Directive], level: &mut Level) {
         for d in directives.iter().filter(|d| d.block.is_some()) {
             let children = d.block.as_deref().unwrap_or_default();
             match d.name.as_str() {
@@ -149,122 +155,15 @@ impl Translator<'_> {
         depth: u8,
     ) -> bool {
         let a0 = d.args.first().map(String::as_str).unwrap_or("");
-        let dur = |s: &str| duration_ms(s);
         match d.name.as_str() {
-            "add_header" => {
-                if !lv.add_headers_here {
-                    lv.add_headers.clear();
-                    lv.add_headers_here = true;
-                    lv.add_headers_depth = depth;
-                }
-                if let (Some(name), Some(value)) = (d.args.first(), d.args.get(1)) {
-                    lv.add_headers.push(Header {
-                        name: name.clone(),
-                        value: value.clone(),
-                        pos: d.pos.clone(),
-                    });
-                }
-            }
-            "proxy_set_header" => {
-                let (Some(name), Some(value)) = (d.args.first(), d.args.get(1)) else {
-                    return false;
-                };
-                // Any proxy_set_header at a level replaces the inherited list.
-                if !lv.set_headers_here {
-                    lv.set_headers.clear();
-                    lv.host_header = None;
-                    lv.set_headers_here = true;
-                }
-                if name.eq_ignore_ascii_case("host") {
-                    lv.host_header = Some(value.clone());
-                }
-                if !is_standard_proxy_header(name, value) {
-                    if value.contains('$') {
-                        self.skip(
-                            d,
-                            notes,
-                            Some("header values with variables are not supported"),
-                        );
-                    } else {
-                        lv.set_headers.push((name.clone(), value.clone()));
-                    }
-                }
-            }
+            "add_header" => add_header(d, lv, depth),
+            "proxy_set_header" => return self.proxy_set_header(d, lv, notes),
             "proxy_http_version" | "gzip_vary" | "real_ip_recursive" => {}
             "proxy_cache_bypass" | "proxy_no_cache" if a0 == "$http_upgrade" => {}
             "proxy_redirect" if a0 == "off" || a0 == "default" => {}
-            "limit_req" => {
-                if !lv.limit_req_here {
-                    lv.limit_req.clear();
-                    lv.limit_req_here = true;
-                }
-                let mut l = LimitReq {
-                    zone: String::new(),
-                    burst: 0,
-                    nodelay: false,
-                    delay: None,
-                };
-                for a in &d.args {
-                    if let Some(z) = a.strip_prefix("zone=") {
-                        l.zone = z.to_string();
-                    } else if let Some(b) = a.strip_prefix("burst=") {
-                        l.burst = b.parse().unwrap_or(0);
-                    } else if a == "nodelay" {
-                        l.nodelay = true;
-                    } else if let Some(v) = a.strip_prefix("delay=") {
-                        l.delay = v.parse().ok();
-                    }
-                }
-                if self.zone_names.contains(&l.zone) {
-                    lv.limit_req.push(l);
-                } else {
-                    self.skip(d, notes, Some("its zone was not imported"));
-                }
-            }
-            "limit_req_status" => lv.limit_req_status = a0.parse().ok(),
-            "limit_conn" => {
-                let n = d.args.get(1).and_then(|n| n.parse::<u64>().ok());
-                match n.filter(|_| self.conn_zones.contains_key(a0)) {
-                    Some(n) => {
-                        if !lv.limit_conn_here {
-                            lv.limit_conn.clear();
-                            lv.limit_conn_here = true;
-                        }
-                        lv.limit_conn.push((a0.to_string(), n));
-                    }
-                    None => self.skip(d, notes, None),
-                }
-            }
-            "limit_conn_status" => lv.limit_conn_status = a0.parse().ok(),
-            "gzip" => lv.gzip = Some(a0 == "on"),
-            "gzip_types" => {
-                if d.args.iter().any(|a| a == "*") {
-                    notes.push("gzip_types * (every type): not imported; rampart compresses the listed types only".into());
-                }
-                lv.gzip_types = Some(d.args.clone());
-            }
-            "gzip_min_length" => lv.gzip_min_length = size(a0),
-            "client_max_body_size" => lv.max_body = size(a0),
-            "client_header_timeout" => lv.client_header_timeout = dur(a0),
-            "client_body_timeout" => lv.client_body_timeout = dur(a0),
-            "keepalive_timeout" => {
-                lv.keepalive_timeout = dur(a0);
-                if let Some(second) = d.args.get(1) {
-                    notes.push(format!(
-                        "not imported: keepalive_timeout's second value ({second}, for a Keep-Alive response header)"
-                    ));
-                    self.skipped
-                        .push(("keepalive_timeout".into(), d.pos.clone()));
-                }
-            }
-            "ssl_certificate" => lv.cert = Some(a0.to_string()),
-            "ssl_certificate_key" => lv.key = Some(a0.to_string()),
-            "ssl_protocols" => lv.protocols = Some(d.args.clone()),
-            "proxy_connect_timeout" => lv.connect_timeout = dur(a0),
-            "proxy_read_timeout" => lv.read_timeout = dur(a0),
-            "proxy_send_timeout" => lv.send_timeout = dur(a0),
-            "proxy_buffering" => lv.buffering = Some(a0 != "off"),
-            "proxy_request_buffering" => lv.request_buffering = Some(a0 != "off"),
+            "limit_req" => self.limit_req(d, lv, notes),
+            "limit_conn" => self.limit_conn(d, lv, notes),
+            "keepalive_timeout" => self.keepalive_timeout(d, lv, notes),
             "access_log" => {
                 lv.access_log_off = Some(a0 == "off");
                 if a0 != "off" {
@@ -274,10 +173,6 @@ impl Translator<'_> {
                     ));
                 }
             }
-            "root" => {
-                lv.root = Some(a0.to_string());
-                lv.alias = false;
-            }
             "deny" | "allow" if d.args.len() == 1 => {
                 if !lv.access_here {
                     lv.access.clear();
@@ -285,43 +180,185 @@ impl Translator<'_> {
                 }
                 lv.access.push((d.name == "allow", a0.to_string()));
             }
-            "auth_basic" => lv.auth_basic = (a0 != "off").then(|| a0.to_string()),
-            "auth_basic_user_file" => lv.auth_basic_user_file = Some(a0.to_string()),
-            "auth_request" => lv.auth_request = (a0 != "off").then(|| a0.to_string()),
             "auth_request_set" => match d.args.get(1).and_then(|v| answer_header(v)) {
                 Some(h) => lv.auth_request_set.push(h),
                 None => self.skip(d, notes, None),
             },
-            "satisfy" if a0 == "all" => {}
-            "include" => {
-                let missing = !a0.ends_with("mime.types");
-                let why = if missing {
-                    "the file is not on this machine (or the pattern matched nothing): copy it next to the imported file and import again"
-                } else {
-                    "rampart has a built-in MIME type table"
-                };
-                if missing {
-                    self.warn(
-                        &d.pos,
-                        format!("include {a0}: not found; its directives are not imported"),
-                    );
-                }
-                self.skip(d, notes, Some(why));
-            }
-            "index" => lv.index = Some(a0.to_string()),
+            "include" => self.include(d, notes),
             "expires" => match a0 {
                 "max" => lv.expires = Some(3650 * 86_400_000),
                 "off" | "epoch" => lv.expires = None,
-                v => match dur(v) {
+                v => match duration_ms(v) {
                     Some(ms) => lv.expires = Some(ms),
                     None => self.skip(d, notes, Some("only a fixed time is supported")),
                 },
             },
+            "gzip_types" => {
+                if d.args.iter().any(|a| a == "*") {
+                    notes.push("gzip_types * (every type): not imported; rampart compresses the listed types only".into());
+                }
+                lv.gzip_types = Some(d.args.clone());
+            }
             "server_tokens" => self.server_tokens(d),
-            _ => return false,
+            _ => return setting(d, lv),
         }
         true
     }
+
+    /// Any `proxy_set_header` at a level replaces the inherited list.
+    fn proxy_set_header(&mut self, d: &Directive, lv: &mut Level, notes: &mut Vec<String>) -> bool {
+        let (Some(name), Some(value)) = (d.args.first(), d.args.get(1)) else {
+            return false;
+        };
+        if !lv.set_headers_here {
+            lv.set_headers.clear();
+            lv.host_header = None;
+            lv.set_headers_here = true;
+        }
+        if name.eq_ignore_ascii_case("host") {
+            lv.host_header = Some(value.clone());
+        }
+        if !is_standard_proxy_header(name, value) {
+            if value.contains('$') {
+                self.skip(
+                    d,
+                    notes,
+                    Some("header values with variables are not supported"),
+                );
+            } else {
+                lv.set_headers.push((name.clone(), value.clone()));
+            }
+        }
+        true
+    }
+
+    /// `limit_req zone=NAME [burst=N] [nodelay | delay=N]`; kept only when
+    /// its zone was imported.
+    fn limit_req(&mut self, d: &Directive, lv: &mut Level, notes: &mut Vec<String>) {
+        if !lv.limit_req_here {
+            lv.limit_req.clear();
+            lv.limit_req_here = true;
+        }
+        let mut l = LimitReq {
+            zone: String::new(),
+            burst: 0,
+            nodelay: false,
+            delay: None,
+        };
+        for a in &d.args {
+            if let Some(z) = a.strip_prefix("zone=") {
+                l.zone = z.to_string();
+            } else if let Some(b) = a.strip_prefix("burst=") {
+                l.burst = b.parse().unwrap_or(0);
+            } else if a == "nodelay" {
+                l.nodelay = true;
+            } else if let Some(v) = a.strip_prefix("delay=") {
+                l.delay = v.parse().ok();
+            }
+        }
+        if self.zone_names.contains(&l.zone) {
+            lv.limit_req.push(l);
+        } else {
+            self.skip(d, notes, Some("its zone was not imported"));
+        }
+    }
+
+    /// `limit_conn ZONE N`; kept only when its zone was imported.
+    fn limit_conn(&mut self, d: &Directive, lv: &mut Level, notes: &mut Vec<String>) {
+        let a0 = d.args.first().map(String::as_str).unwrap_or("");
+        let n = d.args.get(1).and_then(|n| n.parse::<u64>().ok());
+        match n.filter(|_| self.conn_zones.contains_key(a0)) {
+            Some(n) => {
+                if !lv.limit_conn_here {
+                    lv.limit_conn.clear();
+                    lv.limit_conn_here = true;
+                }
+                lv.limit_conn.push((a0.to_string(), n));
+            }
+            None => self.skip(d, notes, None),
+        }
+    }
+
+    fn keepalive_timeout(&mut self, d: &Directive, lv: &mut Level, notes: &mut Vec<String>) {
+        lv.keepalive_timeout = d.args.first().and_then(|a| duration_ms(a));
+        if let Some(second) = d.args.get(1) {
+            notes.push(format!(
+                "not imported: keepalive_timeout's second value ({second}, for a Keep-Alive response header)"
+            ));
+            self.skipped
+                .push(("keepalive_timeout".into(), d.pos.clone()));
+        }
+    }
+
+    /// `include`: the parser has already inlined every file it found, so an
+    /// include left here matched nothing (or is `mime.types`).
+    fn include(&mut self, d: &Directive, notes: &mut Vec<String>) {
+        let a0 = d.args.first().map(String::as_str).unwrap_or("");
+        let missing = !a0.ends_with("mime.types");
+        let why = if missing {
+            "the file is not on this machine (or the pattern matched nothing): copy it next to the imported file and import again"
+        } else {
+            "rampart has a built-in MIME type table"
+        };
+        if missing {
+            self.warn(
+                &d.pos,
+                format!("include {a0}: not found; its directives are not imported"),
+            );
+        }
+        self.skip(d, notes, Some(why));
+    }
+}
+
+/// `add_header`: the first at a level replaces the inherited list.
+fn add_header(d: &Directive, lv: &mut Level, depth: u8) {
+    if !lv.add_headers_here {
+        lv.add_headers.clear();
+        lv.add_headers_here = true;
+        lv.add_headers_depth = depth;
+    }
+    if let (Some(name), Some(value)) = (d.args.first(), d.args.get(1)) {
+        lv.add_headers.push(Header {
+            name: name.clone(),
+            value: value.clone(),
+            pos: d.pos.clone(),
+        });
+    }
+}
+
+/// The one-value settings every level may carry, stored on the level for
+/// inheritance. Returns false for a directive that is not one of them.
+fn setting(d: &Directive, lv: &mut Level) -> bool {
+    let a0 = d.args.first().map(String::as_str).unwrap_or("");
+    let dur = |s: &str| duration_ms(s);
+    match d.name.as_str() {
+        "limit_req_status" => lv.limit_req_status = a0.parse().ok(),
+        "limit_conn_status" => lv.limit_conn_status = a0.parse().ok(),
+        "gzip" => lv.gzip = Some(a0 == "on"),
+        "gzip_min_length" => lv.gzip_min_length = size(a0),
+        "client_max_body_size" => lv.max_body = size(a0),
+        "client_header_timeout" => lv.client_header_timeout = dur(a0),
+        "client_body_timeout" => lv.client_body_timeout = dur(a0),
+        "ssl_certificate" => lv.cert = Some(a0.to_string()),
+        "ssl_certificate_key" => lv.key = Some(a0.to_string()),
+        "ssl_protocols" => lv.protocols = Some(d.args.clone()),
+        "proxy_connect_timeout" => lv.connect_timeout = dur(a0),
+        "proxy_read_timeout" => lv.read_timeout = dur(a0),
+        "proxy_send_timeout" => lv.send_timeout = dur(a0),
+        "proxy_buffering" => lv.buffering = Some(a0 != "off"),
+        "proxy_request_buffering" => lv.request_buffering = Some(a0 != "off"),
+        "root" => {
+            lv.root = Some(a0.to_string());
+            lv.alias = false;
+        }
+        "auth_basic" => lv.auth_basic = (a0 != "off").then(|| a0.to_string()),
+        "auth_basic_user_file" => lv.auth_basic_user_file = Some(a0.to_string()),
+        "auth_request" => lv.auth_request = (a0 != "off").then(|| a0.to_string()),
+        "satisfy" if a0 == "all" => {}
+        "index" => lv.index = Some(a0.to_string()),
+        _ => return false,
+    }
+    true
 }
 
 pub(super) fn compression_table(lv: &Level) -> Table {

@@ -42,25 +42,7 @@ impl Translator<'_> {
         cx: &LocCx,
     ) -> Option<Table> {
         let what = format!("location {}", d.args.join(" "));
-        if kind == "regex" {
-            if let Err(e) = regex::Regex::new(&pattern) {
-                let msg =
-                    format!("{what}: the regex is not supported by rampart's regex engine: {e}");
-                self.warn(&d.pos, msg.lines().next().unwrap_or_default().to_string());
-                self.skip(
-                    d,
-                    server_notes,
-                    Some(
-                        "regex with features rampart's engine lacks (look-around, back-references)",
-                    ),
-                );
-                return None;
-            }
-        }
-        if let Some(u) = loc.unsupported {
-            let why = "rampart proxies HTTP only: no FastCGI, uwsgi, SCGI, gRPC or memcached";
-            self.warn(&u.pos, format!("{}: {why}; {what} not imported", u.name));
-            self.skip(d, server_notes, Some(why));
+        if !self.location_supported(d, (kind, &pattern), &loc, server_notes) {
             return None;
         }
         let mut t = Table::new("[[servers.routes]]");
@@ -207,30 +189,8 @@ impl Translator<'_> {
         } else if let (Some((app, line)), None) = (&loc.app, loc.proxy) {
             return self.try_files_app(d, (app, line), lv, cx, t, notes);
         } else if let Some(p) = loc.proxy {
-            let url = p.args.first().cloned().unwrap_or_default();
             let prefix = (kind == "prefix").then_some(pattern);
-            match self.proxy_target(&url, prefix) {
-                Ok(target) => {
-                    t.set("upstream", q(&target.upstream));
-                    if let Some(to) = &target.rewrite_prefix {
-                        t.set_c(
-                            "rewrite_prefix",
-                            q(to),
-                            format!("proxy_pass {url}: the URI replaces the location prefix"),
-                        );
-                    }
-                    out.upstream = Some(target.upstream);
-                    out.direct_host = target.host;
-                }
-                Err(why) => {
-                    self.warn(
-                        &p.pos,
-                        format!("proxy_pass {url}: {why}; {what} not imported"),
-                    );
-                    self.skip(d, server_notes, Some(why));
-                    return None;
-                }
-            };
+            (out.upstream, out.direct_host) = self.proxy_action(d, p, prefix, t, server_notes)?;
         } else if let Some(root) = lv.root.clone() {
             let root = self.static_root(d, (kind, pattern), lv, loc, root, server_notes)?;
             let immutable =
@@ -254,6 +214,75 @@ impl Translator<'_> {
             return None;
         }
         Some(out)
+    }
+
+    /// A location rampart cannot route (a regex its engine lacks, FastCGI
+    /// and the like) is left out with a warning.
+    fn location_supported(
+        &mut self,
+        d: &Directive,
+        (kind, pattern): (&'static str, &str),
+        loc: &Loc<'_>,
+        server_notes: &mut Vec<String>,
+    ) -> bool {
+        let what = format!("location {}", d.args.join(" "));
+        if kind == "regex" {
+            if let Err(e) = regex::Regex::new(pattern) {
+                let msg =
+                    format!("{what}: the regex is not supported by rampart's regex engine: {e}");
+                self.warn(&d.pos, msg.lines().next().unwrap_or_default().to_string());
+                self.skip(
+                    d,
+                    server_notes,
+                    Some(
+                        "regex with features rampart's engine lacks (look-around, back-references)",
+                    ),
+                );
+                return false;
+            }
+        }
+        if let Some(u) = loc.unsupported {
+            let why = "rampart proxies HTTP only: no FastCGI, uwsgi, SCGI, gRPC or memcached";
+            self.warn(&u.pos, format!("{}: {why}; {what} not imported", u.name));
+            self.skip(d, server_notes, Some(why));
+            return false;
+        }
+        true
+    }
+
+    /// `proxy_pass URL`: the route's `upstream` (and `rewrite_prefix`);
+    /// returns the upstream's name and the host of a direct URL.
+    fn proxy_action(
+        &mut self,
+        d: &Directive,
+        p: &Directive,
+        prefix: Option<&str>,
+        t: &mut Table,
+        server_notes: &mut Vec<String>,
+    ) -> Option<(Option<String>, Option<String>)> {
+        let what = format!("location {}", d.args.join(" "));
+        let url = p.args.first().cloned().unwrap_or_default();
+        match self.proxy_target(&url, prefix) {
+            Ok(target) => {
+                t.set("upstream", q(&target.upstream));
+                if let Some(to) = &target.rewrite_prefix {
+                    t.set_c(
+                        "rewrite_prefix",
+                        q(to),
+                        format!("proxy_pass {url}: the URI replaces the location prefix"),
+                    );
+                }
+                Some((Some(target.upstream), target.host))
+            }
+            Err(why) => {
+                self.warn(
+                    &p.pos,
+                    format!("proxy_pass {url}: {why}; {what} not imported"),
+                );
+                self.skip(d, server_notes, Some(why));
+                None
+            }
+        }
     }
 
     /// The directory a `root`/`alias` location serves, `None` for the
@@ -357,38 +386,7 @@ impl Translator<'_> {
                     ));
                 }
             }
-            let server_cors = cx.cors.as_deref();
-            match (cors, loc.preflight.as_deref()) {
-                (Some(c), pf) => {
-                    let name = self.cors_policy(&c, pf, notes);
-                    if server_cors != Some(name.as_str()) {
-                        t.set("cors", q(&name));
-                    }
-                }
-                (None, Some(pf))
-                    if pf
-                        .iter()
-                        .any(|h| h.name.to_ascii_lowercase().starts_with("access-control-")) =>
-                {
-                    let name = self.cors_policy(pf, Some(pf), notes);
-                    t.set("cors", q(&name));
-                }
-                (None, _) if server_cors.is_some() && location_headers => {
-                    t.set_c("cors", "false".into(), "this location's own add_header lines dropped the server's CORS headers in nginx");
-                }
-                _ => {}
-            }
-            if let Some(pf) = &loc.preflight {
-                let in_if = pf
-                    .iter()
-                    .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"));
-                let outside = own
-                    .iter()
-                    .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"));
-                if location_headers && !in_if && outside {
-                    notes.push("nginx's `if ($request_method = OPTIONS)` block had its own add_header lines, so its 204 carried no Access-Control-Allow-Origin and browsers failed the preflight; rampart answers preflights with the full policy".into());
-                }
-            }
+            self.route_cors(t, cors, &own, location_headers, loc, cx, notes);
         }
         if let (Some(ms), false) = (lv.expires, is_static) {
             let cc = q("Cache-Control");
@@ -405,6 +403,54 @@ impl Translator<'_> {
                 .map(|(n, v)| (n.as_str(), v.clone()))
                 .collect();
             t.set_c("response_headers", inline(&refs), "add_header / expires");
+        }
+    }
+
+    /// The route's `cors`: a policy from this location's Access-Control-*
+    /// lines or its preflight `if` block, or `false` where the location's
+    /// own `add_header` lines dropped the server's in nginx.
+    #[allow(clippy::too_many_arguments)]
+    fn route_cors(
+        &mut self,
+        t: &mut Table,
+        cors: Option<Vec<Header>>,
+        own: &[Header],
+        location_headers: bool,
+        loc: &Loc<'_>,
+        cx: &LocCx,
+        notes: &mut Vec<String>,
+    ) {
+        let server_cors = cx.cors.as_deref();
+        match (cors, loc.preflight.as_deref()) {
+            (Some(c), pf) => {
+                let name = self.cors_policy(&c, pf, notes);
+                if server_cors != Some(name.as_str()) {
+                    t.set("cors", q(&name));
+                }
+            }
+            (None, Some(pf))
+                if pf
+                    .iter()
+                    .any(|h| h.name.to_ascii_lowercase().starts_with("access-control-")) =>
+            {
+                let name = self.cors_policy(pf, Some(pf), notes);
+                t.set("cors", q(&name));
+            }
+            (None, _) if server_cors.is_some() && location_headers => {
+                t.set_c("cors", "false".into(), "this location's own add_header lines dropped the server's CORS headers in nginx");
+            }
+            _ => {}
+        }
+        if let Some(pf) = &loc.preflight {
+            let in_if = pf
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"));
+            let outside = own
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("access-control-allow-origin"));
+            if location_headers && !in_if && outside {
+                notes.push("nginx's `if ($request_method = OPTIONS)` block had its own add_header lines, so its 204 carried no Access-Control-Allow-Origin and browsers failed the preflight; rampart answers preflights with the full policy".into());
+            }
         }
     }
 }

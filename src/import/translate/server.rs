@@ -8,7 +8,7 @@ impl Translator<'_> {
         let mut lv = parent.child();
         let mut notes = Vec::new();
         let ServerDirectives {
-            mut listens,
+            listens,
             had_listen,
             mut names,
             server_return,
@@ -16,33 +16,9 @@ impl Translator<'_> {
             ssl_on,
             error_pages,
         } = self.server_directives(children, &mut lv, &mut notes);
-        if listens.is_empty() {
-            if had_listen {
-                const WHY: &str = "none of its listen addresses can be served by rampart";
-                self.skip_top(d, WHY);
-                self.warn(&d.pos, format!("server not imported: {WHY}"));
-                // Every location of it is lost with it.
-                self.changed(
-                    &d.pos,
-                    format!("server (and its locations): not imported ({WHY})"),
-                );
-                return;
-            }
-            listens.push(Listen {
-                addr: "0.0.0.0:80".into(),
-                ssl: false,
-                http2: false,
-                default: false,
-            });
-            notes.push("no listen directive: nginx's default *:80".into());
-        }
-        // In nginx `ssl` belongs to the address: one server saying it makes
-        // the address TLS for every server on it.
-        for l in &mut listens {
-            if ssl_on || self.ssl_addrs.contains(&l.addr) {
-                l.ssl = true;
-            }
-        }
+        let Some(listens) = self.server_listens(d, listens, had_listen, ssl_on, &mut notes) else {
+            return;
+        };
         let mut seen = BTreeSet::new();
         names.retain(|n| seen.insert(n.clone()));
 
@@ -56,27 +32,8 @@ impl Translator<'_> {
             .lead
             .push(format!("---- {what} ({}) ----", self.at(&d.pos)));
 
-        // certbot's `if ($host = example.com) { return 301 https://$host$request_uri; }`
-        // (followed by `return 404;`) is an HTTPS redirect for those names.
-        let certbot: Vec<&Directive> = children
-            .iter()
-            .filter(|c| c.name == "if" && is_certbot_redirect(c))
-            .collect();
-        let certbot_404 = !certbot.is_empty()
-            && server_return.is_some_and(|r| r.args.first().is_some_and(|a| a == "404"));
-
-        // A server-level `return` answers before any location is looked at.
-        let mut https_redirect = false;
-        if let Some(r) = server_return.filter(|_| !certbot_404) {
-            https_redirect = self.server_return(r, &mut parts, &mut notes);
-        }
-        if !certbot.is_empty() && (server_return.is_none() || certbot_404) {
-            https_redirect = true;
-            notes.push(format!(
-                "certbot's `if ($host = ...) {{ return 301 https://$host$request_uri; }}` ({}): https_redirect for this server's names",
-                self.at(&certbot[0].pos)
-            ));
-        }
+        let (https_redirect, certbot) =
+            self.server_redirect(children, server_return, &mut parts, &mut notes);
 
         let server_cors = self.server_settings(&mut parts, &lv, &listens, &mut notes);
         self.error_pages(&error_pages, children, &lv, &mut parts, &mut notes);
@@ -116,6 +73,80 @@ impl Translator<'_> {
         parts.head.notes = notes;
         let protocols = lv.protocols.as_ref().map(|p| kept_protocols(p));
         self.emit_server(parts, listens, names, https_redirect, http2, protocols);
+    }
+
+    /// The server's listen addresses: nginx's default `*:80` when it has
+    /// none; `None` (the server left out) when none of them can be served.
+    fn server_listens(
+        &mut self,
+        d: &Directive,
+        mut listens: Vec<Listen>,
+        had_listen: bool,
+        ssl_on: bool,
+        notes: &mut Vec<String>,
+    ) -> Option<Vec<Listen>> {
+        if listens.is_empty() {
+            if had_listen {
+                const WHY: &str = "none of its listen addresses can be served by rampart";
+                self.skip_top(d, WHY);
+                self.warn(&d.pos, format!("server not imported: {WHY}"));
+                // Every location of it is lost with it.
+                self.changed(
+                    &d.pos,
+                    format!("server (and its locations): not imported ({WHY})"),
+                );
+                return None;
+            }
+            listens.push(Listen {
+                addr: "0.0.0.0:80".into(),
+                ssl: false,
+                http2: false,
+                default: false,
+            });
+            notes.push("no listen directive: nginx's default *:80".into());
+        }
+        // In nginx `ssl` belongs to the address: one server saying it makes
+        // the address TLS for every server on it.
+        for l in &mut listens {
+            if ssl_on || self.ssl_addrs.contains(&l.addr) {
+                l.ssl = true;
+            }
+        }
+        Some(listens)
+    }
+
+    /// Whether the server redirects everything to https: a server-level
+    /// `return 301 https://...`, or certbot's `if ($host = example.com) {
+    /// return 301 https://$host$request_uri; }` (followed by `return 404;`).
+    /// Also returns certbot's `if` blocks, which the locations skip.
+    fn server_redirect<'d>(
+        &mut self,
+        children: &'d [Directive],
+        server_return: Option<&Directive>,
+        parts: &mut ServerParts,
+        notes: &mut Vec<String>,
+    ) -> (bool, Vec<&'d Directive>) {
+        let certbot: Vec<&Directive> = children
+            .iter()
+            .filter(|c| c.name == "if" && is_certbot_redirect(c))
+            .collect();
+        let certbot_404 = !certbot.is_empty()
+            && server_return.is_some_and(|r| r.args.first().is_some_and(|a| a == "404"));
+
+        // A server-level `return` answers before any location is looked at.
+        let mut https_redirect = false;
+        if let Some(r) = server_return.filter(|_| !certbot_404) {
+            https_redirect = self.server_return(r, parts, notes);
+        }
+        if !certbot.is_empty() && (server_return.is_none() || certbot_404) {
+            https_redirect = true;
+            notes.push(format!(
+                "certbot's `if ($host = ...) {{ return 301 https://$host$request_uri; }}` ({}): https_redirect for this server's names",
+                self.at(&certbot[0].pos)
+            ));
+        }
+
+        (https_redirect, certbot)
     }
 
     /// The server block's own directives: those only a server has, and the

@@ -120,6 +120,59 @@ impl Translator<'_> {
         name
     }
 
+    /// The `server`, balancing and keepalive lines of an `upstream` block.
+    fn upstream_members(&mut self, children: &[Directive], notes: &mut Vec<String>) -> Members {
+        let mut m = Members::default();
+        for c in children {
+            match c.name.as_str() {
+                "server" => {
+                    if let Some(server) = self.upstream_server(c, notes) {
+                        m.fails.push(server.fails);
+                        m.servers.push((server.pairs, server.backup));
+                    }
+                }
+                "least_conn" => m.balance = Some("least_conn"),
+                "keepalive" => {
+                    m.keepalive = c
+                        .args
+                        .first()
+                        .and_then(|k| k.parse::<u64>().ok())
+                        .map(|k| k.min(65536))
+                }
+                "ip_hash" | "hash" | "random" | "sticky" => self.skip(
+                    c,
+                    notes,
+                    Some("no session affinity: rampart balances with least_conn"),
+                ),
+                "keepalive_timeout" | "keepalive_requests" | "keepalive_time" => self.skip(
+                    c,
+                    notes,
+                    Some("idle upstream connections are reused until the upstream closes them"),
+                ),
+                _ => self.skip(c, notes, None),
+            }
+        }
+        m
+    }
+
+    /// An upstream with no server rampart can use: left out, and so are
+    /// the locations that proxy to it.
+    fn dead_upstream(&mut self, d: &Directive, name: String, mut notes: Vec<String>) {
+        self.warn(
+            &d.pos,
+            format!("upstream {name}: no server rampart can use; the locations that proxy to it are not imported"),
+        );
+        notes.insert(
+            0,
+            format!(
+                "not imported: upstream {name} ({}) — no server rampart can use",
+                self.at(&d.pos)
+            ),
+        );
+        self.top_notes.append(&mut notes);
+        self.dead_upstreams.insert(name);
+    }
+
     pub(super) fn upstream(&mut self, d: &Directive, children: &[Directive]) {
         let Some(name) = d.args.first().cloned() else {
             return;
@@ -135,53 +188,14 @@ impl Translator<'_> {
         t.lead
             .push(format!("upstream {name} ({})", self.at(&d.pos)));
         let mut notes = Vec::new();
-        let mut servers = Vec::new();
-        let mut fails: Vec<(u64, u64)> = Vec::new();
-        let mut balance = None;
-        let mut keepalive = None;
-        for c in children {
-            match c.name.as_str() {
-                "server" => {
-                    if let Some(server) = self.upstream_server(c, &mut notes) {
-                        fails.push(server.fails);
-                        servers.push((server.pairs, server.backup));
-                    }
-                }
-                "least_conn" => balance = Some("least_conn"),
-                "keepalive" => {
-                    keepalive = c
-                        .args
-                        .first()
-                        .and_then(|k| k.parse::<u64>().ok())
-                        .map(|k| k.min(65536))
-                }
-                "ip_hash" | "hash" | "random" | "sticky" => self.skip(
-                    c,
-                    &mut notes,
-                    Some("no session affinity: rampart balances with least_conn"),
-                ),
-                "keepalive_timeout" | "keepalive_requests" | "keepalive_time" => self.skip(
-                    c,
-                    &mut notes,
-                    Some("idle upstream connections are reused until the upstream closes them"),
-                ),
-                _ => self.skip(c, &mut notes, None),
-            }
-        }
+        let Members {
+            servers,
+            fails,
+            balance,
+            keepalive,
+        } = self.upstream_members(children, &mut notes);
         if servers.is_empty() {
-            self.warn(
-                &d.pos,
-                format!("upstream {name}: no server rampart can use; the locations that proxy to it are not imported"),
-            );
-            notes.insert(
-                0,
-                format!(
-                    "not imported: upstream {name} ({}) — no server rampart can use",
-                    self.at(&d.pos)
-                ),
-            );
-            self.top_notes.append(&mut notes);
-            self.dead_upstreams.insert(name);
+            self.dead_upstream(d, name, notes);
             return;
         }
         // rampart needs a server that is not a backup.
@@ -458,4 +472,15 @@ fn servers_value(servers: Vec<(Vec<(&'static str, String)>, bool)>, all_backup: 
         v
     };
     value
+}
+
+/// What an `upstream` block's lines gave: each server's `{ addr, ... }`
+/// pairs and backup flag, its (max_fails, fail_timeout ms), the balancing
+/// method and the keepalive pool size.
+#[derive(Default)]
+struct Members {
+    servers: Vec<(Vec<(&'static str, String)>, bool)>,
+    fails: Vec<(u64, u64)>,
+    balance: Option<&'static str>,
+    keepalive: Option<u64>,
 }
