@@ -23,6 +23,7 @@ mod auth;
 mod cors;
 mod headers;
 mod http;
+mod listen;
 mod location;
 mod route;
 mod server;
@@ -32,9 +33,9 @@ mod upstreams;
 use auth::*;
 use headers::*;
 use http::*;
+use listen::*;
 use location::*;
 use route::RouteAction;
-use server::*;
 use try_files::{is_named, named_locations, try_files_targets};
 
 /// nginx holds about 16,000 `$binary_remote_addr` states per megabyte of zone.
