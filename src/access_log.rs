@@ -16,7 +16,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 
-use crate::config::snapshot::AccessLog;
+use crate::config::snapshot::AccessLog as Target;
 use crate::metrics::ACCESS_LOG_DROPPED;
 
 /// Lines that may wait for the writer.
@@ -56,21 +56,35 @@ enum Msg {
 }
 
 struct Sink {
-    target: AccessLog,
+    target: Target,
     lines: SyncSender<Msg>,
     reopen: Arc<AtomicBool>,
 }
 
-static SINK: ArcSwapOption<Sink> = ArcSwapOption::const_empty();
-/// One receiver per writer thread: it says when the thread has written
-/// everything and ended.
-static DONE: Mutex<Vec<Receiver<()>>> = Mutex::new(Vec::new());
+/// The process's access log: the writer in use (none when `off`), kept by
+/// reloads that keep `log.access_log`. Lives in [`crate::runtime::Carried`].
+#[derive(Default)]
+pub struct AccessLog {
+    sink: ArcSwapOption<Sink>,
+    /// One receiver per writer thread: it says when the thread has written
+    /// everything and ended.
+    done: Mutex<Vec<Receiver<()>>>,
+}
 
-fn open(target: &AccessLog) -> std::io::Result<Option<Box<dyn Write + Send>>> {
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = self.sink.load().as_ref().map(|s| s.target.clone());
+        f.debug_struct("AccessLog")
+            .field("target", &target)
+            .finish()
+    }
+}
+
+fn open(target: &Target) -> std::io::Result<Option<Box<dyn Write + Send>>> {
     Ok(match target {
-        AccessLog::Off => None,
-        AccessLog::Stdout => Some(Box::new(std::io::stdout())),
-        AccessLog::File(p) => Some(Box::new(
+        Target::Off => None,
+        Target::Stdout => Some(Box::new(std::io::stdout())),
+        Target::File(p) => Some(Box::new(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -79,46 +93,89 @@ fn open(target: &AccessLog) -> std::io::Result<Option<Box<dyn Write + Send>>> {
     })
 }
 
-/// Points the access log at `target` (at start and on reload). Keeps the
-/// current writer when the target is unchanged; a replaced writer writes
-/// what it has queued, then ends.
-pub fn configure(target: &AccessLog) -> std::io::Result<()> {
-    if let Some(cur) = SINK.load().as_ref() {
-        if &cur.target == target {
+impl AccessLog {
+    /// Points the access log at `target` (at start and on reload). Keeps the
+    /// current writer when the target is unchanged; a replaced writer writes
+    /// what it has queued, then ends.
+    pub fn configure(&self, target: &Target) -> std::io::Result<()> {
+        if let Some(cur) = self.sink.load().as_ref() {
+            if &cur.target == target {
+                return Ok(());
+            }
+        }
+        let Some(out) = open(target)? else {
+            self.sink.store(None);
             return Ok(());
+        };
+        let (lines, rx) = mpsc::sync_channel(QUEUE);
+        let (done_tx, done_rx) = mpsc::channel();
+        let reopen = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            target: target.clone(),
+            out: BufWriter::with_capacity(64 * 1024, out),
+            reopen: reopen.clone(),
+        };
+        std::thread::Builder::new()
+            .name("access log".into())
+            .spawn(move || {
+                writer.run(rx);
+                let _ = done_tx.send(());
+            })?;
+        if let Ok(mut d) = self.done.lock() {
+            d.push(done_rx);
+        }
+        self.sink.store(Some(Arc::new(Sink {
+            target: target.clone(),
+            lines,
+            reopen,
+        })));
+        Ok(())
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.sink.load().is_some()
+    }
+
+    pub fn write(&self, e: &Entry<'_>) {
+        let guard = self.sink.load();
+        let Some(sink) = guard.as_ref() else { return };
+        let mut line = Vec::with_capacity(384);
+        if serde_json::to_writer(&mut line, e).is_ok() {
+            line.push(b'\n');
+            if let Err(TrySendError::Full(_)) = sink.lines.try_send(Msg::Line(line)) {
+                ACCESS_LOG_DROPPED.inc();
+            }
         }
     }
-    let Some(out) = open(target)? else {
-        SINK.store(None);
-        return Ok(());
-    };
-    let (lines, rx) = mpsc::sync_channel(QUEUE);
-    let (done_tx, done_rx) = mpsc::channel();
-    let reopen = Arc::new(AtomicBool::new(false));
-    let writer = Writer {
-        target: target.clone(),
-        out: BufWriter::with_capacity(64 * 1024, out),
-        reopen: reopen.clone(),
-    };
-    std::thread::Builder::new()
-        .name("access log".into())
-        .spawn(move || {
-            writer.run(rx);
-            let _ = done_tx.send(());
-        })?;
-    if let Ok(mut d) = DONE.lock() {
-        d.push(done_rx);
+
+    /// SIGUSR1: the file is opened again by name (logrotate moved the old one).
+    pub fn reopen(&self) {
+        if let Some(sink) = self.sink.load().as_ref() {
+            sink.reopen.store(true, Ordering::Release);
+            // A full queue wakes the writer anyway.
+            let _ = sink.lines.try_send(Msg::Wake);
+        }
     }
-    SINK.store(Some(Arc::new(Sink {
-        target: target.clone(),
-        lines,
-        reopen,
-    })));
-    Ok(())
+
+    /// Writes every queued line (before the process exits), waiting at most
+    /// two seconds for a writer that cannot write (a stalled pipe).
+    pub fn flush(&self) {
+        self.sink.store(None);
+        let done = self
+            .done
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        for rx in done {
+            if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(2)) {
+                break;
+            }
+        }
+    }
 }
 
 struct Writer {
-    target: AccessLog,
+    target: Target,
     out: BufWriter<Box<dyn Write + Send>>,
     reopen: Arc<AtomicBool>,
 }
@@ -158,46 +215,6 @@ impl Writer {
             }
             Ok(None) => {}
             Err(e) => tracing::error!("cannot reopen the access log: {e}; writing to the old file"),
-        }
-    }
-}
-
-pub fn enabled() -> bool {
-    SINK.load().is_some()
-}
-
-pub fn write(e: &Entry<'_>) {
-    let guard = SINK.load();
-    let Some(sink) = guard.as_ref() else { return };
-    let mut line = Vec::with_capacity(384);
-    if serde_json::to_writer(&mut line, e).is_ok() {
-        line.push(b'\n');
-        if let Err(TrySendError::Full(_)) = sink.lines.try_send(Msg::Line(line)) {
-            ACCESS_LOG_DROPPED.inc();
-        }
-    }
-}
-
-/// SIGUSR1: the file is opened again by name (logrotate moved the old one).
-pub fn reopen() {
-    if let Some(sink) = SINK.load().as_ref() {
-        sink.reopen.store(true, Ordering::Release);
-        // A full queue wakes the writer anyway.
-        let _ = sink.lines.try_send(Msg::Wake);
-    }
-}
-
-/// Writes every queued line (before the process exits), waiting at most
-/// two seconds for a writer that cannot write (a stalled pipe).
-pub fn flush() {
-    SINK.store(None);
-    let done = DONE
-        .lock()
-        .map(|mut d| std::mem::take(&mut *d))
-        .unwrap_or_default();
-    for rx in done {
-        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(2)) {
-            break;
         }
     }
 }

@@ -259,8 +259,6 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    crate::access_log::configure(&cfg.log.access_log)
-        .map_err(|e| anyhow::anyhow!("cannot open access log {:?}: {e}", cfg.log.access_log))?;
     let pid_file = cfg.global.pid_file.clone();
     crate::runtime_dir::ensure_private_parent(&cfg.global.upgrade_sock)
         .map_err(|e| anyhow::anyhow!("upgrade_sock {}: {e}", cfg.global.upgrade_sock.display()))?;
@@ -270,7 +268,13 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
         .map(|l| (l.addr.to_string(), l.tls))
         .collect();
     let admin = cfg.admin;
+    let access_log = cfg.log.access_log.clone();
     let state = crate::runtime::Runtime::new(cfg);
+    state
+        .carried
+        .access_log
+        .configure(&access_log)
+        .map_err(|e| anyhow::anyhow!("cannot open access log {access_log:?}: {e}"))?;
     if upgrade {
         tracing::info!(
             "waiting for the running process's sockets on {}: send it SIGUSR2",
@@ -289,6 +293,7 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
     if let Some(a) = admin {
         tracing::info!(addr = %a, "admin listening on http://{a}/metrics");
     }
+    let state_for_exit = state.clone();
     let signals = crate::lifecycle::Signals {
         runtime: state,
         path: path.to_path_buf(),
@@ -299,5 +304,5 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<()> {
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),
     });
-    crate::lifecycle::exit(0, pid_file.as_deref())
+    crate::lifecycle::exit(0, pid_file.as_deref(), &state_for_exit)
 }

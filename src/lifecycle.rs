@@ -101,17 +101,17 @@ impl Signals {
             } else {
                 tracing::info!("drained; exiting");
             }
-            exit(0, pid_file.as_deref());
+            exit(0, pid_file.as_deref(), &runtime);
         });
     }
 }
 
 /// Flushes logs, removes the pid file, exits.
-pub fn exit(code: i32, pid_file: Option<&Path>) -> ! {
+pub fn exit(code: i32, pid_file: Option<&Path>, runtime: &Runtime) -> ! {
     if let Some(p) = pid_file {
         let _ = std::fs::remove_file(p);
     }
-    crate::access_log::flush();
+    runtime.carried.access_log.flush();
     std::process::exit(code)
 }
 
@@ -150,7 +150,7 @@ impl ShutdownSignalWatch for Signals {
                 _ = quit.recv() => { tracing::info!("SIGQUIT"); break; }
                 _ = usr1.recv() => {
                     tracing::info!("SIGUSR1: reopening the access log");
-                    crate::access_log::reopen();
+                    self.runtime.carried.access_log.reopen();
                 }
                 _ = usr2.recv() => {
                     tracing::info!("SIGUSR2: handing the listening sockets to the new process");

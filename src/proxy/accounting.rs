@@ -7,7 +7,7 @@ use http::header;
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
-use crate::access_log;
+use crate::access_log::{self, AccessLog};
 use crate::runtime::LiveConfig;
 
 /// The parts of a request its access-log line is made of: borrowed from
@@ -71,14 +71,19 @@ impl<'a> LogFields<'a> {
 
 /// Whether the request gets an access-log line (its route's or server's
 /// `access_log`, and a log configured).
-pub fn line_wanted(ctx: &RequestCtx) -> bool {
+pub fn line_wanted(ctx: &RequestCtx, log: &AccessLog) -> bool {
     let (server, route) = ctx.server_route(&ctx.live);
-    route.map_or(server.access_log, |r| r.access_log) && access_log::enabled()
+    route.map_or(server.access_log, |r| r.access_log) && log.enabled()
 }
 
 /// The request's metrics, and its access-log line when `fields` are given
 /// (see [`line_wanted`]). `bytes` is (sent to the client, received from it).
-pub fn record(ctx: &RequestCtx, status: u16, bytes: (u64, u64), fields: Option<&LogFields<'_>>) {
+pub fn record(
+    ctx: &RequestCtx,
+    status: u16,
+    bytes: (u64, u64),
+    fields: Option<(&LogFields<'_>, &AccessLog)>,
+) {
     let live: &LiveConfig = &ctx.live;
     let elapsed = ctx.start.elapsed();
     let (_, route) = ctx.server_route(live);
@@ -87,7 +92,7 @@ pub fn record(ctx: &RequestCtx, status: u16, bytes: (u64, u64), fields: Option<&
     if ctx.ending.websocket {
         metrics.websockets().dec();
     }
-    let Some(fields) = fields else { return };
+    let Some((fields, log)) = fields else { return };
     let up = ctx.attempts.upstream.map(|u| &live.cfg.upstreams[u]);
     let upstream_addr = match (up, ctx.attempts.current) {
         (Some(u), Some(i)) => u.servers.get(i).map(|s| s.addr.as_str()),
@@ -114,7 +119,7 @@ pub fn record(ctx: &RequestCtx, status: u16, bytes: (u64, u64), fields: Option<&
         tls: fields.tls,
         protocol: fields.protocol,
     };
-    access_log::write(&entry);
+    log.write(&entry);
 }
 
 /// pingora reports rustls versions as `TLSv1_3`; logs say `TLSv1.3`.

@@ -194,12 +194,14 @@ impl ProxyHttp for Proxy {
             .map(|r| r.status.as_u16())
             .or(ctx.ending.local_status)
             .unwrap_or(0);
-        let fields = accounting::line_wanted(ctx).then(|| accounting::LogFields::of(session, ctx));
+        let log = &self.state.carried.access_log;
+        let fields =
+            accounting::line_wanted(ctx, log).then(|| accounting::LogFields::of(session, ctx));
         let bytes = (
             session.body_bytes_sent() as u64,
             session.body_bytes_read() as u64,
         );
-        accounting::record(ctx, status, bytes, fields.as_ref());
+        accounting::record(ctx, status, bytes, fields.as_ref().map(|f| (f, log)));
     }
 
     fn detaches_tunnels(&self) -> bool {
@@ -213,7 +215,8 @@ impl ProxyHttp for Proxy {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(101);
-        let fields = accounting::line_wanted(ctx)
+        let runtime = self.state.clone();
+        let fields = accounting::line_wanted(ctx, &runtime.carried.access_log)
             .then(|| accounting::LogFields::of(session, ctx).into_owned());
         // The whole context goes with the tunnel: its slots (in-flight count
         // for the balancer, the drain count for shutdown) stay taken while
@@ -239,7 +242,8 @@ impl ProxyHttp for Proxy {
             .await;
             drop((downstream, upstream));
             let bytes = (stats.to_client, stats.to_upstream);
-            accounting::record(&closing, status, bytes, fields.as_ref());
+            let log = &runtime.carried.access_log;
+            accounting::record(&closing, status, bytes, fields.as_ref().map(|f| (f, log)));
         });
     }
 }

@@ -1,7 +1,8 @@
 //! The state a reload carries over, each part keyed by name and pruned
 //! when the configuration stops naming it: upstream servers' health and
 //! in-flight counts (by pool and address), rate-limit buckets (by zone),
-//! and the certificate stores of the TLS addresses (by address; refreshed).
+//! the certificate stores of the TLS addresses (by address; refreshed), and
+//! the access-log writer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ pub struct Carried {
     /// limit's `key` (requests in flight stay counted).
     pub conn_limits: crate::conn_limit::Limits,
     pub certs: CertStores,
+    /// The access-log writer; a reload that keeps `log.access_log` keeps it.
+    pub access_log: crate::access_log::AccessLog,
 }
 
 impl Carried {

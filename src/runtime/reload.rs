@@ -50,7 +50,7 @@ impl Runtime {
             crate::logging::set_level(&cfg.log.level);
             report.log_level = Some(cfg.log.level.clone());
         }
-        if let Err(e) = crate::access_log::configure(&cfg.log.access_log) {
+        if let Err(e) = self.carried.access_log.configure(&cfg.log.access_log) {
             report.access_log_error = Some(e.to_string());
         }
         self.publish(cfg);
