@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Makes sure the programs the test suite runs as real peers are present:
 # chromium + chromedriver (the browser CORS test), nginx (side-by-side and
-# benchmark-shaped tests), openssl (the example certificates), curl.
+# benchmark-shaped tests), openssl (the example certificates), curl,
+# redis-server (shared rate limits) and pebble (the ACME tests).
 # Installs the missing ones with apt-get when run as root, without starting
 # their services (nginx would take port 80: the tests start their own);
 # otherwise says what to install.
 set -euo pipefail
 
 missing=""
-for p in chromium:chromium chromedriver:chromium-driver nginx:nginx openssl:openssl curl:curl; do
+for p in chromium:chromium chromedriver:chromium-driver nginx:nginx openssl:openssl curl:curl redis-server:redis-server pebble:pebble; do
   cmd=${p%%:*}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing="$missing ${p#*:}"
 done

@@ -180,8 +180,14 @@ pub fn summary(cfg: &Snapshot) -> String {
     for z in &cfg.zones {
         let _ = writeln!(
             s,
-            "  {:<20} {} by {:?} (max {} keys)",
-            z.name, z.rate, z.key, z.max_keys
+            "  {:<20} {} by {:?} ({})",
+            z.name,
+            z.rate,
+            z.key,
+            match &z.shared {
+                Some(s) => format!("shared in Redis {}, on error {:?}", s.label, s.on_error),
+                None => format!("max {} keys", z.max_keys),
+            }
         );
     }
     if !cfg.auths.is_empty() {

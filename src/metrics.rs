@@ -110,6 +110,32 @@ pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static RATE_LIMIT_STORE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_rate_limit_store_errors_total",
+        "Requests a Redis-backed zone could not decide in store_timeout (unreachable, slow, failed); on_store_error decided them.",
+        &["zone"],
+    )
+});
+
+pub static RATE_LIMIT_STORE_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let h = HistogramVec::new(
+        HistogramOpts::new(
+            "rampart_rate_limit_store_duration_seconds",
+            "Time a Redis-backed zone's decision took (answered ones; see the errors counter for the rest).",
+        )
+        .buckets(vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        ]),
+        &["zone"],
+    )
+    .expect("static metric definition");
+    REGISTRY
+        .register(Box::new(h.clone()))
+        .expect("metric registered once");
+    h
+});
+
 pub static CONN_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "rampart_conn_limited_total",
@@ -331,6 +357,18 @@ pub fn prune_removed(cfg: &crate::config::Snapshot) {
     prune(&WEBSOCKETS, route);
     prune(&AUTH_DENIED, route);
     prune(&RATE_LIMITED, |l| zones.contains(label(l, "zone")));
+    let shared: HashSet<&str> = cfg
+        .zones
+        .iter()
+        .filter(|z| z.shared.is_some())
+        .map(|z| z.name.as_str())
+        .collect();
+    prune(&RATE_LIMIT_STORE_ERRORS, |l| {
+        shared.contains(label(l, "zone"))
+    });
+    prune(&RATE_LIMIT_STORE_DURATION, |l| {
+        shared.contains(label(l, "zone"))
+    });
     let limits: HashSet<&str> = cfg.conn_limits.iter().map(|c| c.name.as_str()).collect();
     prune(&CONN_LIMITED, |l| limits.contains(label(l, "limit")));
 }

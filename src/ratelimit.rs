@@ -13,6 +13,8 @@
 //! bounded by `max_keys`: a new key in a full shard evicts the least
 //! recently seen of a few sampled keys (approximate LRU, O(1)).
 
+pub mod shared;
+
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
@@ -37,14 +39,19 @@ impl Key {
     /// An IPv6 client's key is its first `v6_prefix` bits (IPv4 and
     /// IPv4-mapped addresses are whole addresses).
     pub fn ip_prefix(ip: IpAddr, v6_prefix: u8) -> Key {
-        Key::Ip(match ip {
+        Key::Ip(Self::ip_bits(ip, v6_prefix))
+    }
+
+    /// The bits of an [`Key::Ip`]: IPv4 as IPv4-mapped IPv6.
+    pub fn ip_bits(ip: IpAddr, v6_prefix: u8) -> u128 {
+        match ip {
             IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
             IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => u128::from(v6),
             IpAddr::V6(v6) => {
                 let keep = u32::from(v6_prefix.clamp(1, 128));
                 u128::from(v6) & (u128::MAX << (128 - keep))
             }
-        })
+        }
     }
 
     /// Case-insensitive bytes (hosts, header values) as a keyed hash.
@@ -75,6 +82,24 @@ pub struct Limit {
     pub delay: u64,
 }
 
+impl Limit {
+    /// An accepted request's wait at this excess (0 up to `delay`).
+    pub fn delay_ms(&self, excess: u64) -> u64 {
+        if excess <= self.delay {
+            0
+        } else {
+            (excess - self.delay).saturating_mul(1000) / self.rate.max(1)
+        }
+    }
+
+    /// After a refusal at this excess: time until a request is accepted
+    /// again (`excess - 1000` drained to `burst - 1000` or below).
+    pub fn retry_after_ms(&self, excess: u64) -> u64 {
+        let over = excess.saturating_sub(self.burst);
+        over.saturating_mul(1000).div_ceil(self.rate.max(1))
+    }
+}
+
 /// The verdict for one request on one zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -99,23 +124,16 @@ pub fn decide(prev: Option<Bucket>, now: u64, limit: &Limit) -> Verdict {
     };
     // (A new key starts at excess 0, as nginx's new node does.)
     if excess as u64 > limit.burst {
-        // Time until `excess - 1000` drains to `burst - 1000` or below.
-        let over = excess as u64 - limit.burst;
         return Verdict::Reject {
-            retry_after_ms: over.saturating_mul(1000).div_ceil(rate),
+            retry_after_ms: limit.retry_after_ms(excess as u64),
         };
     }
     let last = match prev {
         Some(b) if ms == 0 => b.last,
         _ => now,
     };
-    let delay_ms = if excess as u64 <= limit.delay {
-        0
-    } else {
-        (excess as u64 - limit.delay).saturating_mul(1000) / rate
-    };
     Verdict::Accept {
-        delay_ms,
+        delay_ms: limit.delay_ms(excess as u64),
         bucket: Bucket {
             excess: excess as u64,
             last,

@@ -19,6 +19,9 @@ pub const ACCESS_LOG: &str = "stdout";
 pub const ZONE_KEY: &str = "client_ip";
 pub const ZONE_MAX_KEYS: u64 = 100_000;
 pub const ZONE_IPV6_PREFIX: u8 = 64;
+pub const ZONE_STORE: &str = "local";
+pub const ZONE_ON_STORE_ERROR: &str = "allow";
+pub const ZONE_STORE_TIMEOUT: Duration = Duration::from_millis(50);
 pub const RATE_LIMIT_BURST: u64 = 0;
 pub const RATE_LIMIT_NODELAY: bool = false;
 pub const RATE_LIMIT_STATUS: u16 = 429;
@@ -89,6 +92,9 @@ pub fn documented() -> Vec<(&'static str, String)> {
         ("rate_limits.*.key", s(ZONE_KEY)),
         ("rate_limits.*.max_keys", ZONE_MAX_KEYS.to_string()),
         ("rate_limits.*.ipv6_prefix", ZONE_IPV6_PREFIX.to_string()),
+        ("rate_limits.*.store", s(ZONE_STORE)),
+        ("rate_limits.*.on_store_error", s(ZONE_ON_STORE_ERROR)),
+        ("rate_limits.*.store_timeout", duration(ZONE_STORE_TIMEOUT)),
         ("route rate_limit.burst", RATE_LIMIT_BURST.to_string()),
         ("route rate_limit.nodelay", RATE_LIMIT_NODELAY.to_string()),
         ("route rate_limit.status", RATE_LIMIT_STATUS.to_string()),
@@ -147,8 +153,8 @@ fn duration(d: Duration) -> String {
 /// A size in the file's notation: `"1M"`.
 fn size(n: u64) -> String {
     let text = match () {
-        _ if n != 0 && n % (1 << 20) == 0 => format!("{}M", n >> 20),
-        _ if n != 0 && n % (1 << 10) == 0 => format!("{}K", n >> 10),
+        _ if n != 0 && n.is_multiple_of(1 << 20) => format!("{}M", n >> 20),
+        _ if n != 0 && n.is_multiple_of(1 << 10) => format!("{}K", n >> 10),
         _ => n.to_string(),
     };
     format!("\"{text}\"")

@@ -106,6 +106,33 @@ pub struct Zone {
     /// given a /64 has 2^64 addresses, and keyed per address it would have
     /// unlimited requests and could evict everyone else's buckets.
     pub ipv6_prefix: u8,
+    /// Buckets in Redis, shared by every instance using it; `None`: in this
+    /// process.
+    pub shared: Option<SharedStore>,
+}
+
+/// A zone's `store = "redis://..."` with its failure handling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedStore {
+    /// The URL as written (it may hold a password: never logged; see
+    /// [`SharedStore::label`]).
+    pub url: String,
+    /// `host:port/db`, for logs.
+    pub label: String,
+    pub on_error: OnStoreError,
+    pub timeout: Duration,
+}
+
+/// `on_store_error`: what a request gets when the store cannot decide in
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Served as if the zone accepted it (fail open).
+    Allow,
+    /// Refused with the route's rate-limit status.
+    Deny,
+    /// Decided by this instance's own bucket for the key, same rate.
+    Local,
 }
 
 /// An allowed origin: exact (`https://app.example.com`) or one wildcard

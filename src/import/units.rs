@@ -44,7 +44,7 @@ pub fn duration_ms(s: &str) -> Option<u64> {
 /// Seconds below an hour (`60s`, `300s`, as nginx users write timeouts),
 /// otherwise the largest unit that divides `ms` exactly: `1d`, `20d`, `2h`.
 pub fn fmt_duration(ms: u64) -> String {
-    if ms % 1000 == 0 && ms < 3_600_000 {
+    if ms.is_multiple_of(1000) && ms < 3_600_000 {
         return format!("{}s", ms / 1000);
     }
     const UNITS: [(u64, &str); 5] = [
@@ -58,7 +58,7 @@ pub fn fmt_duration(ms: u64) -> String {
         return "0s".into();
     }
     for (unit, name) in UNITS {
-        if ms % unit == 0 {
+        if ms.is_multiple_of(unit) {
             return format!("{}{name}", ms / unit);
         }
     }
@@ -84,7 +84,7 @@ pub fn fmt_size(bytes: u64) -> String {
         return "0".into();
     }
     for (unit, name) in UNITS {
-        if bytes % unit == 0 {
+        if bytes.is_multiple_of(unit) {
             return format!("{}{name}", bytes / unit);
         }
     }

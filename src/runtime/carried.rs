@@ -13,7 +13,7 @@ use crate::ratelimit::Zones;
 use crate::tls::{CertStore, SniMap};
 use crate::upstream::{Pool, Registry};
 
-use super::{LiveConfig, LiveConnLimit, LiveZone};
+use super::{LiveConfig, LiveConnLimit, LiveZone, SharedZone};
 
 /// Certificate stores of the TLS listeners, by address: a handshake reads
 /// its address's store, a reload refreshes every store (and a TLS address
@@ -27,6 +27,8 @@ pub struct Carried {
     /// Rate-limit buckets by zone name; kept by reloads that keep a zone's
     /// `rate`, `key` and `ipv6_prefix`.
     pub zones: Zones,
+    /// Connections to the Redis servers of shared zones, by URL.
+    pub shared_stores: crate::ratelimit::shared::Stores,
     /// Concurrency-limit counts by limit name; kept by reloads that keep a
     /// limit's `key` (requests in flight stay counted).
     pub conn_limits: crate::conn_limit::Limits,
@@ -48,9 +50,14 @@ impl Carried {
             .iter()
             .map(|z| {
                 let signature = format!("{} {:?} /{}", z.rate, z.key, z.ipv6_prefix);
+                let shared = z.shared.as_ref().and_then(|s| {
+                    let store = self.shared_stores.get(&s.url, &s.label)?;
+                    Some(SharedZone::new(store, s, &z.name, &signature))
+                });
                 LiveZone {
                     buckets: self.zones.get(&z.name, &signature, z.max_keys),
                     rejected: crate::metrics::RATE_LIMITED.with_label_values(&[z.name.as_str()]),
+                    shared,
                 }
             })
             .collect();
@@ -87,6 +94,12 @@ impl Carried {
         self.backends.retain(cfg);
         let zones: Vec<&str> = cfg.zones.iter().map(|z| z.name.as_str()).collect();
         self.zones.retain(&zones);
+        let urls: Vec<&str> = cfg
+            .zones
+            .iter()
+            .filter_map(|z| z.shared.as_ref().map(|s| s.url.as_str()))
+            .collect();
+        self.shared_stores.retain(&urls);
         let limits: Vec<&str> = cfg.conn_limits.iter().map(|c| c.name.as_str()).collect();
         self.conn_limits.retain(&limits);
         crate::metrics::prune_removed(cfg);

@@ -44,8 +44,48 @@ pub struct LiveConfig {
 /// counter.
 #[derive(Debug)]
 pub struct LiveZone {
+    /// This process's buckets: the zone's own, or a shared zone's when
+    /// its store fails and `on_store_error = "local"`.
     pub buckets: Arc<crate::ratelimit::Zone>,
     pub rejected: prometheus::IntCounter,
+    /// `store = "redis://..."`.
+    pub shared: Option<SharedZone>,
+}
+
+/// A zone whose buckets are in Redis.
+#[derive(Debug)]
+pub struct SharedZone {
+    pub store: Arc<crate::ratelimit::shared::Store>,
+    pub on_error: crate::config::snapshot::OnStoreError,
+    pub timeout: std::time::Duration,
+    /// `rampart:rl:<zone>:<signature>:`: the zone's keys start with it. The
+    /// signature (a hash of rate, key and prefix) changes with them, so a
+    /// reload that changes the rate starts afresh, as a local zone does,
+    /// and one that keeps them keeps the keys.
+    pub key_prefix: String,
+    pub errors: prometheus::IntCounter,
+    pub duration: prometheus::Histogram,
+}
+
+impl SharedZone {
+    pub fn new(
+        store: Arc<crate::ratelimit::shared::Store>,
+        s: &crate::config::snapshot::SharedStore,
+        zone: &str,
+        signature: &str,
+    ) -> SharedZone {
+        use sha2::Digest;
+        let sig = sha2::Sha256::digest(signature.as_bytes());
+        let sig: String = sig[..6].iter().map(|b| format!("{b:02x}")).collect();
+        SharedZone {
+            store,
+            on_error: s.on_error,
+            timeout: s.timeout,
+            key_prefix: format!("rampart:rl:{zone}:{sig}:"),
+            errors: crate::metrics::RATE_LIMIT_STORE_ERRORS.with_label_values(&[zone]),
+            duration: crate::metrics::RATE_LIMIT_STORE_DURATION.with_label_values(&[zone]),
+        }
+    }
 }
 
 /// A concurrency limit's counters (carried over reloads) and its

@@ -8,7 +8,7 @@ use super::Compiler;
 use crate::config::defaults;
 use crate::config::file;
 use crate::config::reader::Spanned;
-use crate::config::snapshot::{Zone, ZoneId, ZoneKey};
+use crate::config::snapshot::{OnStoreError, SharedStore, Zone, ZoneId, ZoneKey};
 
 /// The zones, and their indexes by name.
 pub(super) fn compile_zones(
@@ -34,6 +34,7 @@ pub(super) fn compile_zones(
             Some(p) => p.v as u8,
             None => defaults::ZONE_IPV6_PREFIX,
         };
+        let shared = shared_store(cx, z);
         if let (Some(rate), Some(key)) = (z.rate, key) {
             zone_idx.insert(z.name.v.clone(), ZoneId(zones.len()));
             zones.push(Zone {
@@ -42,10 +43,65 @@ pub(super) fn compile_zones(
                 key,
                 max_keys: max_keys as usize,
                 ipv6_prefix,
+                shared,
             });
         }
     }
     (zones, zone_idx)
+}
+
+/// `store`, `on_store_error` and `store_timeout`: checked without
+/// connecting (a URL that does not parse is an error; an unreachable
+/// server is `on_store_error`'s business at run time).
+fn shared_store(cx: &mut Compiler<'_, '_>, z: &file::Zone) -> Option<SharedStore> {
+    let name = &z.name.v;
+    let on_error = match z.on_store_error.as_ref().map(|s| (s.v.as_str(), s)) {
+        None | Some(("allow", _)) => OnStoreError::Allow,
+        Some(("deny", _)) => OnStoreError::Deny,
+        Some(("local", _)) => OnStoreError::Local,
+        Some((other, s)) => {
+            cx.err(
+                &s.span,
+                format!("rate_limits.{name}.on_store_error \"{other}\": expected \"allow\", \"deny\" or \"local\""),
+            );
+            OnStoreError::Allow
+        }
+    };
+    let timeout = match &z.store_timeout {
+        Some(t) if t.v.is_zero() => {
+            cx.err(
+                &t.span,
+                format!("rate_limits.{name}.store_timeout must be more than 0"),
+            );
+            defaults::ZONE_STORE_TIMEOUT
+        }
+        Some(t) => t.v,
+        None => defaults::ZONE_STORE_TIMEOUT,
+    };
+    let store = match &z.store {
+        None => return None,
+        Some(s) if s.v == defaults::ZONE_STORE => {
+            if z.on_store_error.is_some() || z.store_timeout.is_some() {
+                cx.warnings.push(format!(
+                    "rate_limits.{name}: on_store_error and store_timeout apply to a Redis store only; this zone is local"
+                ));
+            }
+            return None;
+        }
+        Some(s) => s,
+    };
+    match crate::ratelimit::shared::check_url(&store.v) {
+        Ok(label) => Some(SharedStore {
+            url: store.v.clone(),
+            label,
+            on_error,
+            timeout,
+        }),
+        Err(why) => {
+            cx.err(&store.span, format!("rate_limits.{name}.store: {why}"));
+            None
+        }
+    }
 }
 
 /// A zone's or concurrency limit's `key`: `client_ip` (the default),

@@ -14,6 +14,14 @@ pub struct Zone {
     pub max_keys: Option<u64>,
     /// IPv6 clients are keyed by this prefix (one /64 is one client).
     pub ipv6_prefix: Option<Spanned<u64>>,
+    /// `"local"` (this process) or a `redis://` / `rediss://` URL whose
+    /// buckets every instance sharing it uses.
+    pub store: Option<Spanned<String>>,
+    /// What a request gets when the store cannot decide in time:
+    /// `"allow"`, `"deny"` or `"local"`.
+    pub on_store_error: Option<Spanned<String>>,
+    /// How long a request waits for the store's decision.
+    pub store_timeout: Option<Spanned<Duration>>,
 }
 
 /// `[conn_limits.NAME]` (nginx `limit_conn_zone` + `limit_conn`).
@@ -41,6 +49,9 @@ pub(super) fn read_zone(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<S
         key: o.get("key").and_then(|f| r.string(&f)),
         max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
         ipv6_prefix: o.get("ipv6_prefix").and_then(|f| r.uint_at(&f, 128)),
+        store: o.get("store").and_then(|f| r.string(&f)),
+        on_store_error: o.get("on_store_error").and_then(|f| r.string(&f)),
+        store_timeout: o.get("store_timeout").and_then(|f| r.duration_at(&f)),
     }
 }
 

@@ -115,7 +115,7 @@ const PHASES: [(&str, Phase); 16] = [
     ("access", Now(access::check)),
     ("auth", Waits(auth::check)),
     ("conn_limit", Now(conn_limit::check)),
-    ("rate_limit", Now(rate_limit::check)),
+    ("rate_limit", Waits(rate_limit::check)),
     ("body_limit", Now(body_limit::check)),
     ("try_files", Waits(try_files::check)),
     ("action", Now(action::dispatch)),

@@ -3,27 +3,71 @@
 //! `nodelay`); one beyond it is refused with the zone's status and a
 //! `Retry-After`. With several zones each must accept, and a request
 //! refused by one is counted in none.
+//!
+//! A zone with `store = "redis://..."` is decided in Redis (see
+//! `ratelimit::shared`); only requests of routes with such a zone wait for
+//! anything. When the store cannot decide within `store_timeout`, the
+//! zone's `on_store_error` does: accept, refuse, or this instance's own
+//! bucket.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
 use pingora::proxy::Session;
 
-use super::{Answer, Verdict};
-use crate::config::snapshot::{RateLimit, ZoneKey};
+use super::{Answer, Verdict, Waiting};
+use crate::config::snapshot::{OnStoreError, RateLimit, ZoneKey};
 use crate::proxy::ctx::RequestCtx;
+use crate::ratelimit::shared::{Check, Shared};
 use crate::ratelimit::{Key, Verdict as Bucket};
 use crate::routing;
 use crate::runtime::LiveConfig;
 
-pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
+/// `Ok(delay)` to serve after `delay`; `Err((status, retry_after_seconds))`
+/// to refuse.
+type Decision = Result<Duration, (u16, u64)>;
+
+pub fn check<'a>(
+    session: &'a mut Session,
+    ctx: &'a mut RequestCtx,
+    live: &'a LiveConfig,
+) -> Option<Waiting<'a>> {
     let (_, Some(route)) = ctx.server_route(live) else {
-        return Verdict::Continue;
+        return None;
     };
-    if route.rate_limits.is_empty() {
-        return Verdict::Continue;
+    let limits = &route.rate_limits;
+    if limits.is_empty() {
+        return None;
     }
-    match decide(session, ctx, live, &route.rate_limits) {
+    if !limits.iter().any(|rl| live.zones[rl.zone].shared.is_some()) {
+        return match decide_local(session, ctx, live, limits) {
+            Ok(wait) if wait.is_zero() => None,
+            decision => Some(Box::pin(std::future::ready(verdict(decision)))),
+        };
+    }
+    let keyed: Vec<Keyed<'a>> = limits
+        .iter()
+        .filter_map(|rl| {
+            let material = key_material(session, ctx, live, rl)?;
+            let shared = live.zones[rl.zone]
+                .shared
+                .as_ref()
+                .map(|z| format!("{}{}", z.key_prefix, material.stable()));
+            Some(Keyed {
+                rl,
+                key: material.local(live, rl),
+                shared,
+            })
+        })
+        .collect();
+    Some(Box::pin(async move {
+        verdict(decide_shared(live, keyed).await)
+    }))
+}
+
+fn verdict(decision: Decision) -> Verdict {
+    match decision {
         Ok(wait) if wait.is_zero() => Verdict::Continue,
         Ok(wait) => Verdict::Delay(wait),
         Err((status, retry_after)) => Verdict::Answer(Answer::with_header(
@@ -34,57 +78,251 @@ pub fn check(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> 
     }
 }
 
-/// `Ok(delay)` to serve after `delay`, `Err((status, retry_after_seconds))`
-/// to refuse.
-fn decide(
+/// A refusal by `rl`'s zone, counted there.
+fn refuse(live: &LiveConfig, rl: &RateLimit, retry_after_ms: u64) -> Decision {
+    live.zones[rl.zone].rejected.inc();
+    Err((rl.status, retry_after_ms.div_ceil(1000).max(1)))
+}
+
+/// Every zone of the route in this process.
+fn decide_local(
     session: &Session,
     ctx: &RequestCtx,
     live: &LiveConfig,
     limits: &[RateLimit],
-) -> Result<Duration, (u16, u64)> {
-    let now = Instant::now();
-    let key_of = |rl: &RateLimit| {
-        key(session, ctx, live, rl).map(|k| (k, live.zones[rl.zone].buckets.now_ms(now)))
-    };
-    let reject = |rl: &RateLimit, retry_after_ms: u64| {
-        live.zones[rl.zone].rejected.inc();
-        Err((rl.status, retry_after_ms.div_ceil(1000).max(1)))
-    };
-    let verdict = |v: Bucket, rl: &RateLimit| match v {
-        Bucket::Accept { delay_ms, .. } => Ok(delay_ms),
-        Bucket::Reject { retry_after_ms } => reject(rl, retry_after_ms),
-    };
+) -> Decision {
     // The common case, one zone: decide and store in one step.
     if let [rl] = limits {
-        let Some((key, at)) = key_of(rl) else {
+        let Some(m) = key_material(session, ctx, live, rl) else {
             return Ok(Duration::ZERO);
         };
-        return verdict(live.zones[rl.zone].buckets.check(key, at, &rl.limit), rl)
-            .map(Duration::from_millis);
+        let zone = &live.zones[rl.zone].buckets;
+        let at = zone.now_ms(Instant::now());
+        return match zone.check(m.local(live, rl), at, &rl.limit) {
+            Bucket::Accept { delay_ms, .. } => Ok(Duration::from_millis(delay_ms)),
+            Bucket::Reject { retry_after_ms } => refuse(live, rl, retry_after_ms),
+        };
     }
-    let checks: Vec<(&RateLimit, Key, u64)> = limits
+    let keyed: Vec<(&RateLimit, Key)> = limits
         .iter()
-        .filter_map(|rl| key_of(rl).map(|(k, at)| (rl, k, at)))
+        .filter_map(|rl| Some((rl, key_material(session, ctx, live, rl)?.local(live, rl))))
         .collect();
-    // Refused by any zone: counted in none (nginx).
-    for (rl, key, at) in &checks {
-        verdict(live.zones[rl.zone].buckets.peek(key, *at, &rl.limit), rl)?;
+    decide_in_process(live, &keyed)
+}
+
+/// Several zones in this process: refused by any, counted in none (nginx).
+fn decide_in_process(live: &LiveConfig, keyed: &[(&RateLimit, Key)]) -> Decision {
+    let now = Instant::now();
+    let at = |rl: &RateLimit| live.zones[rl.zone].buckets.now_ms(now);
+    for (rl, key) in keyed {
+        if let Bucket::Reject { retry_after_ms } =
+            live.zones[rl.zone].buckets.peek(key, at(rl), &rl.limit)
+        {
+            return refuse(live, rl, retry_after_ms);
+        }
     }
     let mut wait = 0;
-    for (rl, key, at) in checks {
-        wait = wait.max(verdict(
-            live.zones[rl.zone].buckets.check(key, at, &rl.limit),
-            rl,
-        )?);
+    for (rl, key) in keyed {
+        match live.zones[rl.zone].buckets.check(*key, at(rl), &rl.limit) {
+            Bucket::Accept { delay_ms, .. } => wait = wait.max(delay_ms),
+            Bucket::Reject { retry_after_ms } => return refuse(live, rl, retry_after_ms),
+        }
     }
     Ok(Duration::from_millis(wait))
 }
 
-/// The key a request has in a zone (`None`: the zone does not apply).
-fn key(session: &Session, ctx: &RequestCtx, live: &LiveConfig, rl: &RateLimit) -> Option<Key> {
+/// A zone of the route with the request's key in it.
+struct Keyed<'a> {
+    rl: &'a RateLimit,
+    /// This process's bucket key (the zone's own, or `on_store_error =
+    /// "local"`'s).
+    key: Key,
+    /// The Redis key of a shared zone.
+    shared: Option<String>,
+}
+
+/// A route with shared zones. The local zones are looked at first (a
+/// refusal there leaves Redis untouched), then each store decides on its
+/// zones in one round trip, then the local zones are charged.
+async fn decide_shared(live: &LiveConfig, keyed: Vec<Keyed<'_>>) -> Decision {
+    let (shared, mut local): (Vec<&Keyed<'_>>, Vec<(&RateLimit, Key)>) = {
+        let mut shared = Vec::new();
+        let mut local = Vec::new();
+        for k in &keyed {
+            match k.shared {
+                Some(_) => shared.push(k),
+                None => local.push((k.rl, k.key)),
+            }
+        }
+        (shared, local)
+    };
+    let now = Instant::now();
+    for (rl, key) in &local {
+        let zone = &live.zones[rl.zone].buckets;
+        if let Bucket::Reject { retry_after_ms } = zone.peek(key, zone.now_ms(now), &rl.limit) {
+            return refuse(live, rl, retry_after_ms);
+        }
+    }
+    let mut wait = 0;
+    // Zones of one store go in one call (usually all of them).
+    let mut rest = shared;
+    while let Some(first) = rest.first() {
+        let store_of = |k: &Keyed<'_>| {
+            live.zones[k.rl.zone]
+                .shared
+                .as_ref()
+                .map(|z| Arc::as_ptr(&z.store) as usize)
+        };
+        let store = store_of(first);
+        let (group, others): (Vec<&Keyed<'_>>, Vec<&Keyed<'_>>) =
+            rest.iter().partition(|k| store_of(k) == store);
+        rest = others;
+        match decide_in_store(live, &group).await {
+            StoreDecision::Decided(Ok(ms)) => wait = wait.max(ms),
+            StoreDecision::Decided(Err(refused)) => return Err(refused),
+            StoreDecision::Failed => {
+                for k in group {
+                    let Some(z) = &live.zones[k.rl.zone].shared else {
+                        continue;
+                    };
+                    z.errors.inc();
+                    match z.on_error {
+                        OnStoreError::Allow => {}
+                        OnStoreError::Deny => return refuse(live, k.rl, 1000),
+                        OnStoreError::Local => local.push((k.rl, k.key)),
+                    }
+                }
+            }
+        }
+    }
+    let in_process = decide_in_process(live, &local)?;
+    Ok(in_process.max(Duration::from_millis(wait)))
+}
+
+enum StoreDecision {
+    /// The store answered: the wait in ms, or the refusal.
+    Decided(Result<u64, (u16, u64)>),
+    /// No answer in time: `on_store_error` decides.
+    Failed,
+}
+
+/// One store's zones in one call, within the shortest of their timeouts.
+async fn decide_in_store(live: &LiveConfig, group: &[&Keyed<'_>]) -> StoreDecision {
+    let zones: Vec<_> = group
+        .iter()
+        .filter_map(|k| live.zones[k.rl.zone].shared.as_ref())
+        .collect();
+    let (Some(first), true) = (zones.first(), zones.len() == group.len()) else {
+        return StoreDecision::Failed;
+    };
+    let timeout = zones
+        .iter()
+        .map(|z| z.timeout)
+        .min()
+        .unwrap_or(first.timeout);
+    let checks: Vec<Check<'_>> = group
+        .iter()
+        .map(|k| Check {
+            key: k.shared.as_deref().unwrap_or_default(),
+            rate: k.rl.limit.rate,
+            burst: k.rl.limit.burst,
+        })
+        .collect();
+    let started = Instant::now();
+    let answer = first.store.decide(&checks, timeout).await;
+    let took = started.elapsed().as_secs_f64();
+    match answer {
+        Ok(Shared::Accept(excess)) => {
+            let mut wait = 0;
+            for ((k, z), e) in group.iter().zip(&zones).zip(excess) {
+                z.duration.observe(took);
+                wait = wait.max(k.rl.limit.delay_ms(e));
+            }
+            StoreDecision::Decided(Ok(wait))
+        }
+        Ok(Shared::Reject { zone, excess }) => {
+            zones.iter().for_each(|z| z.duration.observe(took));
+            let rl = group[zone].rl;
+            StoreDecision::Decided(refuse(live, rl, rl.limit.retry_after_ms(excess)).map(|_| 0))
+        }
+        Err(e) => {
+            tracing::debug!("rate-limit store: {e}");
+            StoreDecision::Failed
+        }
+    }
+}
+
+/// What a request is keyed by in a zone, before it becomes a bucket key.
+enum Material<'r> {
+    Ip(u128),
+    /// Compared without case (hosts, header values).
+    Bytes(&'r [u8]),
+}
+
+impl Material<'_> {
+    /// This process's key (hashed with the zone's own hasher).
+    fn local(&self, live: &LiveConfig, rl: &RateLimit) -> Key {
+        match self {
+            Material::Ip(ip) => Key::Ip(*ip),
+            Material::Bytes(b) => Key::bytes(b, &live.zones[rl.zone].buckets.hasher),
+        }
+    }
+
+    /// The same key for every instance: an address in hex, or the SHA-256
+    /// of the lowercased bytes (no API key or host in clear in Redis).
+    fn stable(&self) -> String {
+        use sha2::Digest;
+        match self {
+            Material::Ip(ip) => format!("{ip:032x}"),
+            Material::Bytes(b) => {
+                let mut h = sha2::Sha256::new();
+                for c in *b {
+                    h.update([c.to_ascii_lowercase()]);
+                }
+                h.finalize()[..16]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The key material a request has in a zone (`None`: the zone does not
+/// apply).
+fn key_material<'r>(
+    session: &'r Session,
+    ctx: &'r RequestCtx,
+    live: &LiveConfig,
+    rl: &RateLimit,
+) -> Option<Material<'r>> {
     let zone = &live.cfg.zones[rl.zone];
-    let hasher = &live.zones[rl.zone].buckets.hasher;
-    request_key(session, ctx, &zone.key, zone.ipv6_prefix, hasher)
+    material(session, ctx, &zone.key, zone.ipv6_prefix)
+}
+
+fn material<'r>(
+    session: &'r Session,
+    ctx: &'r RequestCtx,
+    key: &ZoneKey,
+    ipv6_prefix: u8,
+) -> Option<Material<'r>> {
+    match key {
+        ZoneKey::ClientIp => ctx
+            .client
+            .ip
+            .map(|ip| Material::Ip(Key::ip_bits(ip, ipv6_prefix))),
+        // Requests without a host share one key (the empty host): not
+        // naming a host is no way around the limit.
+        ZoneKey::Host => Some(Material::Bytes(
+            routing::strip_port(ctx.head.host().unwrap_or("")).as_bytes(),
+        )),
+        // Requests without the header are not limited by this zone.
+        ZoneKey::Header(name) => session
+            .req_header()
+            .headers
+            .get(name)
+            .map(|v| Material::Bytes(v.as_bytes())),
+    }
 }
 
 /// The key a request has for a zone or a concurrency limit: its client
@@ -97,19 +335,8 @@ pub(super) fn request_key(
     ipv6_prefix: u8,
     hasher: &std::collections::hash_map::RandomState,
 ) -> Option<Key> {
-    match key {
-        ZoneKey::ClientIp => ctx.client.ip.map(|ip| Key::ip_prefix(ip, ipv6_prefix)),
-        // Requests without a host share one key (the empty host): not
-        // naming a host is no way around the limit.
-        ZoneKey::Host => Some(Key::bytes(
-            routing::strip_port(ctx.head.host().unwrap_or("")).as_bytes(),
-            hasher,
-        )),
-        // Requests without the header are not limited by this zone.
-        ZoneKey::Header(name) => session
-            .req_header()
-            .headers
-            .get(name)
-            .map(|v| Key::bytes(v.as_bytes(), hasher)),
-    }
+    Some(match material(session, ctx, key, ipv6_prefix)? {
+        Material::Ip(ip) => Key::Ip(ip),
+        Material::Bytes(b) => Key::bytes(b, hasher),
+    })
 }
