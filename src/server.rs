@@ -112,7 +112,7 @@ pub fn build(
         },
     ));
     server.add_service(pingora::services::background::background_service(
-        "rate-limit sweeper",
+        "rate-limit housekeeping",
         crate::sweeper::Sweeper {
             state: state.clone(),
         },

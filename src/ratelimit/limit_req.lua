@@ -4,9 +4,16 @@
 -- ARGV[2i]     zone i's burst * 1000
 -- Returns {0, excess_1, ..., excess_N}: every zone accepts, all stored.
 --         {i, excess_i}: zone i (the first in order) rejects; nothing stored.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- ARGV[2N+1]   optional: the time in ms, for the differential test only
+--              (rampart never sends it: Redis's clock is every instance's).
 local n = #KEYS
+local now
+if ARGV[2 * n + 1] then
+  now = tonumber(ARGV[2 * n + 1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local ex, last, ttl = {}, {}, {}
 for i = 1, n do
   local rate = math.max(tonumber(ARGV[2 * i - 1]), 1)

@@ -296,6 +296,15 @@ impl Stores {
         }
     }
 
+    /// Starts the supervisor of every store not yet started, on the
+    /// current runtime.
+    pub fn connect_all(&self) {
+        let map = self.by_url.lock().unwrap_or_else(|p| p.into_inner());
+        for s in map.values() {
+            s.start();
+        }
+    }
+
     /// Forgets the stores of URLs no zone names any more.
     pub fn retain(&self, urls: &[&str]) {
         let mut map = self.by_url.lock().unwrap_or_else(|p| p.into_inner());

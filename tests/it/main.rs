@@ -24,6 +24,7 @@ mod ratelimit;
 mod ratelimit_model;
 mod reload;
 mod rewrite_access;
+mod shared_ratelimit;
 mod static_files;
 mod tls;
 mod try_files;

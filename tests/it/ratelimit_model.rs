@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use rampart::ratelimit::{Key, Limit, Verdict, Zone};
 
 /// nginx, line by line (ngx_http_limit_req_module.c), one zone.
-struct Model {
+#[derive(Clone)]
+pub struct Model {
     rate: i64,                      // ctx->rate: milli-requests per second
     burst: i64,                     // limit->burst: burst * 1000
     delay: i64,                     // limit->delay: delay * 1000, or "infinite" for nodelay
@@ -16,13 +17,22 @@ struct Model {
 }
 
 #[derive(Debug, PartialEq)]
-enum Out {
+pub enum Out {
     Ok(i64),
     Busy,
 }
 
 impl Model {
-    fn request(&mut self, key: u8, now: i64) -> Out {
+    pub fn new(rate: i64, burst: i64, delay: i64) -> Model {
+        Model {
+            rate,
+            burst,
+            delay,
+            nodes: HashMap::new(),
+        }
+    }
+
+    pub fn request(&mut self, key: u8, now: i64) -> Out {
         let excess;
         match self.nodes.get(&key).copied() {
             None => {
@@ -64,12 +74,7 @@ fn run(rate: i64, burst: i64, delay_mode: u8, events: &[(u8, u32)]) {
         1 => 0,               // default: delay everything beyond the first
         d => i64::from(d - 1).min(burst / 1000) * 1000,
     };
-    let mut model = Model {
-        rate,
-        burst,
-        delay,
-        nodes: HashMap::new(),
-    };
+    let mut model = Model::new(rate, burst, delay);
     let zone = Zone::new(1000);
     let limit = Limit {
         rate: rate as u64,
