@@ -631,3 +631,43 @@ fn compile_takes_names_from_the_resolve_stage() {
     assert_eq!(cfg.upstreams[0].servers[0].socket, None);
     assert!(warnings[0].contains("does not resolve now"), "{warnings:?}");
 }
+
+#[test]
+fn shared_zone_keys_are_checked_without_connecting() {
+    let zone = |keys: &str| format!("[rate_limits.z]\nrate = \"1r/s\"\n{keys}\n{BASE}");
+    // Nothing listens on port 1: the URL is only parsed.
+    assert_eq!(
+        errors(&zone(
+            "store = \"redis://127.0.0.1:1/0\"\non_store_error = \"local\"\nstore_timeout = \"20ms\""
+        )),
+        Vec::<String>::new()
+    );
+    assert_eq!(errors(&zone("store = \"local\"")), Vec::<String>::new());
+    one(
+        &zone("store = \"memcached://127.0.0.1\""),
+        "3:9",
+        "rate_limits.z.store: \"memcached://127.0.0.1\": expected \"local\" or a redis:// or rediss:// URL",
+    );
+    one(
+        &zone("store = \"redis://127.0.0.1:6379/x\""),
+        "3:9",
+        "invalid Redis URL",
+    );
+    one(
+        &zone("store = \"rediss://cache#insecure\""),
+        "3:9",
+        "#insecure",
+    );
+    one(
+        &zone("store = \"redis://h\"\non_store_error = \"retry\""),
+        "4:18",
+        "expected \"allow\", \"deny\" or \"local\"",
+    );
+    one(
+        &zone("store = \"redis://h\"\nstore_timeout = \"0s\""),
+        "4:17",
+        "store_timeout must be more than 0",
+    );
+    let e = errors(&zone("store = \"redis://:hunter2@h/x\""));
+    assert!(!e.iter().any(|e| e.contains("hunter2")), "{e:?}");
+}
