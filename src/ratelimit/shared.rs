@@ -130,6 +130,10 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     fn new(url: &str, label: &str) -> Result<Store, redis::RedisError> {
+        // rediss:// builds its rustls config from the process's provider;
+        // pingora installs ring when it builds a TLS listener or connector,
+        // which a configuration need not have.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(Store {
             client: Client::open(url)?,
             label: label.to_string(),

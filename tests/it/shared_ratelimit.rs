@@ -410,3 +410,77 @@ impl Resp {
             .collect()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_load_fails_no_request() {
+    let mut redis = RedisServer::start();
+    let store = format!("rate = \"100000r/s\"\nstore = \"{}\"", redis.url());
+    let toml = config(&[(
+        "z",
+        &store,
+        "{ zone = \"z\", burst = 100000, nodelay = true }",
+    )]);
+    let g = gateway(&toml).await;
+    // Four clients send requests back to back while Redis dies and comes
+    // back; every request is answered 200 (on_store_error = "allow").
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, url, stop) = (client(), g.url("/z"), stop.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for _ in 0..20_000 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    statuses.push(c.get(&url).send().await.map(|r| r.status().as_u16()));
+                }
+                statuses
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.start_again();
+    connected(&g, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for w in workers {
+        for s in w.await.unwrap() {
+            assert_eq!(s.ok(), Some(200));
+            total += 1;
+        }
+    }
+    let m = g.metrics().await;
+    let errors = metric(&m, "rampart_rate_limit_store_errors_total{zone=\"z\"}");
+    assert!(
+        errors >= 1.0 && (errors as usize) < total,
+        "{errors} of {total}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_uses_tls_and_checks_the_certificate() {
+    let redis = RedisServer::start_tls();
+    let store = format!(
+        "rate = \"1r/m\"\nstore = \"{}\"\non_store_error = \"deny\"",
+        redis.url()
+    );
+    let toml = config(&[("z", &store, "{ zone = \"z\", burst = 1, nodelay = true }")]);
+    // Trusting the test CA (the system store, here pointed at it): shared
+    // limiting over TLS.
+    let g = Gateway::start_with_env(&toml, &[("SSL_CERT_FILE", &fixture("ca.pem"))]);
+    connected(&g, 1).await;
+    let rs = spread(&[&g], "/z", 3).await;
+    assert_eq!((count(&rs, 200), count(&rs, 429)), (2, 1), "{rs:?}");
+    // Not trusting it: no connection, so on_store_error = "deny" refuses.
+    let untrusting = Gateway::start(&toml);
+    let log = untrusting
+        .stderr_when_contains("rate-limit store unreachable")
+        .await;
+    assert!(log.contains("rate-limit store unreachable"), "{log}");
+    assert!(!log.contains("rate-limit store connected"), "{log}");
+    assert_eq!(count(&spread(&[&untrusting], "/z", 1).await, 429), 1);
+}

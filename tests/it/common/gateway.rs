@@ -75,6 +75,15 @@ impl Gateway {
         })
     }
 
+    /// As [`Self::start`], with more environment variables.
+    pub fn start_with_env(toml: &str, env: &[(&str, &str)]) -> Gateway {
+        Self::launch(toml, None, |config| {
+            let mut c = Command::new(bin());
+            c.args(["run", "-c"]).arg(config).envs(env.iter().copied());
+            c
+        })
+    }
+
     /// Writes the config and starts the command `command(config)` makes.
     fn launch(
         toml: &str,

@@ -6,6 +6,8 @@ use super::*;
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// Serving TLS only (`rediss://`), with the test CA's `localhost` leaf.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -15,13 +17,29 @@ impl RedisServer {
         let mut r = RedisServer {
             port: free_port(),
             child: None,
+            tls: false,
+        };
+        r.start_again();
+        r
+    }
+
+    /// As [`Self::start`], serving TLS only, with the test CA's
+    /// `localhost` certificate.
+    pub fn start_tls() -> RedisServer {
+        let mut r = RedisServer {
+            port: free_port(),
+            child: None,
+            tls: true,
         };
         r.start_again();
         r
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match self.tls {
+            true => format!("rediss://localhost:{}/0", self.port),
+            false => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     /// Kills the server (as a crash would) and waits for it to be gone.
@@ -35,8 +53,18 @@ impl RedisServer {
     /// Starts it again on the same port, empty.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
+        let port = self.port.to_string();
+        let mut cmd = Command::new("redis-server");
+        match self.tls {
+            true => cmd
+                .args(["--port", "0", "--tls-port", &port])
+                .args(["--tls-cert-file", &fixture("leaf-chain.pem")])
+                .args(["--tls-key-file", &fixture("leaf-key.pem")])
+                .args(["--tls-ca-cert-file", &fixture("ca.pem")])
+                .args(["--tls-auth-clients", "no"]),
+            false => cmd.args(["--port", &port]),
+        };
+        let child = cmd
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -46,7 +74,12 @@ impl RedisServer {
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.command(&["PING"]).as_deref() != Some("+PONG") {
+        let up = |r: &Self| match r.tls {
+            // No TLS client here: the port accepting is enough.
+            true => std::net::TcpStream::connect(("127.0.0.1", r.port)).is_ok(),
+            false => r.command(&["PING"]).as_deref() == Some("+PONG"),
+        };
+        while !up(self) {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not answer PING"
