@@ -8,6 +8,9 @@ scripts/ensure-test-deps.sh
 export PATH="$HOME/.local/bin:$PATH"
 # vendor/ must be exactly the pristine crates plus vendor/patches/ (no hand edits).
 scripts/vendor.sh --check
+# Every package of Cargo.lock, other platforms' too: tests/it/dockerfile.rs
+# resolves the Docker build context offline.
+cargo fetch --locked
 cargo test --all-targets
 # The patched pingora crates' own unit tests, against the patched sources.
 scripts/test-vendor.sh
