@@ -15,6 +15,7 @@
 pub mod accept;
 pub mod access_list;
 pub mod access_log;
+pub mod acme;
 pub mod admin;
 pub mod auth;
 pub mod cli;

@@ -136,6 +136,29 @@ pub static RATE_LIMIT_STORE_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| 
     h
 });
 
+pub static ACME_ORDERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "rampart_acme_orders_total",
+        "ACME orders (certificates requested), by server and result: ok or error.",
+        &["server", "result"],
+    )
+});
+
+pub static CERTIFICATE_EXPIRY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let g = IntGaugeVec::new(
+        prometheus::Opts::new(
+            "rampart_tls_certificate_expiry_timestamp_seconds",
+            "When the certificate each TLS server presents expires (Unix time), ACME or files.",
+        ),
+        &["server"],
+    )
+    .expect("static metric definition");
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+});
+
 pub static CONN_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "rampart_conn_limited_total",
@@ -357,6 +380,29 @@ pub fn prune_removed(cfg: &crate::config::Snapshot) {
     prune(&WEBSOCKETS, route);
     prune(&AUTH_DENIED, route);
     prune(&RATE_LIMITED, |l| zones.contains(label(l, "zone")));
+    let tls_servers: HashSet<&str> = cfg
+        .servers
+        .iter()
+        .filter(|s| s.tls.is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    prune(&CERTIFICATE_EXPIRY, |l| {
+        tls_servers.contains(label(l, "server"))
+    });
+    let acme_servers: HashSet<&str> = cfg
+        .servers
+        .iter()
+        .filter(|s| {
+            s.tls.as_ref().is_some_and(|t| {
+                matches!(
+                    t.certificate,
+                    crate::config::snapshot::Certificate::Acme { .. }
+                )
+            })
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    prune(&ACME_ORDERS, |l| acme_servers.contains(label(l, "server")));
     let shared: HashSet<&str> = cfg
         .zones
         .iter()

@@ -14,7 +14,7 @@ use crate::accept::{BeforeHttp, TlsListener};
 use crate::config::snapshot::Listener;
 use crate::config::Snapshot;
 use crate::proxy::Proxy;
-use crate::runtime::{sni_maps, CertStores, Runtime};
+use crate::runtime::{sni_maps, Carried, Runtime};
 use crate::tls::CertStore;
 use pingora::services::listening::Service;
 
@@ -63,10 +63,9 @@ pub fn build(
 
     // TLS listeners are plain TCP to pingora: rampart's front stage does
     // the handshake (accept.rs), then applies the whole-head deadline.
-    let stores = state.carried.certs.clone();
     let mut tls = HashMap::new();
     for l in cfg.listeners.iter().filter(|l| l.tls) {
-        tls.insert(l.addr, tls_listener(cfg, l, &stores)?);
+        tls.insert(l.addr, tls_listener(cfg, l, &state.carried)?);
     }
     let mut http = pingora::proxy::http_proxy(&server.configuration, Proxy::new(state.clone()));
     http.server_options = Some(server_options(cfg));
@@ -84,11 +83,11 @@ pub fn build(
     server.add_service(proxy);
 
     // Addresses a reload adds: the same front stage, with its own TLS settings.
-    let reload_stores = stores.clone();
+    let reload_state = state.clone();
     let make_app: crate::listeners::MakeApp<ProxyApp> = Box::new(move |cfg, addr| {
         let mut tls = HashMap::new();
         if let Some(l) = cfg.listeners.iter().find(|l| l.addr == addr && l.tls) {
-            tls.insert(addr, tls_listener(cfg, l, &reload_stores)?);
+            tls.insert(addr, tls_listener(cfg, l, &reload_state.carried)?);
         }
         Ok(Arc::new(BeforeHttp {
             inner: http.clone(),
@@ -108,6 +107,12 @@ pub fn build(
     server.add_service(pingora::services::background::background_service(
         "upstream name lookups",
         crate::upstream::resolver::Resolver {
+            state: state.clone(),
+        },
+    ));
+    server.add_service(pingora::services::background::background_service(
+        "acme",
+        crate::acme::service::Renewer {
             state: state.clone(),
         },
     ));
@@ -144,12 +149,17 @@ fn server_options(cfg: &Snapshot) -> pingora::apps::HttpServerOptions {
 
 /// A TLS address's handshake settings, its certificate store entered in
 /// `stores` (refreshed on reload).
-fn tls_listener(cfg: &Snapshot, l: &Listener, stores: &CertStores) -> anyhow::Result<TlsListener> {
-    let store = Arc::new(CertStore::default());
-    store.store(sni_maps(cfg).remove(&l.addr).unwrap_or_default());
+fn tls_listener(cfg: &Snapshot, l: &Listener, carried: &Carried) -> anyhow::Result<TlsListener> {
+    let store = Arc::new(CertStore::new(carried.acme.alpn.clone()));
+    store.store(
+        sni_maps(cfg, &carried.acme)
+            .remove(&l.addr)
+            .unwrap_or_default(),
+    );
     let acceptor = crate::tls::acceptor(&l.protocols, l.http2, store.clone())
         .map_err(|e| anyhow::anyhow!("TLS settings for {}: {e}", l.addr))?;
-    stores
+    carried
+        .certs
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(l.addr, store);

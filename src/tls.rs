@@ -61,6 +61,58 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         .ok_or(TlsError::NoKey(shown))
 }
 
+/// A PEM chain and key (as an ACME order returns them) checked to belong
+/// together.
+pub fn certified_key_from_pem(chain: &[u8], key: &[u8]) -> Result<Arc<CertifiedKey>, String> {
+    let certs = rustls_pemfile::certs(&mut &chain[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the PEM".into());
+    }
+    let key = rustls_pemfile::private_key(&mut &key[..])
+        .map_err(|e| format!("key PEM: {e}"))?
+        .ok_or("no private key in the PEM")?;
+    CertifiedKey::from_der(certs, key, &provider())
+        .map(Arc::new)
+        .map_err(|e| format!("key does not fit the certificate: {e}"))
+}
+
+/// The leaf certificate of `key`: its validity (Unix seconds) and the DNS
+/// names it is for.
+pub struct LeafFacts {
+    pub not_before: i64,
+    pub not_after: i64,
+    pub names: Vec<String>,
+}
+
+pub fn leaf_facts(key: &CertifiedKey) -> Option<LeafFacts> {
+    let leaf = key.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => {
+                        Some(d.to_ascii_lowercase())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(LeafFacts {
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        names,
+    })
+}
+
 /// The ring provider, as pingora-rustls installs it.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     rustls::crypto::CryptoProvider::get_default()
@@ -87,11 +139,17 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, 
 #[derive(Debug, Default)]
 pub struct CertStore {
     by_sni: arc_swap::ArcSwap<SniMap>,
+    /// ACME TLS-ALPN-01 certificates, answered to `acme-tls/1` hellos only.
+    acme: Arc<crate::acme::AlpnChallenges>,
 }
 
+/// The certificate for each name an address serves. A name whose
+/// certificate is not there yet (ACME, before the first one is issued)
+/// maps to `None`: its handshakes fail rather than get another server's
+/// certificate.
 #[derive(Debug, Default)]
 pub struct SniMap {
-    exact: std::collections::HashMap<String, Arc<CertifiedKey>>,
+    exact: std::collections::HashMap<String, Option<Arc<CertifiedKey>>>,
     /// (".example.org", key) for `*.example.org`.
     wildcard: Vec<(String, Arc<CertifiedKey>)>,
     default: Option<Arc<CertifiedKey>>,
@@ -99,19 +157,25 @@ pub struct SniMap {
 
 impl SniMap {
     /// `servers`: each server's host patterns (`None` = any) and key, in
-    /// file order; the first is the address's default.
+    /// file order; the first with a key is the address's default.
     pub fn new<'a>(
-        servers: impl IntoIterator<Item = (Option<&'a [String]>, Arc<CertifiedKey>)>,
+        servers: impl IntoIterator<Item = (Option<&'a [String]>, Option<Arc<CertifiedKey>>)>,
     ) -> Self {
         let mut m = SniMap::default();
         for (hosts, key) in servers {
+            let Some(key) = key else {
+                for h in hosts.unwrap_or(&[]) {
+                    m.exact.entry(h.to_ascii_lowercase()).or_insert(None);
+                }
+                continue;
+            };
             m.default.get_or_insert_with(|| key.clone());
             for h in hosts.unwrap_or(&[]) {
                 let h = h.to_ascii_lowercase();
                 match h.strip_prefix('*') {
                     Some(suffix) => m.wildcard.push((suffix.to_string(), key.clone())),
                     None => {
-                        m.exact.entry(h).or_insert_with(|| key.clone());
+                        m.exact.entry(h).or_insert_with(|| Some(key.clone()));
                     }
                 }
             }
@@ -122,7 +186,7 @@ impl SniMap {
     pub fn resolve(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
         if let Some(name) = sni.map(|s| s.to_ascii_lowercase()) {
             if let Some(k) = self.exact.get(&name) {
-                return Some(k.clone());
+                return k.clone();
             }
             for (suffix, k) in &self.wildcard {
                 if let Some(label) = name.strip_suffix(suffix.as_str()) {
@@ -137,6 +201,13 @@ impl SniMap {
 }
 
 impl CertStore {
+    pub fn new(acme: Arc<crate::acme::AlpnChallenges>) -> Self {
+        CertStore {
+            by_sni: Default::default(),
+            acme,
+        }
+    }
+
     pub fn store(&self, map: SniMap) {
         self.by_sni.store(Arc::new(map));
     }
@@ -144,6 +215,13 @@ impl CertStore {
 
 impl rustls::server::ResolvesServerCert for CertStore {
     fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello
+            .alpn()
+            .is_some_and(|mut p| p.any(|p| p == crate::acme::ALPN_ACME_TLS));
+        if acme {
+            // RFC 8737: only the challenge certificate, never the real one.
+            return self.acme.get(hello.server_name()?);
+        }
         self.by_sni.load().resolve(hello.server_name())
     }
 }
@@ -222,6 +300,9 @@ pub fn acceptor(
     } else {
         vec![b"http/1.1".to_vec()]
     };
+    // Offered last: chosen only by an ACME validator, which offers nothing
+    // else (and then only sees a challenge certificate).
+    cfg.alpn_protocols.push(crate::acme::ALPN_ACME_TLS.to_vec());
     cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
     cfg.ticketer = rustls::crypto::ring::Ticketer::new()?;
     Ok(pingora::listeners::tls::Acceptor::from_server_config(

@@ -75,6 +75,10 @@ pub const CONN_LIMIT_STATUS: u16 = 503;
 pub const AUTH_FORWARD_CREDENTIALS: bool = false;
 pub const AUTH_TIMEOUT: Duration = secs(5);
 
+pub const ACME_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const ACME_RENEW_BEFORE: Duration = secs(30 * 86_400);
+pub const ACME_CHALLENGE: &str = "http-01";
+
 pub const CORS_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 pub const CORS_MAX_AGE: Duration = secs(3600);
 
@@ -133,6 +137,8 @@ pub fn documented() -> Vec<(&'static str, String)> {
             AUTH_FORWARD_CREDENTIALS.to_string(),
         ),
         ("auth.*.timeout", duration(AUTH_TIMEOUT)),
+        ("acme.renew_before", duration(ACME_RENEW_BEFORE)),
+        ("acme.challenge", s(ACME_CHALLENGE)),
     ]
 }
 

@@ -78,6 +78,11 @@ impl Resolved {
                 out.cas.insert(p, loaded);
             }
         }
+        if let Some(ca) = f.acme.as_ref().and_then(|a| a.ca.as_ref()) {
+            let p = absolute(base, &ca.v);
+            let loaded = crate::tls::load_ca_bundle(&p).map_err(|e| e.to_string());
+            out.cas.insert(p, loaded);
+        }
         for a in &f.auth {
             if let Some(file) = &a.htpasswd {
                 out.read_file(absolute(base, &file.v));

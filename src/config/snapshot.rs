@@ -38,6 +38,7 @@ pub struct Snapshot {
     pub global: Global,
     pub log: Log,
     pub admin: Option<SocketAddr>,
+    pub acme: Option<AcmeSettings>,
     pub zones: Vec<Zone>,
     pub conn_limits: Vec<ConnLimit>,
     pub auths: Vec<crate::auth::Auth>,
@@ -287,10 +288,54 @@ pub enum TlsVersion {
 
 #[derive(Debug)]
 pub struct ServerTls {
-    pub cert_path: PathBuf,
-    pub key_path: PathBuf,
     pub protocols: Vec<TlsVersion>,
-    pub key: Arc<CertifiedKey>,
+    pub certificate: Certificate,
+}
+
+/// Where a TLS server's certificate comes from.
+#[derive(Debug)]
+pub enum Certificate {
+    /// `cert` / `key`, loaded with the configuration.
+    Files {
+        cert_path: PathBuf,
+        key_path: PathBuf,
+        key: Arc<CertifiedKey>,
+    },
+    /// `acme = true`: obtained and renewed for the server's `hosts` (the
+    /// current one lives in `crate::acme`, outside the snapshot).
+    Acme { hosts: Vec<String> },
+}
+
+impl Certificate {
+    /// The same value for two servers that present the same certificate
+    /// (a request may then move between them: no 421).
+    pub fn identity(&self, server: ServerId) -> (Option<&std::path::Path>, Option<ServerId>) {
+        match self {
+            Certificate::Files { cert_path, .. } => (Some(cert_path), None),
+            Certificate::Acme { .. } => (None, Some(server)),
+        }
+    }
+}
+
+/// `[acme]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeSettings {
+    pub email: Option<String>,
+    pub directory: String,
+    pub storage: PathBuf,
+    /// The PEM CA the ACME server's certificate chains to (instead of the
+    /// system's roots).
+    pub ca: Option<PathBuf>,
+    pub renew_before: Duration,
+    pub challenge: AcmeChallenge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    /// `/.well-known/acme-challenge/<token>` on the plain-HTTP listeners.
+    Http01,
+    /// A certificate for ALPN `acme-tls/1` on the TLS listener.
+    TlsAlpn01,
 }
 
 #[derive(Debug)]

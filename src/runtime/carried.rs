@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::config::snapshot::Certificate;
 use crate::config::Snapshot;
 use crate::ratelimit::Zones;
 use crate::tls::{CertStore, SniMap};
@@ -35,6 +36,8 @@ pub struct Carried {
     pub certs: CertStores,
     /// The access-log writer; a reload that keeps `log.access_log` keeps it.
     pub access_log: crate::access_log::AccessLog,
+    /// ACME certificates and challenge answers.
+    pub acme: Arc<crate::acme::State>,
 }
 
 impl Carried {
@@ -78,7 +81,20 @@ impl Carried {
             .map(|st| (st.root.clone(), crate::file_index::FileIndex::new(&st.root)))
             .collect();
         let metrics = crate::metrics::ServerMetrics::for_config(&cfg);
+        for s in &cfg.servers {
+            let key = match &s.tls.as_ref().map(|t| &t.certificate) {
+                Some(Certificate::Files { key, .. }) => Some(key.clone()),
+                Some(Certificate::Acme { .. }) => self.acme.certificate(&s.name),
+                None => None,
+            };
+            if let Some(leaf) = key.as_deref().and_then(crate::tls::leaf_facts) {
+                crate::metrics::CERTIFICATE_EXPIRY
+                    .with_label_values(&[s.name.as_str()])
+                    .set(leaf.not_after);
+            }
+        }
         LiveConfig {
+            acme: self.acme.clone(),
             cfg,
             pools,
             zones,
@@ -103,9 +119,26 @@ impl Carried {
         let limits: Vec<&str> = cfg.conn_limits.iter().map(|c| c.name.as_str()).collect();
         self.conn_limits.retain(&limits);
         crate::metrics::prune_removed(cfg);
-        // A store of an address the reload removed stays: a listener bound
-        // at start stays open (closing new connections) and keeps its store.
-        let mut maps = sni_maps(cfg);
+        let acme_servers: Vec<&str> = cfg
+            .servers
+            .iter()
+            .filter(|s| {
+                s.tls
+                    .as_ref()
+                    .is_some_and(|t| matches!(t.certificate, Certificate::Acme { .. }))
+            })
+            .map(|s| s.name.as_str())
+            .collect();
+        self.acme.retain(&acme_servers);
+        self.refresh_certs(cfg);
+    }
+
+    /// Gives every TLS listener the certificates `cfg` and ACME have now (a
+    /// reload, a certificate obtained). A store of an address the reload
+    /// removed stays: a listener bound at start stays open (closing new
+    /// connections) and keeps its store.
+    pub fn refresh_certs(&self, cfg: &Snapshot) {
+        let mut maps = sni_maps(cfg, &self.acme);
         let certs = self.certs.lock().unwrap_or_else(|p| p.into_inner());
         for (addr, store) in certs.iter() {
             if let Some(m) = maps.remove(addr) {
@@ -115,14 +148,18 @@ impl Carried {
     }
 }
 
-/// Each TLS listener's SNI map, from a snapshot.
-pub fn sni_maps(cfg: &Snapshot) -> HashMap<SocketAddr, SniMap> {
+/// Each TLS listener's SNI map, from a snapshot and the ACME certificates
+/// obtained so far.
+pub fn sni_maps(cfg: &Snapshot, acme: &crate::acme::State) -> HashMap<SocketAddr, SniMap> {
     let mut out = HashMap::new();
     for l in cfg.listeners.iter().filter(|l| l.tls) {
         let servers = cfg.servers.iter().filter(|s| s.listen.contains(&l.addr));
         let map = SniMap::new(servers.filter_map(|s| {
-            let tls = s.tls.as_ref()?;
-            Some((s.hosts.as_deref(), tls.key.clone()))
+            let key = match &s.tls.as_ref()?.certificate {
+                Certificate::Files { key, .. } => Some(key.clone()),
+                Certificate::Acme { .. } => acme.certificate(&s.name),
+            };
+            Some((s.hosts.as_deref(), key))
         }));
         out.insert(l.addr, map);
     }

@@ -38,6 +38,8 @@ pub struct LiveConfig {
     pub file_indexes: std::collections::HashMap<std::path::PathBuf, crate::file_index::FileIndex>,
     /// Indexed like `cfg.servers`: request metrics by route.
     pub metrics: Vec<ServerMetrics>,
+    /// ACME challenge answers (carried; the same for every configuration).
+    pub acme: Arc<crate::acme::State>,
 }
 
 /// A rate-limit zone's buckets (carried over reloads) and its rejection

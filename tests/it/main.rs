@@ -6,6 +6,7 @@
 mod common;
 
 mod access_log;
+mod acme;
 mod auth;
 mod browser;
 mod buffering;

@@ -7,6 +7,7 @@
 //! of the file, in the order they are compiled: what a later part refers
 //! to is compiled first.
 
+mod acme;
 mod auth;
 mod conn_limits;
 mod cors;
@@ -59,6 +60,8 @@ struct Compiler<'r, 's> {
     /// What the file names outside itself, looked up before compiling.
     world: &'r Resolved,
     warnings: Warnings,
+    /// Whether the file has an `[acme]` table (servers may then use it).
+    acme_configured: bool,
 }
 
 impl Compiler<'_, '_> {
@@ -153,10 +156,12 @@ pub fn compile(
         base: src.dir(),
         world,
         warnings: Vec::new(),
+        acme_configured: f.acme.is_some(),
     };
     let global = global::compile_global(&mut cx, &f.global);
     let log = global::compile_log(&mut cx, &f.log);
     let admin = global::compile_admin(&mut cx, f.admin.as_ref());
+    let acme = f.acme.as_ref().and_then(|a| acme::compile_acme(&mut cx, a));
     let (zones, zone_idx) = zones::compile_zones(&mut cx, &f.rate_limits);
     let (conn_limits, conn_limit_idx) = conn_limits::compile_conn_limits(&mut cx, &f.conn_limits);
     let (auths, auth_idx) = auth::compile_auths(&mut cx, &f.auth);
@@ -187,6 +192,7 @@ pub fn compile(
             global,
             log,
             admin,
+            acme,
             zones,
             conn_limits,
             auths,

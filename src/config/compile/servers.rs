@@ -13,7 +13,9 @@ use crate::config::defaults;
 use crate::config::diag::Span;
 use crate::config::file;
 use crate::config::reader::Spanned;
-use crate::config::snapshot::{Compression, HttpsRedirect, Server, ServerTls, TlsVersion};
+use crate::config::snapshot::{
+    Certificate, Compression, HttpsRedirect, Server, ServerTls, TlsVersion,
+};
 
 /// The servers, and the addresses they listen on.
 pub(super) fn compile_servers(
@@ -82,7 +84,10 @@ fn compile_server(
         .or_else(|| s.listen.first().map(|l| l.v.clone()))
         .unwrap_or_else(|| format!("server{si}"));
 
-    let tls = s.tls.as_ref().and_then(|t| server_tls(cx, t));
+    let tls = s
+        .tls
+        .as_ref()
+        .and_then(|t| server_tls(cx, t, s.hosts.as_deref()));
     let http2 = http2(cx, s);
     let compression = s.compression.as_ref().map(compression);
     let response_headers = cx.headers(&s.response_headers);
@@ -136,7 +141,11 @@ fn compile_server(
 
 /// `[servers.tls]`: versions, and the certificate and key, loaded now (an
 /// error names the file at fault; a certificate near its end is warned of).
-fn server_tls(cx: &mut Compiler<'_, '_>, t: &file::Tls) -> Option<ServerTls> {
+fn server_tls(
+    cx: &mut Compiler<'_, '_>,
+    t: &file::Tls,
+    hosts: Option<&[Spanned<String>]>,
+) -> Option<ServerTls> {
     let mut protocols = Vec::new();
     match &t.protocols {
         None => protocols = vec![TlsVersion::V1_2, TlsVersion::V1_3],
@@ -156,6 +165,9 @@ fn server_tls(cx: &mut Compiler<'_, '_>, t: &file::Tls) -> Option<ServerTls> {
                 cx.err(&t.span.span, "tls.protocols is empty");
             }
         }
+    }
+    if let Some(acme) = t.acme.as_ref().filter(|a| a.v) {
+        return acme_tls(cx, t, acme, hosts, protocols);
     }
     let (cert, key) = (t.cert.as_ref()?, t.key.as_ref()?);
     let (cert_path, key_path) = (cx.path(&cert.v), cx.path(&key.v));
@@ -177,10 +189,12 @@ fn server_tls(cx: &mut Compiler<'_, '_>, t: &file::Tls) -> Option<ServerTls> {
                 }
             }
             Some(ServerTls {
-                cert_path,
-                key_path,
                 protocols,
-                key: k,
+                certificate: Certificate::Files {
+                    cert_path,
+                    key_path,
+                    key: k,
+                },
             })
         }
         Err(fault) => {
@@ -189,6 +203,59 @@ fn server_tls(cx: &mut Compiler<'_, '_>, t: &file::Tls) -> Option<ServerTls> {
             None
         }
     }
+}
+
+/// `tls.acme = true`: instead of `cert` / `key`, and for plain names
+/// only (an ACME certificate names every host; wildcards need DNS-01,
+/// which rampart does not do).
+fn acme_tls(
+    cx: &mut Compiler<'_, '_>,
+    t: &file::Tls,
+    acme: &Spanned<bool>,
+    hosts: Option<&[Spanned<String>]>,
+    protocols: Vec<TlsVersion>,
+) -> Option<ServerTls> {
+    for given in [&t.cert, &t.key].into_iter().flatten() {
+        cx.err(
+            &given.span,
+            "tls.acme = true obtains the certificate: remove cert and key (or acme)",
+        );
+    }
+    if !cx.acme_configured {
+        cx.err(
+            &acme.span,
+            "tls.acme = true needs an [acme] table (at least `storage`)",
+        );
+    }
+    let Some(hosts) = hosts.filter(|h| !h.is_empty()) else {
+        cx.err(
+            &acme.span,
+            "tls.acme = true needs `hosts`: the names the certificate is for",
+        );
+        return None;
+    };
+    let mut names = Vec::new();
+    for h in hosts {
+        let plain = !h.v.contains('*')
+            && h.v.parse::<std::net::IpAddr>().is_err()
+            && h.v.contains('.')
+            && valid_host_pattern(&h.v);
+        if plain {
+            names.push(h.v.to_ascii_lowercase());
+        } else {
+            cx.err(
+                &h.span,
+                format!(
+                    "host \"{}\": tls.acme = true needs plain DNS names (no wildcard, no address)",
+                    h.v
+                ),
+            );
+        }
+    }
+    Some(ServerTls {
+        protocols,
+        certificate: Certificate::Acme { hosts: names },
+    })
 }
 
 /// `[servers.compression]`.

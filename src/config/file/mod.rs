@@ -29,6 +29,7 @@ pub struct File {
     pub global: Global,
     pub log: Log,
     pub admin: Option<Spanned<String>>,
+    pub acme: Option<Acme>,
     pub rate_limits: Vec<Zone>,
     pub conn_limits: Vec<ConnLimit>,
     pub auth: Vec<Auth>,
@@ -132,6 +133,28 @@ pub struct Tls {
     pub cert: Option<Spanned<String>>,
     pub key: Option<Spanned<String>>,
     pub protocols: Option<Vec<Spanned<String>>>,
+    /// `true`: the certificate for `hosts` comes from `[acme]` (instead
+    /// of `cert` / `key`).
+    pub acme: Option<Spanned<bool>>,
+}
+
+/// `[acme]`: where certificates for `tls.acme = true` servers come from.
+#[derive(Debug)]
+pub struct Acme {
+    pub span: Spanned<()>,
+    /// Contact address given to the CA (expiry and revocation notices).
+    pub email: Option<Spanned<String>>,
+    /// The ACME directory URL; default Let's Encrypt's production one.
+    pub directory: Option<Spanned<String>>,
+    /// Account key and certificates; created with mode 0700.
+    pub storage: Option<Spanned<String>>,
+    /// A PEM CA that the ACME server's own certificate chains to (a
+    /// private ACME server, tests).
+    pub ca: Option<Spanned<String>>,
+    /// Renewal starts this long before the certificate expires.
+    pub renew_before: Option<Spanned<Duration>>,
+    /// `"http-01"` or `"tls-alpn-01"`.
+    pub challenge: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]
@@ -340,6 +363,12 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
             o.finish(r);
         }
     }
+    if let Some(f) = top.get("acme") {
+        if let Some(mut o) = r.table(&f) {
+            file.acme = Some(read_acme(r, &mut o));
+            o.finish(r);
+        }
+    }
     for (name, mut o) in named_tables(r, &mut top, "rate_limits") {
         file.rate_limits.push(read_zone(r, &mut o, name));
         o.finish(r);
@@ -377,6 +406,19 @@ fn read_log(r: &mut Reader<'_>, o: &mut Section<'_>) -> Log {
         level: o.get("level").and_then(|f| r.string(&f)),
         format: o.get("format").and_then(|f| r.string(&f)),
         access_log: o.get("access_log").and_then(|f| r.string(&f)),
+    }
+}
+
+/// `[acme]`.
+fn read_acme(r: &mut Reader<'_>, o: &mut Section<'_>) -> Acme {
+    Acme {
+        span: Spanned::new((), o.span.clone()),
+        email: o.get("email").and_then(|f| r.string(&f)),
+        directory: o.get("directory").and_then(|f| r.string(&f)),
+        storage: o.get("storage").and_then(|f| r.string(&f)),
+        ca: o.get("ca").and_then(|f| r.string(&f)),
+        renew_before: o.get("renew_before").and_then(|f| r.duration_at(&f)),
+        challenge: o.get("challenge").and_then(|f| r.string(&f)),
     }
 }
 

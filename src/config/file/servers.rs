@@ -68,23 +68,26 @@ pub(super) fn read_server(r: &mut Reader<'_>, o: &mut Section<'_>) -> Server {
 
 /// `[servers.tls]`.
 fn read_tls(r: &mut Reader<'_>, mut t: Section<'_>) -> Tls {
+    let acme = t.get("acme").and_then(|f| r.bool_at(&f));
+    let from_files = !acme.as_ref().is_some_and(|a| a.v);
+    // `cert` and `key` are required unless `acme = true` (the compiler
+    // refuses them next to it).
+    let mut file = |name: &'static str| match t.get(name) {
+        Some(f) => r.string(&f),
+        None => {
+            if from_files {
+                r.missing(&t, name);
+            }
+            None
+        }
+    };
+    let (cert, key) = (file("cert"), file("key"));
     let tls = Tls {
         span: Spanned::new((), t.span.clone()),
-        cert: match t.get("cert") {
-            Some(f) => r.string(&f),
-            None => {
-                r.missing(&t, "cert");
-                None
-            }
-        },
-        key: match t.get("key") {
-            Some(f) => r.string(&f),
-            None => {
-                r.missing(&t, "key");
-                None
-            }
-        },
+        cert,
+        key,
         protocols: t.get("protocols").and_then(|f| r.strings(&f)),
+        acme,
     };
     t.finish(r);
     tls

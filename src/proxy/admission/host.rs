@@ -98,7 +98,10 @@ pub fn misdirected(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfi
     };
     let (by_sni, by_host) = (listener.hosts.select(sni), ctx.place.server);
     let cert = |i: crate::config::snapshot::ServerId| {
-        live.cfg.servers[i].tls.as_ref().map(|t| &t.cert_path)
+        live.cfg.servers[i]
+            .tls
+            .as_ref()
+            .map(|t| t.certificate.identity(i))
     };
     if by_sni == by_host || cert(by_sni) == cert(by_host) {
         return Verdict::Continue;

@@ -4,7 +4,8 @@
 //! request-time policy (access control, auth, a connection limit) is one
 //! more phase in [`PHASES`].
 //!
-//! The order is nginx's, where nginx has one: the host checks, then the
+//! The order is nginx's, where nginx has one (an ACME HTTP-01 challenge
+//! answer comes before all of them): the host checks, then the
 //! server-wide redirect, then the route (and the 404 when there is none),
 //! the CORS preflight (nginx answers it in its rewrite phase, before
 //! its access phase), the WebSocket origin check, `allow`/`deny`,
@@ -12,6 +13,7 @@
 //! route's action, and for a proxied request the buffering of its body.
 
 mod access;
+mod acme_challenge;
 mod action;
 mod auth;
 mod body_limit;
@@ -103,8 +105,9 @@ type Waiting<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Verdict> +
 use Phase::{Now, Waits};
 
 /// The phases, in the order they run.
-const PHASES: [(&str, Phase); 16] = [
+const PHASES: [(&str, Phase); 17] = [
     ("listener", Now(host::listener)),
+    ("acme_challenge", Now(acme_challenge::answer)),
     ("refused", Now(host::refused)),
     ("misdirected", Now(host::misdirected)),
     ("connection", Now(connection::settle)),

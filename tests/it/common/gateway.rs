@@ -75,6 +75,16 @@ impl Gateway {
         })
     }
 
+    /// As [`Self::start`], with `{PORT}` a port the test chose (another
+    /// program, such as an ACME server, had to know it first).
+    pub fn start_on(toml: &str, port: u16) -> Gateway {
+        Self::launch_on(Some(port), toml, None, |config| {
+            let mut c = Command::new(bin());
+            c.args(["run", "-c"]).arg(config);
+            c
+        })
+    }
+
     /// As [`Self::start`], with more environment variables.
     pub fn start_with_env(toml: &str, env: &[(&str, &str)]) -> Gateway {
         Self::launch(toml, None, |config| {
@@ -90,8 +100,17 @@ impl Gateway {
         stdout_to: Option<Stdio>,
         command: impl FnOnce(&std::path::Path) -> Command,
     ) -> Gateway {
+        Self::launch_on(None, toml, stdout_to, command)
+    }
+
+    fn launch_on(
+        port: Option<u16>,
+        toml: &str,
+        stdout_to: Option<Stdio>,
+        command: impl FnOnce(&std::path::Path) -> Command,
+    ) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = port.unwrap_or_else(free_port);
         let admin = free_port();
         let config = dir.path().join("rampart.toml");
         let text = toml

@@ -1,0 +1,252 @@
+//! When to order: a background service that looks at every ACME server of
+//! the configuration in use each second. A server without a certificate
+//! takes the stored one if it covers its hosts (a restart contacts no CA);
+//! one with none, or one due for renewal (`renew_before` its expiry), is
+//! ordered, under the storage lock. A failed order is retried with backoff
+//! while the current certificate stays in use.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use rustls::sign::CertifiedKey;
+
+use super::order;
+use super::storage::Storage;
+use crate::config::snapshot::{AcmeSettings, Certificate};
+use crate::runtime::Runtime;
+
+const TICK: Duration = Duration::from_secs(1);
+/// After a failed order (Let's Encrypt allows 5 failed validations per
+/// name and hour): doubled each time up to the maximum.
+const BACKOFF_MIN: Duration = Duration::from_secs(300);
+const BACKOFF_MAX: Duration = Duration::from_secs(6 * 3600);
+/// Another process holds the storage lock (it is ordering): look again.
+const LOCKED_RETRY: Duration = Duration::from_secs(5);
+/// A whole order, from account to certificate.
+const ORDER_LIMIT: Duration = Duration::from_secs(300);
+
+pub struct Renewer {
+    pub state: Arc<Runtime>,
+}
+
+/// A server's schedule.
+struct Plan {
+    hosts: Vec<String>,
+    /// No order before this.
+    not_before: Instant,
+    backoff: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for Renewer {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut plans: HashMap<String, Plan> = HashMap::new();
+        loop {
+            let live = self.state.current();
+            if let Some(settings) = &live.cfg.acme {
+                let servers =
+                    live.cfg
+                        .servers
+                        .iter()
+                        .filter_map(|s| match &s.tls.as_ref()?.certificate {
+                            Certificate::Acme { hosts } => {
+                                Some((s.name.as_str(), hosts.as_slice()))
+                            }
+                            Certificate::Files { .. } => None,
+                        });
+                for (server, hosts) in servers {
+                    tokio::select! {
+                        _ = shutdown.changed() => return,
+                        _ = self.look_after(settings, server, hosts, &mut plans) => {}
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(TICK) => {}
+            }
+        }
+    }
+}
+
+impl Renewer {
+    async fn look_after(
+        &self,
+        settings: &AcmeSettings,
+        server: &str,
+        hosts: &[String],
+        plans: &mut HashMap<String, Plan>,
+    ) {
+        let plan = plans.entry(server.to_string()).or_insert_with(|| Plan {
+            hosts: hosts.to_vec(),
+            not_before: Instant::now(),
+            backoff: BACKOFF_MIN,
+        });
+        if plan.hosts != hosts {
+            *plan = Plan {
+                hosts: hosts.to_vec(),
+                not_before: Instant::now(),
+                backoff: BACKOFF_MIN,
+            };
+        }
+        let acme = &self.state.carried.acme;
+        let storage = match Storage::open(&settings.storage) {
+            Ok(s) => s,
+            Err(e) => {
+                if Instant::now() >= plan.not_before {
+                    tracing::error!(server, storage = %settings.storage.display(), "ACME storage: {e}");
+                    plan.not_before = Instant::now() + plan.backoff;
+                }
+                return;
+            }
+        };
+        let current = acme.certificate(server);
+        if current.is_none() || !fit(current.as_deref(), hosts, Duration::ZERO) {
+            // A restart, or another process sharing the storage renewed.
+            if let Some(stored) = stored(&storage, hosts) {
+                if fit(Some(&stored), hosts, Duration::ZERO) {
+                    tracing::info!(server, "using the stored ACME certificate");
+                    self.install(server, stored);
+                }
+            }
+        }
+        let current = acme.certificate(server);
+        if fit(current.as_deref(), hosts, settings.renew_before) || Instant::now() < plan.not_before
+        {
+            return;
+        }
+        // Due (or none): order, unless another process is ordering now.
+        let lock = match storage.lock(Duration::ZERO) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                tracing::info!(
+                    server,
+                    "another process holds the ACME storage lock; waiting"
+                );
+                plan.not_before = Instant::now() + LOCKED_RETRY;
+                return;
+            }
+            Err(e) => {
+                tracing::error!(server, "ACME storage lock: {e}");
+                plan.not_before = Instant::now() + plan.backoff;
+                return;
+            }
+        };
+        // What that other process may have stored meanwhile.
+        if let Some(stored) = stored(&storage, hosts) {
+            if fit(Some(&stored), hosts, settings.renew_before) {
+                tracing::info!(server, "using the ACME certificate another process stored");
+                self.install(server, stored);
+                return;
+            }
+        }
+        let why = match &current {
+            None => "no certificate yet",
+            Some(_) => "renewal due",
+        };
+        tracing::info!(server, hosts = ?hosts, directory = %settings.directory, "ordering an ACME certificate ({why})");
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            ORDER_LIMIT,
+            order::obtain(settings, server, hosts, &storage, acme),
+        )
+        .await;
+        let result = match outcome {
+            Ok(Ok(issued)) => self.keep(&storage, server, hosts, issued),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no certificate within {}s", ORDER_LIMIT.as_secs())),
+        };
+        drop(lock);
+        let counter = |result| {
+            crate::metrics::ACME_ORDERS
+                .with_label_values(&[server, result])
+                .inc()
+        };
+        match result {
+            Ok(()) => {
+                counter("ok");
+                plan.backoff = BACKOFF_MIN;
+                tracing::info!(
+                    server,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "ACME certificate obtained and in use"
+                );
+            }
+            Err(e) => {
+                counter("error");
+                plan.not_before = Instant::now() + plan.backoff;
+                let meanwhile = match current {
+                    Some(_) => "the current certificate stays in use",
+                    None => "handshakes for its names fail until one is obtained",
+                };
+                tracing::error!(
+                    server,
+                    retry_in_s = plan.backoff.as_secs(),
+                    "ACME order failed: {e}; {meanwhile}"
+                );
+                plan.backoff = (plan.backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+
+    /// Stores what the order returned and puts it in use.
+    fn keep(
+        &self,
+        storage: &Storage,
+        server: &str,
+        hosts: &[String],
+        issued: order::Issued,
+    ) -> Result<(), String> {
+        let key =
+            crate::tls::certified_key_from_pem(issued.chain.as_bytes(), issued.key.as_bytes())?;
+        storage
+            .write_cert(hosts, issued.chain.as_bytes(), issued.key.as_bytes())
+            .map_err(|e| format!("storing the certificate: {e}"))?;
+        self.install(server, key);
+        Ok(())
+    }
+
+    /// Puts `key` in use for `server`'s names on every TLS listener.
+    fn install(&self, server: &str, key: Arc<CertifiedKey>) {
+        if let Some(leaf) = crate::tls::leaf_facts(&key) {
+            crate::metrics::CERTIFICATE_EXPIRY
+                .with_label_values(&[server])
+                .set(leaf.not_after);
+        }
+        self.state.carried.acme.install(server, key);
+        let live = self.state.current();
+        self.state.carried.refresh_certs(&live.cfg);
+    }
+}
+
+/// The stored certificate for `hosts`, if it reads.
+fn stored(storage: &Storage, hosts: &[String]) -> Option<Arc<CertifiedKey>> {
+    let (chain, key) = storage.read_cert(hosts)?;
+    match crate::tls::certified_key_from_pem(&chain, &key) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            tracing::warn!(hosts = ?hosts, "stored ACME certificate unusable: {e}");
+            None
+        }
+    }
+}
+
+/// Whether `key` names every host and is not due: more than `renew_before`
+/// of validity left, or a third of its lifetime when that is less (a CA
+/// issuing certificates shorter than `renew_before` would otherwise be
+/// asked for a new one every second).
+fn fit(key: Option<&CertifiedKey>, hosts: &[String], renew_before: Duration) -> bool {
+    let Some(leaf) = key.and_then(crate::tls::leaf_facts) else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let lifetime = (leaf.not_after - leaf.not_before).max(0);
+    let margin = (renew_before.as_secs() as i64).min(lifetime / 3);
+    hosts.iter().all(|h| leaf.names.contains(h)) && leaf.not_after - margin > now
+}
