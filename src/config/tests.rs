@@ -671,3 +671,99 @@ fn shared_zone_keys_are_checked_without_connecting() {
     let e = errors(&zone("store = \"redis://:hunter2@h/x\""));
     assert!(!e.iter().any(|e| e.contains("hunter2")), "{e:?}");
 }
+
+#[test]
+fn acme_is_checked_without_contacting_the_directory() {
+    let server = |tls: &str, hosts: &str| {
+        format!(
+            "[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n{hosts}\n[servers.tls]\n{tls}\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n"
+        )
+    };
+    let acme = |keys: &str| format!("[acme]\nstorage = \"/tmp/rampart-acme-test\"\n{keys}\n");
+    let hosts = "hosts = [\"example.com\", \"www.example.com\"]";
+    // Nothing answers at this directory: the file is still valid.
+    let ok = format!(
+        "{}{}",
+        acme("directory = \"https://127.0.0.1:1/dir\"\nrenew_before = \"20d\"\nchallenge = \"tls-alpn-01\"\nemail = \"ops@example.com\""),
+        server("acme = true", hosts)
+    );
+    assert_eq!(errors(&ok), Vec::<String>::new());
+    one(
+        &format!(
+            "{}{}",
+            acme("directory = \"http://ca.example/dir\""),
+            server("acme = true", hosts)
+        ),
+        "3:13",
+        "expected an https:// URL",
+    );
+    one(
+        &format!(
+            "{}{}",
+            acme("challenge = \"dns-01\""),
+            server("acme = true", hosts)
+        ),
+        "3:13",
+        "expected \"http-01\" or \"tls-alpn-01\"",
+    );
+    one(
+        &format!(
+            "{}{}",
+            acme("email = \"ops\""),
+            server("acme = true", hosts)
+        ),
+        "3:9",
+        "expected an e-mail address",
+    );
+    one(
+        &format!(
+            "{}{}",
+            acme("ca = \"/nonexistent/ca.pem\""),
+            server("acme = true", hosts)
+        ),
+        "3:6",
+        "/nonexistent/ca.pem",
+    );
+    one(
+        &format!(
+            "[acme]\nemail = \"ops@example.com\"\n{}",
+            server("acme = true", hosts)
+        ),
+        "1:1",
+        "missing required key `storage` in `acme`",
+    );
+    one(
+        &server("acme = true", hosts),
+        "5:8",
+        "needs an [acme] table",
+    );
+    one(
+        &format!("{}{}", acme(""), server("acme = true", "")),
+        "8:8",
+        "needs `hosts`",
+    );
+    one(
+        &format!(
+            "{}{}",
+            acme(""),
+            server("acme = true", "hosts = [\"*.example.com\"]")
+        ),
+        "6:10",
+        "plain DNS names",
+    );
+    one(
+        &format!(
+            "{}{}",
+            acme(""),
+            server("acme = true\ncert = \"c.pem\"", hosts)
+        ),
+        "9:8",
+        "remove cert and key",
+    );
+    // Without acme, cert and key are required as before.
+    let e = errors(&server("protocols = [\"TLSv1.3\"]", hosts));
+    assert!(
+        e.iter().any(|e| e.contains("missing required key `cert`")),
+        "{e:?}"
+    );
+}

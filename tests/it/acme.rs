@@ -362,3 +362,31 @@ async fn before_the_first_certificate_handshakes_for_the_name_fail() {
     assert!(log.contains("ACME order failed"), "{log}");
     assert!(log.contains("handshakes for its names fail"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_storage_order_once() {
+    let (plain, tls_a, tls_b) = (free_port(), free_port(), free_port());
+    let pebble = Pebble::start(plain, tls_a);
+    let storage = tempfile::tempdir().unwrap();
+    let acme = acme_table(&pebble.directory(), storage.path(), "");
+    let a = Gateway::start_on(&http01_config(&acme, tls_a), plain);
+    a.stderr_when_contains("ordering an ACME certificate").await;
+    // The second process starts while the first is ordering: it waits for
+    // the lock, then takes what the first stored.
+    let b = Gateway::start(&http01_config(&acme, tls_b));
+    orders(&a, "ok", 1.0).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let leaf_a = presented_leaf(tls_a).await;
+    assert!(leaf_a.is_some());
+    while presented_leaf(tls_b).await != leaf_a {
+        assert!(Instant::now() < deadline, "{}", b.stderr_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = b.metrics().await;
+    assert!(
+        !m.contains("rampart_acme_orders_total"),
+        "the second process ordered: {m}"
+    );
+    let root = pebble.issuing_root().await;
+    assert_eq!(https_get(tls_b, &root).await.as_deref(), Ok("secure"));
+}
