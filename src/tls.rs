@@ -215,11 +215,14 @@ impl CertStore {
 
 impl rustls::server::ResolvesServerCert for CertStore {
     fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let acme = hello
-            .alpn()
-            .is_some_and(|mut p| p.any(|p| p == crate::acme::ALPN_ACME_TLS));
-        if acme {
-            // RFC 8737: only the challenge certificate, never the real one.
+        // RFC 8737: a validator offers `acme-tls/1` alone, and gets only the
+        // challenge certificate. A client offering it next to h2 or
+        // http/1.1 is an ordinary client (rustls would pick h2 or http/1.1
+        // for it) and gets the real certificate.
+        let only_acme = hello.alpn().is_some_and(|mut p| {
+            p.next() == Some(crate::acme::ALPN_ACME_TLS) && p.next().is_none()
+        });
+        if only_acme {
             return self.acme.get(hello.server_name()?);
         }
         self.by_sni.load().resolve(hello.server_name())

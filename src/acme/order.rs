@@ -53,10 +53,23 @@ pub async fn obtain(
 ) -> Result<Issued, OrderError> {
     let account = account(settings, storage).await?;
     let identifiers: Vec<Identifier> = hosts.iter().map(|h| Identifier::Dns(h.clone())).collect();
-    let mut order = account
-        .new_order(&NewOrder::new(&identifiers))
-        .await
-        .map_err(at("new order"))?;
+    let mut order = match account.new_order(&NewOrder::new(&identifiers)).await {
+        Ok(o) => o,
+        Err(e) => {
+            // An account the CA no longer knows (a reset test CA, a
+            // deactivated account) would fail every order: the next
+            // attempt creates a new one.
+            if matches!(&e, instant_acme::Error::Api(p) if p.r#type.as_deref().is_some_and(|t| t.ends_with(":accountDoesNotExist")))
+            {
+                tracing::warn!(
+                    server,
+                    "the CA does not know the stored ACME account; a new one will be created"
+                );
+                storage.forget_account(&settings.directory)?;
+            }
+            return Err(at("new order")(e));
+        }
+    };
     tracing::info!(server, url = order.url(), hosts = ?hosts, "ACME order created");
     // Challenge answers are withdrawn however the order ends.
     let mut answers = Answers {

@@ -156,7 +156,7 @@ impl Renewer {
         )
         .await;
         let result = match outcome {
-            Ok(Ok(issued)) => self.keep(&storage, server, hosts, issued),
+            Ok(Ok(issued)) => self.keep(&storage, server, hosts, settings.renew_before, issued),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no certificate within {}s", ORDER_LIMIT.as_secs())),
         };
@@ -170,6 +170,7 @@ impl Renewer {
             Ok(()) => {
                 counter("ok");
                 plan.backoff = BACKOFF_MIN;
+                plan.not_before = Instant::now() + BACKOFF_MIN;
                 tracing::info!(
                     server,
                     took_ms = started.elapsed().as_millis() as u64,
@@ -199,10 +200,19 @@ impl Renewer {
         storage: &Storage,
         server: &str,
         hosts: &[String],
+        renew_before: Duration,
         issued: order::Issued,
     ) -> Result<(), String> {
         let key =
             crate::tls::certified_key_from_pem(issued.chain.as_bytes(), issued.key.as_bytes())?;
+        // A certificate that would be due at once (a name missing, dates
+        // unreadable) would be ordered again every second.
+        if !fit(Some(&key), hosts, renew_before) {
+            return Err(
+                "the CA issued a certificate that does not cover the hosts or is already due"
+                    .into(),
+            );
+        }
         storage
             .write_cert(hosts, issued.chain.as_bytes(), issued.key.as_bytes())
             .map_err(|e| format!("storing the certificate: {e}"))?;
@@ -218,8 +228,7 @@ impl Renewer {
                 .set(leaf.not_after);
         }
         self.state.carried.acme.install(server, key);
-        let live = self.state.current();
-        self.state.carried.refresh_certs(&live.cfg);
+        self.state.refresh_certs();
     }
 }
 

@@ -58,7 +58,7 @@ impl Storage {
     fn cert_dir(&self, hosts: &[String]) -> PathBuf {
         let mut sorted = hosts.to_vec();
         sorted.sort();
-        let first = hosts.first().map(String::as_str).unwrap_or("none");
+        let first = sorted.first().map(String::as_str).unwrap_or("none");
         self.root
             .join("certs")
             .join(format!("{first}-{}", hash8(&sorted.join(","))))
@@ -70,6 +70,13 @@ impl Storage {
 
     pub fn write_account(&self, directory: &str, json: &str) -> std::io::Result<()> {
         write_atomic(&self.account_path(directory), json.as_bytes())
+    }
+
+    pub fn forget_account(&self, directory: &str) -> std::io::Result<()> {
+        match fs::remove_file(self.account_path(directory)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// The stored certificate chain and key (PEM) for `hosts`.
@@ -168,7 +175,8 @@ mod tests {
         // Another order of the same hosts is the same certificate; other
         // hosts are another.
         let same = vec!["a.test".to_string(), "b.test".to_string()];
-        assert_eq!(s.cert_dir(&hosts).parent(), s.cert_dir(&same).parent());
+        assert_eq!(s.cert_dir(&hosts), s.cert_dir(&same));
+        assert_eq!(s.read_cert(&same).unwrap().0, b"chain 2".to_vec());
         assert!(s.read_cert(&["c.test".to_string()]).is_none());
         let dir = s.cert_dir(&hosts);
         for f in ["cert.pem", "key.pem"] {

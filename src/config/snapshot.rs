@@ -113,7 +113,7 @@ pub struct Zone {
 }
 
 /// A zone's `store = "redis://..."` with its failure handling.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SharedStore {
     /// The URL as written (it may hold a password: never logged; see
     /// [`SharedStore::label`]).
@@ -122,6 +122,17 @@ pub struct SharedStore {
     pub label: String,
     pub on_error: OnStoreError,
     pub timeout: Duration,
+}
+
+/// Without the URL, which may hold a password.
+impl std::fmt::Debug for SharedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedStore")
+            .field("store", &self.label)
+            .field("on_error", &self.on_error)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// `on_store_error`: what a request gets when the store cannot decide in

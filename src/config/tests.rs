@@ -668,6 +668,11 @@ fn shared_zone_keys_are_checked_without_connecting() {
         "4:17",
         "store_timeout must be more than 0",
     );
+    one(
+        &zone("store = \"redis://h\"\nstore_timeout = \"2s\""),
+        "4:17",
+        "at most 1s",
+    );
     let e = errors(&zone("store = \"redis://:hunter2@h/x\""));
     assert!(!e.iter().any(|e| e.contains("hunter2")), "{e:?}");
 }
@@ -766,4 +771,24 @@ fn acme_is_checked_without_contacting_the_directory() {
         e.iter().any(|e| e.contains("missing required key `cert`")),
         "{e:?}"
     );
+}
+
+#[test]
+fn a_routes_zones_share_one_store() {
+    let src = |second: &str| {
+        format!(
+            "[rate_limits.a]\nrate = \"1r/s\"\nstore = \"redis://h1\"\n[rate_limits.b]\nrate = \"1r/s\"\n{second}\n\
+             [[servers]]\nlisten = [\"127.0.0.1:8080\"]\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n\
+             rate_limit = [{{ zone = \"a\" }}, {{ zone = \"b\" }}]\n"
+        )
+    };
+    assert_eq!(errors(&src("store = \"redis://h1\"")), Vec::<String>::new());
+    for other in ["", "store = \"redis://h2\""] {
+        let e = errors(&src(other));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("all be local or all use the same `store`"),
+            "{e:?}"
+        );
+    }
 }

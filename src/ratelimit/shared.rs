@@ -63,11 +63,16 @@ pub fn check_url(url: &str) -> Result<String, String> {
     }
 }
 
-/// The URL with any password replaced, for error messages.
+/// The URL with any credentials replaced, for error messages: everything
+/// before the last `@` after the scheme.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
+    let (scheme, rest) = match url.find("://") {
+        Some(s) => (&url[..s + 3], &url[s + 3..]),
+        None => ("", url),
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -275,9 +280,17 @@ async fn connect(client: &Client) -> Result<MultiplexedConnection, StoreError> {
 /// The Redis stores of the configuration, by URL: carried over reloads
 /// (a reload that keeps a URL keeps its connection) and dropped with the
 /// last zone that names them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Stores {
     by_url: Mutex<HashMap<String, Arc<Store>>>,
+}
+
+/// By label: the URLs may hold passwords.
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let map = self.by_url.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_list().entries(map.values()).finish()
+    }
 }
 
 impl Stores {
@@ -345,8 +358,10 @@ mod tests {
         ] {
             assert!(check_url(bad).is_err(), "{bad} accepted");
         }
-        let e = check_url("http://user:hunter2@cache:6379").unwrap_err();
-        assert!(!e.contains("hunter2"), "{e}");
+        for leaky in ["http://user:hunter2@cache:6379", "cache:hunter2@host:6379"] {
+            let e = check_url(leaky).unwrap_err();
+            assert!(!e.contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

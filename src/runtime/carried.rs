@@ -105,7 +105,8 @@ impl Carried {
         }
     }
 
-    /// Forgets what `cfg` no longer names; refreshes the certificates.
+    /// Forgets what `cfg` no longer names (the caller then refreshes the
+    /// certificates: `Runtime::refresh_certs`).
     pub fn prune(&self, cfg: &Snapshot) {
         self.backends.retain(cfg);
         let zones: Vec<&str> = cfg.zones.iter().map(|z| z.name.as_str()).collect();
@@ -130,21 +131,6 @@ impl Carried {
             .map(|s| s.name.as_str())
             .collect();
         self.acme.retain(&acme_servers);
-        self.refresh_certs(cfg);
-    }
-
-    /// Gives every TLS listener the certificates `cfg` and ACME have now (a
-    /// reload, a certificate obtained). A store of an address the reload
-    /// removed stays: a listener bound at start stays open (closing new
-    /// connections) and keeps its store.
-    pub fn refresh_certs(&self, cfg: &Snapshot) {
-        let mut maps = sni_maps(cfg, &self.acme);
-        let certs = self.certs.lock().unwrap_or_else(|p| p.into_inner());
-        for (addr, store) in certs.iter() {
-            if let Some(m) = maps.remove(addr) {
-                store.store(m);
-            }
-        }
     }
 }
 

@@ -144,10 +144,28 @@ impl Runtime {
     /// Publishes a new configuration; requests already running keep theirs.
     /// What it no longer names is forgotten, metric series included.
     fn publish(&self, cfg: Snapshot) {
-        let live = self.carried.rebuild(cfg);
+        let live = Arc::new(self.carried.rebuild(cfg));
+        self.live.store(live.clone());
         self.carried.prune(&live.cfg);
+        self.refresh_certs();
         crate::metrics::set_config(&live.cfg.hash);
-        self.live.store(Arc::new(live));
+    }
+
+    /// Gives every TLS listener the certificates of the configuration in
+    /// use and of ACME now. Reads the configuration under the stores' lock,
+    /// so that of a reload and a certificate obtained at the same moment,
+    /// the later refresh sees both.
+    pub fn refresh_certs(&self) {
+        let stores = self.carried.certs.lock().unwrap_or_else(|p| p.into_inner());
+        let live = self.live.load();
+        let mut maps = sni_maps(&live.cfg, &self.carried.acme);
+        // A store of an address the reload removed stays: a listener bound
+        // at start stays open (closing new connections) and keeps its store.
+        for (addr, store) in stores.iter() {
+            if let Some(m) = maps.remove(addr) {
+                store.store(m);
+            }
+        }
     }
 
     /// Publishes `cfg` only if `expected` is still the configuration in
@@ -161,6 +179,7 @@ impl Runtime {
         // the next prune.
         if replaced {
             self.carried.prune(&live.cfg);
+            self.refresh_certs();
         }
         replaced
     }

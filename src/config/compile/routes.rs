@@ -448,5 +448,32 @@ fn rate_limits(
             status,
         });
     }
+    one_store(cx, ro, refs, &rate_limits);
     rate_limits
+}
+
+/// A route's zones are all in this process or all in one Redis: a request
+/// refused by one zone must leave the others untouched, and a decision is
+/// atomic only within one store.
+fn one_store(
+    cx: &mut Compiler<'_, '_>,
+    ro: &file::Route,
+    refs: &Definitions<'_>,
+    rate_limits: &[RateLimit],
+) {
+    let store = |rl: &RateLimit| refs.zone_defs[rl.zone].shared.as_ref().map(|s| &s.url);
+    let Some(first) = rate_limits.first() else {
+        return;
+    };
+    if rate_limits.iter().all(|rl| store(rl) == store(first)) {
+        return;
+    }
+    let span = ro
+        .rate_limit
+        .first()
+        .map_or(&ro.span.span, |r| &r.span.span);
+    cx.err(
+        span,
+        "the route's rate_limit zones must all be local or all use the same `store`: a refusal by one zone leaves the others untouched only within one store",
+    );
 }

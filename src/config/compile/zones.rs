@@ -50,6 +50,10 @@ pub(super) fn compile_zones(
     (zones, zone_idx)
 }
 
+/// The longest `store_timeout`: the connection's own limit for any answer
+/// (`ratelimit::shared`), beyond which a healthy store is judged down.
+const MAX_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `store`, `on_store_error` and `store_timeout`: checked without
 /// connecting (a URL that does not parse is an error; an unreachable
 /// server is `on_store_error`'s business at run time).
@@ -68,10 +72,10 @@ fn shared_store(cx: &mut Compiler<'_, '_>, z: &file::Zone) -> Option<SharedStore
         }
     };
     let timeout = match &z.store_timeout {
-        Some(t) if t.v.is_zero() => {
+        Some(t) if t.v.is_zero() || t.v > MAX_STORE_TIMEOUT => {
             cx.err(
                 &t.span,
-                format!("rate_limits.{name}.store_timeout must be more than 0"),
+                format!("rate_limits.{name}.store_timeout must be more than 0 and at most 1s (a rate-limit decision should not hold a request longer; on_store_error decides after it)"),
             );
             defaults::ZONE_STORE_TIMEOUT
         }

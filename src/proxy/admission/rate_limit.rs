@@ -10,7 +10,6 @@
 //! zone's `on_store_error` does: accept, refuse, or this instance's own
 //! bucket.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
@@ -61,6 +60,9 @@ pub fn check<'a>(
             })
         })
         .collect();
+    if keyed.is_empty() {
+        return None;
+    }
     Some(Box::pin(async move {
         verdict(decide_shared(live, keyed).await)
     }))
@@ -134,69 +136,40 @@ fn decide_in_process(live: &LiveConfig, keyed: &[(&RateLimit, Key)]) -> Decision
 /// A zone of the route with the request's key in it.
 struct Keyed<'a> {
     rl: &'a RateLimit,
-    /// This process's bucket key (the zone's own, or `on_store_error =
-    /// "local"`'s).
+    /// This process's bucket key (for `on_store_error = "local"`).
     key: Key,
-    /// The Redis key of a shared zone.
+    /// The Redis key.
     shared: Option<String>,
 }
 
-/// A route with shared zones. The local zones are looked at first (a
-/// refusal there leaves Redis untouched), then each store decides on its
-/// zones in one round trip, then the local zones are charged.
+/// A route whose zones are in one Redis (the configuration allows no mix
+/// of stores, or of local and shared zones, on a route): one round trip
+/// decides them all, or, when the store cannot, each zone's
+/// `on_store_error`.
 async fn decide_shared(live: &LiveConfig, keyed: Vec<Keyed<'_>>) -> Decision {
-    let (shared, mut local): (Vec<&Keyed<'_>>, Vec<(&RateLimit, Key)>) = {
-        let mut shared = Vec::new();
-        let mut local = Vec::new();
-        for k in &keyed {
-            match k.shared {
-                Some(_) => shared.push(k),
-                None => local.push((k.rl, k.key)),
+    let group: Vec<&Keyed<'_>> = keyed.iter().collect();
+    match decide_in_store(live, &group).await {
+        StoreDecision::Decided(decided) => decided.map(Duration::from_millis),
+        StoreDecision::Failed => {
+            let shared = |k: &&Keyed<'_>| live.zones[k.rl.zone].shared.as_ref();
+            // Every zone counts the error, whatever the others decide.
+            for z in group.iter().filter_map(shared) {
+                z.errors.inc();
             }
-        }
-        (shared, local)
-    };
-    let now = Instant::now();
-    for (rl, key) in &local {
-        let zone = &live.zones[rl.zone].buckets;
-        if let Bucket::Reject { retry_after_ms } = zone.peek(key, zone.now_ms(now), &rl.limit) {
-            return refuse(live, rl, retry_after_ms);
+            let deny = group
+                .iter()
+                .find(|k| shared(k).is_some_and(|z| z.on_error == OnStoreError::Deny));
+            if let Some(k) = deny {
+                return refuse(live, k.rl, 1000);
+            }
+            let local: Vec<(&RateLimit, Key)> = group
+                .iter()
+                .filter(|k| shared(k).is_none_or(|z| z.on_error == OnStoreError::Local))
+                .map(|k| (k.rl, k.key))
+                .collect();
+            decide_in_process(live, &local)
         }
     }
-    let mut wait = 0;
-    // Zones of one store go in one call (usually all of them).
-    let mut rest = shared;
-    while let Some(first) = rest.first() {
-        let store_of = |k: &Keyed<'_>| {
-            live.zones[k.rl.zone]
-                .shared
-                .as_ref()
-                .map(|z| Arc::as_ptr(&z.store) as usize)
-        };
-        let store = store_of(first);
-        let (group, others): (Vec<&Keyed<'_>>, Vec<&Keyed<'_>>) =
-            rest.iter().partition(|k| store_of(k) == store);
-        rest = others;
-        match decide_in_store(live, &group).await {
-            StoreDecision::Decided(Ok(ms)) => wait = wait.max(ms),
-            StoreDecision::Decided(Err(refused)) => return Err(refused),
-            StoreDecision::Failed => {
-                for k in group {
-                    let Some(z) = &live.zones[k.rl.zone].shared else {
-                        continue;
-                    };
-                    z.errors.inc();
-                    match z.on_error {
-                        OnStoreError::Allow => {}
-                        OnStoreError::Deny => return refuse(live, k.rl, 1000),
-                        OnStoreError::Local => local.push((k.rl, k.key)),
-                    }
-                }
-            }
-        }
-    }
-    let in_process = decide_in_process(live, &local)?;
-    Ok(in_process.max(Duration::from_millis(wait)))
 }
 
 enum StoreDecision {
@@ -206,7 +179,7 @@ enum StoreDecision {
     Failed,
 }
 
-/// One store's zones in one call, within the shortest of their timeouts.
+/// The zones in one call, within the shortest of their timeouts.
 async fn decide_in_store(live: &LiveConfig, group: &[&Keyed<'_>]) -> StoreDecision {
     let zones: Vec<_> = group
         .iter()
