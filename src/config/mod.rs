@@ -14,6 +14,7 @@ pub mod defaults;
 pub mod diag;
 mod duplicate;
 pub mod file;
+pub mod keys;
 pub mod reader;
 pub mod resolve;
 pub mod snapshot;

@@ -96,7 +96,8 @@ impl<'d> Section<'d> {
     }
 
     /// The field `key`, if present; marks `key` as known either way.
-    pub fn get(&mut self, key: &'static str) -> Option<Field<'d>> {
+    pub fn get(&mut self, key: crate::config::keys::Key) -> Option<Field<'d>> {
+        let key = key.name();
         self.known.push(key);
         let (k, item) = self.tbl.get_key_value(key)?;
         let key_span = k.span().unwrap_or_else(|| self.span.clone());
@@ -388,7 +389,7 @@ impl<'s> Reader<'s> {
     }
 
     /// Reports a required key that is missing from `obj`.
-    pub fn missing(&mut self, obj: &Section<'_>, key: &str) {
+    pub fn missing(&mut self, obj: &Section<'_>, key: crate::config::keys::Key) {
         let at = if obj.path.is_empty() {
             String::new()
         } else {

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::toml_out::{list, q, Table};
+use crate::config::keys as k;
 
 /// One translated server, before the rules of shared addresses apply.
 pub struct ServerOut {
@@ -47,29 +48,29 @@ pub fn arrange(mut servers: Vec<ServerOut>) -> Vec<Table> {
     for (i, s) in servers.into_iter().enumerate() {
         let mut head = Table::new("[[servers]]");
         head.lead = s.head.lead;
-        head.set("name", q(&s.name));
-        head.set("listen", list(&s.listens));
+        head.set(k::NAME, q(&s.name));
+        head.set(k::LISTEN, list(&s.listens));
         let is_default = s.listens.iter().all(|l| first_on.get(l) == Some(&i));
         if !s.hosts.is_empty() {
-            head.set("hosts", list(&s.hosts));
+            head.set(k::HOSTS, list(&s.hosts));
         } else if !is_default {
             // Without `hosts` a server takes every Host: nginx's nameless
             // server only took requests without one.
             head.set_c(
-                "hosts",
+                k::HOSTS,
                 "[]".into(),
                 "no server_name: only reached as an address's default",
             );
         }
         if s.tls && s.http2 {
-            head.set_c("http2", "true".into(), "listen ... http2");
+            head.set_c(k::HTTP2, "true".into(), "listen ... http2");
         }
         head.entries.extend(s.head.entries);
         head.notes = s.head.notes;
         tables.push(head);
         if let Some(mut t) = s.tls_table {
             if let Some(p) = &s.protocols {
-                t.set_c("protocols", list(p), "ssl_protocols");
+                t.set_c(k::PROTOCOLS, list(p), "ssl_protocols");
             }
             tables.push(t);
         }

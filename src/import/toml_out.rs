@@ -7,13 +7,39 @@
 
 use std::fmt::Write as _;
 
+use crate::config::keys::Key;
+
 /// `key = value  # comment`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub key: String,
+    pub key: EntryKey,
     /// Already TOML: `"30s"`, `true`, `[...]`, `{ ... }`.
     pub value: String,
     pub comment: Option<String>,
+}
+
+/// An entry's key: one the configuration reader reads (`config::keys`),
+/// or, in a table that is a map (`[servers.response_headers]`), the user's
+/// own (already quoted when it has to be).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryKey {
+    Schema(Key),
+    Map(String),
+}
+
+impl EntryKey {
+    fn as_str(&self) -> &str {
+        match self {
+            EntryKey::Schema(k) => k.name(),
+            EntryKey::Map(s) => s,
+        }
+    }
+}
+
+impl PartialEq<Key> for EntryKey {
+    fn eq(&self, other: &Key) -> bool {
+        *self == EntryKey::Schema(*other)
+    }
 }
 
 /// One `[table]` or `[[array]]` with the comments around it.
@@ -38,15 +64,24 @@ impl Table {
 
     /// Sets `key`, replacing an earlier value (a key twice is invalid TOML;
     /// in nginx the later directive wins).
-    pub fn set(&mut self, key: &str, value: String) {
+    pub fn set(&mut self, key: Key, value: String) {
         self.set_c(key, value, "");
     }
 
     /// `set` with a trailing comment (none when `comment` is empty).
-    pub fn set_c(&mut self, key: &str, value: String, comment: impl Into<String>) {
-        let c: String = comment.into();
+    pub fn set_c(&mut self, key: Key, value: String, comment: impl Into<String>) {
+        self.put(EntryKey::Schema(key), value, comment.into());
+    }
+
+    /// An entry of a map table (`[servers.response_headers]`): `name` is
+    /// the user's key, quoted when it has to be.
+    pub fn set_map_c(&mut self, name: String, value: String, comment: impl Into<String>) {
+        self.put(EntryKey::Map(name), value, comment.into());
+    }
+
+    fn put(&mut self, key: EntryKey, value: String, c: String) {
         let entry = Entry {
-            key: key.to_string(),
+            key,
             value,
             comment: (!c.is_empty()).then_some(c),
         };
@@ -105,9 +140,17 @@ pub fn list(items: &[String]) -> String {
     out
 }
 
-/// `{ a = 1, b = "x" }`
+/// `{ a = 1, b = "x" }` of keys the configuration reader reads.
 /// A key given twice keeps its last value.
-pub fn inline(pairs: &[(&str, String)]) -> String {
+pub fn inline(pairs: &[(Key, String)]) -> String {
+    let named: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.name(), v.clone())).collect();
+    inline_map(&named)
+}
+
+/// `{ "X-Header" = "v", ... }`: an inline table whose keys are the user's
+/// (header names, statuses), written as given (already quoted).
+/// A key given twice keeps its last value.
+pub fn inline_map(pairs: &[(&str, String)]) -> String {
     let body: Vec<String> = pairs
         .iter()
         .enumerate()
@@ -164,12 +207,12 @@ pub fn render(tables: &[Table]) -> String {
             .entries
             .iter()
             .filter(|e| e.comment.is_some() && !e.value.contains('\n'))
-            .map(|e| e.key.len() + 3 + e.value.len())
+            .map(|e| e.key.as_str().len() + 3 + e.value.len())
             .filter(|w| *w <= 50)
             .max()
             .unwrap_or(0);
         for e in &t.entries {
-            let line = format!("{} = {}", e.key, e.value);
+            let line = format!("{} = {}", e.key.as_str(), e.value);
             match &e.comment {
                 Some(c) if !line.contains('\n') => {
                     let _ = writeln!(out, "{line:<width$}  # {}", clean(c));
@@ -191,6 +234,7 @@ pub fn render(tables: &[Table]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::keys as k;
 
     #[test]
     fn strings_and_keys_are_valid_toml() {
@@ -198,14 +242,19 @@ mod tests {
         assert_eq!(key("api_limit"), "api_limit");
         assert_eq!(key("my zone"), "\"my zone\"");
         let mut t = Table::new("[x]");
-        t.set("s", q("v\"1"));
-        t.set_c("l", list(&["a".into(), "b".into()]), "two");
-        t.set("i", inline(&[("zone", q("z")), ("burst", "5".into())]));
+        t.set(k::NAME, q("v\"1"));
+        t.set_c(k::HOSTS, list(&["a".into(), "b".into()]), "two");
+        t.set(
+            k::RATE_LIMIT,
+            inline(&[(k::ZONE, q("z")), (k::BURST, "5".into())]),
+        );
+        t.set_map_c(key("X-Header"), q("v"), "");
         t.notes.push("not imported: foo".into());
         let text = render(&[t]);
         let doc: toml_edit::DocumentMut = text.parse().expect(&text);
-        assert_eq!(doc["x"]["s"].as_str(), Some("v\"1"));
-        assert_eq!(doc["x"]["i"]["burst"].as_integer(), Some(5));
+        assert_eq!(doc["x"]["name"].as_str(), Some("v\"1"));
+        assert_eq!(doc["x"]["rate_limit"]["burst"].as_integer(), Some(5));
+        assert_eq!(doc["x"]["X-Header"].as_str(), Some("v"));
         assert!(text.contains("# not imported: foo\n"));
     }
 }

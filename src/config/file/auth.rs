@@ -24,14 +24,14 @@ pub struct Auth {
 pub(super) fn read_auth(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Auth {
     Auth {
         name,
-        htpasswd: o.get("htpasswd").and_then(|f| r.string(&f)),
-        realm: o.get("realm").and_then(|f| r.string(&f)),
-        forward: o.get("forward").and_then(|f| r.string(&f)),
+        htpasswd: o.get(k::HTPASSWD).and_then(|f| r.string(&f)),
+        realm: o.get(k::REALM).and_then(|f| r.string(&f)),
+        forward: o.get(k::FORWARD).and_then(|f| r.string(&f)),
         copy_headers: o
-            .get("copy_headers")
+            .get(k::COPY_HEADERS)
             .and_then(|f| r.strings(&f))
             .unwrap_or_default(),
-        timeout: o.get("timeout").and_then(|f| r.duration_at(&f)),
-        forward_credentials: o.get("forward_credentials").and_then(|f| r.bool(&f)),
+        timeout: o.get(k::TIMEOUT).and_then(|f| r.duration_at(&f)),
+        forward_credentials: o.get(k::FORWARD_CREDENTIALS).and_then(|f| r.bool(&f)),
     }
 }

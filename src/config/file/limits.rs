@@ -39,19 +39,19 @@ pub struct ConnLimit {
 pub(super) fn read_zone(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Zone {
     Zone {
         name,
-        rate: match o.get("rate") {
+        rate: match o.get(k::RATE) {
             Some(f) => r.rate(&f),
             None => {
-                r.missing(o, "rate");
+                r.missing(o, k::RATE);
                 None
             }
         },
-        key: o.get("key").and_then(|f| r.string(&f)),
-        max_keys: o.get("max_keys").and_then(|f| r.uint(&f, u32::MAX as u64)),
-        ipv6_prefix: o.get("ipv6_prefix").and_then(|f| r.uint_at(&f, 128)),
-        store: o.get("store").and_then(|f| r.string(&f)),
-        on_store_error: o.get("on_store_error").and_then(|f| r.string(&f)),
-        store_timeout: o.get("store_timeout").and_then(|f| r.duration_at(&f)),
+        key: o.get(k::KEY).and_then(|f| r.string(&f)),
+        max_keys: o.get(k::MAX_KEYS).and_then(|f| r.uint(&f, u32::MAX as u64)),
+        ipv6_prefix: o.get(k::IPV6_PREFIX).and_then(|f| r.uint_at(&f, 128)),
+        store: o.get(k::STORE).and_then(|f| r.string(&f)),
+        on_store_error: o.get(k::ON_STORE_ERROR).and_then(|f| r.string(&f)),
+        store_timeout: o.get(k::STORE_TIMEOUT).and_then(|f| r.duration_at(&f)),
     }
 }
 
@@ -63,14 +63,14 @@ pub(super) fn read_conn_limit(
 ) -> ConnLimit {
     ConnLimit {
         name,
-        key: o.get("key").and_then(|f| r.string(&f)),
-        max: match o.get("max") {
+        key: o.get(k::KEY).and_then(|f| r.string(&f)),
+        max: match o.get(k::MAX) {
             Some(f) => r.uint_at(&f, u32::MAX as u64),
             None => {
-                r.missing(o, "max");
+                r.missing(o, k::MAX);
                 None
             }
         },
-        status: o.get("status").and_then(|f| r.uint_at(&f, 999)),
+        status: o.get(k::STATUS).and_then(|f| r.uint_at(&f, 999)),
     }
 }

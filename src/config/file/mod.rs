@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use toml_edit::ImDocument;
 
+use super::keys::{self as k, Key};
 use super::reader::{Reader, Section, Spanned};
 use super::values::Rate;
 
@@ -212,8 +213,8 @@ pub struct AccessLists {
 /// `allow` and `deny` of a server or route table.
 fn read_access(r: &mut Reader<'_>, o: &mut Section<'_>) -> AccessLists {
     AccessLists {
-        allow: o.get("allow").and_then(|f| r.strings(&f)),
-        deny: o.get("deny").and_then(|f| r.strings(&f)),
+        allow: o.get(k::ALLOW).and_then(|f| r.strings(&f)),
+        deny: o.get(k::DENY).and_then(|f| r.strings(&f)),
     }
 }
 
@@ -319,8 +320,8 @@ fn https_redirect(r: &mut Reader<'_>, f: &super::reader::Field<'_>) -> Option<Ht
     }
     let mut t = r.table(f)?;
     let out = HttpsRedirect {
-        port: t.get("port").and_then(|f| r.uint_at(&f, 65535)),
-        status: t.get("status").and_then(|f| r.uint_at(&f, 999)),
+        port: t.get(k::PORT).and_then(|f| r.uint_at(&f, 65535)),
+        status: t.get(k::STATUS).and_then(|f| r.uint_at(&f, 999)),
     };
     t.finish(r);
     Some(out)
@@ -345,52 +346,52 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
     let mut top = Section::new(doc.as_table(), 0..0, String::new());
     let mut file = File::default();
 
-    if let Some(f) = top.get("global") {
+    if let Some(f) = top.get(k::GLOBAL) {
         if let Some(mut o) = r.table(&f) {
             file.global = read_global(r, &mut o);
             o.finish(r);
         }
     }
-    if let Some(f) = top.get("log") {
+    if let Some(f) = top.get(k::LOG) {
         if let Some(mut o) = r.table(&f) {
             file.log = read_log(r, &mut o);
             o.finish(r);
         }
     }
-    if let Some(f) = top.get("admin") {
+    if let Some(f) = top.get(k::ADMIN) {
         if let Some(mut o) = r.table(&f) {
             file.admin = read_admin(r, &mut o);
             o.finish(r);
         }
     }
-    if let Some(f) = top.get("acme") {
+    if let Some(f) = top.get(k::ACME) {
         if let Some(mut o) = r.table(&f) {
             file.acme = Some(read_acme(r, &mut o));
             o.finish(r);
         }
     }
-    for (name, mut o) in named_tables(r, &mut top, "rate_limits") {
+    for (name, mut o) in named_tables(r, &mut top, k::RATE_LIMITS) {
         file.rate_limits.push(read_zone(r, &mut o, name));
         o.finish(r);
     }
-    for (name, mut o) in named_tables(r, &mut top, "conn_limits") {
+    for (name, mut o) in named_tables(r, &mut top, k::CONN_LIMITS) {
         file.conn_limits.push(read_conn_limit(r, &mut o, name));
         o.finish(r);
     }
-    for (name, mut o) in named_tables(r, &mut top, "auth") {
+    for (name, mut o) in named_tables(r, &mut top, k::AUTH) {
         file.auth.push(read_auth(r, &mut o, name));
         o.finish(r);
     }
-    for (name, mut o) in named_tables(r, &mut top, "cors") {
+    for (name, mut o) in named_tables(r, &mut top, k::CORS) {
         file.cors.push(read_cors(r, &mut o, name));
         o.finish(r);
     }
-    for (name, mut o) in named_tables(r, &mut top, "upstreams") {
+    for (name, mut o) in named_tables(r, &mut top, k::UPSTREAMS) {
         let up = read_upstream(r, &mut o, name);
         file.upstreams.push(up);
         o.finish(r);
     }
-    if let Some(f) = top.get("servers") {
+    if let Some(f) = top.get(k::SERVERS) {
         for mut o in r.tables(&f) {
             let s = read_server(r, &mut o);
             file.servers.push(s);
@@ -403,9 +404,9 @@ pub fn read(src: &str, r: &mut Reader<'_>) -> Option<File> {
 
 fn read_log(r: &mut Reader<'_>, o: &mut Section<'_>) -> Log {
     Log {
-        level: o.get("level").and_then(|f| r.string(&f)),
-        format: o.get("format").and_then(|f| r.string(&f)),
-        access_log: o.get("access_log").and_then(|f| r.string(&f)),
+        level: o.get(k::LEVEL).and_then(|f| r.string(&f)),
+        format: o.get(k::FORMAT).and_then(|f| r.string(&f)),
+        access_log: o.get(k::ACCESS_LOG).and_then(|f| r.string(&f)),
     }
 }
 
@@ -413,21 +414,21 @@ fn read_log(r: &mut Reader<'_>, o: &mut Section<'_>) -> Log {
 fn read_acme(r: &mut Reader<'_>, o: &mut Section<'_>) -> Acme {
     Acme {
         span: Spanned::new((), o.span.clone()),
-        email: o.get("email").and_then(|f| r.string(&f)),
-        directory: o.get("directory").and_then(|f| r.string(&f)),
-        storage: o.get("storage").and_then(|f| r.string(&f)),
-        ca: o.get("ca").and_then(|f| r.string(&f)),
-        renew_before: o.get("renew_before").and_then(|f| r.duration_at(&f)),
-        challenge: o.get("challenge").and_then(|f| r.string(&f)),
+        email: o.get(k::EMAIL).and_then(|f| r.string(&f)),
+        directory: o.get(k::DIRECTORY).and_then(|f| r.string(&f)),
+        storage: o.get(k::STORAGE).and_then(|f| r.string(&f)),
+        ca: o.get(k::CA).and_then(|f| r.string(&f)),
+        renew_before: o.get(k::RENEW_BEFORE).and_then(|f| r.duration_at(&f)),
+        challenge: o.get(k::CHALLENGE).and_then(|f| r.string(&f)),
     }
 }
 
 /// `[admin] listen`.
 fn read_admin(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Spanned<String>> {
-    match o.get("listen") {
+    match o.get(k::LISTEN) {
         Some(f) => r.string(&f),
         None => {
-            r.missing(o, "listen");
+            r.missing(o, k::LISTEN);
             None
         }
     }
@@ -438,7 +439,7 @@ fn read_admin(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Spanned<String>
 fn read_reference(
     r: &mut Reader<'_>,
     o: &mut Section<'_>,
-    key: &'static str,
+    key: Key,
     what: &str,
 ) -> Option<Reference> {
     let f = o.get(key)?;
@@ -459,12 +460,12 @@ fn read_reference(
 
 /// `[cors.NAME]`.
 fn read_cors(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Cors {
-    let origins = o.get("allow_origins");
+    let origins = o.get(k::ALLOW_ORIGINS);
     let allow_origins_span = origins.as_ref().map(|f| Spanned::new((), f.span.clone()));
     let allow_origins = match origins {
         Some(f) => r.strings(&f).unwrap_or_default(),
         None => {
-            r.missing(o, "allow_origins");
+            r.missing(o, k::ALLOW_ORIGINS);
             Vec::new()
         }
     };
@@ -472,11 +473,11 @@ fn read_cors(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> 
         name,
         allow_origins,
         allow_origins_span,
-        allow_methods: o.get("allow_methods").and_then(|f| r.strings(&f)),
-        allow_headers: o.get("allow_headers").and_then(|f| r.strings(&f)),
-        expose_headers: o.get("expose_headers").and_then(|f| r.strings(&f)),
-        allow_credentials: o.get("allow_credentials").and_then(|f| r.bool_at(&f)),
-        max_age: o.get("max_age").and_then(|f| r.duration(&f)),
+        allow_methods: o.get(k::ALLOW_METHODS).and_then(|f| r.strings(&f)),
+        allow_headers: o.get(k::ALLOW_HEADERS).and_then(|f| r.strings(&f)),
+        expose_headers: o.get(k::EXPOSE_HEADERS).and_then(|f| r.strings(&f)),
+        allow_credentials: o.get(k::ALLOW_CREDENTIALS).and_then(|f| r.bool_at(&f)),
+        max_age: o.get(k::MAX_AGE).and_then(|f| r.duration(&f)),
     }
 }
 
@@ -484,7 +485,7 @@ fn read_cors(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> 
 fn named_tables<'d>(
     r: &mut Reader<'_>,
     top: &mut Section<'d>,
-    section: &'static str,
+    section: Key,
 ) -> Vec<(Spanned<String>, Section<'d>)> {
     let Some(f) = top.get(section) else {
         return Vec::new();
@@ -514,32 +515,32 @@ fn named_tables<'d>(
 
 fn read_global(r: &mut Reader<'_>, o: &mut Section<'_>) -> Global {
     Global {
-        threads: o.get("threads").and_then(|f| r.uint(&f, 1024)),
-        grace_period: o.get("grace_period").and_then(|f| r.duration(&f)),
-        server_header: o.get("server_header").and_then(|f| r.bool(&f)),
+        threads: o.get(k::THREADS).and_then(|f| r.uint(&f, 1024)),
+        grace_period: o.get(k::GRACE_PERIOD).and_then(|f| r.duration(&f)),
+        server_header: o.get(k::SERVER_HEADER).and_then(|f| r.bool(&f)),
         trusted_proxies: o
-            .get("trusted_proxies")
+            .get(k::TRUSTED_PROXIES)
             .and_then(|f| r.strings(&f))
             .unwrap_or_default(),
-        pid_file: o.get("pid_file").and_then(|f| r.string(&f)),
-        upgrade_sock: o.get("upgrade_sock").and_then(|f| r.string(&f)),
+        pid_file: o.get(k::PID_FILE).and_then(|f| r.string(&f)),
+        upgrade_sock: o.get(k::UPGRADE_SOCK).and_then(|f| r.string(&f)),
     }
 }
 
 fn read_upstream(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>) -> Upstream {
     let mut servers = Vec::new();
-    let servers_span = match o.get("servers") {
+    let servers_span = match o.get(k::SERVERS) {
         Some(f) => {
             for mut s in r.tables(&f) {
-                let addr = match s.get("addr") {
+                let addr = match s.get(k::ADDR) {
                     Some(f) => r.string(&f),
                     None => {
-                        r.missing(&s, "addr");
+                        r.missing(&s, k::ADDR);
                         None
                     }
                 };
-                let weight = s.get("weight").and_then(|f| r.uint_at(&f, 1000));
-                let backup = s.get("backup").and_then(|f| r.bool(&f)).unwrap_or(false);
+                let weight = s.get(k::WEIGHT).and_then(|f| r.uint_at(&f, 1000));
+                let backup = s.get(k::BACKUP).and_then(|f| r.bool(&f)).unwrap_or(false);
                 if let Some(addr) = addr {
                     servers.push(UpstreamServer {
                         addr,
@@ -552,20 +553,20 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>)
             Spanned::new(true, f.span.clone())
         }
         None => {
-            r.missing(o, "servers");
+            r.missing(o, k::SERVERS);
             Spanned::new(false, o.span.clone())
         }
     };
     let health_check = o
-        .get("health_check")
+        .get(k::HEALTH_CHECK)
         .and_then(|f| r.table(&f))
         .map(|mut h| {
             let hc = HealthCheck {
-                path: h.get("path").and_then(|f| r.string(&f)),
-                interval: h.get("interval").and_then(|f| r.duration(&f)),
-                timeout: h.get("timeout").and_then(|f| r.duration(&f)),
-                healthy_threshold: h.get("healthy_threshold").and_then(|f| r.uint(&f, 100)),
-                unhealthy_threshold: h.get("unhealthy_threshold").and_then(|f| r.uint(&f, 100)),
+                path: h.get(k::PATH).and_then(|f| r.string(&f)),
+                interval: h.get(k::INTERVAL).and_then(|f| r.duration(&f)),
+                timeout: h.get(k::TIMEOUT).and_then(|f| r.duration(&f)),
+                healthy_threshold: h.get(k::HEALTHY_THRESHOLD).and_then(|f| r.uint(&f, 100)),
+                unhealthy_threshold: h.get(k::UNHEALTHY_THRESHOLD).and_then(|f| r.uint(&f, 100)),
             };
             h.finish(r);
             hc
@@ -574,19 +575,19 @@ fn read_upstream(r: &mut Reader<'_>, o: &mut Section<'_>, name: Spanned<String>)
         name,
         servers,
         servers_span,
-        balance: o.get("balance").and_then(|f| r.string(&f)),
-        max_fails: o.get("max_fails").and_then(|f| r.uint(&f, 1000)),
-        fail_timeout: o.get("fail_timeout").and_then(|f| r.duration(&f)),
-        keepalive: o.get("keepalive").and_then(|f| r.uint(&f, 65536)),
-        connect_timeout: o.get("connect_timeout").and_then(|f| r.duration(&f)),
-        read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
-        write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
-        tries: o.get("tries").and_then(|f| r.uint_at(&f, 100)),
-        resolve_interval: o.get("resolve_interval").and_then(|f| r.duration_at(&f)),
-        tls: o.get("tls").and_then(|f| r.bool(&f)).unwrap_or(false),
-        tls_verify: o.get("tls_verify").and_then(|f| r.bool_at(&f)),
-        tls_ca: o.get("tls_ca").and_then(|f| r.string(&f)),
-        tls_server_name: o.get("tls_server_name").and_then(|f| r.string(&f)),
+        balance: o.get(k::BALANCE).and_then(|f| r.string(&f)),
+        max_fails: o.get(k::MAX_FAILS).and_then(|f| r.uint(&f, 1000)),
+        fail_timeout: o.get(k::FAIL_TIMEOUT).and_then(|f| r.duration(&f)),
+        keepalive: o.get(k::KEEPALIVE).and_then(|f| r.uint(&f, 65536)),
+        connect_timeout: o.get(k::CONNECT_TIMEOUT).and_then(|f| r.duration(&f)),
+        read_timeout: o.get(k::READ_TIMEOUT).and_then(|f| r.duration(&f)),
+        write_timeout: o.get(k::WRITE_TIMEOUT).and_then(|f| r.duration(&f)),
+        tries: o.get(k::TRIES).and_then(|f| r.uint_at(&f, 100)),
+        resolve_interval: o.get(k::RESOLVE_INTERVAL).and_then(|f| r.duration_at(&f)),
+        tls: o.get(k::TLS).and_then(|f| r.bool(&f)).unwrap_or(false),
+        tls_verify: o.get(k::TLS_VERIFY).and_then(|f| r.bool_at(&f)),
+        tls_ca: o.get(k::TLS_CA).and_then(|f| r.string(&f)),
+        tls_server_name: o.get(k::TLS_SERVER_NAME).and_then(|f| r.string(&f)),
         health_check,
     }
 }

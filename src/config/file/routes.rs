@@ -8,31 +8,31 @@ pub(super) fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
     let matcher = read_matcher(r, o);
     let action = read_action(r, o);
     let rate_limit = read_rate_limits(r, o);
-    let cors = read_reference(r, o, "cors", "CORS policy");
+    let cors = read_reference(r, o, k::CORS, "CORS policy");
     Route {
         span,
-        name: o.get("name").and_then(|f| r.string(&f)),
+        name: o.get(k::NAME).and_then(|f| r.string(&f)),
         matcher,
         action,
         rate_limit,
         cors,
-        connect_timeout: o.get("connect_timeout").and_then(|f| r.duration(&f)),
-        read_timeout: o.get("read_timeout").and_then(|f| r.duration(&f)),
-        write_timeout: o.get("write_timeout").and_then(|f| r.duration(&f)),
-        buffering: o.get("buffering").and_then(|f| r.bool_at(&f)),
-        access_log: o.get("access_log").and_then(|f| r.bool(&f)),
-        rewrite_prefix: o.get("rewrite_prefix").and_then(|f| r.string(&f)),
-        rewrite: o.get("rewrite").and_then(|f| r.string(&f)),
+        connect_timeout: o.get(k::CONNECT_TIMEOUT).and_then(|f| r.duration(&f)),
+        read_timeout: o.get(k::READ_TIMEOUT).and_then(|f| r.duration(&f)),
+        write_timeout: o.get(k::WRITE_TIMEOUT).and_then(|f| r.duration(&f)),
+        buffering: o.get(k::BUFFERING).and_then(|f| r.bool_at(&f)),
+        access_log: o.get(k::ACCESS_LOG).and_then(|f| r.bool(&f)),
+        rewrite_prefix: o.get(k::REWRITE_PREFIX).and_then(|f| r.string(&f)),
+        rewrite: o.get(k::REWRITE).and_then(|f| r.string(&f)),
         access: read_access(r, o),
-        conn_limit: read_reference(r, o, "conn_limit", "conn_limits"),
-        auth: read_reference(r, o, "auth", "auth"),
-        try_files: o.get("try_files").and_then(|f| read_static(r, &f)),
+        conn_limit: read_reference(r, o, k::CONN_LIMIT, "conn_limits"),
+        auth: read_reference(r, o, k::AUTH, "auth"),
+        try_files: o.get(k::TRY_FILES).and_then(|f| read_static(r, &f)),
         request_headers: o
-            .get("request_headers")
+            .get(k::REQUEST_HEADERS)
             .map(|f| r.string_map(&f))
             .unwrap_or_default(),
         response_headers: o
-            .get("response_headers")
+            .get(k::RESPONSE_HEADERS)
             .map(|f| r.string_map(&f))
             .unwrap_or_default(),
     }
@@ -41,20 +41,21 @@ pub(super) fn read_route(r: &mut Reader<'_>, o: &mut Section<'_>) -> Route {
 /// The route's matcher: exactly one of `exact`, `prefix`, `regex`.
 fn read_matcher(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Matcher> {
     let mut matchers = Vec::new();
-    for key in ["exact", "prefix", "regex"] {
+    for key in [k::EXACT, k::PREFIX, k::REGEX] {
         if let Some(f) = o.get(key) {
             if let Some(s) = r.string(&f) {
                 matchers.push(match key {
-                    "exact" => Matcher::Exact(s),
-                    "prefix" => Matcher::Prefix(s),
+                    k::EXACT => Matcher::Exact(s),
+                    k::PREFIX => Matcher::Prefix(s),
                     _ => Matcher::Regex(s),
                 });
             }
         }
     }
-    let present: Vec<&str> = ["exact", "prefix", "regex"]
+    let present: Vec<&str> = [k::EXACT, k::PREFIX, k::REGEX]
         .into_iter()
-        .filter(|k| o.has(k))
+        .map(Key::name)
+        .filter(|n| o.has(n))
         .collect();
     if present.len() > 1 {
         r.diag.error(
@@ -85,9 +86,10 @@ fn read_matcher(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Matcher> {
 /// The route's action: exactly one of `upstream`, `static`, `respond`,
 /// `redirect`.
 fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
-    let actions: Vec<&str> = ["upstream", "static", "respond", "redirect"]
+    let actions: Vec<&str> = [k::UPSTREAM, k::STATIC, k::RESPOND, k::REDIRECT]
         .into_iter()
-        .filter(|k| o.has(k))
+        .map(Key::name)
+        .filter(|n| o.has(n))
         .collect();
     if actions.len() > 1 {
         r.diag.error(
@@ -109,37 +111,37 @@ fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
         );
     }
     let mut action = None;
-    if let Some(f) = o.get("upstream") {
+    if let Some(f) = o.get(k::UPSTREAM) {
         action = r.string(&f).map(Action::Upstream);
     }
-    if let Some(f) = o.get("static") {
+    if let Some(f) = o.get(k::STATIC) {
         if let Some((st, span)) = read_static(r, &f) {
             action = Some(Action::Static(st, span));
         }
     }
-    if let Some(f) = o.get("respond") {
+    if let Some(f) = o.get(k::RESPOND) {
         if let Some(mut s) = r.table(&f) {
             let a = Action::Respond {
-                status: s.get("status").and_then(|f| r.uint_at(&f, 999)),
-                body: s.get("body").and_then(|f| r.string(&f)),
-                content_type: s.get("content_type").and_then(|f| r.string(&f)),
+                status: s.get(k::STATUS).and_then(|f| r.uint_at(&f, 999)),
+                body: s.get(k::BODY).and_then(|f| r.string(&f)),
+                content_type: s.get(k::CONTENT_TYPE).and_then(|f| r.string(&f)),
             };
             s.finish(r);
             action = Some(a);
         }
     }
-    if let Some(f) = o.get("redirect") {
+    if let Some(f) = o.get(k::REDIRECT) {
         if let Some(mut s) = r.table(&f) {
-            let to = match s.get("to") {
+            let to = match s.get(k::TO) {
                 Some(f) => r.string(&f),
                 None => {
-                    r.missing(&s, "to");
+                    r.missing(&s, k::TO);
                     None
                 }
             };
             let a = Action::Redirect {
                 to,
-                status: s.get("status").and_then(|f| r.uint_at(&f, 999)),
+                status: s.get(k::STATUS).and_then(|f| r.uint_at(&f, 999)),
             };
             s.finish(r);
             action = Some(a);
@@ -155,22 +157,22 @@ fn read_action(r: &mut Reader<'_>, o: &mut Section<'_>) -> Option<Action> {
 fn read_static(r: &mut Reader<'_>, f: &Field<'_>) -> Option<(Static, Spanned<()>)> {
     let mut s = r.table(f)?;
     let st = Static {
-        root: match s.get("root") {
+        root: match s.get(k::ROOT) {
             Some(f) => r.string(&f),
             None => {
-                r.missing(&s, "root");
+                r.missing(&s, k::ROOT);
                 None
             }
         },
-        expires: s.get("expires").and_then(|f| r.duration(&f)),
-        immutable: s.get("immutable").and_then(|f| r.bool(&f)),
-        index: s.get("index").and_then(|f| match f.item.as_bool() {
+        expires: s.get(k::EXPIRES).and_then(|f| r.duration(&f)),
+        immutable: s.get(k::IMMUTABLE).and_then(|f| r.bool(&f)),
+        index: s.get(k::INDEX).and_then(|f| match f.item.as_bool() {
             // `index = false` (try_files): directories are never served.
             Some(false) => Some(Spanned::new(String::new(), f.span.clone())),
             _ => r.string(&f),
         }),
-        dotfiles: s.get("dotfiles").and_then(|f| r.bool(&f)),
-        fallback: s.get("fallback").and_then(|f| r.string(&f)),
+        dotfiles: s.get(k::DOTFILES).and_then(|f| r.bool(&f)),
+        fallback: s.get(k::FALLBACK).and_then(|f| r.string(&f)),
     };
     s.finish(r);
     Some((st, Spanned::new((), f.span.clone())))
@@ -179,7 +181,7 @@ fn read_static(r: &mut Reader<'_>, f: &Field<'_>) -> Option<(Static, Spanned<()>
 /// `rate_limit = { zone = ... }` or a list of them.
 fn read_rate_limits(r: &mut Reader<'_>, o: &mut Section<'_>) -> Vec<RateLimitRef> {
     let mut rate_limit = Vec::new();
-    if let Some(f) = o.get("rate_limit") {
+    if let Some(f) = o.get(k::RATE_LIMIT) {
         let tables = if f.item.is_array() {
             r.tables(&f)
         } else {
@@ -188,17 +190,17 @@ fn read_rate_limits(r: &mut Reader<'_>, o: &mut Section<'_>) -> Vec<RateLimitRef
         for mut t in tables {
             rate_limit.push(RateLimitRef {
                 span: Spanned::new((), t.span.clone()),
-                zone: match t.get("zone") {
+                zone: match t.get(k::ZONE) {
                     Some(f) => r.string(&f),
                     None => {
-                        r.missing(&t, "zone");
+                        r.missing(&t, k::ZONE);
                         None
                     }
                 },
-                burst: t.get("burst").and_then(|f| r.uint(&f, 1_000_000)),
-                nodelay: t.get("nodelay").and_then(|f| r.bool(&f)),
-                delay: t.get("delay").and_then(|f| r.uint(&f, 1_000_000)),
-                status: t.get("status").and_then(|f| r.uint_at(&f, 999)),
+                burst: t.get(k::BURST).and_then(|f| r.uint(&f, 1_000_000)),
+                nodelay: t.get(k::NODELAY).and_then(|f| r.bool(&f)),
+                delay: t.get(k::DELAY).and_then(|f| r.uint(&f, 1_000_000)),
+                status: t.get(k::STATUS).and_then(|f| r.uint_at(&f, 999)),
             });
             t.finish(r);
         }

@@ -183,8 +183,8 @@ impl Translator<'_> {
         t.lead.push(format!(
             "auth_basic \"{realm}\" with auth_basic_user_file {file}"
         ));
-        t.set_c("htpasswd", q(file), "bcrypt, SHA-crypt or apr1 lines");
-        t.set("realm", q(realm));
+        t.set_c(k::HTPASSWD, q(file), "bcrypt, SHA-crypt or apr1 lines");
+        t.set(k::REALM, q(realm));
         t.notes.push("nginx also passed the client's Authorization header to the upstream; set forward_credentials = true if the app reads it".into());
         self.auths.insert(id, name.clone());
         self.auth_tables.push(t);
@@ -201,16 +201,16 @@ impl Translator<'_> {
         let name = self.auth_name("sso");
         let mut t = Table::new(format!("[auth.{name}]"));
         t.lead.push(format!("auth_request to {url}"));
-        t.set("forward", q(url));
+        t.set(k::FORWARD, q(url));
         if !copy.is_empty() {
             t.set_c(
-                "copy_headers",
+                k::COPY_HEADERS,
                 list(copy),
                 "auth_request_set $... $upstream_http_...",
             );
         }
         // nginx passes the client's Authorization on (rampart's default does not).
-        t.set("forward_credentials", "true".into());
+        t.set(k::FORWARD_CREDENTIALS, "true".into());
         self.auths.insert(id, name.clone());
         self.auth_tables.push(t);
         name

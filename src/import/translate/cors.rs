@@ -32,16 +32,16 @@ impl Translator<'_> {
         let origin = get("Access-Control-Allow-Origin");
         self.allow_origins(&mut t, origin, credentials, &split, notes);
         if let Some(h) = get("Access-Control-Allow-Methods") {
-            t.set("allow_methods", list(&split(&h.value)));
+            t.set(k::ALLOW_METHODS, list(&split(&h.value)));
         }
         if let Some(h) = get("Access-Control-Allow-Headers") {
-            t.set("allow_headers", list(&split(&h.value)));
+            t.set(k::ALLOW_HEADERS, list(&split(&h.value)));
         }
         if let Some(h) = get("Access-Control-Expose-Headers") {
-            t.set("expose_headers", list(&split(&h.value)));
+            t.set(k::EXPOSE_HEADERS, list(&split(&h.value)));
         }
         if credentials {
-            t.set("allow_credentials", "true".into());
+            t.set(k::ALLOW_CREDENTIALS, "true".into());
         }
         if let Some(h) = get("Access-Control-Max-Age") {
             if let Some(ms) = h
@@ -52,7 +52,7 @@ impl Translator<'_> {
             {
                 let secs = ms / 1000;
                 t.set_c(
-                    "max_age",
+                    k::MAX_AGE,
                     q(&fmt_duration(ms)),
                     format!("Access-Control-Max-Age {secs}"),
                 );
@@ -95,10 +95,10 @@ impl Translator<'_> {
     ) {
         match origin {
             Some(h) if h.value == "*" && !credentials => {
-                t.set("allow_origins", list(&["*".into()]))
+                t.set(k::ALLOW_ORIGINS, list(&["*".into()]))
             }
             Some(h) if !h.value.contains('$') && h.value != "*" => {
-                t.set("allow_origins", list(&split(&h.value)))
+                t.set(k::ALLOW_ORIGINS, list(&split(&h.value)))
             }
             Some(h) => {
                 let what = if h.value == "*" {
@@ -113,7 +113,7 @@ impl Translator<'_> {
                 );
                 self.warn(&h.pos, msg.clone());
                 t.set_c(
-                    "allow_origins",
+                    k::ALLOW_ORIGINS,
                     list(&[ORIGIN_PLACEHOLDER.into()]),
                     "PLACEHOLDER: the real front-end origin(s)",
                 );
@@ -121,7 +121,7 @@ impl Translator<'_> {
             }
             None => {
                 t.set_c(
-                    "allow_origins",
+                    k::ALLOW_ORIGINS,
                     list(&[ORIGIN_PLACEHOLDER.into()]),
                     "PLACEHOLDER: nginx sent no Access-Control-Allow-Origin",
                 );

@@ -14,11 +14,11 @@ impl Translator<'_> {
                 "worker_processes" => match d.args.first().map(String::as_str) {
                     Some("auto") | None => {
                         self.global
-                            .set_c("threads", "0".into(), "placeholder replaced below")
+                            .set_c(k::THREADS, "0".into(), "placeholder replaced below")
                     }
                     Some(n) => match n.parse::<u64>() {
                         Ok(n) => self.global.set_c(
-                            "threads",
+                            k::THREADS,
                             n.to_string(),
                             format!("worker_processes {n}"),
                         ),
@@ -32,12 +32,12 @@ impl Translator<'_> {
                 "access_log" if d.args.first().is_some_and(|a| a != "off") => {
                     let path = d.args.first().cloned().unwrap_or_default();
                     self.log.set_c(
-                        "access_log",
+                        k::ACCESS_LOG,
                         q("stdout"),
                         format!("nginx: {path} (set a path here to keep a file; rampart writes one JSON line per request)"),
                     );
                 }
-                "access_log" => self.log.set_c("access_log", q("off"), "access_log off"),
+                "access_log" => self.log.set_c(k::ACCESS_LOG, q("off"), "access_log off"),
                 "error_log" => {
                     let level_word = d.args.get(1).cloned();
                     self.skip(
@@ -62,7 +62,7 @@ impl Translator<'_> {
             .global
             .entries
             .iter()
-            .position(|e| e.key == "threads" && e.value == "0")
+            .position(|e| e.key == k::THREADS && e.value == "0")
         {
             self.global.entries.remove(i);
             notes.push(
@@ -118,7 +118,7 @@ impl Translator<'_> {
             .is_none_or(|h| h.eq_ignore_ascii_case("X-Forwarded-For"));
         if header_ok {
             self.global.set_c(
-                "trusted_proxies",
+                k::TRUSTED_PROXIES,
                 list(&real_ip_from),
                 "set_real_ip_from; the client IP is the right-most untrusted X-Forwarded-For entry",
             );
@@ -135,10 +135,14 @@ impl Translator<'_> {
 
     pub(super) fn server_tokens(&mut self, d: &Directive) {
         if d.args.first().is_some_and(|a| a == "off")
-            && !self.global.entries.iter().any(|e| e.key == "server_header")
+            && !self
+                .global
+                .entries
+                .iter()
+                .any(|e| e.key == k::SERVER_HEADER)
         {
             self.global.set_c(
-                "server_header",
+                k::SERVER_HEADER,
                 "false".into(),
                 "server_tokens off: no Server header at all",
             );
@@ -366,7 +370,7 @@ pub(super) fn compression_table(lv: &Level) -> Table {
     t.lead
         .push("gzip on (rampart also offers brotli and zstd to clients that prefer them)".into());
     t.set_c(
-        "min_length",
+        k::MIN_LENGTH,
         lv.gzip_min_length.unwrap_or(20).to_string(),
         "gzip_min_length",
     );
@@ -377,7 +381,7 @@ pub(super) fn compression_table(lv: &Level) -> Table {
         }
     }
     t.set_c(
-        "types",
+        k::TYPES,
         list(&types),
         "gzip_types (nginx always adds text/html)",
     );

@@ -20,7 +20,7 @@ impl Translator<'_> {
                 notes.push(n.into());
             }
             match (&cx.parent_prefix, kind) {
-                (Some(p), "regex") => {
+                (Some(p), k::REGEX) => {
                     let (flags, body) = match pattern.strip_prefix("(?i)") {
                         Some(rest) => ("(?i)", rest.to_string()),
                         None => ("", pattern.clone()),
@@ -37,7 +37,7 @@ impl Translator<'_> {
             }
         });
         let this_prefix = match &matcher {
-            Ok(("prefix", p)) => Some(p.clone()),
+            Ok((k::PREFIX, p)) => Some(p.clone()),
             _ => cx.parent_prefix.clone(),
         };
         match matcher {
@@ -129,7 +129,7 @@ impl Translator<'_> {
             None => root.trim_end_matches('/').to_string(),
         };
         let mut p = vec![(
-            "root",
+            k::ROOT,
             q(if root_value.is_empty() {
                 "/"
             } else {
@@ -137,18 +137,18 @@ impl Translator<'_> {
             }),
         )];
         if let Some(ms) = lv.expires {
-            p.push(("expires", q(&fmt_duration(ms))));
+            p.push((k::EXPIRES, q(&fmt_duration(ms))));
         }
         if immutable == Some(true) {
-            p.push(("immutable", "true".into()));
+            p.push((k::IMMUTABLE, "true".into()));
         }
         if let Some(i) = &lv.index {
             if i != "index.html" {
-                p.push(("index", q(i)));
+                p.push((k::INDEX, q(i)));
             }
         }
         if let Some(f) = fallback {
-            p.push(("fallback", q(f)));
+            p.push((k::FALLBACK, q(f)));
         }
         inline(&p)
     }
@@ -159,7 +159,7 @@ impl Translator<'_> {
     pub(super) fn return_action(
         &mut self,
         r: &Directive,
-    ) -> Result<(&'static str, String, Option<String>), &'static str> {
+    ) -> Result<(Key, String, Option<String>), &'static str> {
         let (code, rest) = match r.args.as_slice() {
             [url]
                 if url.starts_with("http://")
@@ -178,15 +178,15 @@ impl Translator<'_> {
             let to = translate_vars(to)
                 .ok_or("the redirect uses nginx variables rampart cannot fill in")?;
             return Ok((
-                "redirect",
-                inline(&[("to", q(&to)), ("status", status.to_string())]),
+                k::REDIRECT,
+                inline(&[(k::TO, q(&to)), (k::STATUS, status.to_string())]),
                 None,
             ));
         }
         if status == 444 {
             return Ok((
-                "respond",
-                inline(&[("status", "403".into())]),
+                k::RESPOND,
+                inline(&[(k::STATUS, "403".into())]),
                 Some(
                     "return 444 (close without an answer) is not HTTP: rampart answers 403".into(),
                 ),
@@ -195,21 +195,21 @@ impl Translator<'_> {
         if !(100..=999).contains(&status) {
             return Err("the status is outside 100-999");
         }
-        let mut p = vec![("status", status.to_string())];
+        let mut p = vec![(k::STATUS, status.to_string())];
         if let Some(body) = rest {
             if body.contains('$') {
                 return Err("the response text uses nginx variables");
             }
-            p.push(("body", q(body)));
+            p.push((k::BODY, q(body)));
         }
-        Ok(("respond", inline(&p), None))
+        Ok((k::RESPOND, inline(&p), None))
     }
 }
 
 /// (`exact` | `prefix` | `regex`, pattern, note)
 pub(super) fn location_matcher(
     args: &[String],
-) -> Result<(&'static str, String, Option<&'static str>), &'static str> {
+) -> Result<(Key, String, Option<&'static str>), &'static str> {
     let (modifier, path) = match args {
         [m, p] => (m.as_str(), p.clone()),
         [one] => {
@@ -228,12 +228,12 @@ pub(super) fn location_matcher(
         _ => return Err("location needs a path"),
     };
     match modifier {
-        "=" => Ok(("exact", path, None)),
-        "~" => Ok(("regex", path, None)),
-        "~*" => Ok(("regex", format!("(?i){path}"), None)),
-        "^~" => Ok(("prefix", path, Some("^~ (no regex check after this prefix) has no rampart equivalent: regex routes are still tried first; check that none of them matches paths under this prefix"))),
+        "=" => Ok((k::EXACT, path, None)),
+        "~" => Ok((k::REGEX, path, None)),
+        "~*" => Ok((k::REGEX, format!("(?i){path}"), None)),
+        "^~" => Ok((k::PREFIX, path, Some("^~ (no regex check after this prefix) has no rampart equivalent: regex routes are still tried first; check that none of them matches paths under this prefix"))),
         "" if path.starts_with('@') => Err("named locations are reached only from error_page/try_files; not supported"),
-        "" => Ok(("prefix", path, None)),
+        "" => Ok((k::PREFIX, path, None)),
         _ => Err("unknown location modifier"),
     }
 }
@@ -257,8 +257,8 @@ pub(super) fn alias_dir_for_exact(alias: &str, path: &str) -> Option<String> {
 
 /// `root` in a location serves `root + path`; rampart strips a prefix route's
 /// prefix (nginx `alias`), so the prefix moves into the root.
-pub(super) fn join_root(root: &str, kind: &str, pattern: &str) -> String {
-    if kind == "prefix" {
+pub(super) fn join_root(root: &str, kind: Key, pattern: &str) -> String {
+    if kind == k::PREFIX {
         format!(
             "{}/{}",
             root.trim_end_matches('/'),

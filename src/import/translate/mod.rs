@@ -13,10 +13,11 @@ use std::path::Path;
 
 use super::parse::{Directive, Pos};
 use super::servers::{self, ServerOut};
-use super::toml_out::{inline, key, list, q, Table};
+use super::toml_out::{inline, inline_map, key, list, q, Table};
 use super::units::{duration_ms, fmt_duration, fmt_size, size};
 use super::Options;
 use crate::config::compile::valid_host_pattern;
+use crate::config::keys::{self as k, Key};
 use crate::headers::SECURITY;
 
 mod auth;
@@ -453,12 +454,12 @@ impl<'a> Translator<'a> {
         }
         if self.log.entries.is_empty() {
             self.log
-                .set_c("access_log", q("stdout"), "one JSON line per request");
+                .set_c(k::ACCESS_LOG, q("stdout"), "one JSON line per request");
         }
         tables.push(self.log);
         let mut admin = Table::new("[admin]");
         admin.set_c(
-            "listen",
+            k::LISTEN,
             q(&format!("127.0.0.1:{}", servers::admin_port(&self.servers))),
             "GET /metrics (Prometheus) and /healthz; keep it private",
         );
@@ -469,11 +470,11 @@ impl<'a> Translator<'a> {
         tables.extend(self.cors.into_iter().map(|c| c.table));
         for mut u in self.upstreams {
             if u.tls {
-                u.table.set_c("tls", "true".into(), "proxy_pass https://");
+                u.table.set_c(k::TLS, "true".into(), "proxy_pass https://");
             }
             if let (true, Some(valid)) = (u.has_names, self.resolver_valid) {
                 u.table.set_c(
-                    "resolve_interval",
+                    k::RESOLVE_INTERVAL,
                     q(&fmt_duration(valid)),
                     "resolver valid=: names are looked up again this often",
                 );

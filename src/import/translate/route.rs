@@ -18,8 +18,8 @@ impl Translator<'_> {
             );
         }
         t.set_c(
-            "respond",
-            inline(&[("status", status.to_string())]),
+            k::RESPOND,
+            inline(&[(k::STATUS, status.to_string())]),
             format!("nginx: {why}"),
         );
         self.warn(
@@ -33,7 +33,7 @@ impl Translator<'_> {
     pub(super) fn route(
         &mut self,
         d: &Directive,
-        (kind, pattern): (&'static str, String),
+        (kind, pattern): (Key, String),
         lv: &Level,
         parent: &Level,
         loc: Loc<'_>,
@@ -76,7 +76,7 @@ impl Translator<'_> {
         };
         // Route-level settings in effect here.
         if let Ok(Some((name, nginx))) = &auth {
-            t.set_c("auth", q(name), nginx.clone());
+            t.set_c(k::AUTH, q(name), nginx.clone());
         }
         self.route_policies(&mut t, lv, &mut notes);
         if proxied {
@@ -89,7 +89,7 @@ impl Translator<'_> {
             );
         }
         if lv.access_log_off == Some(true) && cx.server.access_log_off != Some(true) {
-            t.set_c("access_log", "false".into(), "access_log off");
+            t.set_c(k::ACCESS_LOG, "false".into(), "access_log off");
         }
 
         self.route_response_headers(&mut t, &headers_lv, &loc, cx, is_static, &mut notes);
@@ -131,17 +131,17 @@ impl Translator<'_> {
     fn route_policies(&mut self, t: &mut Table, lv: &Level, notes: &mut Vec<String>) {
         if let Some((zone, max)) = lv.limit_conn.first() {
             let name = self.conn_limit_name(zone, *max, lv.limit_conn_status);
-            t.set_c("conn_limit", q(&name), format!("limit_conn {zone} {max}"));
+            t.set_c(k::CONN_LIMIT, q(&name), format!("limit_conn {zone} {max}"));
             if lv.limit_conn.len() > 1 {
                 notes.push("nginx checked several limit_conn lines here; rampart checks one (the first) per route".into());
             }
         }
         if let (Ok((allow, deny)), None) = (access_lists(&lv.access), lv.refused()) {
             if !deny.is_empty() {
-                t.set_c("deny", list(&deny), "deny");
+                t.set_c(k::DENY, list(&deny), "deny");
             }
             if !allow.is_empty() {
-                t.set_c("allow", list(&allow), "allow ...; deny all;");
+                t.set_c(k::ALLOW, list(&allow), "allow ...; deny all;");
             }
         }
         rate_limit(t, lv, self);
@@ -154,7 +154,7 @@ impl Translator<'_> {
     fn route_action(
         &mut self,
         d: &Directive,
-        (kind, pattern): (&'static str, &str),
+        (kind, pattern): (Key, &str),
         lv: &Level,
         (loc, cx): (&Loc<'_>, &LocCx),
         t: &mut Table,
@@ -189,7 +189,7 @@ impl Translator<'_> {
         } else if let (Some((app, line)), None) = (&loc.app, loc.proxy) {
             return self.try_files_app(d, (app, line), lv, cx, t, notes);
         } else if let Some(p) = loc.proxy {
-            let prefix = (kind == "prefix").then_some(pattern);
+            let prefix = (kind == k::PREFIX).then_some(pattern);
             (out.upstream, out.direct_host) = self.proxy_action(d, p, prefix, t, server_notes)?;
         } else if let Some(root) = lv.root.clone() {
             let root = self.static_root(d, (kind, pattern), lv, loc, root, server_notes)?;
@@ -197,7 +197,7 @@ impl Translator<'_> {
                 lv.expires.is_some() && lv.add_headers.iter().any(is_immutable_cache_control);
             let fallback = loc.fallback.as_deref();
             t.set(
-                "static",
+                k::STATIC,
                 self.static_value(&root, lv, Some(immutable), fallback),
             );
             out.is_static = true;
@@ -221,12 +221,12 @@ impl Translator<'_> {
     fn location_supported(
         &mut self,
         d: &Directive,
-        (kind, pattern): (&'static str, &str),
+        (kind, pattern): (Key, &str),
         loc: &Loc<'_>,
         server_notes: &mut Vec<String>,
     ) -> bool {
         let what = format!("location {}", d.args.join(" "));
-        if kind == "regex" {
+        if kind == k::REGEX {
             if let Err(e) = regex::Regex::new(pattern) {
                 let msg =
                     format!("{what}: the regex is not supported by rampart's regex engine: {e}");
@@ -264,10 +264,10 @@ impl Translator<'_> {
         let url = p.args.first().cloned().unwrap_or_default();
         match self.proxy_target(&url, prefix) {
             Ok(target) => {
-                t.set("upstream", q(&target.upstream));
+                t.set(k::UPSTREAM, q(&target.upstream));
                 if let Some(to) = &target.rewrite_prefix {
                     t.set_c(
-                        "rewrite_prefix",
+                        k::REWRITE_PREFIX,
                         q(to),
                         format!("proxy_pass {url}: the URI replaces the location prefix"),
                     );
@@ -290,7 +290,7 @@ impl Translator<'_> {
     fn static_root(
         &mut self,
         d: &Directive,
-        (kind, pattern): (&'static str, &str),
+        (kind, pattern): (Key, &str),
         lv: &Level,
         loc: &Loc<'_>,
         root: String,
@@ -306,9 +306,9 @@ impl Translator<'_> {
                 return None;
             }
             match kind {
-                "prefix" => root,
+                k::PREFIX => root,
                 // `location = /robots.txt { alias /srv/robots.txt; }`
-                "exact" => match alias_dir_for_exact(&root, pattern) {
+                k::EXACT => match alias_dir_for_exact(&root, pattern) {
                     Some(dir) => dir,
                     None => {
                         self.skip(
@@ -402,7 +402,11 @@ impl Translator<'_> {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.clone()))
                 .collect();
-            t.set_c("response_headers", inline(&refs), "add_header / expires");
+            t.set_c(
+                k::RESPONSE_HEADERS,
+                inline_map(&refs),
+                "add_header / expires",
+            );
         }
     }
 
@@ -425,7 +429,7 @@ impl Translator<'_> {
             (Some(c), pf) => {
                 let name = self.cors_policy(&c, pf, notes);
                 if server_cors != Some(name.as_str()) {
-                    t.set("cors", q(&name));
+                    t.set(k::CORS, q(&name));
                 }
             }
             (None, Some(pf))
@@ -434,10 +438,10 @@ impl Translator<'_> {
                     .any(|h| h.name.to_ascii_lowercase().starts_with("access-control-")) =>
             {
                 let name = self.cors_policy(pf, Some(pf), notes);
-                t.set("cors", q(&name));
+                t.set(k::CORS, q(&name));
             }
             (None, _) if server_cors.is_some() && location_headers => {
-                t.set_c("cors", "false".into(), "this location's own add_header lines dropped the server's CORS headers in nginx");
+                t.set_c(k::CORS, "false".into(), "this location's own add_header lines dropped the server's CORS headers in nginx");
             }
             _ => {}
         }
@@ -479,18 +483,18 @@ fn rate_limit(t: &mut Table, lv: &Level, tr: &mut Translator<'_>) {
             .limit_req
             .iter()
             .map(|l| {
-                let mut p = vec![("zone", q(&l.zone))];
+                let mut p = vec![(k::ZONE, q(&l.zone))];
                 if l.burst > 0 {
-                    p.push(("burst", l.burst.to_string()));
+                    p.push((k::BURST, l.burst.to_string()));
                 }
                 if l.nodelay {
-                    p.push(("nodelay", "true".into()));
+                    p.push((k::NODELAY, "true".into()));
                 }
                 if let Some(dl) = l.delay {
-                    p.push(("delay", dl.to_string()));
+                    p.push((k::DELAY, dl.to_string()));
                 }
                 if let Some(s) = status.filter(|s| *s != 429) {
-                    p.push(("status", s.to_string()));
+                    p.push((k::STATUS, s.to_string()));
                 }
                 inline(&p)
             })
@@ -500,7 +504,7 @@ fn rate_limit(t: &mut Table, lv: &Level, tr: &mut Translator<'_>) {
         } else {
             format!("[{}]", tables.join(", "))
         };
-        t.set_c("rate_limit", value, "limit_req");
+        t.set_c(k::RATE_LIMIT, value, "limit_req");
         if status.is_none() && !tr.limit_503_noted {
             tr.limit_503_noted = true;
             tr.header.push("limit_req without limit_req_status: nginx refused with 503 (its default); rampart refuses with 429 and Retry-After. Add status = 503 to a rate_limit to keep 503.".into());
@@ -519,7 +523,7 @@ fn proxied_settings(
 ) {
     if let Some(v) = lv.connect_timeout {
         t.set_c(
-            "connect_timeout",
+            k::CONNECT_TIMEOUT,
             q(&fmt_duration(v)),
             "proxy_connect_timeout",
         );
@@ -530,10 +534,10 @@ fn proxied_settings(
         } else {
             "proxy_read_timeout"
         };
-        t.set_c("read_timeout", q(&fmt_duration(v)), c);
+        t.set_c(k::READ_TIMEOUT, q(&fmt_duration(v)), c);
     }
     if let Some(v) = lv.send_timeout {
-        t.set_c("write_timeout", q(&fmt_duration(v)), "proxy_send_timeout");
+        t.set_c(k::WRITE_TIMEOUT, q(&fmt_duration(v)), "proxy_send_timeout");
     }
     // rampart has one switch for both directions: streaming wins, as it is
     // what an event stream or an app reading its upload as it comes needs.
@@ -543,7 +547,7 @@ fn proxied_settings(
     ) {
         (false, false) => {}
         (true, true) => t.set_c(
-            "buffering",
+            k::BUFFERING,
             "false".into(),
             "proxy_buffering off + proxy_request_buffering off: both directions streamed",
         ),
@@ -554,7 +558,7 @@ fn proxied_settings(
                 "proxy_request_buffering"
             };
             t.set_c(
-                "buffering",
+                k::BUFFERING,
                 "false".into(),
                 format!("{off} off: streamed as it arrives"),
             );
@@ -578,6 +582,6 @@ fn proxied_settings(
         let pairs: Vec<(String, String)> = set.iter().map(|(n, v)| (q(n), q(v))).collect();
         let refs: Vec<(&str, String)> =
             pairs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
-        t.set_c("request_headers", inline(&refs), "proxy_set_header");
+        t.set_c(k::REQUEST_HEADERS, inline_map(&refs), "proxy_set_header");
     }
 }

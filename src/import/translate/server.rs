@@ -39,7 +39,7 @@ impl Translator<'_> {
         self.error_pages(&error_pages, children, &lv, &mut parts, &mut notes);
         if https_redirect {
             parts.head.set_c(
-                "https_redirect",
+                k::HTTPS_REDIRECT,
                 "true".into(),
                 "return 301 https://...$request_uri: 301 to https://<host><uri>",
             );
@@ -53,7 +53,7 @@ impl Translator<'_> {
         if let Some(name) = &server_cors {
             parts
                 .head
-                .set_c("cors", q(name), "Access-Control-* add_header lines");
+                .set_c(k::CORS, q(name), "Access-Control-* add_header lines");
         }
         if server_return.is_none() && !https_redirect {
             self.server_locations(
@@ -229,8 +229,8 @@ impl Translator<'_> {
             let refs: Vec<(&str, String)> =
                 pages.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             parts.head.set_c(
-                "error_pages",
-                inline(&refs),
+                k::ERROR_PAGES,
+                inline_map(&refs),
                 "error_page: bodies of rampart's own errors",
             );
         }
@@ -281,7 +281,7 @@ impl Translator<'_> {
                 let mut t = Table::new("[[servers.routes]]");
                 t.lead
                     .push(format!("return {} ({})", r.args.join(" "), self.at(&r.pos)));
-                t.set("prefix", q("/"));
+                t.set(k::PREFIX, q("/"));
                 t.set(key_name, value);
                 parts.routes.push(t);
                 self.counts.routes += 1;
@@ -324,14 +324,14 @@ impl Translator<'_> {
         let has_catch_all = parts.routes.iter().any(|t| {
             t.entries
                 .iter()
-                .any(|e| e.key == "prefix" && e.value == q("/"))
+                .any(|e| e.key == k::PREFIX && e.value == q("/"))
         });
         if let (Some(root), false) = (lv.root.clone(), has_catch_all) {
             let mut t = Table::new("[[servers.routes]]");
             t.lead
                 .push("root of the server (paths no location takes)".into());
-            t.set("prefix", q("/"));
-            t.set("static", self.static_value(&root, lv, None, None));
+            t.set(k::PREFIX, q("/"));
+            t.set(k::STATIC, self.static_value(&root, lv, None, None));
             parts.routes.push(t);
             self.counts.routes += 1;
         }
@@ -347,26 +347,26 @@ impl Translator<'_> {
     ) -> Option<String> {
         let h = &mut parts.head;
         if let Some(b) = lv.max_body {
-            h.set_c("max_body_size", q(&fmt_size(b)), "client_max_body_size");
+            h.set_c(k::MAX_BODY_SIZE, q(&fmt_size(b)), "client_max_body_size");
         }
         if let Some(t) = lv.client_header_timeout {
-            h.set("client_header_timeout", q(&fmt_duration(t)));
+            h.set(k::CLIENT_HEADER_TIMEOUT, q(&fmt_duration(t)));
         }
         if let Some(t) = lv.client_body_timeout {
-            h.set("client_body_timeout", q(&fmt_duration(t)));
+            h.set(k::CLIENT_BODY_TIMEOUT, q(&fmt_duration(t)));
         }
         if let Some(t) = lv.keepalive_timeout {
-            h.set("keepalive_timeout", q(&fmt_duration(t)));
+            h.set(k::KEEPALIVE_TIMEOUT, q(&fmt_duration(t)));
         }
         if lv.access_log_off == Some(true) {
-            h.set_c("access_log", "false".into(), "access_log off");
+            h.set_c(k::ACCESS_LOG, "false".into(), "access_log off");
         }
         let tls = listens.iter().any(|l| l.ssl);
         let (security, extra, cors) = self.classify_headers(&lv.add_headers, tls, notes);
         match security {
-            Some(c) => h.set_c("security_headers", "true".into(), c),
+            Some(c) => h.set_c(k::SECURITY_HEADERS, "true".into(), c),
             None => h.set_c(
-                "security_headers",
+                k::SECURITY_HEADERS,
                 "true".into(),
                 "nginx sent none of these; rampart's safe defaults (false to match nginx)",
             ),
@@ -374,7 +374,7 @@ impl Translator<'_> {
         if !extra.is_empty() {
             let mut t = Table::new("[servers.response_headers]");
             for (n, v) in extra {
-                t.set_c(&q(&n), q(&v), "add_header ... always");
+                t.set_map_c(q(&n), q(&v), "add_header ... always");
             }
             parts.response_headers = Some(t);
         }
@@ -427,8 +427,8 @@ impl Translator<'_> {
         };
         let (c, cc) = relocate(&cert);
         let (k, kc) = relocate(&key_path);
-        t.set_c("cert", q(&c), cc);
-        t.set_c("key", q(&k), kc);
+        t.set_c(k::CERT, q(&c), cc);
+        t.set_c(k::KEY, q(&k), kc);
         if let Some(p) = &lv.protocols {
             let dropped: Vec<&str> = p
                 .iter()

@@ -19,12 +19,12 @@ fn listen_forms() {
 #[test]
 fn location_modifiers() {
     let m = |s: &str| location_matcher(&s.split(' ').map(String::from).collect::<Vec<_>>());
-    assert_eq!(m("= /x").unwrap().0, "exact");
+    assert_eq!(m("= /x").unwrap().0, k::EXACT);
     assert_eq!(m("=/x").unwrap().1, "/x");
-    assert_eq!(m("~ ^/a").unwrap(), ("regex", "^/a".into(), None));
+    assert_eq!(m("~ ^/a").unwrap(), (k::REGEX, "^/a".into(), None));
     assert_eq!(m("~* \\.png$").unwrap().1, "(?i)\\.png$");
     assert!(m("^~ /img/").unwrap().2.is_some());
-    assert_eq!(m("/api/").unwrap().0, "prefix");
+    assert_eq!(m("/api/").unwrap().0, k::PREFIX);
     assert!(m("@fallback").is_err());
 }
 

@@ -50,7 +50,7 @@ impl Translator<'_> {
             Ok(target) => target,
             Err(why) => return fail(self, format!("@{app}: proxy_pass {url}: {why}")),
         };
-        t.set("upstream", q(&target.upstream));
+        t.set(k::UPSTREAM, q(&target.upstream));
         let cache = files_cache_control(lv);
         let level = match cache {
             Some((secs, _)) => Level {
@@ -67,7 +67,7 @@ impl Translator<'_> {
             .iter()
             .any(|a| a == "$uri/" || a == "$uri/index.html");
         t.set_c(
-            "try_files",
+            k::TRY_FILES,
             self.try_files_value(&root, &level, immutable, dirs),
             format!(
                 "{}: files first, then @{app}",

@@ -43,11 +43,11 @@ impl Translator<'_> {
         };
         let mut t = Table::new(format!("[rate_limits.{}]", key(&name)));
         t.lead.push(format!("limit_req_zone ({})", self.at(&d.pos)));
-        t.set("rate", q(rate.as_deref().unwrap_or_default()));
-        t.set_c("key", q(&rate_key), format!("nginx: {key_var}"));
+        t.set(k::RATE, q(rate.as_deref().unwrap_or_default()));
+        t.set_c(k::KEY, q(&rate_key), format!("nginx: {key_var}"));
         if let Some(mb) = mb {
             t.set_c(
-                "max_keys",
+                k::MAX_KEYS,
                 (mb.max(1) * KEYS_PER_MB).to_string(),
                 format!("about what a {mb} MB nginx zone holds"),
             );
@@ -106,14 +106,14 @@ impl Translator<'_> {
             .get(zone)
             .cloned()
             .unwrap_or_else(|| "client_ip".into());
-        t.set("key", q(&k));
+        t.set(k::KEY, q(&k));
         t.set_c(
-            "max",
+            k::MAX,
             max.to_string(),
             "requests (and WebSocket tunnels) in flight per key",
         );
         if let Some(s) = status.filter(|s| *s != 503) {
-            t.set_c("status", s.to_string(), "limit_conn_status");
+            t.set_c(k::STATUS, s.to_string(), "limit_conn_status");
         }
         self.conn_limits.insert(id, name.clone());
         self.conn_tables.push(t);
@@ -211,11 +211,11 @@ impl Translator<'_> {
                     .is_some_and(|a| crate::config::resolve::is_name(&with_port(a, 80)))
         });
         let value = servers_value(servers, all_backup);
-        t.set("servers", value);
+        t.set(k::SERVERS, value);
         match balance {
-            Some(b) => t.set_c("balance", q(b), "least_conn"),
+            Some(b) => t.set_c(k::BALANCE, q(b), "least_conn"),
             None if balance.is_none() && count > 1 => {
-                t.set_c("balance", q("round_robin"), "nginx's default")
+                t.set_c(k::BALANCE, q("round_robin"), "nginx's default")
             }
             None => {}
         }
@@ -227,15 +227,15 @@ impl Translator<'_> {
             );
         }
         if mf != 1 {
-            t.set("max_fails", mf.to_string());
+            t.set(k::MAX_FAILS, mf.to_string());
         }
         if ft != 10_000 {
-            t.set("fail_timeout", q(&fmt_duration(ft)));
+            t.set(k::FAIL_TIMEOUT, q(&fmt_duration(ft)));
         }
         match keepalive {
-            Some(k) => t.set_c("keepalive", k.to_string(), "idle connections kept for reuse"),
+            Some(k) => t.set_c(k::KEEPALIVE, k.to_string(), "idle connections kept for reuse"),
             None => t.set_c(
-                "keepalive",
+                k::KEEPALIVE,
                 "32".into(),
                 "nginx had no keepalive here (a new connection per request); rampart reuses connections",
             ),
@@ -264,7 +264,7 @@ impl Translator<'_> {
             true => addr.clone(),
             false => with_port(addr, 80),
         };
-        let mut pairs = vec![("addr", q(&written))];
+        let mut pairs = vec![(k::ADDR, q(&written))];
         let (mut mf, mut ft) = (1, 10_000);
         let mut down = false;
         let mut backup = false;
@@ -272,7 +272,7 @@ impl Translator<'_> {
             if let Some(w) = p.strip_prefix("weight=") {
                 match w.parse::<u64>() {
                     Ok(1) => {}
-                    Ok(w @ 2..=1000) => pairs.push(("weight", w.to_string())),
+                    Ok(w @ 2..=1000) => pairs.push((k::WEIGHT, w.to_string())),
                     _ => {
                         notes.push(format!("not imported: server {addr} weight={w} — rampart takes weights 1 to 1000"));
                         self.skipped.push(("server weight".into(), c.pos.clone()));
@@ -417,7 +417,7 @@ impl Translator<'_> {
         let mut t = Table::new(format!("[upstreams.{}]", key(&name)));
         t.lead
             .push(format!("proxy_pass {url}: an upstream of one server"));
-        t.set("servers", format!("[{}]", inline(&[("addr", q(addr))])));
+        t.set(k::SERVERS, format!("[{}]", inline(&[(k::ADDR, q(addr))])));
         self.direct.insert(scheme_key, self.upstreams.len());
         self.upstreams.push(Upstream {
             name: name.clone(),
@@ -441,19 +441,19 @@ pub(super) struct ProxyTarget {
 
 /// One usable `server` of an upstream block.
 struct UpstreamServer {
-    pairs: Vec<(&'static str, String)>,
+    pairs: Vec<(Key, String)>,
     backup: bool,
     /// max_fails, fail_timeout (ms).
     fails: (u64, u64),
 }
 
 /// The `servers` list: one line when short, else one server a line.
-fn servers_value(servers: Vec<(Vec<(&'static str, String)>, bool)>, all_backup: bool) -> String {
+fn servers_value(servers: Vec<(Vec<(Key, String)>, bool)>, all_backup: bool) -> String {
     let servers: Vec<String> = servers
         .into_iter()
         .map(|(mut pairs, backup)| {
             if backup && !all_backup {
-                pairs.push(("backup", "true".into()));
+                pairs.push((k::BACKUP, "true".into()));
             }
             inline(&pairs)
         })
@@ -479,7 +479,7 @@ fn servers_value(servers: Vec<(Vec<(&'static str, String)>, bool)>, all_backup: 
 /// method and the keepalive pool size.
 #[derive(Default)]
 struct Members {
-    servers: Vec<(Vec<(&'static str, String)>, bool)>,
+    servers: Vec<(Vec<(Key, String)>, bool)>,
     fails: Vec<(u64, u64)>,
     balance: Option<&'static str>,
     keepalive: Option<u64>,
