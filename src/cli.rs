@@ -176,6 +176,17 @@ pub fn summary(cfg: &Snapshot) -> String {
             servers.join(", ")
         );
     }
+    summarize_policies(&mut s, cfg);
+    if let Some(a) = cfg.admin {
+        let _ = writeln!(s, "admin: http://{a}/metrics");
+    }
+    s
+}
+
+/// The rate-limit zones, the ACME settings and the auth tables of
+/// [`summary`].
+fn summarize_policies(s: &mut String, cfg: &Snapshot) {
+    use std::fmt::Write;
     let _ = writeln!(s, "rate-limit zones:");
     for z in &cfg.zones {
         let _ = writeln!(
@@ -204,10 +215,16 @@ pub fn summary(cfg: &Snapshot) -> String {
         };
         let _ = writeln!(s, "  {:<20} {what}", a.name);
     }
-    if let Some(a) = cfg.admin {
-        let _ = writeln!(s, "admin: http://{a}/metrics");
+    if let Some(a) = &cfg.acme {
+        let _ = writeln!(
+            s,
+            "acme: {} ({:?}), storage {}, renewal {}d before expiry",
+            a.directory,
+            a.challenge,
+            a.storage.display(),
+            a.renew_before.as_secs() / 86_400
+        );
     }
-    s
 }
 
 /// One server's lines of [`summary`]: its routes and where they go.

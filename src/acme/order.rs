@@ -72,6 +72,38 @@ pub async fn obtain(
     };
     tracing::info!(server, url = order.url(), hosts = ?hosts, "ACME order created");
     // Challenge answers are withdrawn however the order ends.
+    let answers = answer_challenges(&mut order, settings, server, state).await?;
+    let retry = RetryPolicy::new()
+        .initial_delay(Duration::from_millis(250))
+        .timeout(VALIDATION_WAIT);
+    let status = order.poll_ready(&retry).await.map_err(at("validation"))?;
+    drop(answers);
+    if status != OrderStatus::Ready {
+        let why = order
+            .state()
+            .error
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| format!("order is {status:?}"));
+        return Err(OrderError::Refused(format!("validation failed: {why}")));
+    }
+    tracing::info!(server, "ACME order validated; finalizing");
+    let key = order.finalize().await.map_err(at("finalize"))?;
+    let chain = order
+        .poll_certificate(&retry)
+        .await
+        .map_err(at("certificate"))?;
+    Ok(Issued { chain, key })
+}
+
+/// Answers each pending authorization's challenge (through `state`, where
+/// the listeners find it) and tells the CA it is ready.
+async fn answer_challenges<'s>(
+    order: &mut instant_acme::Order,
+    settings: &AcmeSettings,
+    server: &str,
+    state: &'s State,
+) -> Result<Answers<'s>, OrderError> {
     let mut answers = Answers {
         state,
         given: Vec::new(),
@@ -122,27 +154,7 @@ pub async fn obtain(
         challenge.set_ready().await.map_err(at("challenge ready"))?;
         tracing::info!(server, name, challenge = ?kind, "ACME challenge answered; waiting for validation");
     }
-    let retry = RetryPolicy::new()
-        .initial_delay(Duration::from_millis(250))
-        .timeout(VALIDATION_WAIT);
-    let status = order.poll_ready(&retry).await.map_err(at("validation"))?;
-    drop(answers);
-    if status != OrderStatus::Ready {
-        let why = order
-            .state()
-            .error
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| format!("order is {status:?}"));
-        return Err(OrderError::Refused(format!("validation failed: {why}")));
-    }
-    tracing::info!(server, "ACME order validated; finalizing");
-    let key = order.finalize().await.map_err(at("finalize"))?;
-    let chain = order
-        .poll_certificate(&retry)
-        .await
-        .map_err(at("certificate"))?;
-    Ok(Issued { chain, key })
+    Ok(answers)
 }
 
 /// The stored account for the directory, or a new one (stored).

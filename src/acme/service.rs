@@ -41,6 +41,63 @@ struct Plan {
     backoff: Duration,
 }
 
+impl Plan {
+    /// The server's schedule; a new one when its hosts changed.
+    fn of<'p>(
+        plans: &'p mut HashMap<String, Plan>,
+        server: &str,
+        hosts: &[String],
+    ) -> &'p mut Plan {
+        let fresh = || Plan {
+            hosts: hosts.to_vec(),
+            not_before: Instant::now(),
+            backoff: BACKOFF_MIN,
+        };
+        let plan = plans.entry(server.to_string()).or_insert_with(fresh);
+        if plan.hosts != hosts {
+            *plan = fresh();
+        }
+        plan
+    }
+
+    /// After an order: counted and logged; the next one not before
+    /// `BACKOFF_MIN` after a success, after the (doubling) backoff after a
+    /// failure.
+    fn settle(
+        &mut self,
+        server: &str,
+        result: Result<(), String>,
+        had_one: bool,
+        started: Instant,
+    ) {
+        let label = if result.is_ok() { "ok" } else { "error" };
+        crate::metrics::ACME_ORDERS
+            .with_label_values(&[server, label])
+            .inc();
+        match result {
+            Ok(()) => {
+                self.backoff = BACKOFF_MIN;
+                self.not_before = Instant::now() + BACKOFF_MIN;
+                let took_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(server, took_ms, "ACME certificate obtained and in use");
+            }
+            Err(e) => {
+                self.not_before = Instant::now() + self.backoff;
+                let meanwhile = match had_one {
+                    true => "the current certificate stays in use",
+                    false => "handshakes for its names fail until one is obtained",
+                };
+                tracing::error!(
+                    server,
+                    retry_in_s = self.backoff.as_secs(),
+                    "ACME order failed: {e}; {meanwhile}"
+                );
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl BackgroundService for Renewer {
     async fn start(&self, mut shutdown: ShutdownWatch) {
@@ -81,19 +138,7 @@ impl Renewer {
         hosts: &[String],
         plans: &mut HashMap<String, Plan>,
     ) {
-        let plan = plans.entry(server.to_string()).or_insert_with(|| Plan {
-            hosts: hosts.to_vec(),
-            not_before: Instant::now(),
-            backoff: BACKOFF_MIN,
-        });
-        if plan.hosts != hosts {
-            *plan = Plan {
-                hosts: hosts.to_vec(),
-                not_before: Instant::now(),
-                backoff: BACKOFF_MIN,
-            };
-        }
-        let acme = &self.state.carried.acme;
+        let plan = Plan::of(plans, server, hosts);
         let storage = match Storage::open(&settings.storage) {
             Ok(s) => s,
             Err(e) => {
@@ -104,23 +149,21 @@ impl Renewer {
                 return;
             }
         };
-        let current = acme.certificate(server);
-        if current.is_none() || !fit(current.as_deref(), hosts, Duration::ZERO) {
-            // A restart, or another process sharing the storage renewed.
-            if let Some(stored) = stored(&storage, hosts) {
-                if fit(Some(&stored), hosts, Duration::ZERO) {
-                    tracing::info!(server, "using the stored ACME certificate");
-                    self.install(server, stored);
-                }
+        // A restart, or another process sharing the storage renewed.
+        let current = self.state.carried.acme.certificate(server);
+        if !fit(current.as_deref(), hosts, Duration::ZERO) {
+            if let Some(stored) = stored(&storage, hosts, Duration::ZERO) {
+                tracing::info!(server, "using the stored ACME certificate");
+                self.install(server, stored);
             }
         }
-        let current = acme.certificate(server);
+        let current = self.state.carried.acme.certificate(server);
         if fit(current.as_deref(), hosts, settings.renew_before) || Instant::now() < plan.not_before
         {
             return;
         }
         // Due (or none): order, unless another process is ordering now.
-        let lock = match storage.lock(Duration::ZERO) {
+        let _lock = match storage.lock(Duration::ZERO) {
             Ok(Some(l)) => l,
             Ok(None) => {
                 tracing::info!(
@@ -137,60 +180,43 @@ impl Renewer {
             }
         };
         // What that other process may have stored meanwhile.
-        if let Some(stored) = stored(&storage, hosts) {
-            if fit(Some(&stored), hosts, settings.renew_before) {
-                tracing::info!(server, "using the ACME certificate another process stored");
-                self.install(server, stored);
-                return;
-            }
+        if let Some(stored) = stored(&storage, hosts, settings.renew_before) {
+            tracing::info!(server, "using the ACME certificate another process stored");
+            self.install(server, stored);
+            return;
         }
-        let why = match &current {
-            None => "no certificate yet",
-            Some(_) => "renewal due",
+        let started = Instant::now();
+        let result = self
+            .order(settings, server, hosts, &storage, current.is_some())
+            .await;
+        plan.settle(server, result, current.is_some(), started);
+    }
+
+    /// One order, bounded in time, its certificate stored and in use.
+    async fn order(
+        &self,
+        settings: &AcmeSettings,
+        server: &str,
+        hosts: &[String],
+        storage: &Storage,
+        renewal: bool,
+    ) -> Result<(), String> {
+        let why = if renewal {
+            "renewal due"
+        } else {
+            "no certificate yet"
         };
         tracing::info!(server, hosts = ?hosts, directory = %settings.directory, "ordering an ACME certificate ({why})");
-        let started = Instant::now();
+        let acme = &self.state.carried.acme;
         let outcome = tokio::time::timeout(
             ORDER_LIMIT,
-            order::obtain(settings, server, hosts, &storage, acme),
+            order::obtain(settings, server, hosts, storage, acme),
         )
         .await;
-        let result = match outcome {
-            Ok(Ok(issued)) => self.keep(&storage, server, hosts, settings.renew_before, issued),
+        match outcome {
+            Ok(Ok(issued)) => self.keep(storage, server, hosts, settings.renew_before, issued),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no certificate within {}s", ORDER_LIMIT.as_secs())),
-        };
-        drop(lock);
-        let counter = |result| {
-            crate::metrics::ACME_ORDERS
-                .with_label_values(&[server, result])
-                .inc()
-        };
-        match result {
-            Ok(()) => {
-                counter("ok");
-                plan.backoff = BACKOFF_MIN;
-                plan.not_before = Instant::now() + BACKOFF_MIN;
-                tracing::info!(
-                    server,
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "ACME certificate obtained and in use"
-                );
-            }
-            Err(e) => {
-                counter("error");
-                plan.not_before = Instant::now() + plan.backoff;
-                let meanwhile = match current {
-                    Some(_) => "the current certificate stays in use",
-                    None => "handshakes for its names fail until one is obtained",
-                };
-                tracing::error!(
-                    server,
-                    retry_in_s = plan.backoff.as_secs(),
-                    "ACME order failed: {e}; {meanwhile}"
-                );
-                plan.backoff = (plan.backoff * 2).min(BACKOFF_MAX);
-            }
         }
     }
 
@@ -232,11 +258,15 @@ impl Renewer {
     }
 }
 
-/// The stored certificate for `hosts`, if it reads.
-fn stored(storage: &Storage, hosts: &[String]) -> Option<Arc<CertifiedKey>> {
+/// The stored certificate for `hosts`, if it reads and [`fit`]s.
+fn stored(
+    storage: &Storage,
+    hosts: &[String],
+    renew_before: Duration,
+) -> Option<Arc<CertifiedKey>> {
     let (chain, key) = storage.read_cert(hosts)?;
     match crate::tls::certified_key_from_pem(&chain, &key) {
-        Ok(k) => Some(k),
+        Ok(k) => fit(Some(&k), hosts, renew_before).then_some(k),
         Err(e) => {
             tracing::warn!(hosts = ?hosts, "stored ACME certificate unusable: {e}");
             None
