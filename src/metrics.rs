@@ -23,6 +23,15 @@ fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     c
 }
 
+fn histogram_vec(name: &str, help: &str, buckets: Vec<f64>, labels: &[&str]) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("static metric definition");
+    REGISTRY
+        .register(Box::new(h.clone()))
+        .expect("metric registered once");
+    h
+}
+
 fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition");
     REGISTRY
@@ -40,22 +49,15 @@ pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 pub static DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
-    let h = HistogramVec::new(
-        HistogramOpts::new(
-            "rampart_request_duration_seconds",
-            "Time from request head to the end of the response.",
-        )
-        .buckets(vec![
+    histogram_vec(
+        "rampart_request_duration_seconds",
+        "Time from request head to the end of the response.",
+        vec![
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             60.0,
-        ]),
+        ],
         &["server", "route"],
     )
-    .expect("static metric definition");
-    REGISTRY
-        .register(Box::new(h.clone()))
-        .expect("metric registered once");
-    h
 });
 
 pub static UPSTREAM_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -119,21 +121,14 @@ pub static RATE_LIMIT_STORE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 pub static RATE_LIMIT_STORE_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
-    let h = HistogramVec::new(
-        HistogramOpts::new(
-            "rampart_rate_limit_store_duration_seconds",
-            "Time a Redis-backed zone's decision took (answered ones; see the errors counter for the rest).",
-        )
-        .buckets(vec![
+    histogram_vec(
+        "rampart_rate_limit_store_duration_seconds",
+        "Time a Redis-backed zone's decision took (answered ones; see the errors counter for the rest).",
+        vec![
             0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-        ]),
+        ],
         &["zone"],
     )
-    .expect("static metric definition");
-    REGISTRY
-        .register(Box::new(h.clone()))
-        .expect("metric registered once");
-    h
 });
 
 pub static ACME_ORDERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -145,18 +140,11 @@ pub static ACME_ORDERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 pub static CERTIFICATE_EXPIRY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    let g = IntGaugeVec::new(
-        prometheus::Opts::new(
-            "rampart_tls_certificate_expiry_timestamp_seconds",
-            "When the certificate each TLS server presents expires (Unix time), ACME or files.",
-        ),
+    gauge_vec(
+        "rampart_tls_certificate_expiry_timestamp_seconds",
+        "When the certificate each TLS server presents expires (Unix time), ACME or files.",
         &["server"],
     )
-    .expect("static metric definition");
-    REGISTRY
-        .register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
 });
 
 pub static CONN_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {

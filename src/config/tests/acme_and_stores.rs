@@ -3,6 +3,20 @@
 
 use super::*;
 
+/// A TLS server with these `[servers.tls]` keys and `hosts` line.
+fn server(tls: &str, hosts: &str) -> String {
+    format!(
+        "[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n{hosts}\n[servers.tls]\n{tls}\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n"
+    )
+}
+
+/// `[acme]` with a storage and these keys.
+fn acme(keys: &str) -> String {
+    format!("[acme]\nstorage = \"/tmp/rampart-acme-test\"\n{keys}\n")
+}
+
+const HOSTS: &str = "hosts = [\"example.com\", \"www.example.com\"]";
+
 #[test]
 fn shared_zone_keys_are_checked_without_connecting() {
     let zone = |keys: &str| format!("[rate_limits.z]\nrate = \"1r/s\"\n{keys}\n{BASE}");
@@ -50,13 +64,7 @@ fn shared_zone_keys_are_checked_without_connecting() {
 
 #[test]
 fn acme_is_checked_without_contacting_the_directory() {
-    let server = |tls: &str, hosts: &str| {
-        format!(
-            "[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n{hosts}\n[servers.tls]\n{tls}\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n"
-        )
-    };
-    let acme = |keys: &str| format!("[acme]\nstorage = \"/tmp/rampart-acme-test\"\n{keys}\n");
-    let hosts = "hosts = [\"example.com\", \"www.example.com\"]";
+    let hosts = HOSTS;
     // Nothing answers at this directory: the file is still valid.
     let ok = format!(
         "{}{}",
@@ -112,13 +120,7 @@ fn acme_is_checked_without_contacting_the_directory() {
 
 #[test]
 fn tls_acme_needs_acme_and_plain_names() {
-    let server = |tls: &str, hosts: &str| {
-        format!(
-            "[[servers]]\nlisten = [\"127.0.0.1:8443\"]\n{hosts}\n[servers.tls]\n{tls}\n[[servers.routes]]\nprefix = \"/\"\nrespond = {{ body = \"x\" }}\n"
-        )
-    };
-    let acme = |keys: &str| format!("[acme]\nstorage = \"/tmp/rampart-acme-test\"\n{keys}\n");
-    let hosts = "hosts = [\"example.com\", \"www.example.com\"]";
+    let hosts = HOSTS;
     one(
         &server("acme = true", hosts),
         "5:8",
