@@ -401,11 +401,17 @@ impl RequestId {
 /// parameters aside): its events must reach the client as they are sent,
 /// neither compressed nor read ahead.
 pub fn is_event_stream(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|base| base.trim().eq_ignore_ascii_case("text/event-stream"))
+    const EVENT_STREAM: &[u8] = b"text/event-stream";
+    let Some(v) = headers.get(http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    // On the bytes: this runs for every response.
+    let v = v.as_bytes().trim_ascii();
+    let (Some(base), rest) = (v.get(..EVENT_STREAM.len()), v.get(EVENT_STREAM.len()..)) else {
+        return false;
+    };
+    base.eq_ignore_ascii_case(EVENT_STREAM)
+        && rest.is_some_and(|r| r.trim_ascii_start().first().is_none_or(|c| *c == b';'))
 }
 
 #[cfg(test)]

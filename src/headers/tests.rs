@@ -209,3 +209,32 @@ fn response_hop_by_hop_headers_are_stripped() {
     assert_eq!(named.headers["content-length"], "4");
     assert_eq!(named.headers["x-kept"], "1");
 }
+
+#[test]
+fn event_streams_are_recognised_in_any_case_with_parameters() {
+    let is = |ct: &str| {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+        is_event_stream(&h)
+    };
+    for yes in [
+        "text/event-stream",
+        "Text/Event-Stream",
+        "text/event-stream; charset=utf-8",
+        "text/event-stream ;charset=utf-8",
+        " text/event-stream ",
+    ] {
+        assert!(is(yes), "{yes}");
+    }
+    for no in [
+        "text/event-streams",
+        "text/event-stream-x",
+        "text/event",
+        "text/plain",
+        "application/json; x=text/event-stream",
+        "",
+    ] {
+        assert!(!is(no), "{no}");
+    }
+    assert!(!is_event_stream(&http::HeaderMap::new()));
+}
