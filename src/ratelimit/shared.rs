@@ -113,7 +113,10 @@ pub struct Check<'a> {
 
 /// A Redis server's connection and its supervisor.
 pub struct Store {
-    client: Client,
+    /// `None`: the URL did not make a client (the configuration checks
+    /// it, so never in practice): the store stays unavailable and
+    /// `on_store_error` decides, rather than the zone quietly turning local.
+    client: Option<Client>,
     /// `host:port/db`, for logs.
     label: String,
     conn: ArcSwapOption<MultiplexedConnection>,
@@ -134,18 +137,21 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    fn new(url: &str, label: &str) -> Result<Store, redis::RedisError> {
+    fn new(url: &str, label: &str) -> Store {
         // rediss:// builds its rustls config from the process's provider;
         // pingora installs ring when it builds a TLS listener or connector,
         // which a configuration need not have.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        Ok(Store {
-            client: Client::open(url)?,
+        let client = Client::open(url)
+            .inspect_err(|e| tracing::error!(store = %label, "rate-limit store: {e}"))
+            .ok();
+        Store {
+            client,
             label: label.to_string(),
             conn: ArcSwapOption::const_empty(),
             started: AtomicBool::new(false),
             trouble: tokio::sync::Notify::new(),
-        })
+        }
     }
 
     pub fn connected(&self) -> bool {
@@ -214,7 +220,10 @@ async fn supervise(store: Weak<Store>) {
     loop {
         let Some(s) = store.upgrade() else { return };
         let Some(conn) = s.conn.load_full() else {
-            match connect(&s.client).await {
+            let Some(client) = &s.client else {
+                return;
+            };
+            match connect(client).await {
                 Ok(conn) => {
                     tracing::info!(store = %s.label, "rate-limit store connected");
                     s.conn.store(Some(Arc::new(conn)));
@@ -295,22 +304,11 @@ impl std::fmt::Debug for Stores {
 
 impl Stores {
     /// The store for `url` (validated by the configuration).
-    pub fn get(&self, url: &str, label: &str) -> Option<Arc<Store>> {
+    pub fn get(&self, url: &str, label: &str) -> Arc<Store> {
         let mut map = self.by_url.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = map.get(url) {
-            return Some(s.clone());
-        }
-        match Store::new(url, label) {
-            Ok(s) => {
-                let s = Arc::new(s);
-                map.insert(url.to_string(), s.clone());
-                Some(s)
-            }
-            Err(e) => {
-                tracing::error!(store = %label, "rate-limit store: {e}");
-                None
-            }
-        }
+        map.entry(url.to_string())
+            .or_insert_with(|| Arc::new(Store::new(url, label)))
+            .clone()
     }
 
     /// Starts the supervisor of every store not yet started, on the

@@ -53,9 +53,9 @@ impl Carried {
             .iter()
             .map(|z| {
                 let signature = format!("{} {:?} /{}", z.rate, z.key, z.ipv6_prefix);
-                let shared = z.shared.as_ref().and_then(|s| {
-                    let store = self.shared_stores.get(&s.url, &s.label)?;
-                    Some(SharedZone::new(store, s, &z.name, &signature))
+                let shared = z.shared.as_ref().map(|s| {
+                    let store = self.shared_stores.get(&s.url, &s.label);
+                    SharedZone::new(store, s, &z.name, &signature)
                 });
                 LiveZone {
                     buckets: self.zones.get(&z.name, &signature, z.max_keys),

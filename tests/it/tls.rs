@@ -413,3 +413,47 @@ async fn a_tls_address_added_by_a_reload_serves_with_its_certificates() {
     );
     assert_eq!(origin.last().header("x-forwarded-proto"), Some("https"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tls_server_reports_when_its_certificate_expires() {
+    let origin = Origin::start("o").await;
+    let (g, _) = start(origin.addr, "");
+    let m = g.metrics().await;
+    let expiry = |server: &str| {
+        let prefix =
+            format!("rampart_tls_certificate_expiry_timestamp_seconds{{server=\"{server}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    // The certificates' notAfter, as openssl reads them.
+    let not_after = |file: &str| {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "x509",
+                "-noout",
+                "-enddate",
+                "-dateopt",
+                "iso_8601",
+                "-in",
+                &fixture(file),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let date = text.trim().trim_start_matches("notAfter=");
+        let out = std::process::Command::new("date")
+            .args(["-u", "-d", date, "+%s"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse::<i64>()
+            .ok()
+    };
+    assert_eq!(expiry("main"), not_after("leaf.pem"), "{m}");
+    assert_eq!(expiry("example"), not_after("example.pem"), "{m}");
+    // Plain-HTTP servers have none.
+    assert_eq!(expiry("redirect"), None);
+}
