@@ -338,10 +338,7 @@ mkdir -p "$TMP/nginx/tmp"
 # rampart always sends X-Forwarded-Host and X-Request-Id upstream and returns
 # X-Request-Id to the client (spec: Upstreams); nginx does the same here so
 # that both proxies do the same work.
-cat > "$TMP/nginx/proxy.conf" <<'EOF'
-proxy_pass http://origin;
-proxy_http_version 1.1;
-proxy_set_header Connection "";
+cat > "$TMP/nginx/proxy_headers.conf" <<'EOF'
 proxy_set_header Host $host;
 proxy_set_header X-Real-IP $remote_addr;
 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -349,6 +346,12 @@ proxy_set_header X-Forwarded-Proto $scheme;
 proxy_set_header X-Forwarded-Host $host;
 proxy_set_header X-Request-Id $request_id;
 add_header X-Request-Id $request_id always;
+EOF
+cat > "$TMP/nginx/proxy.conf" <<EOF
+proxy_pass http://origin;
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+include $TMP/nginx/proxy_headers.conf;
 EOF
 nginx_proxy_location() {  # the same proxying on the plain and the TLS server
     sed "s|TMPDIR|$TMP|" <<'EOF'
@@ -389,20 +392,14 @@ EOF
 }
 nginx_ws_location() {  # ws scenario only (plain server): WebSocket tunnels, same headers as location /
     (( WS_NEEDED )) || return 0
-    cat <<'EOF'
+    sed "s|TMPDIR|$TMP|" <<'EOF'
         location /ws/ {
             proxy_pass http://ws_origin;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";
             proxy_read_timeout 1d;         # rampart: read_timeout = "1d" on the route
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Request-Id $request_id;
-            add_header X-Request-Id $request_id always;
+            include TMPDIR/nginx/proxy_headers.conf;
         }
 EOF
 }

@@ -43,6 +43,7 @@ pub mod runtime;
 pub mod runtime_dir;
 pub mod sanitize;
 pub mod server;
+pub mod short_hash;
 pub mod static_files;
 pub mod sweeper;
 pub mod tls;

@@ -15,14 +15,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 /// A short stable name for `s`.
 fn hash8(s: &str) -> String {
-    Sha256::digest(s.as_bytes())[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::short_hash::sha256_hex(s.as_bytes(), 4)
 }
 
 #[derive(Debug, Clone)]

@@ -148,6 +148,11 @@ impl RequestCtx {
         (server, self.place.route.map(|r| server.routes.get(r)))
     }
 
+    /// The request's route, if it has one (phases that apply to routes).
+    pub fn route<'a>(&self, live: &'a LiveConfig) -> Option<&'a Route> {
+        self.server_route(live).1
+    }
+
     /// The same, borrowed from the request's own configuration.
     pub fn server(&self) -> &Server {
         &self.live.cfg.servers[self.place.server]

@@ -76,9 +76,7 @@ impl SharedZone {
         zone: &str,
         signature: &str,
     ) -> SharedZone {
-        use sha2::Digest;
-        let sig = sha2::Sha256::digest(signature.as_bytes());
-        let sig: String = sig[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let sig = crate::short_hash::sha256_hex(signature.as_bytes(), 6);
         SharedZone {
             store,
             on_error: s.on_error,

@@ -58,9 +58,7 @@ pub(super) fn compile_global(cx: &mut Compiler<'_, '_>, g: &file::Global) -> Glo
 /// of an upgrade agree without configuration, in a directory only
 /// rampart's user can write (`crate::runtime_dir`).
 fn default_upgrade_sock(config_dir: &Path, runtime_dir: &Path) -> PathBuf {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(config_dir.display().to_string().as_bytes());
-    let tag: String = d.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let tag = crate::short_hash::sha256_hex(config_dir.display().to_string().as_bytes(), 6);
     runtime_dir.join(format!("upgrade-{tag}.sock"))
 }
 

@@ -208,7 +208,5 @@ pub fn compile(
 /// The config's identity in `/config` and `rampart_config_info`: the first
 /// 8 bytes of the file's SHA-256, in hex.
 fn hash(text: &str) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(text.as_bytes());
-    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::short_hash::sha256_hex(text.as_bytes(), 8)
 }

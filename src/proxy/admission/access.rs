@@ -9,7 +9,7 @@ use crate::proxy::ctx::RequestCtx;
 use crate::runtime::LiveConfig;
 
 pub fn check(_session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
-    let (_, Some(route)) = ctx.server_route(live) else {
+    let Some(route) = ctx.route(live) else {
         return Verdict::Continue;
     };
     if route.access.is_open() {

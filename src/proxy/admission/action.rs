@@ -11,7 +11,7 @@ use crate::routing;
 use crate::runtime::LiveConfig;
 
 pub fn dispatch(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) -> Verdict {
-    let (_, Some(route)) = ctx.server_route(live) else {
+    let Some(route) = ctx.route(live) else {
         return Verdict::Answer(Answer::status(404));
     };
     match &route.action {

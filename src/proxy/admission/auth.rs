@@ -19,9 +19,7 @@ pub fn check<'a>(
     ctx: &'a mut RequestCtx,
     live: &'a LiveConfig,
 ) -> Option<Waiting<'a>> {
-    let (_, Some(route)) = ctx.server_route(live) else {
-        return None;
-    };
+    let route = ctx.route(live)?;
     let id = route.auth?;
     Some(Box::pin(authenticate(
         session,

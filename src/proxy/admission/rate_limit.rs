@@ -32,9 +32,7 @@ pub fn check<'a>(
     ctx: &'a mut RequestCtx,
     live: &'a LiveConfig,
 ) -> Option<Waiting<'a>> {
-    let (_, Some(route)) = ctx.server_route(live) else {
-        return None;
-    };
+    let route = ctx.route(live)?;
     let limits = &route.rate_limits;
     if limits.is_empty() {
         return None;
@@ -52,7 +50,7 @@ pub fn check<'a>(
             let shared = live.zones[rl.zone]
                 .shared
                 .as_ref()
-                .map(|z| format!("{}{}", z.key_prefix, material.stable()));
+                .map(|z| material.redis_key(&z.key_prefix));
             Some(Keyed {
                 rl,
                 key: material.local(live, rl),
@@ -146,12 +144,11 @@ struct Keyed<'a> {
 /// of stores, or of local and shared zones, on a route): one round trip
 /// decides them all, or, when the store cannot, each zone's
 /// `on_store_error`.
-async fn decide_shared(live: &LiveConfig, keyed: Vec<Keyed<'_>>) -> Decision {
-    let group: Vec<&Keyed<'_>> = keyed.iter().collect();
+async fn decide_shared(live: &LiveConfig, group: Vec<Keyed<'_>>) -> Decision {
     match decide_in_store(live, &group).await {
         StoreDecision::Decided(decided) => decided.map(Duration::from_millis),
         StoreDecision::Failed => {
-            let shared = |k: &&Keyed<'_>| live.zones[k.rl.zone].shared.as_ref();
+            let shared = |k: &Keyed<'_>| live.zones[k.rl.zone].shared.as_ref();
             // Every zone counts the error, whatever the others decide.
             for z in group.iter().filter_map(shared) {
                 z.errors.inc();
@@ -180,7 +177,7 @@ enum StoreDecision {
 }
 
 /// The zones in one call, within the shortest of their timeouts.
-async fn decide_in_store(live: &LiveConfig, group: &[&Keyed<'_>]) -> StoreDecision {
+async fn decide_in_store(live: &LiveConfig, group: &[Keyed<'_>]) -> StoreDecision {
     let zones: Vec<_> = group
         .iter()
         .filter_map(|k| live.zones[k.rl.zone].shared.as_ref())
@@ -243,21 +240,20 @@ impl Material<'_> {
 
     /// The same key for every instance: an address in hex, or the SHA-256
     /// of the lowercased bytes (no API key or host in clear in Redis).
-    fn stable(&self) -> String {
-        use sha2::Digest;
+    fn redis_key(&self, prefix: &str) -> String {
+        use std::fmt::Write;
+        let mut key = String::with_capacity(prefix.len() + 32);
+        key.push_str(prefix);
         match self {
-            Material::Ip(ip) => format!("{ip:032x}"),
+            Material::Ip(ip) => {
+                let _ = write!(key, "{ip:032x}");
+            }
             Material::Bytes(b) => {
-                let mut h = sha2::Sha256::new();
-                for c in *b {
-                    h.update([c.to_ascii_lowercase()]);
-                }
-                h.finalize()[..16]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect()
+                let lower = b.to_ascii_lowercase();
+                key.push_str(&crate::short_hash::sha256_hex(&lower, 16));
             }
         }
+        key
     }
 }
 

@@ -22,9 +22,7 @@ pub fn check<'a>(
     ctx: &'a mut RequestCtx,
     live: &'a LiveConfig,
 ) -> Option<Waiting<'a>> {
-    let (_, Some(route)) = ctx.server_route(live) else {
-        return None;
-    };
+    let route = ctx.route(live)?;
     let files = route.try_files.as_ref()?;
     let method = &session.req_header().method;
     if method != Method::GET && method != Method::HEAD {
