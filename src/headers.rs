@@ -26,13 +26,22 @@ pub static X_FORWARDED_FOR: WireHeaderName = WireHeaderName::from_static(
     "X-Forwarded-For",
     HeaderName::from_static("x-forwarded-for"),
 );
-static X_FORWARDED_PROTO: WireHeaderName = WireHeaderName::from_static(
+pub(crate) static X_FORWARDED_PROTO: WireHeaderName = WireHeaderName::from_static(
     "X-Forwarded-Proto",
     HeaderName::from_static("x-forwarded-proto"),
 );
-static X_FORWARDED_HOST: WireHeaderName = WireHeaderName::from_static(
+pub(crate) static X_FORWARDED_HOST: WireHeaderName = WireHeaderName::from_static(
     "X-Forwarded-Host",
     HeaderName::from_static("x-forwarded-host"),
+);
+/// Forward authentication's description of the request (`auth::forward`).
+pub(crate) static X_FORWARDED_METHOD: WireHeaderName = WireHeaderName::from_static(
+    "X-Forwarded-Method",
+    HeaderName::from_static("x-forwarded-method"),
+);
+pub(crate) static X_FORWARDED_URI: WireHeaderName = WireHeaderName::from_static(
+    "X-Forwarded-Uri",
+    HeaderName::from_static("x-forwarded-uri"),
 );
 static SERVER_VALUE: HeaderValue = HeaderValue::from_static("rampart");
 
@@ -133,7 +142,7 @@ pub fn upstream_request(req: &mut RequestHeader, f: &Forwarded<'_>, extra: &[Hea
 
 /// An IP address as a header value, without `fmt` for IPv4 (the common
 /// case, twice per proxied request).
-fn ip_value(ip: IpAddr) -> HeaderValue {
+pub(crate) fn ip_value(ip: IpAddr) -> HeaderValue {
     let IpAddr::V4(v4) = ip else {
         return HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""));
     };

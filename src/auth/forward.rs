@@ -13,6 +13,11 @@ use pingora::connectors::http::v1::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::upstreams::peer::HttpPeer;
 
+use crate::headers::{
+    ip_value, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_METHOD, X_FORWARDED_PROTO,
+    X_FORWARDED_URI,
+};
+
 /// The largest auth answer body rampart passes on (a login page, a JSON
 /// error); a longer one is an auth error.
 const MAX_ANSWER_BODY: usize = 64 * 1024;
@@ -24,14 +29,13 @@ const IDLE: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct Forward {
     /// The service's address (resolved at load, and again every
-    /// `resolve_interval` when the URL names a host); `None` while its name
-    /// does not resolve (every request then gets 500).
-    pub addr: Option<SocketAddr>,
+    /// `resolve_interval` when the URL names a host) with its TLS name for
+    /// `https`; `None` while its name does not resolve (every request then
+    /// gets 500). Built once: every auth request connects to it.
+    pub peer: Option<HttpPeer>,
     /// `host:port` when the URL names a host rather than an address: looked
     /// up again as upstream names are (`upstream::resolver`).
     pub name: Option<String>,
-    /// The name to verify and send as SNI for `https`; `None` for `http`.
-    pub tls_name: Option<String>,
     /// The `Host` of the auth request (the URL's authority).
     pub host: HeaderValue,
     /// The URL's path and query.
@@ -83,12 +87,11 @@ const REFUSAL_HEADERS: [HeaderName; 4] = [
 ];
 
 impl Forward {
-    fn peer(&self) -> Result<HttpPeer, String> {
-        let addr = self
-            .addr
-            .ok_or("the auth service's name did not resolve at load")?;
-        let sni = self.tls_name.clone().unwrap_or_default();
-        Ok(HttpPeer::new(addr, self.tls_name.is_some(), sni))
+    /// The peer of `addr`; `tls_name` (the name to verify and send as SNI)
+    /// for `https`.
+    pub fn peer_of(addr: Option<SocketAddr>, tls_name: Option<String>) -> Option<HttpPeer> {
+        let tls = tls_name.is_some();
+        addr.map(|a| HttpPeer::new(a, tls, tls_name.unwrap_or_default()))
     }
 
     /// Asks the service about `original`, within `timeout`.
@@ -105,12 +108,15 @@ impl Forward {
         connector: &Connector,
         original: &Original<'_>,
     ) -> Result<Decision, String> {
-        let peer = self.peer()?;
+        let peer = self
+            .peer
+            .as_ref()
+            .ok_or("the auth service's name did not resolve at load")?;
         let request = self
             .request(original)
             .map_err(|e| format!("building the request: {e}"))?;
         let (mut session, _reused) = connector
-            .get_http_session(&peer)
+            .get_http_session(peer)
             .await
             .map_err(|e| format!("connecting: {e}"))?;
         session
@@ -133,7 +139,7 @@ impl Forward {
         let status = head.status.as_u16();
         let body = read_body(&mut session).await?;
         connector
-            .release_http_session(session, &peer, Some(IDLE))
+            .release_http_session(session, peer, Some(IDLE))
             .await;
         Ok(match status {
             200..=299 => Decision::Admit(self.copied(&head)),
@@ -149,14 +155,15 @@ impl Forward {
     fn request(&self, o: &Original<'_>) -> pingora::Result<RequestHeader> {
         let mut req = RequestHeader::build("GET", self.path.as_bytes(), Some(8))?;
         req.insert_header(header::HOST, self.host.clone())?;
-        req.insert_header("X-Forwarded-Method", o.method)?;
-        req.insert_header("X-Forwarded-Uri", o.uri)?;
-        req.insert_header("X-Forwarded-Proto", if o.tls { "https" } else { "http" })?;
+        req.insert_header(&X_FORWARDED_METHOD, o.method)?;
+        req.insert_header(&X_FORWARDED_URI, o.uri)?;
+        let proto = HeaderValue::from_static(if o.tls { "https" } else { "http" });
+        req.insert_header(&X_FORWARDED_PROTO, proto)?;
         if let Some(h) = o.host {
-            req.insert_header("X-Forwarded-Host", h.clone())?;
+            req.insert_header(&X_FORWARDED_HOST, h.clone())?;
         }
         if let Some(ip) = o.client_ip {
-            req.insert_header("X-Forwarded-For", ip.to_string())?;
+            req.insert_header(&X_FORWARDED_FOR, ip_value(ip))?;
         }
         if let Some(c) = &o.cookie {
             req.insert_header(header::COOKIE, c.clone())?;

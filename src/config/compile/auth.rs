@@ -144,9 +144,8 @@ fn forward(cx: &mut Compiler<'_, '_>, a: &file::Auth, url: &Spanned<String>) -> 
     let looked_up =
         crate::config::resolve::is_name(&service.host_port()).then(|| service.host_port());
     Some(Method::Forward(Forward {
-        addr,
+        peer: Forward::peer_of(addr, tls_name),
         name: looked_up,
-        tls_name,
         host,
         path: service.path,
         copy_headers,
