@@ -248,11 +248,6 @@ impl Renewer {
 
     /// Puts `key` in use for `server`'s names on every TLS listener.
     fn install(&self, server: &str, key: Arc<CertifiedKey>) {
-        if let Some(leaf) = crate::tls::leaf_facts(&key) {
-            crate::metrics::CERTIFICATE_EXPIRY
-                .with_label_values(&[server])
-                .set(leaf.not_after);
-        }
         self.state.carried.acme.install(server, key);
         self.state.refresh_certs();
     }

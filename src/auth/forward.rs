@@ -32,7 +32,8 @@ pub struct Forward {
     /// `resolve_interval` when the URL names a host) with its TLS name for
     /// `https`; `None` while its name does not resolve (every request then
     /// gets 500). Built once: every auth request connects to it.
-    pub peer: Option<HttpPeer>,
+    /// (Boxed: a peer is large, and most auth tables are htpasswd ones.)
+    pub peer: Option<Box<HttpPeer>>,
     /// `host:port` when the URL names a host rather than an address: looked
     /// up again as upstream names are (`upstream::resolver`).
     pub name: Option<String>,
@@ -89,9 +90,9 @@ const REFUSAL_HEADERS: [HeaderName; 4] = [
 impl Forward {
     /// The peer of `addr`; `tls_name` (the name to verify and send as SNI)
     /// for `https`.
-    pub fn peer_of(addr: Option<SocketAddr>, tls_name: Option<String>) -> Option<HttpPeer> {
+    pub fn peer_of(addr: Option<SocketAddr>, tls_name: Option<String>) -> Option<Box<HttpPeer>> {
         let tls = tls_name.is_some();
-        addr.map(|a| HttpPeer::new(a, tls, tls_name.unwrap_or_default()))
+        addr.map(|a| Box::new(HttpPeer::new(a, tls, tls_name.unwrap_or_default())))
     }
 
     /// Asks the service about `original`, within `timeout`.
@@ -108,9 +109,9 @@ impl Forward {
         connector: &Connector,
         original: &Original<'_>,
     ) -> Result<Decision, String> {
-        let peer = self
+        let peer: &HttpPeer = self
             .peer
-            .as_ref()
+            .as_deref()
             .ok_or("the auth service's name did not resolve at load")?;
         let request = self
             .request(original)

@@ -81,18 +81,6 @@ impl Carried {
             .map(|st| (st.root.clone(), crate::file_index::FileIndex::new(&st.root)))
             .collect();
         let metrics = crate::metrics::ServerMetrics::for_config(&cfg);
-        for s in &cfg.servers {
-            let key = match &s.tls.as_ref().map(|t| &t.certificate) {
-                Some(Certificate::Files { key, .. }) => Some(key.clone()),
-                Some(Certificate::Acme { .. }) => self.acme.certificate(&s.name),
-                None => None,
-            };
-            if let Some(leaf) = key.as_deref().and_then(crate::tls::leaf_facts) {
-                crate::metrics::CERTIFICATE_EXPIRY
-                    .with_label_values(&[s.name.as_str()])
-                    .set(leaf.not_after);
-            }
-        }
         LiveConfig {
             acme: self.acme.clone(),
             cfg,
@@ -140,14 +128,36 @@ pub fn sni_maps(cfg: &Snapshot, acme: &crate::acme::State) -> HashMap<SocketAddr
     let mut out = HashMap::new();
     for l in cfg.listeners.iter().filter(|l| l.tls) {
         let servers = cfg.servers.iter().filter(|s| s.listen.contains(&l.addr));
-        let map = SniMap::new(servers.filter_map(|s| {
-            let key = match &s.tls.as_ref()?.certificate {
-                Certificate::Files { key, .. } => Some(key.clone()),
-                Certificate::Acme { .. } => acme.certificate(&s.name),
-            };
-            Some((s.hosts.as_deref(), key))
-        }));
+        let map =
+            SniMap::new(servers.filter_map(|s| Some((s.hosts.as_deref(), server_key(s, acme)?))));
         out.insert(l.addr, map);
     }
     out
+}
+
+/// A TLS server's certificate now: `Some(None)` for an ACME server whose
+/// first certificate is still to come; `None` for a plain-HTTP server.
+fn server_key(
+    s: &crate::config::snapshot::Server,
+    acme: &crate::acme::State,
+) -> Option<Option<Arc<rustls::sign::CertifiedKey>>> {
+    Some(match &s.tls.as_ref()?.certificate {
+        Certificate::Files { key, .. } => Some(key.clone()),
+        Certificate::Acme { .. } => acme.certificate(&s.name),
+    })
+}
+
+/// `rampart_tls_certificate_expiry_timestamp_seconds` of every TLS server
+/// with a certificate.
+pub fn certificate_expiry(cfg: &Snapshot, acme: &crate::acme::State) {
+    for s in &cfg.servers {
+        let leaf = server_key(s, acme)
+            .flatten()
+            .and_then(|k| crate::tls::leaf_facts(&k));
+        if let Some(leaf) = leaf {
+            crate::metrics::CERTIFICATE_EXPIRY
+                .with_label_values(&[s.name.as_str()])
+                .set(leaf.not_after);
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::metrics::{RouteMetrics, ServerMetrics};
 use crate::routing::RouteId;
 use crate::upstream::Pool;
 
-pub use carried::{sni_maps, Carried, CertStores};
+pub use carried::{certificate_expiry, sni_maps, Carried, CertStores};
 pub use reload::{restart_needed, ReloadReport};
 
 /// One configuration with its runtime views (pools, zones), published as
@@ -126,6 +126,7 @@ impl Runtime {
     pub fn new(cfg: Snapshot) -> Arc<Self> {
         let carried = Carried::default();
         let live = carried.rebuild(cfg);
+        certificate_expiry(&live.cfg, &carried.acme);
         crate::metrics::set_config(&live.cfg.hash);
         Arc::new(Runtime {
             live: ArcSwap::from_pointee(live),
@@ -156,6 +157,7 @@ impl Runtime {
     pub fn refresh_certs(&self) {
         let stores = self.carried.certs.lock().unwrap_or_else(|p| p.into_inner());
         let live = self.live.load();
+        certificate_expiry(&live.cfg, &self.carried.acme);
         let mut maps = sni_maps(&live.cfg, &self.carried.acme);
         // A store of an address the reload removed stays: a listener bound
         // at start stays open (closing new connections) and keeps its store.

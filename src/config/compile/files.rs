@@ -11,10 +11,13 @@ use crate::config::file;
 use crate::config::reader::Spanned;
 use crate::config::snapshot::Static;
 
-/// A `static` route's directory and its settings.
+/// A `static` route's directory and its settings; `for_try_files`: an
+/// upstream route's `try_files`, where `index = false` (no directory
+/// index) is allowed.
 pub(super) fn static_files(
     cx: &mut Compiler<'_, '_>,
     ro: &file::Route,
+    for_try_files: bool,
     s: &file::Static,
     span: &Spanned<()>,
 ) -> Option<Static> {
@@ -34,12 +37,7 @@ pub(super) fn static_files(
     if index.contains('/') {
         cx.err(&span.span, "static.index must be a file name, not a path");
     }
-    if index.is_empty()
-        && !ro
-            .try_files
-            .as_ref()
-            .is_some_and(|(t, _)| std::ptr::eq(t, s))
-    {
+    if index.is_empty() && !for_try_files {
         cx.err(
             &span.span,
             "index = false applies to try_files only (a static route needs an index name)",
@@ -103,7 +101,7 @@ pub(super) fn try_files(
             format!("route \"{rname}\": try_files takes root, index, expires and immutable (what has no file goes to the upstream)"),
         );
     }
-    let mut st = static_files(cx, ro, s, span)?;
+    let mut st = static_files(cx, ro, true, s, span)?;
     st.strip = 0;
     Some(st)
 }

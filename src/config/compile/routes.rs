@@ -341,7 +341,7 @@ fn route_action(
             }
         },
         file::Action::Static(s, span) => {
-            Action::Static(super::files::static_files(cx, ro, s, span)?)
+            Action::Static(super::files::static_files(cx, ro, false, s, span)?)
         }
         file::Action::Respond {
             status,

@@ -98,16 +98,19 @@ async fn authenticate(
 fn original<'a>(session: &'a Session, ctx: &'a RequestCtx) -> Original<'a> {
     let req = session.req_header();
     let target = ctx.client_target.as_deref().unwrap_or(&req.uri);
-    let cookies: Vec<&[u8]> = req
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .map(HeaderValue::as_bytes)
-        .collect();
-    let cookie = match cookies.len() {
-        0 => None,
-        1 => req.headers.get(header::COOKIE).cloned(),
-        _ => HeaderValue::from_bytes(&cookies.join(&b"; "[..])).ok(),
+    let mut cookies = req.headers.get_all(header::COOKIE).iter();
+    let cookie = match (cookies.next(), cookies.next()) {
+        (None, _) => None,
+        (Some(one), None) => Some(one.clone()),
+        (Some(_), Some(_)) => {
+            let all: Vec<&[u8]> = req
+                .headers
+                .get_all(header::COOKIE)
+                .iter()
+                .map(HeaderValue::as_bytes)
+                .collect();
+            HeaderValue::from_bytes(&all.join(&b"; "[..])).ok()
+        }
     };
     Original {
         method: req.method.as_str(),

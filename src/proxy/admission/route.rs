@@ -59,7 +59,14 @@ pub fn select(session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) ->
     let Some(route) = route else {
         return Verdict::Answer(Answer::status(404));
     };
-    if matches!(route.action, Action::Static(_)) || route.try_files.is_some() {
+    // `try_files` serves GET and HEAD only: other methods go upstream
+    // without the path copied.
+    let files_first = route.try_files.is_some()
+        && matches!(
+            session.req_header().method,
+            http::Method::GET | http::Method::HEAD
+        );
+    if matches!(route.action, Action::Static(_)) || files_first {
         ctx.static_path = Some(path.matched.into_owned());
     }
     Verdict::Continue
