@@ -36,6 +36,8 @@ pub struct Carried {
     pub certs: CertStores,
     /// The access-log writer; a reload that keeps `log.access_log` keeps it.
     pub access_log: crate::access_log::AccessLog,
+    /// Verified credentials and auth-service connections, by auth name.
+    pub auths: crate::auth::AuthStates,
     /// ACME certificates and challenge answers.
     pub acme: Arc<crate::acme::State>,
 }
@@ -72,7 +74,7 @@ impl Carried {
                 limited: crate::metrics::CONN_LIMITED.with_label_values(&[c.name.as_str()]),
             })
             .collect();
-        let auths = cfg.auths.iter().map(crate::auth::LiveAuth::new).collect();
+        let auths = cfg.auths.iter().map(|a| self.auths.get(a)).collect();
         let file_indexes = cfg
             .servers
             .iter()
@@ -107,6 +109,8 @@ impl Carried {
         self.shared_stores.retain(&urls);
         let limits: Vec<&str> = cfg.conn_limits.iter().map(|c| c.name.as_str()).collect();
         self.conn_limits.retain(&limits);
+        let auths: Vec<&str> = cfg.auths.iter().map(|a| a.name.as_str()).collect();
+        self.auths.retain(&auths);
         crate::metrics::prune_removed(cfg);
         let acme_servers: Vec<&str> = cfg
             .servers

@@ -33,7 +33,7 @@ pub struct LiveConfig {
     /// Indexed like `cfg.conn_limits`.
     pub conn_limits: Vec<LiveConnLimit>,
     /// Indexed like `cfg.auths`: verified credentials, auth-service connections.
-    pub auths: Vec<crate::auth::LiveAuth>,
+    pub auths: Vec<Arc<crate::auth::LiveAuth>>,
     /// The directory listings of each `try_files` root, by root.
     pub file_indexes: std::collections::HashMap<std::path::PathBuf, crate::file_index::FileIndex>,
     /// Indexed like `cfg.servers`: request metrics by route.
@@ -97,7 +97,7 @@ pub struct LiveConnLimit {
 }
 
 crate::config::snapshot::indexed_by!(ConnLimitId: LiveConnLimit);
-crate::config::snapshot::indexed_by!(AuthId: crate::auth::LiveAuth);
+crate::config::snapshot::indexed_by!(AuthId: Arc<crate::auth::LiveAuth>);
 crate::config::snapshot::indexed_by!(ServerId: ServerMetrics);
 crate::config::snapshot::indexed_by!(UpstreamId: Pool);
 crate::config::snapshot::indexed_by!(ZoneId: LiveZone);

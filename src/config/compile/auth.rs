@@ -97,6 +97,7 @@ fn htpasswd(cx: &mut Compiler<'_, '_>, a: &file::Auth, file: &Spanned<String>) -
     Some(Method::Htpasswd {
         users: Arc::new(users),
         challenge,
+        fingerprint: crate::short_hash::sha256_hex(text.as_bytes(), 16),
     })
 }
 

@@ -35,11 +35,17 @@ async fn authenticate(
     auth: &Auth,
     state: &LiveAuth,
 ) -> Verdict {
-    let verdict = match &auth.method {
-        Method::Htpasswd { users, challenge } => {
+    // `AuthStates::get` made the state for this method.
+    let verdict = match (&auth.method, state) {
+        (
+            Method::Htpasswd {
+                users, challenge, ..
+            },
+            LiveAuth::Htpasswd { verifier, .. },
+        ) => {
             let given = session.req_header().headers.get(header::AUTHORIZATION);
             let admitted = match given {
-                Some(v) => state.verifier.check(users, v.as_bytes()).await,
+                Some(v) => verifier.check(users, v.as_bytes()).await,
                 None => false,
             };
             if admitted {
@@ -53,10 +59,7 @@ async fn authenticate(
                 ))
             }
         }
-        Method::Forward(service) => {
-            let Some(connector) = &state.connector else {
-                return Verdict::Answer(Answer::status(500));
-            };
+        (Method::Forward(service), LiveAuth::Forward(connector)) => {
             let decision = {
                 let original = original(session, ctx);
                 service.ask(connector, &original).await
@@ -83,6 +86,7 @@ async fn authenticate(
                 }
             }
         }
+        _ => Verdict::Answer(Answer::status(500)),
     };
     if matches!(verdict, Verdict::Continue) && !auth.forward_credentials {
         session
