@@ -188,6 +188,12 @@ async fn presented_leaf(port: u16) -> Option<Vec<u8>> {
 /// A certificate for `NAME` that is due: issued 29 days ago, valid for 2
 /// more (self-signed; the renewal logic looks at names and dates only).
 fn due_certificate() -> (String, String, Vec<u8>) {
+    certificate(-29, 2)
+}
+
+/// A self-signed certificate for `NAME`, valid from `from` to `to` days
+/// from today: chain PEM, key PEM, leaf DER.
+fn certificate(from: i64, to: i64) -> (String, String, Vec<u8>) {
     let day = |offset: i64| {
         let out = std::process::Command::new("date")
             .args(["-u", "-d", &format!("{offset} days"), "+%Y %m %d"])
@@ -199,8 +205,8 @@ fn due_certificate() -> (String, String, Vec<u8>) {
     };
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec![NAME.to_string()]).unwrap();
-    params.not_before = day(-29);
-    params.not_after = day(2);
+    params.not_before = day(from);
+    params.not_after = day(to);
     let cert = params.self_signed(&key).unwrap();
     (cert.pem(), key.serialize_pem(), cert.der().to_vec())
 }
@@ -343,7 +349,8 @@ async fn a_due_certificate_is_renewed_and_a_failed_renewal_keeps_it() {
     orders(&g, "ok", 1.0).await;
     let root = pebble.issuing_root().await;
     assert_eq!(https_get(tls, &root).await.as_deref(), Ok("secure"));
-    assert_ne!(presented_leaf(tls).await, Some(due_der));
+    let renewed = presented_leaf(tls).await;
+    assert!(matches!(&renewed, Some(l) if *l != due_der), "{renewed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,9 +377,11 @@ async fn two_processes_sharing_storage_order_once() {
     let storage = tempfile::tempdir().unwrap();
     let acme = acme_table(&pebble.directory(), storage.path(), "");
     let a = Gateway::start_on(&http01_config(&acme, tls_a), plain);
-    a.stderr_when_contains("ordering an ACME certificate").await;
-    // The second process starts while the first is ordering: it waits for
-    // the lock, then takes what the first stored.
+    let log = a.stderr_when_contains("ordering an ACME certificate").await;
+    assert!(log.contains("ordering an ACME certificate"), "{log}");
+    // The second process starts while the first is ordering or after it:
+    // either way it takes what the first stored (the lock itself is the
+    // next test's).
     let b = Gateway::start(&http01_config(&acme, tls_b));
     orders(&a, "ok", 1.0).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -389,4 +398,46 @@ async fn two_processes_sharing_storage_order_once() {
     );
     let root = pebble.issuing_root().await;
     assert_eq!(https_get(tls_b, &root).await.as_deref(), Ok("secure"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_holding_the_storage_lock_is_waited_for() {
+    let tls = free_port();
+    let pebble = Pebble::start(free_port(), tls);
+    let storage = tempfile::tempdir().unwrap();
+    let store = rampart::acme::storage::Storage::open(storage.path()).unwrap();
+    // This test is the "other process": it holds the lock, and stores a
+    // certificate while rampart waits.
+    let lock = store
+        .lock(Duration::ZERO)
+        .unwrap()
+        .expect("the lock is free");
+    let acme = acme_table(
+        &pebble.directory(),
+        storage.path(),
+        "challenge = \"tls-alpn-01\"",
+    );
+    let g = Gateway::start_on(&tls_only_config(&acme), tls);
+    let waiting = "another process holds the ACME storage lock; waiting";
+    let log = g.stderr_when_contains(waiting).await;
+    assert!(log.contains(waiting), "{log}");
+    let (chain, key, der) = certificate(-1, 60);
+    store
+        .write_cert(&[NAME.to_string()], chain.as_bytes(), key.as_bytes())
+        .unwrap();
+    drop(lock);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while presented_leaf(tls).await.as_ref() != Some(&der) {
+        assert!(Instant::now() < deadline, "{}", g.stderr_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Taken from the storage on its next look (with or without the lock).
+    let log = g.stderr_text();
+    assert!(
+        log.contains("using the stored ACME certificate")
+            || log.contains("using the ACME certificate another process stored"),
+        "{log}"
+    );
+    let m = g.metrics().await;
+    assert!(!m.contains("rampart_acme_orders_total"), "it ordered: {m}");
 }

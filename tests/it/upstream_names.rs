@@ -92,14 +92,20 @@ async fn a_name_that_moves_is_followed_without_a_reload() {
     let m = g
         .metrics_when(|m| m.contains("rampart_upstream_resolve_errors_total{upstream=\"app\"}"))
         .await;
+    assert!(
+        m.contains("rampart_upstream_resolve_errors_total{upstream=\"app\"}"),
+        "{m}"
+    );
     assert!(m.contains(&b_up), "{m}");
     let got = answered_by(&g, 4).await;
     assert!(
         got.iter().all(|o| o == "origin a" || o == "origin b"),
         "{got:?}"
     );
-    g.stderr_when_contains("upstream name does not resolve")
+    let log = g
+        .stderr_when_contains("upstream name does not resolve")
         .await;
+    assert!(log.contains("upstream name does not resolve"), "{log}");
     drop((a, b));
 }
 
