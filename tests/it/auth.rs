@@ -248,6 +248,15 @@ async fn forward_auth_admits_refuses_and_fails_closed() {
         .await
         .unwrap();
     assert_eq!(r.status(), 500);
+    // The service's own 500: rampart's 500, not the service's body.
+    let r = c
+        .get(g.url("/x"))
+        .header("cookie", "session=broken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(!r.text().await.unwrap().contains("auth service error"));
     let start = Instant::now();
     let r = c
         .get(g.url("/x"))
@@ -268,12 +277,12 @@ async fn forward_auth_admits_refuses_and_fails_closed() {
         hits,
         "a refused request reached the upstream"
     );
-    assert_eq!(sso.asked(), 6, "one auth request per client request");
+    assert_eq!(sso.asked(), 7, "one auth request per client request");
 
     let m = g.metrics().await;
     for (route, reason, n) in [
         ("prefix:/", "forward", 2),
-        ("prefix:/", "forward_error", 2),
+        ("prefix:/", "forward_error", 3),
         ("prefix:/down/", "forward_error", 1),
     ] {
         let line =

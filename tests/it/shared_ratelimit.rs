@@ -85,8 +85,35 @@ async fn two_instances_share_one_bucket() {
     let store = format!("rate = \"10r/s\"\nstore = \"{}\"", redis.url());
     let toml = config(&[("z", &store, "{ zone = \"z\", burst = 20, nodelay = true }")]);
     let (g1, g2) = (gateway(&toml).await, gateway(&toml).await);
-    let rs = spread(&[&g1, &g2], "/z", 100).await;
-    assert_eq!((count(&rs, 200), count(&rs, 429)), (21, 79));
+    let c = client();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (c, url) = (c.clone(), [&g1, &g2][i % 2].url("/z"));
+            tokio::spawn(async move { c.get(url).send().await.unwrap() })
+        })
+        .collect();
+    let mut rs = Vec::new();
+    for t in tasks {
+        rs.push(t.await.unwrap());
+    }
+    let served = rs.iter().filter(|r| r.status() == 200).count();
+    let refused: Vec<_> = rs.iter().filter(|r| r.status() == 429).collect();
+    assert_eq!((served, refused.len()), (21, 79));
+    for r in refused {
+        assert_eq!(r.headers()["retry-after"], "1");
+    }
+    // One script, loaded once, called by its SHA.
+    let stats = redis_info(&redis, "commandstats");
+    let calls = |cmd: &str| {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(calls("evalsha") >= 100, "{stats}");
+    assert_eq!(calls("eval"), 0, "{stats}");
     let limited = metric(
         &g1.metrics().await,
         "rampart_rate_limited_total{zone=\"z\"}",
@@ -483,4 +510,77 @@ async fn rediss_uses_tls_and_checks_the_certificate() {
     assert!(log.contains("rate-limit store unreachable"), "{log}");
     assert!(!log.contains("rate-limit store connected"), "{log}");
     assert_eq!(count(&spread(&[&untrusting], "/z", 1).await, 429), 1);
+}
+
+/// `INFO section` of the server, whole (a bulk string).
+fn redis_info(redis: &RedisServer, section: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let cmd = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+    s.write_all(cmd.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if out.ends_with(b"\r\n\r\n") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_costs_each_request_at_most_store_timeout() {
+    let redis = RedisServer::start();
+    let zone = |mode: &str| {
+        format!(
+            "rate = \"1r/m\"\nstore = \"{}\"\non_store_error = \"{mode}\"\nstore_timeout = \"150ms\"",
+            redis.url()
+        )
+    };
+    let (allow, deny) = (zone("allow"), zone("deny"));
+    let toml = config(&[
+        (
+            "allow",
+            &allow,
+            "{ zone = \"allow\", burst = 5, nodelay = true }",
+        ),
+        (
+            "deny",
+            &deny,
+            "{ zone = \"deny\", burst = 5, nodelay = true }",
+        ),
+    ]);
+    let g = gateway(&toml).await;
+    assert_eq!(count(&spread(&[&g], "/allow", 1).await, 200), 1);
+    // Connections stay open but nothing answers: only the timeout decides.
+    redis.pause();
+    let c = client();
+    let mut took = Vec::new();
+    for path in ["/allow", "/deny", "/allow", "/deny"] {
+        let t = Instant::now();
+        let status = c.get(g.url(path)).send().await.unwrap().status().as_u16();
+        took.push((path, status, t.elapsed()));
+    }
+    redis.resume();
+    for (path, status, t) in &took {
+        let want = if *path == "/allow" { 200 } else { 429 };
+        assert_eq!(*status, want, "{took:?}");
+        assert!(*t < Duration::from_millis(150 + 350), "{took:?}");
+    }
+    // At least the first decision of each zone waited the timeout out.
+    assert!(took[0].2 >= Duration::from_millis(140), "{took:?}");
+    let m = g.metrics().await;
+    for zone in ["allow", "deny"] {
+        let errors = metric(
+            &m,
+            &format!("rampart_rate_limit_store_errors_total{{zone=\"{zone}\"}}"),
+        );
+        assert_eq!(errors, 2.0, "{zone}: {m}");
+    }
 }

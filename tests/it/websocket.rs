@@ -17,7 +17,7 @@ fn config(origin: std::net::SocketAddr, read_timeout: &str) -> String {
         .route(&format!(
             "prefix = \"/ws/\"\nupstream = \"chat\"\nread_timeout = \"{read_timeout}\""
         ))
-        .route("prefix = \"/events\"\nupstream = \"chat\"\nbuffering = false")
+        .route("prefix = \"/events\"\nupstream = \"chat\"")
         .build()
 }
 

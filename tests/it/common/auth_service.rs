@@ -112,6 +112,7 @@ async fn decide(req: Request<Incoming>, seen: Arc<Mutex<Vec<Seen>>>) -> Response
             answer(200, "", &[])
         }
         Some("moved") => answer(302, "", &[("location", "/elsewhere")]),
+        Some("broken") => answer(500, "auth service error", &[]),
         _ => answer(
             401,
             "<a href=\"/login\">login first</a>",
