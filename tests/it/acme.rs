@@ -104,16 +104,21 @@ async fn orders(g: &Gateway, result: &str, n: f64) {
 
 /// GET https://acme.test/ on `port`, trusting only `root` (PEM).
 async fn https_get(port: u16, root: &str) -> Result<String, String> {
+    https_get_name(port, root, NAME).await
+}
+
+/// [`https_get`] for another of the server's names.
+async fn https_get_name(port: u16, root: &str, name: &str) -> Result<String, String> {
     let c = reqwest::Client::builder()
         .no_proxy()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).unwrap())
-        .resolve(NAME, ([127, 0, 0, 1], port).into())
+        .resolve(name, ([127, 0, 0, 1], port).into())
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
     let r = c
-        .get(format!("https://{NAME}:{port}/"))
+        .get(format!("https://{name}:{port}/"))
         .send()
         .await
         .map_err(|e| format!("{e:?}"))?;
@@ -217,13 +222,22 @@ async fn http01_issues_a_certificate_and_a_restart_reuses_it_without_the_ca() {
     let mut pebble = Pebble::start(plain, tls);
     let storage = tempfile::tempdir().unwrap();
     let store = storage.path().join("acme");
-    let toml = http01_config(&acme_table(&pebble.directory(), &store, ""), tls);
+    // Two names: one order, one certificate for both.
+    let toml = http01_config(&acme_table(&pebble.directory(), &store, ""), tls).replace(
+        &format!("hosts = [\"{NAME}\"]"),
+        &format!("hosts = [\"{NAME}\", \"www.{NAME}\"]"),
+    );
     let started = Instant::now();
     let g = Gateway::start_on(&toml, plain);
     orders(&g, "ok", 1.0).await;
     let took = started.elapsed();
     let root = pebble.issuing_root().await;
     assert_eq!(https_get(tls, &root).await.as_deref(), Ok("secure"));
+    let www = format!("www.{NAME}");
+    assert_eq!(
+        https_get_name(tls, &root, &www).await.as_deref(),
+        Ok("secure")
+    );
     eprintln!("first certificate after {took:?}");
     // The challenge path answers only tokens of an order in progress.
     let r = client()
@@ -333,6 +347,15 @@ async fn a_due_certificate_is_renewed_and_a_failed_renewal_keeps_it() {
     let g = Gateway::start_on(&toml, plain);
     orders(&g, "error", 1.0).await;
     assert_eq!(presented_leaf(tls).await, Some(due_der.clone()));
+    // Backoff: no second order in the next seconds (the service looks
+    // every second).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let m = g.metrics().await;
+    let errors = metric(
+        &m,
+        "rampart_acme_orders_total{result=\"error\",server=\"secure\"}",
+    );
+    assert_eq!(errors, Some(1.0), "{m}");
     let log = g.stderr_text();
     assert!(log.contains("ACME order failed"), "{log}");
     assert!(
