@@ -120,7 +120,7 @@ mod fuzz {
     use proptest::prelude::*;
     use std::sync::Arc;
 
-    const WORDS: [&str; 48] = [
+    const WORDS: [&str; 65] = [
         "http",
         "server",
         "location",
@@ -169,6 +169,25 @@ mod fuzz {
         "OPTIONS)",
         "301",
         "https://$host$request_uri",
+        // The directives of later issues (auth, try_files, limits, DNS,
+        // buffering, Unix sockets), so the round trip covers them too.
+        "try_files",
+        "$uri",
+        "$uri/",
+        "@app",
+        "auth_basic",
+        "auth_basic_user_file",
+        "auth_request",
+        "auth_request_set",
+        "resolver",
+        "proxy_buffering",
+        "proxy_request_buffering",
+        "off",
+        "limit_conn",
+        "limit_conn_zone",
+        "allow",
+        "deny",
+        "http://unix:/run/app.sock:",
     ];
 
     fn structured() -> impl Strategy<Value = String> {
