@@ -245,6 +245,34 @@ pub struct RouteMetrics {
     websockets: IntGauge,
     /// Indexed by status - 100; filled on first use of each status.
     by_status: Box<[OnceLock<IntCounter>]>,
+    /// Indexed by [`DenyReason`]; filled on first use.
+    denied: [OnceLock<IntCounter>; 4],
+}
+
+/// Why access control or authentication refused a request: the `reason`
+/// label of `rampart_auth_denied_total`.
+#[derive(Debug, Clone, Copy)]
+pub enum DenyReason {
+    /// `allow` / `deny`.
+    Ip,
+    /// htpasswd credentials missing or wrong.
+    Credentials,
+    /// The auth service refused (401/403).
+    Forward,
+    /// The auth service failed to answer (any other status, timeout, no
+    /// connection).
+    ForwardError,
+}
+
+impl DenyReason {
+    fn label(self) -> &'static str {
+        match self {
+            DenyReason::Ip => "ip",
+            DenyReason::Credentials => "credentials",
+            DenyReason::Forward => "forward",
+            DenyReason::ForwardError => "forward_error",
+        }
+    }
 }
 
 impl RouteMetrics {
@@ -255,6 +283,7 @@ impl RouteMetrics {
             duration: DURATION.with_label_values(&[server, route]),
             websockets: WEBSOCKETS.with_label_values(&[server, route]),
             by_status: (100..600).map(|_| OnceLock::new()).collect(),
+            denied: Default::default(),
         }
     }
 
@@ -272,11 +301,17 @@ impl RouteMetrics {
             .inc();
     }
 
-    /// A request refused by `allow`/`deny` or `auth` (rare: the series is
-    /// looked up when counted).
-    pub fn auth_denied(&self, reason: &str) {
-        AUTH_DENIED
-            .with_label_values(&[self.server.as_str(), self.route.as_str(), reason])
+    /// A request refused by `allow`/`deny` or `auth` (a password flood or
+    /// a scanner is all refusals: the series is looked up once).
+    pub fn auth_denied(&self, reason: DenyReason) {
+        self.denied[reason as usize]
+            .get_or_init(|| {
+                AUTH_DENIED.with_label_values(&[
+                    self.server.as_str(),
+                    self.route.as_str(),
+                    reason.label(),
+                ])
+            })
             .inc();
     }
 

@@ -20,6 +20,6 @@ pub fn check(_session: &mut Session, ctx: &mut RequestCtx, live: &LiveConfig) ->
         return Verdict::Continue;
     }
     live.metrics(ctx.place.server, ctx.place.route)
-        .auth_denied("ip");
+        .auth_denied(crate::metrics::DenyReason::Ip);
     Verdict::Answer(Answer::status(403))
 }

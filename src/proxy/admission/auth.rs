@@ -10,6 +10,7 @@ use pingora::proxy::Session;
 use super::{Answer, Verdict, Waiting};
 use crate::auth::forward::{Decision, Original, Refusal};
 use crate::auth::{Auth, LiveAuth, Method};
+use crate::metrics::DenyReason;
 use crate::proxy::ctx::RequestCtx;
 use crate::runtime::LiveConfig;
 
@@ -51,7 +52,7 @@ async fn authenticate(
             if admitted {
                 Verdict::Continue
             } else {
-                denied(ctx, "credentials");
+                denied(ctx, DenyReason::Credentials);
                 Verdict::Answer(Answer::with_header(
                     401,
                     header::WWW_AUTHENTICATE,
@@ -76,12 +77,12 @@ async fn authenticate(
                     Verdict::Continue
                 }
                 Decision::Refuse(refusal) => {
-                    denied(ctx, "forward");
+                    denied(ctx, DenyReason::Forward);
                     Verdict::Answer(passed_on(refusal))
                 }
                 Decision::Failed(why) => {
                     tracing::warn!(auth = %auth.name, "forward auth failed: {why}");
-                    denied(ctx, "forward_error");
+                    denied(ctx, DenyReason::ForwardError);
                     Verdict::Answer(Answer::status(500))
                 }
             }
@@ -147,7 +148,7 @@ fn passed_on(r: Refusal) -> Answer {
     }
 }
 
-fn denied(ctx: &RequestCtx, reason: &str) {
+fn denied(ctx: &RequestCtx, reason: DenyReason) {
     ctx.live
         .metrics(ctx.place.server, ctx.place.route)
         .auth_denied(reason);
