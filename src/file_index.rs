@@ -56,7 +56,8 @@ pub enum Found {
 #[derive(Debug)]
 pub struct FileIndex {
     root: PathBuf,
-    listings: DashMap<PathBuf, (Instant, Listing)>,
+    /// By directory relative to the root (`""`: the root, `"docs/img"`).
+    listings: DashMap<Box<str>, (Instant, Listing)>,
 }
 
 impl FileIndex {
@@ -71,26 +72,31 @@ impl FileIndex {
     /// no dotfile segments) may name something to serve: a file, or a
     /// directory holding `index`.
     pub async fn find(&self, rel: &str, index: &str) -> Found {
-        let mut dir = PathBuf::new();
-        let segments: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
-        for (i, seg) in segments.iter().enumerate() {
-            let Some(entries) = self.listing(&dir).await else {
+        // The directory walked so far is `rel[..dir_end]`: no copy of the
+        // path per request.
+        let rel = rel.trim_matches('/');
+        let mut dir_end = 0;
+        while dir_end < rel.len() {
+            let start = rel.len() - rel[dir_end..].trim_start_matches('/').len();
+            let end = rel[start..].find('/').map_or(rel.len(), |i| start + i);
+            let (seg, last) = (&rel[start..end], end == rel.len());
+            let Some(entries) = self.listing(&rel[..dir_end]).await else {
                 return Found::Absent;
             };
-            let last = i + 1 == segments.len();
             match entries.get(OsStr::new(seg)) {
-                Some(Kind::Dir) => dir.push(seg),
+                Some(Kind::Dir) => dir_end = end,
                 Some(Kind::File | Kind::Link) if last => return Found::Candidate,
                 Some(Kind::Link) => return Found::Candidate,
                 _ => return Found::Absent,
             }
         }
+        let dir = &rel[..dir_end];
         // A directory (the root included): served when it holds `index`
         // (none with `index = false`).
         if index.is_empty() {
             return Found::Absent;
         }
-        match self.listing(&dir).await {
+        match self.listing(dir).await {
             Some(entries) => match entries.get(OsStr::new(index)) {
                 Some(Kind::File | Kind::Link) => Found::Candidate,
                 _ => Found::Absent,
@@ -101,7 +107,7 @@ impl FileIndex {
 
     /// The listing of `dir` (relative to the root): from memory while
     /// fresh, else read off the request's thread.
-    async fn listing(&self, dir: &Path) -> Listing {
+    async fn listing(&self, dir: &str) -> Listing {
         if let Some(entry) = self.listings.get(dir) {
             if entry.0.elapsed() < FRESH {
                 return entry.1.clone();
@@ -115,7 +121,7 @@ impl FileIndex {
             self.listings.clear();
         }
         self.listings
-            .insert(dir.to_path_buf(), (Instant::now(), listing.clone()));
+            .insert(dir.into(), (Instant::now(), listing.clone()));
         listing
     }
 }
