@@ -2,6 +2,7 @@
 //! `auth_request` + `auth_request_set` → `[auth.*]` with `forward`, the URL
 //! taken from the location the subrequest goes to.
 
+use super::upstreams::{split_proxy_pass, ProxyPass};
 use super::*;
 
 /// A server's exact or prefix location, as an `auth_request` target.
@@ -58,7 +59,7 @@ pub(super) fn proxy_locations(children: &[Directive]) -> Vec<ProxyLocation> {
 pub(super) fn forward_url(
     locations: &[ProxyLocation],
     uri: &str,
-    upstream_names: &BTreeSet<String>,
+    is_upstream: &dyn Fn(&str) -> bool,
 ) -> Result<String, String> {
     let loc = locations
         .iter()
@@ -74,29 +75,24 @@ pub(super) fn forward_url(
         .proxy_pass
         .as_ref()
         .ok_or(format!("location {} does not proxy it", loc.path))?;
-    if pass.contains('$') {
-        return Err("its proxy_pass has variables".into());
-    }
-    let (scheme, rest) = pass
-        .split_once("://")
-        .filter(|(s, _)| *s == "http" || *s == "https")
-        .ok_or("its proxy_pass is not http:// or https://")?;
-    let (authority, uri_part) = match rest.find('/') {
-        Some(i) => (&rest[..i], Some(&rest[i..])),
-        None => (rest, None),
-    };
-    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-    if upstream_names.contains(host) || authority.starts_with("unix:") {
+    let ProxyPass {
+        tls,
+        hostport,
+        uri: uri_part,
+    } = split_proxy_pass(pass).map_err(|why| format!("its proxy_pass: {why}"))?;
+    let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h);
+    if is_upstream(host) || hostport.starts_with("unix:") {
         return Err(format!(
             "its proxy_pass names upstream \"{host}\": write forward = \"http://<server>{uri}\" by hand"
         ));
     }
     let path = match uri_part {
-        None => uri.to_string(),
-        Some(p) if loc.exact => p.to_string(),
-        Some(p) => format!("{p}{}", &uri[loc.path.len()..]),
+        "" => uri.to_string(),
+        p if loc.exact => p.to_string(),
+        p => format!("{p}{}", &uri[loc.path.len()..]),
     };
-    Ok(format!("{scheme}://{authority}{path}"))
+    let scheme = if tls { "https" } else { "http" };
+    Ok(format!("{scheme}://{hostport}{path}"))
 }
 
 /// A realm as a table name: "Restricted Area" → `restricted_area`.
@@ -159,9 +155,8 @@ impl Translator<'_> {
                 None => refuse(self, "auth_basic without auth_basic_user_file".into()),
             },
             (None, Some(uri)) => {
-                let names: BTreeSet<String> =
-                    self.upstreams.iter().map(|u| u.name.clone()).collect();
-                match forward_url(&cx.proxy_locations, uri, &names) {
+                let is_upstream = |n: &str| self.upstreams.iter().any(|u| u.name == n);
+                match forward_url(&cx.proxy_locations, uri, &is_upstream) {
                     Ok(url) => {
                         let name = self.forward_auth(&url, &lv.auth_request_set);
                         Ok(Some((name, format!("auth_request {uri}"))))

@@ -124,6 +124,17 @@ impl Translator<'_> {
         immutable: Option<bool>,
         fallback: Option<&str>,
     ) -> String {
+        inline(&self.static_pairs(root, lv, immutable, fallback))
+    }
+
+    /// The keys of [`Self::static_value`], for a caller that adds one.
+    pub(super) fn static_pairs(
+        &mut self,
+        root: &str,
+        lv: &Level,
+        immutable: Option<bool>,
+        fallback: Option<&str>,
+    ) -> Vec<(Key, String)> {
         let root_value = match &self.opts.static_root {
             Some(dir) => dir.display().to_string(),
             None => root.trim_end_matches('/').to_string(),
@@ -150,10 +161,9 @@ impl Translator<'_> {
         if let Some(f) = fallback {
             p.push((k::FALLBACK, q(f)));
         }
-        inline(&p)
+        p
     }
 
-    /// `return CODE [TEXT|URL]` as a `respond` or `redirect` value.
     /// `return CODE [TEXT|URL]` as a `respond` or `redirect` value, with a
     /// note when the translation differs.
     pub(super) fn return_action(

@@ -103,9 +103,9 @@ impl Translator<'_> {
             index: None,
             ..lv.clone()
         };
-        let value = self.static_value(root, &no_index, immutable, None);
-        let inner = value.trim_end_matches('}').trim_end();
-        format!("{inner}, index = false }}")
+        let mut pairs = self.static_pairs(root, &no_index, immutable, None);
+        pairs.push((k::INDEX, "false".into()));
+        inline(&pairs)
     }
 
     /// The settings of a named location: the server's, with its own

@@ -321,29 +321,7 @@ impl Translator<'_> {
         prefix: Option<&str>,
     ) -> Result<ProxyTarget, &'static str> {
         const REWRITE: &str = "a proxy_pass URI in an exact or regex location replaces the whole path; rampart rewrites prefix routes (rewrite_prefix) and regex routes by their own regex (rewrite)";
-        if url.contains('$') {
-            return Err("a proxy_pass with variables is decided per request; rampart needs a fixed upstream");
-        }
-        let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
-            (false, r)
-        } else if let Some(r) = url.strip_prefix("https://") {
-            (true, r)
-        } else {
-            return Err("only http:// and https:// upstreams can be proxied to");
-        };
-        // `http://unix:/run/app.sock` or `http://unix:/run/app.sock:/uri`.
-        let unix = rest.strip_prefix("unix:");
-        if unix.is_some() && tls {
-            return Err("TLS over a Unix socket is not supported");
-        }
-        let (hostport, uri) = match (unix, rest.find('/')) {
-            (Some(sock), _) => match sock.find(":/") {
-                Some(i) => (&rest[..5 + i], &sock[i + 1..]),
-                None => (rest.trim_end_matches(':'), ""),
-            },
-            (None, Some(i)) => (&rest[..i], &rest[i..]),
-            (None, None) => (rest, ""),
-        };
+        let ProxyPass { tls, hostport, uri } = split_proxy_pass(url)?;
         // Under `location /api/`, `proxy_pass http://b/v1/;` sends
         // `/api/x` as `/v1/x`: the URI replaces the matched prefix.
         let rewrite_prefix = match (uri, prefix) {
@@ -365,7 +343,7 @@ impl Translator<'_> {
                 rewrite_prefix,
             });
         }
-        if unix.is_some() {
+        if hostport.starts_with("unix:") {
             // nginx's `$proxy_host` for a socket is "localhost".
             let name = self.direct_upstream(url, hostport, false, false);
             return Ok(ProxyTarget {
@@ -483,4 +461,43 @@ struct Members {
     fails: Vec<(u64, u64)>,
     balance: Option<&'static str>,
     keepalive: Option<u64>,
+}
+
+/// A `proxy_pass` URL taken apart.
+pub(super) struct ProxyPass<'u> {
+    pub tls: bool,
+    /// `host:port`, an upstream's name, or `unix:/path`.
+    pub hostport: &'u str,
+    /// The URI part (`""` when none).
+    pub uri: &'u str,
+}
+
+/// `proxy_pass http[s]://host[:port][/uri]` or `http://unix:/path[:/uri]`.
+pub(super) fn split_proxy_pass(url: &str) -> Result<ProxyPass<'_>, &'static str> {
+    if url.contains('$') {
+        return Err(
+            "a proxy_pass with variables is decided per request; rampart needs a fixed upstream",
+        );
+    }
+    let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else {
+        return Err("only http:// and https:// upstreams can be proxied to");
+    };
+    // `http://unix:/run/app.sock` or `http://unix:/run/app.sock:/uri`.
+    let unix = rest.strip_prefix("unix:");
+    if unix.is_some() && tls {
+        return Err("TLS over a Unix socket is not supported");
+    }
+    let (hostport, uri) = match (unix, rest.find('/')) {
+        (Some(sock), _) => match sock.find(":/") {
+            Some(i) => (&rest[..5 + i], &sock[i + 1..]),
+            None => (rest.trim_end_matches(':'), ""),
+        },
+        (None, Some(i)) => (&rest[..i], &rest[i..]),
+        (None, None) => (rest, ""),
+    };
+    Ok(ProxyPass { tls, hostport, uri })
 }
