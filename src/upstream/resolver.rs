@@ -98,12 +98,13 @@ fn due_names(
             continue;
         };
         let Some(name) = &f.name else { continue };
+        let key = format!("auth.{}", auth.name);
         let at = next_due
-            .entry(format!("auth.{}", auth.name))
+            .entry(key.clone())
             .or_insert(now + crate::config::defaults::RESOLVE_INTERVAL);
         if *at <= now {
             *at = now + crate::config::defaults::RESOLVE_INTERVAL;
-            due.push((format!("auth.{}", auth.name), name.clone()));
+            due.push((key, name.clone()));
         }
     }
     for up in live.cfg.upstreams.iter().filter(|u| !u.names.is_empty()) {
