@@ -139,6 +139,11 @@ impl Renewer {
         plans: &mut HashMap<String, Plan>,
     ) {
         let plan = Plan::of(plans, server, hosts);
+        // The usual look: a certificate in use and not due; no I/O.
+        let current = self.state.carried.acme.certificate(server);
+        if fit(current.as_deref(), hosts, settings.renew_before) {
+            return;
+        }
         let storage = match Storage::open(&settings.storage) {
             Ok(s) => s,
             Err(e) => {
@@ -150,7 +155,6 @@ impl Renewer {
             }
         };
         // A restart, or another process sharing the storage renewed.
-        let current = self.state.carried.acme.certificate(server);
         if !fit(current.as_deref(), hosts, Duration::ZERO) {
             if let Some(stored) = stored(&storage, hosts, Duration::ZERO) {
                 tracing::info!(server, "using the stored ACME certificate");
